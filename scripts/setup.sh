@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything a fresh machine lacks to build and test clientdata. Idempotent: every step
+# is skipped when what it installs is already there at the right version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== setup: %s\n' "$*"; }
+
+# The wasm-bindgen CLI must equal the crate version in Cargo.lock exactly.
+bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+log "rust components"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+log "debian packages (chromium, chromedriver, binaryen, sqlite)"
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v wasm-opt >/dev/null || need_apt+=(binaryen)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+want=$(bindgen_version)
+log "wasm-bindgen-cli $want"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+  # --locked first for reproducibility; its lock file names a webpki-roots release the registry
+  # no longer serves for some versions, and then a fresh resolve of the same version is used.
+  cargo install wasm-bindgen-cli --version "$want" --locked || cargo install wasm-bindgen-cli --version "$want"
+fi
+
+log "wasm-pack"
+command -v wasm-pack >/dev/null || cargo install wasm-pack --locked || cargo install wasm-pack
+
+log "npm dev dependencies"
+for dir in e2e bench; do
+  if [ -f "$dir/package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
+
+log "done"

@@ -1,0 +1,18 @@
+//! The pure core: everything that can be decided without a browser. No web-sys, js-sys or
+//! wasm-bindgen import may appear below this module; it builds and is tested natively.
+
+pub mod error;
+pub mod hlc;
+pub mod ids;
+pub mod protocol;
+pub mod record;
+pub mod replica;
+pub mod watermark;
+
+pub use error::Error;
+pub use hlc::{Clock, ClockState, Hlc, HlcClock};
+pub use ids::{Key, NodeId, PluginId};
+pub use protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
+pub use record::{Record, Value};
+pub use replica::{Batch, Client, MemoryStore, Store, VectorKind};
+pub use watermark::{VersionVector, Watermarks};

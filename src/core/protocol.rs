@@ -1,0 +1,280 @@
+//! Wire types of `POST /sync/exchange`, protocol version 1 (docs/PROTOCOL.md), and their limits.
+//! Both sides call `validate` on what they receive before anything changes.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use super::hlc::{check_drift, Hlc, DEFAULT_MAX_DRIFT_MS};
+use super::ids::{NodeId, PluginId};
+use super::record::{Record, MAX_VALUE_BYTES};
+use super::watermark::Watermarks;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Bounds both sides enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest page (records pushed or answered in one round).
+    pub max_page: u32,
+    /// Largest request or reply body in bytes.
+    pub max_body_bytes: usize,
+    /// Byte budget for the records of one direction of a round (`Record::wire_size` summed);
+    /// a page is cut when it would exceed this, keeping at least one record.
+    pub page_bytes: usize,
+    /// Largest value of one record.
+    pub max_value_bytes: usize,
+    /// Largest number of plugins named in one request's scope.
+    pub max_plugins: usize,
+    /// How far a stamp may be ahead of the receiver's physical time.
+    pub max_drift_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_page: 1000,
+            max_body_bytes: 8 << 20,
+            page_bytes: 3 << 20,
+            max_value_bytes: MAX_VALUE_BYTES,
+            max_plugins: 1000,
+            max_drift_ms: DEFAULT_MAX_DRIFT_MS,
+        }
+    }
+}
+
+impl Limits {
+    /// Rejects a body larger than `max_body_bytes` before it is parsed.
+    pub fn check_body(&self, size: usize) -> Result<()> {
+        if size > self.max_body_bytes {
+            return Err(Error::BodyTooLarge { size, max: self.max_body_bytes });
+        }
+        Ok(())
+    }
+
+    /// Checks one record's value size and stamp drift.
+    pub fn check_record(&self, record: &Record, now_ms: u64) -> Result<()> {
+        record.check_size(self.max_value_bytes)?;
+        check_drift(record.hlc, now_ms, self.max_drift_ms)
+    }
+
+    /// Checks every stamp of a set of watermarks for drift.
+    pub fn check_watermarks(&self, watermarks: &Watermarks, now_ms: u64) -> Result<()> {
+        watermarks.iter().flat_map(|(_, v)| v.iter()).try_for_each(|(_, h)| check_drift(h, now_ms, self.max_drift_ms))
+    }
+}
+
+/// The body of `POST /sync/exchange`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangeRequest {
+    /// Must equal [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The requesting writer (the server never answers records stamped with it).
+    pub node: NodeId,
+    /// The plugins in scope; `None` means every plugin.
+    #[serde(default)]
+    pub plugins: Option<Vec<PluginId>>,
+    /// What the client already holds, per plugin and node.
+    #[serde(default)]
+    pub seen: Watermarks,
+    /// Records the server has not covered (as far as the client knows), in ascending HLC order.
+    #[serde(default)]
+    pub push: Vec<Record>,
+    /// Largest number of records to answer (1 ..= `Limits::max_page`).
+    pub limit: u32,
+}
+
+/// The reply to an [`ExchangeRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangeResponse {
+    /// Must equal the request's version.
+    pub version: u32,
+    /// Records above the client's watermarks, in ascending HLC order, at most `limit`.
+    pub records: Vec<Record>,
+    /// The server's coverage per plugin in scope, after applying the push.
+    pub coverage: Watermarks,
+    /// More records remain above this page.
+    pub has_more: bool,
+}
+
+/// The `{ code, message }` body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code (`Error::code` or a transport code such as `unauthorized`).
+    pub code: String,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl From<&Error> for ErrorBody {
+    fn from(e: &Error) -> Self {
+        ErrorBody { code: e.code().into(), message: e.to_string() }
+    }
+}
+
+fn check_version(got: u32) -> Result<()> {
+    if got != PROTOCOL_VERSION {
+        return Err(Error::UnsupportedVersion { got, supported: PROTOCOL_VERSION });
+    }
+    Ok(())
+}
+
+/// Records must be strictly ascending by HLC (which also rules out duplicates).
+pub(crate) fn check_ascending(records: &[Record], what: &str, err: fn(String) -> Error) -> Result<()> {
+    match records.windows(2).find(|w| w[0].hlc >= w[1].hlc) {
+        Some(w) => Err(err(format!("{what} not in ascending HLC order at {}", w[1].hlc))),
+        None => Ok(()),
+    }
+}
+
+impl ExchangeRequest {
+    /// The plugins in scope as a set, or `None` for every plugin.
+    pub fn scope(&self) -> Option<BTreeSet<&PluginId>> {
+        self.plugins.as_ref().map(|p| p.iter().collect())
+    }
+
+    /// Whether `plugin` is in scope.
+    pub fn in_scope(&self, plugin: &PluginId) -> bool {
+        self.plugins.as_ref().is_none_or(|p| p.contains(plugin))
+    }
+
+    /// Checks version, limits, scope, sizes and stamp drift against the receiver's `now_ms`.
+    pub fn validate(&self, limits: &Limits, now_ms: u64) -> Result<()> {
+        check_version(self.version)?;
+        let invalid = Error::InvalidRequest;
+        if self.limit == 0 || self.limit > limits.max_page {
+            return Err(invalid(format!("limit {} out of range 1..={}", self.limit, limits.max_page)));
+        }
+        if self.push.len() > limits.max_page as usize {
+            return Err(invalid(format!("{} records pushed, at most {}", self.push.len(), limits.max_page)));
+        }
+        if let Some(plugins) = &self.plugins {
+            if plugins.len() > limits.max_plugins {
+                return Err(invalid(format!("{} plugins in scope, at most {}", plugins.len(), limits.max_plugins)));
+            }
+        }
+        if let Some(p) = self.seen.plugins().find(|p| !self.in_scope(p)) {
+            return Err(invalid(format!("watermarks for plugin {p} outside the scope")));
+        }
+        limits.check_watermarks(&self.seen, now_ms)?;
+        check_ascending(&self.push, "pushed records", invalid)?;
+        for record in &self.push {
+            if !self.in_scope(&record.plugin) {
+                return Err(invalid(format!("pushed record of plugin {} outside the scope", record.plugin)));
+            }
+            limits.check_record(record, now_ms)?;
+        }
+        Ok(())
+    }
+}
+
+impl ExchangeResponse {
+    /// Shape checks that need no request: version, order, sizes, drift. The full check against
+    /// the request lives in `replica::Client::plan`.
+    pub fn validate(&self, limits: &Limits, now_ms: u64) -> Result<()> {
+        check_version(self.version)?;
+        check_ascending(&self.records, "records", Error::InvalidReply)?;
+        for record in &self.records {
+            limits.check_record(record, now_ms)?;
+        }
+        limits.check_watermarks(&self.coverage, now_ms)
+    }
+
+    /// The highest stamp in the reply (records and coverage), which the client's clock observes.
+    pub fn max_hlc(&self) -> Option<Hlc> {
+        let records = self.records.iter().map(|r| r.hlc);
+        let coverage = self.coverage.iter().flat_map(|(_, v)| v.iter().map(|(_, h)| h));
+        records.chain(coverage).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::Key;
+    use crate::core::record::Value;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn node(n: u64) -> NodeId {
+        NodeId::new(n).unwrap()
+    }
+    fn rec(plugin: &str, wall: u64, value: Value) -> Record {
+        Record::put(PluginId::new(plugin).unwrap(), Key::new("k").unwrap(), value, Hlc::new(wall, 0, node(1)).unwrap())
+    }
+    fn request() -> ExchangeRequest {
+        ExchangeRequest { version: 1, node: node(1), plugins: None, seen: Watermarks::new(), push: vec![rec("a", NOW, Value::Json("1".into()))], limit: 100 }
+    }
+
+    #[test]
+    fn a_valid_request_passes_and_round_trips_as_camel_case_json() {
+        let r = request();
+        r.validate(&Limits::default(), NOW).unwrap();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"push\"") && text.contains("\"limit\":100"));
+        assert_eq!(serde_json::from_str::<ExchangeRequest>(&text).unwrap(), r);
+        let reply = ExchangeResponse { version: 1, records: vec![], coverage: Watermarks::new(), has_more: false };
+        assert!(serde_json::to_string(&reply).unwrap().contains("\"hasMore\":false"));
+    }
+
+    #[test]
+    fn every_bad_request_gets_its_typed_code() {
+        let limits = Limits::default();
+        let cases: Vec<(&str, Box<dyn Fn(&mut ExchangeRequest)>)> = vec![
+            ("unsupported_version", Box::new(|r| r.version = 2)),
+            ("invalid_request", Box::new(|r| r.limit = 0)),
+            ("invalid_request", Box::new(|r| r.limit = 1001)),
+            ("invalid_request", Box::new(|r| r.plugins = Some(vec![PluginId::new("b").unwrap()]))),
+            ("invalid_request", Box::new(|r| r.push = (0..1001).map(|i| rec("a", NOW - 5000 + i, Value::Json("1".into()))).collect())),
+            ("invalid_request", Box::new(|r| r.push.push(r.push[0].clone()))),
+            ("invalid_request", Box::new(|r| r.plugins = Some((0..1001).map(|i| PluginId::new(format!("p{i}")).unwrap()).collect()))),
+            ("value_too_large", Box::new(|r| r.push[0].value = Some(Value::Bytes(vec![0; MAX_VALUE_BYTES + 1])))),
+            ("clock_drift", Box::new(|r| r.push[0].hlc.wall_ms = NOW + 60_001)),
+            ("clock_drift", Box::new(|r| r.seen.advance(&PluginId::new("a").unwrap(), Hlc::new(NOW + 10_000_000, 0, node(2)).unwrap()))),
+            ("invalid_request", Box::new(|r| {
+                r.plugins = Some(vec![PluginId::new("a").unwrap()]);
+                r.seen.advance(&PluginId::new("z").unwrap(), Hlc::new(1, 0, node(2)).unwrap());
+            })),
+        ];
+        for (i, (code, mutate)) in cases.iter().enumerate() {
+            let mut r = request();
+            mutate(&mut r);
+            assert_eq!(r.validate(&limits, NOW).map_err(|e| e.code()), Err(*code), "case {i}");
+        }
+        assert!(limits.check_body(8 << 20).is_ok());
+        assert_eq!(limits.check_body((8 << 20) + 1).unwrap_err().code(), "body_too_large");
+    }
+
+    #[test]
+    fn malformed_json_is_rejected_by_serde_with_field_level_rules() {
+        for bad in [
+            r#"{"version":1,"node":"0000000000000000","limit":1}"#,
+            r#"{"version":1,"node":"0000000000000001"}"#,
+            r#"{"version":1,"node":"0000000000000001","limit":1,"extra":true}"#,
+            r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
+            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
+            r#"{"version":1,"node":"0000000000000001","limit":-1}"#,
+        ] {
+            assert!(serde_json::from_str::<ExchangeRequest>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn response_validation_checks_order_and_drift() {
+        let limits = Limits::default();
+        let mut reply = ExchangeResponse { version: 1, records: vec![rec("a", NOW, Value::Json("1".into()))], coverage: Watermarks::new(), has_more: false };
+        reply.validate(&limits, NOW).unwrap();
+        assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);
+        reply.records.push(rec("a", NOW - 1, Value::Json("1".into())));
+        assert_eq!(reply.validate(&limits, NOW).unwrap_err().code(), "invalid_reply");
+        reply.records.pop();
+        reply.coverage.advance(&PluginId::new("a").unwrap(), Hlc::new(NOW + 70_000, 0, node(1)).unwrap());
+        assert_eq!(reply.validate(&limits, NOW).unwrap_err().code(), "clock_drift");
+        reply.version = 0;
+        assert_eq!(reply.validate(&limits, NOW).unwrap_err().code(), "unsupported_version");
+    }
+}

@@ -1,0 +1,378 @@
+//! The exchange round, decided here once for client and server (DESIGN.md invariant 4).
+//!
+//! Sans-IO: the state machine reads through the [`Store`] trait and hands every change back as
+//! one [`Batch`], which the store commits atomically (one IndexedDB transaction in the browser,
+//! one SQL transaction on the server, a plain swap in [`MemoryStore`]). Nothing is written until
+//! every check has passed, so a failed round changes nothing.
+//!
+//! Vectors kept per plugin:
+//! - client `Seen`: what it has received (the request's `seen`);
+//! - client `PeerCoverage`: its copy of the server's coverage (decides what to push; replaced by
+//!   each reply's so a server restored from backup can move it down);
+//! - server `Coverage`: per node, how far the server holds that node's records. Tracked on its
+//!   own, not derived from stored rows, so a pushed record that loses LWW still counts as covered.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::Error;
+use super::hlc::{Hlc, HlcClock};
+use super::ids::{Key, NodeId, PluginId};
+use super::protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
+use super::record::{lww, Record};
+use super::watermark::{VersionVector, Watermarks};
+
+/// Which vector a store keeps (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VectorKind {
+    /// Client: what it has received from the server.
+    Seen,
+    /// Client: its copy of the server's coverage.
+    PeerCoverage,
+    /// Server: what it holds per node.
+    Coverage,
+}
+
+/// Everything one round writes, committed atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Records that won LWW and replace the stored version of their (plugin, key).
+    pub records: Vec<Record>,
+    /// Vectors to replace, per plugin present in each `Watermarks`.
+    pub vectors: Vec<(VectorKind, Watermarks)>,
+}
+
+/// Storage the replica needs. Reads see everything committed before; `commit` is atomic.
+pub trait Store {
+    /// The store's own failure type.
+    type Error: std::error::Error;
+
+    /// The stored version of (plugin, key), tombstones included.
+    fn version(&mut self, plugin: &PluginId, key: &Key) -> Result<Option<Hlc>, Self::Error>;
+    /// Every plugin with a record or a vector.
+    fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error>;
+    /// The `kind` vectors of `plugins` (absent ones empty).
+    fn vectors(&mut self, kind: VectorKind, plugins: &[PluginId]) -> Result<Watermarks, Self::Error>;
+    /// Up to `limit` records of `plugins` not covered by `floor`, in ascending HLC order.
+    fn records_above(&mut self, plugins: &[PluginId], floor: &Watermarks, limit: usize) -> Result<Vec<Record>, Self::Error>;
+    /// Applies a batch atomically.
+    fn commit(&mut self, batch: Batch) -> Result<(), Self::Error>;
+}
+
+/// A round failed: the protocol said no, or the store did. Either way nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError<E: std::error::Error> {
+    /// A protocol or validation error (has a stable code).
+    #[error(transparent)]
+    Protocol(#[from] Error),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[source] E),
+}
+
+type Res<T, S> = Result<T, ReplicaError<<S as Store>::Error>>;
+
+fn from_store<T, E: std::error::Error>(r: Result<T, E>) -> Result<T, ReplicaError<E>> {
+    r.map_err(ReplicaError::Store)
+}
+
+/// `seen` plus, per node, the highest record pushed: a client holds every record of a node up
+/// to anything it pushes of that node, so neither side needs those records echoed back.
+pub fn effective_seen(request: &ExchangeRequest) -> Watermarks {
+    let mut seen = request.seen.clone();
+    for record in &request.push {
+        seen.advance(&record.plugin, record.hlc);
+    }
+    seen
+}
+
+/// Keeps records while their wire size fits `budget`; always keeps the first.
+fn cut_to_budget(records: &mut Vec<Record>, budget: usize) {
+    let mut used = 0;
+    let keep = records
+        .iter()
+        .position(|r| {
+            used += r.wire_size();
+            used > budget
+        })
+        .unwrap_or(records.len())
+        .max(1)
+        .min(records.len());
+    records.truncate(keep);
+}
+
+/// The plugins a request addresses: its scope, or everything the store knows plus the pushed.
+fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<PluginId>, S> {
+    let mut plugins: BTreeSet<PluginId> = match &request.plugins {
+        Some(p) => p.iter().cloned().collect(),
+        None => from_store(store.plugins())?.into_iter().collect(),
+    };
+    plugins.extend(request.seen.plugins().cloned());
+    plugins.extend(request.push.iter().map(|r| r.plugin.clone()));
+    Ok(plugins.into_iter().collect())
+}
+
+/// The LWW winners of `records` against the store (and each other).
+fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
+    let mut best: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
+    for r in records {
+        best.entry((&r.plugin, &r.key)).and_modify(|b| *b = lww(b, r)).or_insert(r);
+    }
+    let mut out = Vec::new();
+    for r in best.into_values() {
+        if r.wins_over(from_store(store.version(&r.plugin, &r.key))?.as_ref()) {
+            out.push(r.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// What the server did in one round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServeStats {
+    /// Pushed records that won LWW and were stored.
+    pub stored: usize,
+    /// Pushed records received.
+    pub received: usize,
+    /// Records answered.
+    pub answered: usize,
+}
+
+/// The server side of a round. Run it inside one transaction of the store: it commits the push
+/// (LWW winners and coverage) and then reads the answer.
+pub fn serve<S: Store>(store: &mut S, request: &ExchangeRequest, limits: &Limits, now_ms: u64) -> Res<(ExchangeResponse, ServeStats), S> {
+    request.validate(limits, now_ms)?;
+    let mut stats = ServeStats { received: request.push.len(), ..ServeStats::default() };
+
+    if !request.push.is_empty() {
+        let stored = winners(store, &request.push)?;
+        stats.stored = stored.len();
+        let pushed: Vec<PluginId> = request.push.iter().map(|r| r.plugin.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut coverage = from_store(store.vectors(VectorKind::Coverage, &pushed))?;
+        for r in &request.push {
+            coverage.advance(&r.plugin, r.hlc);
+        }
+        from_store(store.commit(Batch { records: stored, vectors: vec![(VectorKind::Coverage, coverage)] }))?;
+    }
+
+    let plugins = scope_plugins(store, request)?;
+    let floor = effective_seen(request);
+    let limit = request.limit as usize;
+    let mut records = from_store(store.records_above(&plugins, &floor, limit + 1))?;
+    let available = records.len();
+    records.truncate(limit);
+    cut_to_budget(&mut records, limits.page_bytes);
+    let has_more = records.len() < available;
+    // The server never answers the requester's own records: they are in `floor` already.
+    debug_assert!(records.iter().all(|r| !floor.covers(r)));
+    let coverage = from_store(store.vectors(VectorKind::Coverage, &plugins))?;
+    stats.answered = records.len();
+    Ok((ExchangeResponse { version: PROTOCOL_VERSION, records, coverage, has_more }, stats))
+}
+
+/// One writer's view of rounds: builds requests, checks replies, plans what to commit.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The node id requests carry (the syncing writer's).
+    pub node: NodeId,
+    /// Limits enforced on replies and used for requests.
+    pub limits: Limits,
+}
+
+/// A request and whether more local records wait to be pushed after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The request to send.
+    pub request: ExchangeRequest,
+    /// Local records beyond this request's push remain uncovered by the server.
+    pub more_to_push: bool,
+}
+
+/// What to commit for a checked reply, and the clock to adopt once it is committed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Records and vectors to commit in one transaction.
+    pub batch: Batch,
+    /// The clock after observing the reply's stamps; adopt it only after the commit succeeded.
+    pub clock: HlcClock,
+    /// Records in the reply that won LWW locally.
+    pub applied: usize,
+    /// The server has more records above this page.
+    pub has_more: bool,
+}
+
+impl Client {
+    /// A client for `node` with default limits.
+    pub fn new(node: NodeId) -> Self {
+        Client { node, limits: Limits::default() }
+    }
+
+    /// Builds the next request: the watermarks of the plugins in scope, and the local records the
+    /// server is not known to cover, in HLC order, up to `limit` and the page byte budget.
+    pub fn request<S: Store>(&self, store: &mut S, plugins: Option<&[PluginId]>, limit: u32) -> Res<Outgoing, S> {
+        let limit = limit.clamp(1, self.limits.max_page);
+        let scope: Vec<PluginId> = match plugins {
+            Some(p) => p.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
+            None => from_store(store.plugins())?,
+        };
+        let seen = from_store(store.vectors(VectorKind::Seen, &scope))?;
+        let peer = from_store(store.vectors(VectorKind::PeerCoverage, &scope))?;
+        let mut push = from_store(store.records_above(&scope, &peer, limit as usize + 1))?;
+        let available = push.len();
+        push.truncate(limit as usize);
+        cut_to_budget(&mut push, self.limits.page_bytes);
+        let mut seen: Watermarks = seen.iter().filter(|(_, v)| !v.is_empty()).map(|(p, v)| (p.clone(), v.clone())).collect();
+        seen.retain(|p| scope.contains(p));
+        let request = ExchangeRequest {
+            version: PROTOCOL_VERSION,
+            node: self.node,
+            plugins: plugins.map(|_| scope.clone()),
+            seen,
+            push,
+            limit,
+        };
+        Ok(Outgoing { more_to_push: request.push.len() < available, request })
+    }
+
+    /// Checks a reply against its request and plans the commit. Errors leave everything as it
+    /// was: the store is only read, and the returned clock is a copy.
+    pub fn plan<S: Store>(&self, store: &mut S, request: &ExchangeRequest, reply: &ExchangeResponse, clock: &HlcClock, now_ms: u64) -> Res<Plan, S> {
+        self.check_reply(request, reply, now_ms)?;
+        let mut clock = clock.clone();
+        if let Some(max) = reply.max_hlc() {
+            clock.observe(max, now_ms)?;
+        }
+
+        let floor = effective_seen(request);
+        let cut = reply.has_more.then(|| reply.records.last().map(|r| r.hlc)).flatten();
+        let mut plugins: BTreeSet<PluginId> = reply.coverage.plugins().cloned().collect();
+        plugins.extend(floor.plugins().cloned());
+        plugins.extend(reply.records.iter().map(|r| r.plugin.clone()));
+        if let Some(scope) = &request.plugins {
+            plugins.extend(scope.iter().cloned());
+        }
+        let plugins: Vec<PluginId> = plugins.into_iter().collect();
+
+        // New seen per plugin: what we had, what we pushed, and what this page provably covers:
+        // the server's coverage, capped at the cut when the page was cut (invariant 4b).
+        let mut seen = from_store(store.vectors(VectorKind::Seen, &plugins))?;
+        seen.merge(&floor);
+        for (plugin, coverage) in reply.coverage.iter() {
+            let vector = seen.plugin_mut(plugin);
+            for (node, hlc) in coverage.iter() {
+                vector.advance(node, cut.map_or(hlc, |c| hlc.min(c)));
+            }
+        }
+        // The server's coverage replaces our copy, for exactly the plugins in scope.
+        let peer: Watermarks = plugins.iter().map(|p| (p.clone(), reply.coverage.plugin(p))).collect();
+
+        let records = winners(store, &reply.records)?;
+        let applied = records.len();
+        let batch = Batch { records, vectors: vec![(VectorKind::Seen, seen), (VectorKind::PeerCoverage, peer)] };
+        Ok(Plan { batch, clock, applied, has_more: reply.has_more })
+    }
+
+    /// Everything a reply must satisfy before any of it is believed.
+    pub fn check_reply(&self, request: &ExchangeRequest, reply: &ExchangeResponse, now_ms: u64) -> Result<(), Error> {
+        reply.validate(&self.limits, now_ms)?;
+        if reply.version != request.version {
+            return Err(Error::InvalidReply(format!("version {} answers request version {}", reply.version, request.version)));
+        }
+        if reply.records.len() > request.limit as usize {
+            return Err(Error::InvalidReply(format!("{} records exceed the requested limit {}", reply.records.len(), request.limit)));
+        }
+        if reply.has_more && reply.records.is_empty() {
+            return Err(Error::NoProgress);
+        }
+        let floor = effective_seen(request);
+        for r in &reply.records {
+            if r.hlc.node == self.node {
+                return Err(Error::OwnNodeEchoed(r.hlc.to_string()));
+            }
+            if !request.in_scope(&r.plugin) {
+                return Err(Error::InvalidReply(format!("record of plugin {} outside the scope", r.plugin)));
+            }
+            if floor.covers(r) {
+                return Err(Error::InvalidReply(format!("record {} of {} is at or below our watermark", r.hlc, r.plugin)));
+            }
+        }
+        if let Some(p) = reply.coverage.plugins().find(|p| !request.in_scope(p)) {
+            return Err(Error::InvalidReply(format!("coverage for plugin {p} outside the scope")));
+        }
+        // Coverage must include what the reply sends and what the request pushed; otherwise the
+        // same records would be pushed again forever.
+        let mut proven = Watermarks::new();
+        for r in reply.records.iter().chain(&request.push) {
+            proven.advance(&r.plugin, r.hlc);
+        }
+        for (plugin, vector) in proven.iter() {
+            let coverage = reply.coverage.plugin(plugin);
+            for (node, hlc) in vector.iter() {
+                if coverage.get(node).is_none_or(|c| c < hlc) {
+                    return Err(Error::WatermarkRegression(format!("coverage of node {node} in {plugin} is below {hlc}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory [`Store`]: the model the tests check every other store against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryStore {
+    records: BTreeMap<(PluginId, Key), Record>,
+    vectors: BTreeMap<(VectorKind, PluginId), VersionVector>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored record (tombstones included) in (plugin, key) order.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.records.values()
+    }
+
+    /// The stored record of (plugin, key).
+    pub fn get(&self, plugin: &PluginId, key: &Key) -> Option<&Record> {
+        self.records.get(&(plugin.clone(), key.clone()))
+    }
+}
+
+impl Store for MemoryStore {
+    type Error = std::convert::Infallible;
+
+    fn version(&mut self, plugin: &PluginId, key: &Key) -> Result<Option<Hlc>, Self::Error> {
+        Ok(self.get(plugin, key).map(|r| r.hlc))
+    }
+
+    fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error> {
+        let mut all: BTreeSet<PluginId> = self.records.keys().map(|(p, _)| p.clone()).collect();
+        all.extend(self.vectors.keys().map(|(_, p)| p.clone()));
+        Ok(all.into_iter().collect())
+    }
+
+    fn vectors(&mut self, kind: VectorKind, plugins: &[PluginId]) -> Result<Watermarks, Self::Error> {
+        Ok(plugins.iter().map(|p| (p.clone(), self.vectors.get(&(kind, p.clone())).cloned().unwrap_or_default())).collect())
+    }
+
+    fn records_above(&mut self, plugins: &[PluginId], floor: &Watermarks, limit: usize) -> Result<Vec<Record>, Self::Error> {
+        let mut out: Vec<Record> = self.records.values().filter(|r| plugins.contains(&r.plugin) && !floor.covers(r)).cloned().collect();
+        out.sort_by_key(|r| r.hlc);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn commit(&mut self, batch: Batch) -> Result<(), Self::Error> {
+        for r in batch.records {
+            self.records.insert((r.plugin.clone(), r.key.clone()), r);
+        }
+        for (kind, watermarks) in batch.vectors {
+            for (plugin, vector) in watermarks.iter() {
+                self.vectors.insert((kind, plugin.clone()), vector.clone());
+            }
+        }
+        Ok(())
+    }
+}

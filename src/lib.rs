@@ -1,0 +1,19 @@
+//! clientdata: per-plugin key/value storage for browser apps, synchronous and durable on
+//! return, synced across a user's devices by HLC version-vector exchange rounds.
+//!
+//! The map (docs/ARCHITECTURE.md has the picture):
+//! - [`core`]: pure Rust, no browser: HLC, ids, records, watermarks, wire protocol, the exchange
+//!   state machine. Shared with the reference server in `server/`.
+//! - [`error`]: the `Coded` contract (JS name + stable code) every error type meets.
+//! - `browser` (wasm32 only): bindings to what the browser provides (clock, Web Locks, ...).
+//! - `api` (wasm32 only): the `#[wasm_bindgen]` surface; converts, does not decide.
+#![deny(missing_docs)]
+
+pub mod core;
+pub mod error;
+
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
+
+#[cfg(target_arch = "wasm32")]
+pub mod api;
