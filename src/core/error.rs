@@ -147,6 +147,12 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
+/// A serde error that keeps the typed code: `[code] message`. [`crate::core::protocol::ErrorBody::from_parse_error`]
+/// recovers the code on the receiving side.
+pub(crate) fn de_error<E: serde::de::Error>(err: Error) -> E {
+    E::custom(format_args!("[{}] {}", err.code(), err))
+}
+
 /// Result with the core's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

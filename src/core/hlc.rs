@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::{excerpt, Error, Result};
+use super::error::{de_error, excerpt, Error, Result};
 use super::ids::{is_lower_hex, NodeId};
 
 /// Largest wall time an HLC can carry (2^48 - 1 ms, the year 10889).
@@ -129,7 +129,7 @@ impl Serialize for Hlc {
 impl<'de> Deserialize<'de> for Hlc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(d)?;
-        Hlc::parse(&text).map_err(serde::de::Error::custom)
+        Hlc::parse(&text).map_err(de_error)
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::{excerpt, Error, Result};
+use super::error::{de_error, excerpt, Error, Result};
 
 /// The writer identity inside an HLC: 64 random bits, never zero, unique per writer slot.
 ///
@@ -156,7 +156,7 @@ macro_rules! serde_via_str {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
                 let text = std::borrow::Cow::<str>::deserialize(d)?;
-                $from(text.into_owned()).map_err(serde::de::Error::custom)
+                $from(text.into_owned()).map_err(de_error)
             }
         }
     };

@@ -110,6 +110,24 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+impl ErrorBody {
+    /// Code for a body that is not valid JSON or not of the protocol's shape.
+    pub const MALFORMED: &'static str = "malformed_request";
+
+    /// Classifies a deserializer's message: a field rule broken inside the JSON keeps its typed
+    /// code (`invalid_key`, `invalid_hlc`, ...); anything else is `malformed_request`.
+    pub fn from_parse_error(message: &str) -> Self {
+        // Only a message that starts with the tag counts, so text quoted from the input (an
+        // unknown field named "[clock_drift]") can never choose the code.
+        let code = message
+            .strip_prefix('[')
+            .and_then(|rest| rest.find(']').map(|len| &rest[..len]))
+            .filter(|code| !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .unwrap_or(Self::MALFORMED);
+        ErrorBody { code: code.into(), message: message.into() }
+    }
+}
+
 impl From<&Error> for ErrorBody {
     fn from(e: &Error) -> Self {
         ErrorBody { code: e.code().into(), message: e.to_string() }
@@ -260,6 +278,24 @@ mod tests {
             r#"{"version":1,"node":"0000000000000001","limit":-1}"#,
         ] {
             assert!(serde_json::from_str::<ExchangeRequest>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_keep_the_typed_code_of_the_field_rule() {
+        let cases = [
+            (r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#, "invalid_plugin_id"),
+            (r#"{"version":1,"node":"0000000000000000","limit":1}"#, "invalid_node_id"),
+            (r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#, "invalid_key"),
+            (r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"nope"}]}"#, "invalid_hlc"),
+            (r#"{"version":1,"node":"0000000000000001","limit":1,"#, "malformed_request"),
+            (r#"{"version":1,"node":"0000000000000001","limit":"x"}"#, "malformed_request"),
+            (r#"[1]"#, "malformed_request"),
+            (r#"{"version":1,"node":"0000000000000001","limit":1,"[clock_drift]":1}"#, "malformed_request"),
+        ];
+        for (text, code) in cases {
+            let err = serde_json::from_str::<ExchangeRequest>(text).unwrap_err();
+            assert_eq!(ErrorBody::from_parse_error(&err.to_string()).code, code, "{text}: {err}");
         }
     }
 
