@@ -6,6 +6,7 @@
 //!   state machine. Shared with the reference server in `server/`.
 //! - [`error`]: the `Coded` contract (JS name + stable code) every error type meets.
 //! - `browser` (wasm32 only): bindings to what the browser provides (clock, Web Locks, ...).
+//! - `store` (wasm32 only): persistence; `store::schema` owns the IndexedDB layout.
 //! - `api` (wasm32 only): the `#[wasm_bindgen]` surface; converts, does not decide.
 #![deny(missing_docs)]
 
@@ -14,6 +15,9 @@ pub mod error;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
+
+#[cfg(target_arch = "wasm32")]
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;

@@ -13,7 +13,12 @@ extern "C" {
 
     /// `locks.request(name, options, callback)`: the callback's promise holds the lock.
     #[wasm_bindgen(method, js_name = request)]
-    pub fn request_with_options(this: &LockManager, name: &str, options: &Object, callback: &Function) -> Promise;
+    pub fn request_with_options(
+        this: &LockManager,
+        name: &str,
+        options: &Object,
+        callback: &Function,
+    ) -> Promise;
 
     /// `locks.query()` → `{ held: [{name, mode, clientId}], pending: [...] }`.
     #[wasm_bindgen(method)]

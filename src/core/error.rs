@@ -163,15 +163,31 @@ mod tests {
     #[test]
     fn codes_are_unique_snake_case_and_names_end_in_error() {
         let all = [
-            Error::InvalidPluginId { id: String::new(), reason: "" },
-            Error::InvalidKey { key: String::new(), reason: "" },
+            Error::InvalidPluginId {
+                id: String::new(),
+                reason: "",
+            },
+            Error::InvalidKey {
+                key: String::new(),
+                reason: "",
+            },
             Error::InvalidNodeId(String::new()),
-            Error::InvalidHlc { text: String::new(), reason: "" },
+            Error::InvalidHlc {
+                text: String::new(),
+                reason: "",
+            },
             Error::ValueTooLarge { size: 0, max: 0 },
-            Error::ClockDrift { remote_ms: 0, ahead_ms: 0, max_drift_ms: 0 },
+            Error::ClockDrift {
+                remote_ms: 0,
+                ahead_ms: 0,
+                max_drift_ms: 0,
+            },
             Error::CounterOverflow { wall_ms: 0 },
             Error::InvalidClockReading(0),
-            Error::UnsupportedVersion { got: 0, supported: 1 },
+            Error::UnsupportedVersion {
+                got: 0,
+                supported: 1,
+            },
             Error::InvalidRequest(String::new()),
             Error::InvalidReply(String::new()),
             Error::BodyTooLarge { size: 0, max: 0 },
@@ -181,7 +197,10 @@ mod tests {
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         for code in &codes {
-            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
         }
         codes.sort_unstable();
         codes.dedup();

@@ -82,7 +82,11 @@ impl Hlc {
         if wall_ms > MAX_WALL_MS {
             return Err(Error::InvalidClockReading(wall_ms));
         }
-        Ok(Hlc { wall_ms, counter, node })
+        Ok(Hlc {
+            wall_ms,
+            counter,
+            node,
+        })
     }
 
     /// Fixed-width lowercase hex; byte order of the text equals HLC order.
@@ -92,7 +96,10 @@ impl Hlc {
 
     /// Parses [`Hlc::encode`]'s output; anything else is a typed error.
     pub fn parse(text: &str) -> Result<Self> {
-        let bad = |reason| Error::InvalidHlc { text: excerpt(text), reason };
+        let bad = |reason| Error::InvalidHlc {
+            text: excerpt(text),
+            reason,
+        };
         let b = text.as_bytes();
         if b.len() != Self::ENCODED_LEN {
             return Err(bad("must be 34 characters"));
@@ -110,7 +117,11 @@ impl Hlc {
         let counter = hex(13..17)? as u16;
         hex(18..34)?;
         let node = NodeId::parse(&text[18..34]).map_err(|_| bad("node id must not be zero"))?;
-        Ok(Hlc { wall_ms, counter, node })
+        Ok(Hlc {
+            wall_ms,
+            counter,
+            node,
+        })
     }
 }
 
@@ -154,7 +165,11 @@ pub struct HlcClock {
 impl HlcClock {
     /// A clock for `node` starting from a persisted `state` (use `ClockState::default()` for new).
     pub fn new(node: NodeId, state: ClockState, max_drift_ms: u64) -> Self {
-        HlcClock { node, state, max_drift_ms }
+        HlcClock {
+            node,
+            state,
+            max_drift_ms,
+        }
     }
 
     /// The writer this clock stamps for.
@@ -178,10 +193,20 @@ impl HlcClock {
         check_reading(now_ms)?;
         let l = self.state.wall_ms;
         let next = if now_ms > l {
-            ClockState { wall_ms: now_ms, counter: 0 }
+            ClockState {
+                wall_ms: now_ms,
+                counter: 0,
+            }
         } else {
-            let counter = self.state.counter.checked_add(1).ok_or(Error::CounterOverflow { wall_ms: l })?;
-            ClockState { wall_ms: l, counter }
+            let counter = self
+                .state
+                .counter
+                .checked_add(1)
+                .ok_or(Error::CounterOverflow { wall_ms: l })?;
+            ClockState {
+                wall_ms: l,
+                counter,
+            }
         };
         self.state = next;
         Ok(self.stamp())
@@ -211,7 +236,11 @@ impl HlcClock {
     }
 
     fn stamp(&self) -> Hlc {
-        Hlc { wall_ms: self.state.wall_ms, counter: self.state.counter, node: self.node }
+        Hlc {
+            wall_ms: self.state.wall_ms,
+            counter: self.state.counter,
+            node: self.node,
+        }
     }
 }
 
@@ -220,7 +249,11 @@ impl HlcClock {
 pub fn check_drift(remote: Hlc, now_ms: u64, max_drift_ms: u64) -> Result<()> {
     let ahead_ms = remote.wall_ms.saturating_sub(now_ms);
     if ahead_ms > max_drift_ms {
-        return Err(Error::ClockDrift { remote_ms: remote.wall_ms, ahead_ms, max_drift_ms });
+        return Err(Error::ClockDrift {
+            remote_ms: remote.wall_ms,
+            ahead_ms,
+            max_drift_ms,
+        });
     }
     Ok(())
 }
@@ -236,7 +269,11 @@ fn check_reading(now_ms: u64) -> Result<()> {
 /// fractional-overflow and out-of-range readings with a typed error.
 pub fn reading_from_f64(ms: f64) -> Result<u64> {
     if !ms.is_finite() || ms < 0.0 || ms > MAX_WALL_MS as f64 {
-        return Err(Error::InvalidClockReading(if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 }));
+        return Err(Error::InvalidClockReading(if ms.is_finite() && ms > 0.0 {
+            ms as u64
+        } else {
+            0
+        }));
     }
     Ok(ms as u64)
 }

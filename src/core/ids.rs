@@ -76,7 +76,10 @@ impl PluginId {
             Some("must not be empty")
         } else if id.len() > Self::MAX_LEN {
             Some("longer than 64 bytes")
-        } else if !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)) {
+        } else if !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        {
             Some("only a-z, 0-9, '-', '_' and '.' are allowed")
         } else if !id.as_bytes()[0].is_ascii_alphanumeric() {
             Some("must start with a letter or digit")
@@ -86,7 +89,10 @@ impl PluginId {
             None
         };
         match reason {
-            Some(reason) => Err(Error::InvalidPluginId { id: excerpt(&id), reason }),
+            Some(reason) => Err(Error::InvalidPluginId {
+                id: excerpt(&id),
+                reason,
+            }),
             None => Ok(PluginId(id)),
         }
     }
@@ -129,7 +135,10 @@ impl Key {
             None
         };
         match reason {
-            Some(reason) => Err(Error::InvalidKey { key: excerpt(&key), reason }),
+            Some(reason) => Err(Error::InvalidKey {
+                key: excerpt(&key),
+                reason,
+            }),
             None => Ok(Key(key)),
         }
     }
@@ -180,27 +189,82 @@ mod tests {
 
     #[test]
     fn node_id_parse_rejects_malformed_text() {
-        for bad in ["", "0", "0000000000000000", "00000000000000001", "ABCDEF0123456789", "g000000000000001", " 000000000000001", "-000000000000001", "+000000000000001"] {
-            assert_eq!(NodeId::parse(bad).unwrap_err().code(), "invalid_node_id", "{bad:?}");
+        for bad in [
+            "",
+            "0",
+            "0000000000000000",
+            "00000000000000001",
+            "ABCDEF0123456789",
+            "g000000000000001",
+            " 000000000000001",
+            "-000000000000001",
+            "+000000000000001",
+        ] {
+            assert_eq!(
+                NodeId::parse(bad).unwrap_err().code(),
+                "invalid_node_id",
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn plugin_id_rules() {
-        for good in ["a", "notes-app", "com.example.notes", "x_1", "9lives", &"a".repeat(64)] {
+        for good in [
+            "a",
+            "notes-app",
+            "com.example.notes",
+            "x_1",
+            "9lives",
+            &"a".repeat(64),
+        ] {
             assert!(PluginId::new(good).is_ok(), "{good:?}");
         }
-        for bad in ["", "Notes", "a/b", "a b", "-a", ".a", "_a", "a..b", "ä", "a\0", &"a".repeat(65)] {
-            assert_eq!(PluginId::new(bad).unwrap_err().code(), "invalid_plugin_id", "{bad:?}");
+        for bad in [
+            "",
+            "Notes",
+            "a/b",
+            "a b",
+            "-a",
+            ".a",
+            "_a",
+            "a..b",
+            "ä",
+            "a\0",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(
+                PluginId::new(bad).unwrap_err().code(),
+                "invalid_plugin_id",
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn key_rules() {
-        for good in ["k", "__proto__", "constructor", "..", ".", "a/b/../c", "🦀 émoji", " ", &"é".repeat(512)] {
+        for good in [
+            "k",
+            "__proto__",
+            "constructor",
+            "..",
+            ".",
+            "a/b/../c",
+            "🦀 émoji",
+            " ",
+            &"é".repeat(512),
+        ] {
             assert!(Key::new(good).is_ok(), "{good:?}");
         }
-        for bad in ["", "a\0b", "tab\there", "nl\n", "\u{7f}", &"a".repeat(1025), &"é".repeat(513)] {
+        for bad in [
+            "",
+            "a\0b",
+            "tab\there",
+            "nl\n",
+            "\u{7f}",
+            &"a".repeat(1025),
+            &"é".repeat(513),
+        ] {
             assert_eq!(Key::new(bad).unwrap_err().code(), "invalid_key", "{bad:?}");
         }
     }
@@ -212,6 +276,9 @@ mod tests {
         assert!(serde_json::from_str::<PluginId>("\"No\"").is_err());
         assert!(serde_json::from_str::<Key>("\"\"").is_err());
         assert!(serde_json::from_str::<NodeId>("\"0000000000000000\"").is_err());
-        assert_eq!(serde_json::to_string(&NodeId::new(255).unwrap()).unwrap(), "\"00000000000000ff\"");
+        assert_eq!(
+            serde_json::to_string(&NodeId::new(255).unwrap()).unwrap(),
+            "\"00000000000000ff\""
+        );
     }
 }

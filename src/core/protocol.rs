@@ -49,7 +49,10 @@ impl Limits {
     /// Rejects a body larger than `max_body_bytes` before it is parsed.
     pub fn check_body(&self, size: usize) -> Result<()> {
         if size > self.max_body_bytes {
-            return Err(Error::BodyTooLarge { size, max: self.max_body_bytes });
+            return Err(Error::BodyTooLarge {
+                size,
+                max: self.max_body_bytes,
+            });
         }
         Ok(())
     }
@@ -62,7 +65,10 @@ impl Limits {
 
     /// Checks every stamp of a set of watermarks for drift.
     pub fn check_watermarks(&self, watermarks: &Watermarks, now_ms: u64) -> Result<()> {
-        watermarks.iter().flat_map(|(_, v)| v.iter()).try_for_each(|(_, h)| check_drift(h, now_ms, self.max_drift_ms))
+        watermarks
+            .iter()
+            .flat_map(|(_, v)| v.iter())
+            .try_for_each(|(_, h)| check_drift(h, now_ms, self.max_drift_ms))
     }
 }
 
@@ -122,29 +128,47 @@ impl ErrorBody {
         let code = message
             .strip_prefix('[')
             .and_then(|rest| rest.find(']').map(|len| &rest[..len]))
-            .filter(|code| !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .filter(|code| {
+                !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
             .unwrap_or(Self::MALFORMED);
-        ErrorBody { code: code.into(), message: message.into() }
+        ErrorBody {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl From<&Error> for ErrorBody {
     fn from(e: &Error) -> Self {
-        ErrorBody { code: e.code().into(), message: e.to_string() }
+        ErrorBody {
+            code: e.code().into(),
+            message: e.to_string(),
+        }
     }
 }
 
 fn check_version(got: u32) -> Result<()> {
     if got != PROTOCOL_VERSION {
-        return Err(Error::UnsupportedVersion { got, supported: PROTOCOL_VERSION });
+        return Err(Error::UnsupportedVersion {
+            got,
+            supported: PROTOCOL_VERSION,
+        });
     }
     Ok(())
 }
 
 /// Records must be strictly ascending by HLC (which also rules out duplicates).
-pub(crate) fn check_ascending(records: &[Record], what: &str, err: fn(String) -> Error) -> Result<()> {
+pub(crate) fn check_ascending(
+    records: &[Record],
+    what: &str,
+    err: fn(String) -> Error,
+) -> Result<()> {
     match records.windows(2).find(|w| w[0].hlc >= w[1].hlc) {
-        Some(w) => Err(err(format!("{what} not in ascending HLC order at {}", w[1].hlc))),
+        Some(w) => Err(err(format!(
+            "{what} not in ascending HLC order at {}",
+            w[1].hlc
+        ))),
         None => Ok(()),
     }
 }
@@ -165,24 +189,40 @@ impl ExchangeRequest {
         check_version(self.version)?;
         let invalid = Error::InvalidRequest;
         if self.limit == 0 || self.limit > limits.max_page {
-            return Err(invalid(format!("limit {} out of range 1..={}", self.limit, limits.max_page)));
+            return Err(invalid(format!(
+                "limit {} out of range 1..={}",
+                self.limit, limits.max_page
+            )));
         }
         if self.push.len() > limits.max_page as usize {
-            return Err(invalid(format!("{} records pushed, at most {}", self.push.len(), limits.max_page)));
+            return Err(invalid(format!(
+                "{} records pushed, at most {}",
+                self.push.len(),
+                limits.max_page
+            )));
         }
         if let Some(plugins) = &self.plugins {
             if plugins.len() > limits.max_plugins {
-                return Err(invalid(format!("{} plugins in scope, at most {}", plugins.len(), limits.max_plugins)));
+                return Err(invalid(format!(
+                    "{} plugins in scope, at most {}",
+                    plugins.len(),
+                    limits.max_plugins
+                )));
             }
         }
         if let Some(p) = self.seen.plugins().find(|p| !self.in_scope(p)) {
-            return Err(invalid(format!("watermarks for plugin {p} outside the scope")));
+            return Err(invalid(format!(
+                "watermarks for plugin {p} outside the scope"
+            )));
         }
         limits.check_watermarks(&self.seen, now_ms)?;
         check_ascending(&self.push, "pushed records", invalid)?;
         for record in &self.push {
             if !self.in_scope(&record.plugin) {
-                return Err(invalid(format!("pushed record of plugin {} outside the scope", record.plugin)));
+                return Err(invalid(format!(
+                    "pushed record of plugin {} outside the scope",
+                    record.plugin
+                )));
             }
             limits.check_record(record, now_ms)?;
         }
@@ -205,7 +245,10 @@ impl ExchangeResponse {
     /// The highest stamp in the reply (records and coverage), which the client's clock observes.
     pub fn max_hlc(&self) -> Option<Hlc> {
         let records = self.records.iter().map(|r| r.hlc);
-        let coverage = self.coverage.iter().flat_map(|(_, v)| v.iter().map(|(_, h)| h));
+        let coverage = self
+            .coverage
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|(_, h)| h));
         records.chain(coverage).max()
     }
 }
@@ -222,10 +265,22 @@ mod tests {
         NodeId::new(n).unwrap()
     }
     fn rec(plugin: &str, wall: u64, value: Value) -> Record {
-        Record::put(PluginId::new(plugin).unwrap(), Key::new("k").unwrap(), value, Hlc::new(wall, 0, node(1)).unwrap())
+        Record::put(
+            PluginId::new(plugin).unwrap(),
+            Key::new("k").unwrap(),
+            value,
+            Hlc::new(wall, 0, node(1)).unwrap(),
+        )
     }
     fn request() -> ExchangeRequest {
-        ExchangeRequest { version: 1, node: node(1), plugins: None, seen: Watermarks::new(), push: vec![rec("a", NOW, Value::Json("1".into()))], limit: 100 }
+        ExchangeRequest {
+            version: 1,
+            node: node(1),
+            plugins: None,
+            seen: Watermarks::new(),
+            push: vec![rec("a", NOW, Value::Json("1".into()))],
+            limit: 100,
+        }
     }
 
     #[test]
@@ -235,8 +290,15 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"push\"") && text.contains("\"limit\":100"));
         assert_eq!(serde_json::from_str::<ExchangeRequest>(&text).unwrap(), r);
-        let reply = ExchangeResponse { version: 1, records: vec![], coverage: Watermarks::new(), has_more: false };
-        assert!(serde_json::to_string(&reply).unwrap().contains("\"hasMore\":false"));
+        let reply = ExchangeResponse {
+            version: 1,
+            records: vec![],
+            coverage: Watermarks::new(),
+            has_more: false,
+        };
+        assert!(serde_json::to_string(&reply)
+            .unwrap()
+            .contains("\"hasMore\":false"));
     }
 
     #[test]
@@ -246,25 +308,74 @@ mod tests {
             ("unsupported_version", Box::new(|r| r.version = 2)),
             ("invalid_request", Box::new(|r| r.limit = 0)),
             ("invalid_request", Box::new(|r| r.limit = 1001)),
-            ("invalid_request", Box::new(|r| r.plugins = Some(vec![PluginId::new("b").unwrap()]))),
-            ("invalid_request", Box::new(|r| r.push = (0..1001).map(|i| rec("a", NOW - 5000 + i, Value::Json("1".into()))).collect())),
-            ("invalid_request", Box::new(|r| r.push.push(r.push[0].clone()))),
-            ("invalid_request", Box::new(|r| r.plugins = Some((0..1001).map(|i| PluginId::new(format!("p{i}")).unwrap()).collect()))),
-            ("value_too_large", Box::new(|r| r.push[0].value = Some(Value::Bytes(vec![0; MAX_VALUE_BYTES + 1])))),
-            ("clock_drift", Box::new(|r| r.push[0].hlc.wall_ms = NOW + 60_001)),
-            ("clock_drift", Box::new(|r| r.seen.advance(&PluginId::new("a").unwrap(), Hlc::new(NOW + 10_000_000, 0, node(2)).unwrap()))),
-            ("invalid_request", Box::new(|r| {
-                r.plugins = Some(vec![PluginId::new("a").unwrap()]);
-                r.seen.advance(&PluginId::new("z").unwrap(), Hlc::new(1, 0, node(2)).unwrap());
-            })),
+            (
+                "invalid_request",
+                Box::new(|r| r.plugins = Some(vec![PluginId::new("b").unwrap()])),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| {
+                    r.push = (0..1001)
+                        .map(|i| rec("a", NOW - 5000 + i, Value::Json("1".into())))
+                        .collect()
+                }),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.push.push(r.push[0].clone())),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| {
+                    r.plugins = Some(
+                        (0..1001)
+                            .map(|i| PluginId::new(format!("p{i}")).unwrap())
+                            .collect(),
+                    )
+                }),
+            ),
+            (
+                "value_too_large",
+                Box::new(|r| r.push[0].value = Some(Value::Bytes(vec![0; MAX_VALUE_BYTES + 1]))),
+            ),
+            (
+                "clock_drift",
+                Box::new(|r| r.push[0].hlc.wall_ms = NOW + 60_001),
+            ),
+            (
+                "clock_drift",
+                Box::new(|r| {
+                    r.seen.advance(
+                        &PluginId::new("a").unwrap(),
+                        Hlc::new(NOW + 10_000_000, 0, node(2)).unwrap(),
+                    )
+                }),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| {
+                    r.plugins = Some(vec![PluginId::new("a").unwrap()]);
+                    r.seen.advance(
+                        &PluginId::new("z").unwrap(),
+                        Hlc::new(1, 0, node(2)).unwrap(),
+                    );
+                }),
+            ),
         ];
         for (i, (code, mutate)) in cases.iter().enumerate() {
             let mut r = request();
             mutate(&mut r);
-            assert_eq!(r.validate(&limits, NOW).map_err(|e| e.code()), Err(*code), "case {i}");
+            assert_eq!(
+                r.validate(&limits, NOW).map_err(|e| e.code()),
+                Err(*code),
+                "case {i}"
+            );
         }
         assert!(limits.check_body(8 << 20).is_ok());
-        assert_eq!(limits.check_body((8 << 20) + 1).unwrap_err().code(), "body_too_large");
+        assert_eq!(
+            limits.check_body((8 << 20) + 1).unwrap_err().code(),
+            "body_too_large"
+        );
     }
 
     #[test]
@@ -277,40 +388,87 @@ mod tests {
             r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
             r#"{"version":1,"node":"0000000000000001","limit":-1}"#,
         ] {
-            assert!(serde_json::from_str::<ExchangeRequest>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<ExchangeRequest>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn parse_errors_keep_the_typed_code_of_the_field_rule() {
         let cases = [
-            (r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#, "invalid_plugin_id"),
-            (r#"{"version":1,"node":"0000000000000000","limit":1}"#, "invalid_node_id"),
-            (r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#, "invalid_key"),
-            (r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"nope"}]}"#, "invalid_hlc"),
-            (r#"{"version":1,"node":"0000000000000001","limit":1,"#, "malformed_request"),
-            (r#"{"version":1,"node":"0000000000000001","limit":"x"}"#, "malformed_request"),
+            (
+                r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
+                "invalid_plugin_id",
+            ),
+            (
+                r#"{"version":1,"node":"0000000000000000","limit":1}"#,
+                "invalid_node_id",
+            ),
+            (
+                r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
+                "invalid_key",
+            ),
+            (
+                r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"nope"}]}"#,
+                "invalid_hlc",
+            ),
+            (
+                r#"{"version":1,"node":"0000000000000001","limit":1,"#,
+                "malformed_request",
+            ),
+            (
+                r#"{"version":1,"node":"0000000000000001","limit":"x"}"#,
+                "malformed_request",
+            ),
             (r#"[1]"#, "malformed_request"),
-            (r#"{"version":1,"node":"0000000000000001","limit":1,"[clock_drift]":1}"#, "malformed_request"),
+            (
+                r#"{"version":1,"node":"0000000000000001","limit":1,"[clock_drift]":1}"#,
+                "malformed_request",
+            ),
         ];
         for (text, code) in cases {
             let err = serde_json::from_str::<ExchangeRequest>(text).unwrap_err();
-            assert_eq!(ErrorBody::from_parse_error(&err.to_string()).code, code, "{text}: {err}");
+            assert_eq!(
+                ErrorBody::from_parse_error(&err.to_string()).code,
+                code,
+                "{text}: {err}"
+            );
         }
     }
 
     #[test]
     fn response_validation_checks_order_and_drift() {
         let limits = Limits::default();
-        let mut reply = ExchangeResponse { version: 1, records: vec![rec("a", NOW, Value::Json("1".into()))], coverage: Watermarks::new(), has_more: false };
+        let mut reply = ExchangeResponse {
+            version: 1,
+            records: vec![rec("a", NOW, Value::Json("1".into()))],
+            coverage: Watermarks::new(),
+            has_more: false,
+        };
         reply.validate(&limits, NOW).unwrap();
         assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);
-        reply.records.push(rec("a", NOW - 1, Value::Json("1".into())));
-        assert_eq!(reply.validate(&limits, NOW).unwrap_err().code(), "invalid_reply");
+        reply
+            .records
+            .push(rec("a", NOW - 1, Value::Json("1".into())));
+        assert_eq!(
+            reply.validate(&limits, NOW).unwrap_err().code(),
+            "invalid_reply"
+        );
         reply.records.pop();
-        reply.coverage.advance(&PluginId::new("a").unwrap(), Hlc::new(NOW + 70_000, 0, node(1)).unwrap());
-        assert_eq!(reply.validate(&limits, NOW).unwrap_err().code(), "clock_drift");
+        reply.coverage.advance(
+            &PluginId::new("a").unwrap(),
+            Hlc::new(NOW + 70_000, 0, node(1)).unwrap(),
+        );
+        assert_eq!(
+            reply.validate(&limits, NOW).unwrap_err().code(),
+            "clock_drift"
+        );
         reply.version = 0;
-        assert_eq!(reply.validate(&limits, NOW).unwrap_err().code(), "unsupported_version");
+        assert_eq!(
+            reply.validate(&limits, NOW).unwrap_err().code(),
+            "unsupported_version"
+        );
     }
 }

@@ -51,7 +51,9 @@ mod base64_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -73,12 +75,22 @@ pub struct Record {
 impl Record {
     /// A write.
     pub fn put(plugin: PluginId, key: Key, value: Value, hlc: Hlc) -> Self {
-        Record { plugin, key, hlc, value: Some(value) }
+        Record {
+            plugin,
+            key,
+            hlc,
+            value: Some(value),
+        }
     }
 
     /// A delete.
     pub fn tombstone(plugin: PluginId, key: Key, hlc: Hlc) -> Self {
-        Record { plugin, key, hlc, value: None }
+        Record {
+            plugin,
+            key,
+            hlc,
+            value: None,
+        }
     }
 
     /// Whether this record is a delete.
@@ -97,10 +109,16 @@ impl Record {
         let value = match &self.value {
             None => 0,
             // JSON text inside a JSON string: quotes and backslashes get escaped.
-            Some(Value::Json(text)) => text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count(),
+            Some(Value::Json(text)) => {
+                text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+            }
             Some(Value::Bytes(bytes)) => bytes.len().div_ceil(3) * 4,
         };
-        OVERHEAD + self.plugin.as_str().len() + 2 * self.key.as_str().len() + Hlc::ENCODED_LEN + value
+        OVERHEAD
+            + self.plugin.as_str().len()
+            + 2 * self.key.as_str().len()
+            + Hlc::ENCODED_LEN
+            + value
     }
 
     /// Whether this record should replace `current` under last-write-wins.
@@ -162,7 +180,10 @@ mod tests {
         assert!(later_delete.wins_over(Some(&write.hlc)));
         assert!(!earlier_delete.wins_over(Some(&write.hlc)));
         assert!(write.wins_over(None));
-        assert!(!write.wins_over(Some(&write.hlc)), "replaying the same record must not win");
+        assert!(
+            !write.wins_over(Some(&write.hlc)),
+            "replaying the same record must not win"
+        );
     }
 
     #[test]
@@ -170,23 +191,42 @@ mod tests {
         let big = Value::Bytes(vec![0; MAX_VALUE_BYTES + 1]);
         let err = big.check_size(MAX_VALUE_BYTES).unwrap_err();
         assert_eq!(err.code(), "value_too_large");
-        assert!(Value::Bytes(vec![0; MAX_VALUE_BYTES]).check_size(MAX_VALUE_BYTES).is_ok());
+        assert!(Value::Bytes(vec![0; MAX_VALUE_BYTES])
+            .check_size(MAX_VALUE_BYTES)
+            .is_ok());
         assert!(rec(1, 1, None).check_size(0).is_ok());
     }
 
     #[test]
     fn values_round_trip_on_the_wire_with_their_kind() {
-        for value in [Value::Json("{\"__proto__\":1}".into()), Value::Bytes(vec![0, 255, 7]), Value::Bytes(vec![])] {
-            let r = Record::put(PluginId::new("p").unwrap(), Key::new("__proto__").unwrap(), value, hlc(1, 2, 3));
+        for value in [
+            Value::Json("{\"__proto__\":1}".into()),
+            Value::Bytes(vec![0, 255, 7]),
+            Value::Bytes(vec![]),
+        ] {
+            let r = Record::put(
+                PluginId::new("p").unwrap(),
+                Key::new("__proto__").unwrap(),
+                value,
+                hlc(1, 2, 3),
+            );
             let text = serde_json::to_string(&r).unwrap();
-            assert!(r.wire_size() >= text.len(), "estimate {} < actual {}", r.wire_size(), text.len());
+            assert!(
+                r.wire_size() >= text.len(),
+                "estimate {} < actual {}",
+                r.wire_size(),
+                text.len()
+            );
             assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
         }
         let t = rec(1, 1, None);
         let text = serde_json::to_string(&t).unwrap();
         assert!(!text.contains("value"));
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), t);
-        assert!(serde_json::from_str::<Record>(r#"{"plugin":"p","key":"k","hlc":"x","value":null}"#).is_err());
+        assert!(serde_json::from_str::<Record>(
+            r#"{"plugin":"p","key":"k","hlc":"x","value":null}"#
+        )
+        .is_err());
         assert!(serde_json::from_str::<Record>(r#"{"plugin":"p","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"bytes":"!!"}}"#).is_err());
     }
 }

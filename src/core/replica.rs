@@ -51,9 +51,18 @@ pub trait Store {
     /// Every plugin with a record or a vector.
     fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error>;
     /// The `kind` vectors of `plugins` (absent ones empty).
-    fn vectors(&mut self, kind: VectorKind, plugins: &[PluginId]) -> Result<Watermarks, Self::Error>;
+    fn vectors(
+        &mut self,
+        kind: VectorKind,
+        plugins: &[PluginId],
+    ) -> Result<Watermarks, Self::Error>;
     /// Up to `limit` records of `plugins` not covered by `floor`, in ascending HLC order.
-    fn records_above(&mut self, plugins: &[PluginId], floor: &Watermarks, limit: usize) -> Result<Vec<Record>, Self::Error>;
+    fn records_above(
+        &mut self,
+        plugins: &[PluginId],
+        floor: &Watermarks,
+        limit: usize,
+    ) -> Result<Vec<Record>, Self::Error>;
     /// Applies a batch atomically.
     fn commit(&mut self, batch: Batch) -> Result<(), Self::Error>;
 }
@@ -115,7 +124,9 @@ fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<
 fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
     let mut best: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
     for r in records {
-        best.entry((&r.plugin, &r.key)).and_modify(|b| *b = lww(b, r)).or_insert(r);
+        best.entry((&r.plugin, &r.key))
+            .and_modify(|b| *b = lww(b, r))
+            .or_insert(r);
     }
     let mut out = Vec::new();
     for r in best.into_values() {
@@ -139,19 +150,36 @@ pub struct ServeStats {
 
 /// The server side of a round. Run it inside one transaction of the store: it commits the push
 /// (LWW winners and coverage) and then reads the answer.
-pub fn serve<S: Store>(store: &mut S, request: &ExchangeRequest, limits: &Limits, now_ms: u64) -> Res<(ExchangeResponse, ServeStats), S> {
+pub fn serve<S: Store>(
+    store: &mut S,
+    request: &ExchangeRequest,
+    limits: &Limits,
+    now_ms: u64,
+) -> Res<(ExchangeResponse, ServeStats), S> {
     request.validate(limits, now_ms)?;
-    let mut stats = ServeStats { received: request.push.len(), ..ServeStats::default() };
+    let mut stats = ServeStats {
+        received: request.push.len(),
+        ..ServeStats::default()
+    };
 
     if !request.push.is_empty() {
         let stored = winners(store, &request.push)?;
         stats.stored = stored.len();
-        let pushed: Vec<PluginId> = request.push.iter().map(|r| r.plugin.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let pushed: Vec<PluginId> = request
+            .push
+            .iter()
+            .map(|r| r.plugin.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut coverage = from_store(store.vectors(VectorKind::Coverage, &pushed))?;
         for r in &request.push {
             coverage.advance(&r.plugin, r.hlc);
         }
-        from_store(store.commit(Batch { records: stored, vectors: vec![(VectorKind::Coverage, coverage)] }))?;
+        from_store(store.commit(Batch {
+            records: stored,
+            vectors: vec![(VectorKind::Coverage, coverage)],
+        }))?;
     }
 
     let plugins = scope_plugins(store, request)?;
@@ -166,7 +194,15 @@ pub fn serve<S: Store>(store: &mut S, request: &ExchangeRequest, limits: &Limits
     debug_assert!(records.iter().all(|r| !floor.covers(r)));
     let coverage = from_store(store.vectors(VectorKind::Coverage, &plugins))?;
     stats.answered = records.len();
-    Ok((ExchangeResponse { version: PROTOCOL_VERSION, records, coverage, has_more }, stats))
+    Ok((
+        ExchangeResponse {
+            version: PROTOCOL_VERSION,
+            records,
+            coverage,
+            has_more,
+        },
+        stats,
+    ))
 }
 
 /// One writer's view of rounds: builds requests, checks replies, plans what to commit.
@@ -203,15 +239,28 @@ pub struct Plan {
 impl Client {
     /// A client for `node` with default limits.
     pub fn new(node: NodeId) -> Self {
-        Client { node, limits: Limits::default() }
+        Client {
+            node,
+            limits: Limits::default(),
+        }
     }
 
     /// Builds the next request: the watermarks of the plugins in scope, and the local records the
     /// server is not known to cover, in HLC order, up to `limit` and the page byte budget.
-    pub fn request<S: Store>(&self, store: &mut S, plugins: Option<&[PluginId]>, limit: u32) -> Res<Outgoing, S> {
+    pub fn request<S: Store>(
+        &self,
+        store: &mut S,
+        plugins: Option<&[PluginId]>,
+        limit: u32,
+    ) -> Res<Outgoing, S> {
         let limit = limit.clamp(1, self.limits.max_page);
         let scope: Vec<PluginId> = match plugins {
-            Some(p) => p.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
+            Some(p) => p
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
             None => from_store(store.plugins())?,
         };
         let seen = from_store(store.vectors(VectorKind::Seen, &scope))?;
@@ -220,7 +269,11 @@ impl Client {
         let available = push.len();
         push.truncate(limit as usize);
         cut_to_budget(&mut push, self.limits.page_bytes);
-        let mut seen: Watermarks = seen.iter().filter(|(_, v)| !v.is_empty()).map(|(p, v)| (p.clone(), v.clone())).collect();
+        let mut seen: Watermarks = seen
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(p, v)| (p.clone(), v.clone()))
+            .collect();
         seen.retain(|p| scope.contains(p));
         let request = ExchangeRequest {
             version: PROTOCOL_VERSION,
@@ -230,12 +283,22 @@ impl Client {
             push,
             limit,
         };
-        Ok(Outgoing { more_to_push: request.push.len() < available, request })
+        Ok(Outgoing {
+            more_to_push: request.push.len() < available,
+            request,
+        })
     }
 
     /// Checks a reply against its request and plans the commit. Errors leave everything as it
     /// was: the store is only read, and the returned clock is a copy.
-    pub fn plan<S: Store>(&self, store: &mut S, request: &ExchangeRequest, reply: &ExchangeResponse, clock: &HlcClock, now_ms: u64) -> Res<Plan, S> {
+    pub fn plan<S: Store>(
+        &self,
+        store: &mut S,
+        request: &ExchangeRequest,
+        reply: &ExchangeResponse,
+        clock: &HlcClock,
+        now_ms: u64,
+    ) -> Res<Plan, S> {
         self.check_reply(request, reply, now_ms)?;
         let mut clock = clock.clone();
         if let Some(max) = reply.max_hlc() {
@@ -243,7 +306,10 @@ impl Client {
         }
 
         let floor = effective_seen(request);
-        let cut = reply.has_more.then(|| reply.records.last().map(|r| r.hlc)).flatten();
+        let cut = reply
+            .has_more
+            .then(|| reply.records.last().map(|r| r.hlc))
+            .flatten();
         let mut plugins: BTreeSet<PluginId> = reply.coverage.plugins().cloned().collect();
         plugins.extend(floor.plugins().cloned());
         plugins.extend(reply.records.iter().map(|r| r.plugin.clone()));
@@ -263,22 +329,45 @@ impl Client {
             }
         }
         // The server's coverage replaces our copy, for exactly the plugins in scope.
-        let peer: Watermarks = plugins.iter().map(|p| (p.clone(), reply.coverage.plugin(p))).collect();
+        let peer: Watermarks = plugins
+            .iter()
+            .map(|p| (p.clone(), reply.coverage.plugin(p)))
+            .collect();
 
         let records = winners(store, &reply.records)?;
         let applied = records.len();
-        let batch = Batch { records, vectors: vec![(VectorKind::Seen, seen), (VectorKind::PeerCoverage, peer)] };
-        Ok(Plan { batch, clock, applied, has_more: reply.has_more })
+        let batch = Batch {
+            records,
+            vectors: vec![(VectorKind::Seen, seen), (VectorKind::PeerCoverage, peer)],
+        };
+        Ok(Plan {
+            batch,
+            clock,
+            applied,
+            has_more: reply.has_more,
+        })
     }
 
     /// Everything a reply must satisfy before any of it is believed.
-    pub fn check_reply(&self, request: &ExchangeRequest, reply: &ExchangeResponse, now_ms: u64) -> Result<(), Error> {
+    pub fn check_reply(
+        &self,
+        request: &ExchangeRequest,
+        reply: &ExchangeResponse,
+        now_ms: u64,
+    ) -> Result<(), Error> {
         reply.validate(&self.limits, now_ms)?;
         if reply.version != request.version {
-            return Err(Error::InvalidReply(format!("version {} answers request version {}", reply.version, request.version)));
+            return Err(Error::InvalidReply(format!(
+                "version {} answers request version {}",
+                reply.version, request.version
+            )));
         }
         if reply.records.len() > request.limit as usize {
-            return Err(Error::InvalidReply(format!("{} records exceed the requested limit {}", reply.records.len(), request.limit)));
+            return Err(Error::InvalidReply(format!(
+                "{} records exceed the requested limit {}",
+                reply.records.len(),
+                request.limit
+            )));
         }
         if reply.has_more && reply.records.is_empty() {
             return Err(Error::NoProgress);
@@ -289,14 +378,22 @@ impl Client {
                 return Err(Error::OwnNodeEchoed(r.hlc.to_string()));
             }
             if !request.in_scope(&r.plugin) {
-                return Err(Error::InvalidReply(format!("record of plugin {} outside the scope", r.plugin)));
+                return Err(Error::InvalidReply(format!(
+                    "record of plugin {} outside the scope",
+                    r.plugin
+                )));
             }
             if floor.covers(r) {
-                return Err(Error::InvalidReply(format!("record {} of {} is at or below our watermark", r.hlc, r.plugin)));
+                return Err(Error::InvalidReply(format!(
+                    "record {} of {} is at or below our watermark",
+                    r.hlc, r.plugin
+                )));
             }
         }
         if let Some(p) = reply.coverage.plugins().find(|p| !request.in_scope(p)) {
-            return Err(Error::InvalidReply(format!("coverage for plugin {p} outside the scope")));
+            return Err(Error::InvalidReply(format!(
+                "coverage for plugin {p} outside the scope"
+            )));
         }
         // Coverage must include what the reply sends and what the request pushed; otherwise the
         // same records would be pushed again forever.
@@ -308,7 +405,9 @@ impl Client {
             let coverage = reply.coverage.plugin(plugin);
             for (node, hlc) in vector.iter() {
                 if coverage.get(node).is_none_or(|c| c < hlc) {
-                    return Err(Error::WatermarkRegression(format!("coverage of node {node} in {plugin} is below {hlc}")));
+                    return Err(Error::WatermarkRegression(format!(
+                        "coverage of node {node} in {plugin} is below {hlc}"
+                    )));
                 }
             }
         }
@@ -353,12 +452,37 @@ impl Store for MemoryStore {
         Ok(all.into_iter().collect())
     }
 
-    fn vectors(&mut self, kind: VectorKind, plugins: &[PluginId]) -> Result<Watermarks, Self::Error> {
-        Ok(plugins.iter().map(|p| (p.clone(), self.vectors.get(&(kind, p.clone())).cloned().unwrap_or_default())).collect())
+    fn vectors(
+        &mut self,
+        kind: VectorKind,
+        plugins: &[PluginId],
+    ) -> Result<Watermarks, Self::Error> {
+        Ok(plugins
+            .iter()
+            .map(|p| {
+                (
+                    p.clone(),
+                    self.vectors
+                        .get(&(kind, p.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect())
     }
 
-    fn records_above(&mut self, plugins: &[PluginId], floor: &Watermarks, limit: usize) -> Result<Vec<Record>, Self::Error> {
-        let mut out: Vec<Record> = self.records.values().filter(|r| plugins.contains(&r.plugin) && !floor.covers(r)).cloned().collect();
+    fn records_above(
+        &mut self,
+        plugins: &[PluginId],
+        floor: &Watermarks,
+        limit: usize,
+    ) -> Result<Vec<Record>, Self::Error> {
+        let mut out: Vec<Record> = self
+            .records
+            .values()
+            .filter(|r| plugins.contains(&r.plugin) && !floor.covers(r))
+            .cloned()
+            .collect();
         out.sort_by_key(|r| r.hlc);
         out.truncate(limit);
         Ok(out)

@@ -53,7 +53,10 @@ impl VersionVector {
     }
 
     /// The records not covered, in the order given.
-    pub fn select_unseen<'a>(&'a self, records: impl IntoIterator<Item = &'a Record> + 'a) -> impl Iterator<Item = &'a Record> + 'a {
+    pub fn select_unseen<'a>(
+        &'a self,
+        records: impl IntoIterator<Item = &'a Record> + 'a,
+    ) -> impl Iterator<Item = &'a Record> + 'a {
         records.into_iter().filter(move |r| !self.covers(&r.hlc))
     }
 
@@ -129,11 +132,16 @@ impl Watermarks {
 
     /// Whether a record is covered by its plugin's vector.
     pub fn covers(&self, record: &Record) -> bool {
-        self.0.get(&record.plugin).is_some_and(|v| v.covers(&record.hlc))
+        self.0
+            .get(&record.plugin)
+            .is_some_and(|v| v.covers(&record.hlc))
     }
 
     /// The records not covered, in the order given.
-    pub fn select_unseen<'a>(&'a self, records: impl IntoIterator<Item = &'a Record> + 'a) -> impl Iterator<Item = &'a Record> + 'a {
+    pub fn select_unseen<'a>(
+        &'a self,
+        records: impl IntoIterator<Item = &'a Record> + 'a,
+    ) -> impl Iterator<Item = &'a Record> + 'a {
         records.into_iter().filter(move |r| !self.covers(r))
     }
 
@@ -177,7 +185,12 @@ mod tests {
         Hlc::new(wall, 0, node(n)).unwrap()
     }
     fn rec(plugin: &str, wall: u64, n: u64) -> Record {
-        Record::put(PluginId::new(plugin).unwrap(), Key::new("k").unwrap(), Value::Json("1".into()), hlc(wall, n))
+        Record::put(
+            PluginId::new(plugin).unwrap(),
+            Key::new("k").unwrap(),
+            Value::Json("1".into()),
+            hlc(wall, n),
+        )
     }
 
     #[test]
@@ -187,7 +200,11 @@ mod tests {
         v.advance_to(hlc(3, 1));
         assert_eq!(v.get(node(1)), Some(hlc(5, 1)));
         v.advance(node(1), hlc(9, 2));
-        assert_eq!(v.get(node(1)), Some(hlc(9, 2)), "a cut stamp of another node still moves the watermark");
+        assert_eq!(
+            v.get(node(1)),
+            Some(hlc(9, 2)),
+            "a cut stamp of another node still moves the watermark"
+        );
     }
 
     #[test]
@@ -196,14 +213,24 @@ mod tests {
         assert!(v.covers(&hlc(5, 1)));
         assert!(v.covers(&hlc(4, 1)));
         assert!(!v.covers(&hlc(6, 1)));
-        assert!(!v.covers(&hlc(1, 2)), "a node absent from the vector is covered nowhere");
+        assert!(
+            !v.covers(&hlc(1, 2)),
+            "a node absent from the vector is covered nowhere"
+        );
     }
 
     #[test]
     fn merge_is_per_node_max_and_commutative() {
         let mut rng = fastrand::Rng::with_seed(11);
         for _ in 0..2_000 {
-            let mut pick = || -> VersionVector { (0..rng.usize(0..4)).map(|_| { let n = rng.u64(1..4); (node(n), hlc(rng.u64(0..10), n)) }).collect() };
+            let mut pick = || -> VersionVector {
+                (0..rng.usize(0..4))
+                    .map(|_| {
+                        let n = rng.u64(1..4);
+                        (node(n), hlc(rng.u64(0..10), n))
+                    })
+                    .collect()
+            };
             let (a, b, c) = (pick(), pick(), pick());
             let mut ab = a.clone();
             ab.merge(&b);
@@ -227,8 +254,16 @@ mod tests {
     fn select_unseen_is_per_plugin() {
         let mut w = Watermarks::new();
         w.advance(&PluginId::new("a").unwrap(), hlc(5, 1));
-        let records = [rec("a", 4, 1), rec("a", 6, 1), rec("b", 1, 1), rec("a", 1, 2)];
-        let unseen: Vec<_> = w.select_unseen(&records).map(|r| (r.plugin.to_string(), r.hlc.wall_ms)).collect();
+        let records = [
+            rec("a", 4, 1),
+            rec("a", 6, 1),
+            rec("b", 1, 1),
+            rec("a", 1, 2),
+        ];
+        let unseen: Vec<_> = w
+            .select_unseen(&records)
+            .map(|r| (r.plugin.to_string(), r.hlc.wall_ms))
+            .collect();
         assert_eq!(unseen, [("a".into(), 6), ("b".into(), 1), ("a".into(), 1)]);
         assert_eq!(w.entries(), 1);
     }
@@ -238,7 +273,10 @@ mod tests {
         let mut w = Watermarks::new();
         w.advance(&PluginId::new("a").unwrap(), hlc(1, 2));
         let text = serde_json::to_string(&w).unwrap();
-        assert_eq!(text, r#"{"a":{"0000000000000002":"000000000001-0000-0000000000000002"}}"#);
+        assert_eq!(
+            text,
+            r#"{"a":{"0000000000000002":"000000000001-0000-0000000000000002"}}"#
+        );
         assert_eq!(serde_json::from_str::<Watermarks>(&text).unwrap(), w);
     }
 }

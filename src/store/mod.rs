@@ -1,0 +1,3 @@
+//! Persistence. wasm32 only. `schema` owns the IndexedDB layout every other module uses.
+
+pub mod schema;

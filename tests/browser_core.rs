@@ -1,0 +1,69 @@
+//! Browser tier for the core: the JS clock, node ids from the browser's CSPRNG, and the
+//! IndexedDB schema, in real headless Chromium.
+#![cfg(target_arch = "wasm32")]
+
+use clientdata::browser::clock::JsClock;
+use clientdata::core::hlc::{Clock, HlcClock};
+use clientdata::core::{ClockState, Hlc, NodeId};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A misconfigured runner (Node instead of a browser) must fail, not pass silently.
+#[wasm_bindgen_test]
+fn runs_in_a_real_browser_window() {
+    let window = web_sys::window().expect("these tests must run in a browser window");
+    let agent = window.navigator().user_agent().unwrap();
+    assert!(agent.contains("Chrome"), "unexpected user agent {agent}");
+}
+
+#[wasm_bindgen_test]
+fn hlc_ticks_from_the_js_clock_are_strictly_increasing_and_near_date_now() {
+    let node = NodeId::random().unwrap();
+    let mut clock = HlcClock::new(node, ClockState::default(), 60_000);
+    let before = js_sys::Date::now() as u64;
+    let mut last = clock.tick(JsClock.now_ms()).unwrap();
+    assert!(last.wall_ms >= before && last.wall_ms <= before + 1_000);
+    for _ in 0..10_000 {
+        let next = clock.tick(JsClock.now_ms()).unwrap();
+        assert!(next > last, "{next} after {last}");
+        last = next;
+    }
+    assert_eq!(Hlc::parse(&last.encode()).unwrap(), last);
+}
+
+#[wasm_bindgen_test]
+fn node_ids_come_from_crypto_get_random_values() {
+    let ids: std::collections::BTreeSet<u64> = (0..1_000)
+        .map(|_| NodeId::random().unwrap().get())
+        .collect();
+    assert_eq!(ids.len(), 1_000);
+    assert!(!ids.contains(&0));
+}
+
+#[wasm_bindgen_test]
+fn js_clock_rejects_unusable_readings() {
+    use clientdata::core::hlc::reading_from_f64;
+    for bad in [f64::NAN, -1.0, f64::INFINITY, 2f64.powi(48)] {
+        assert_eq!(
+            reading_from_f64(bad).unwrap_err().code(),
+            "invalid_clock_reading",
+            "{bad}"
+        );
+    }
+    assert!(JsClock.try_now_ms().is_ok());
+}
+
+#[wasm_bindgen_test]
+async fn schema_opens_with_every_store_and_reopens_without_migrating() {
+    let name = format!("schema-test-{}", NodeId::random().unwrap());
+    let db = clientdata::store::schema::open(&name).await.unwrap();
+    let mut stores = db.store_names();
+    stores.sort();
+    assert_eq!(stores, ["epochs", "meta", "records", "slots", "vectors"]);
+    assert_eq!(db.version().unwrap(), clientdata::store::schema::VERSION);
+    db.close();
+    let again = clientdata::store::schema::open(&name).await.unwrap();
+    assert_eq!(again.store_names().len(), 5);
+    again.close();
+}
