@@ -235,6 +235,11 @@ impl HlcClock {
         Ok(self.stamp())
     }
 
+    /// The last stamp issued or observed; every record this writer made is at or below it.
+    pub fn last(&self) -> Hlc {
+        self.stamp()
+    }
+
     fn stamp(&self) -> Hlc {
         Hlc {
             wall_ms: self.state.wall_ms,

@@ -247,9 +247,14 @@ impl Client {
 
     /// Builds the next request: the watermarks of the plugins in scope, and the local records the
     /// server is not known to cover, in HLC order, up to `limit` and the page byte budget.
+    ///
+    /// `clock` is this writer's clock: every record of our own node is at or below its last
+    /// stamp, so `seen` claims that much for our node. Without it, a lost reply would leave our
+    /// own records above `seen` and the server would echo them back.
     pub fn request<S: Store>(
         &self,
         store: &mut S,
+        clock: &HlcClock,
         plugins: Option<&[PluginId]>,
         limit: u32,
     ) -> Res<Outgoing, S> {
@@ -274,7 +279,12 @@ impl Client {
             .filter(|(_, v)| !v.is_empty())
             .map(|(p, v)| (p.clone(), v.clone()))
             .collect();
-        seen.retain(|p| scope.contains(p));
+        let own = clock.last();
+        if own.wall_ms > 0 {
+            for plugin in &scope {
+                seen.plugin_mut(plugin).advance(self.node, own);
+            }
+        }
         let request = ExchangeRequest {
             version: PROTOCOL_VERSION,
             node: self.node,
