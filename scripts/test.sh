@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every check: formatting, clippy (native and wasm), native tests,
+# browser tests in headless Chromium, the release package build. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+
+step() { printf '\n== test: %s\n' "$1"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (native, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "clippy (wasm32, library and browser tests)"
+cargo clippy -p clientdata --target wasm32-unknown-unknown --lib --tests -- -D warnings
+
+step "native tests"
+cargo test --workspace
+
+step "browser tests (headless Chromium)"
+cargo test -p clientdata --target wasm32-unknown-unknown
+
+step "release package (wasm-pack --target web)"
+bash scripts/build-pkg.sh
+
+if [ -f e2e/package.json ]; then
+  step "end-to-end tests (Playwright, real tabs, real server)"
+  (cd e2e && npm test)
+fi
+
+printf '\n== test: all checks passed\n'
