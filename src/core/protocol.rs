@@ -304,7 +304,8 @@ mod tests {
     #[test]
     fn every_bad_request_gets_its_typed_code() {
         let limits = Limits::default();
-        let cases: Vec<(&str, Box<dyn Fn(&mut ExchangeRequest)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut ExchangeRequest)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("unsupported_version", Box::new(|r| r.version = 2)),
             ("invalid_request", Box::new(|r| r.limit = 0)),
             ("invalid_request", Box::new(|r| r.limit = 1001)),

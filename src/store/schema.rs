@@ -17,7 +17,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use idb::{Database, DatabaseEvent, Factory, IndexParams, KeyPath, ObjectStoreParams};
+use idb::{
+    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
+};
 
 /// Current schema version.
 pub const VERSION: u32 = 1;
@@ -56,14 +58,25 @@ pub async fn open(name: &str) -> Result<Database, OpenError> {
     let migration_error: Rc<Cell<Option<String>>> = Rc::default();
     let report = migration_error.clone();
     request.on_upgrade_needed(move |event| {
-        let result = (|| -> Result<(), idb::Error> {
-            let db = event.database()?;
-            let old = event.old_version()?;
-            let new = event.new_version()?.unwrap_or(VERSION);
+        let result = (|| -> Result<(), String> {
+            let db = event.database().map_err(|e| e.to_string())?;
+            let old = event.old_version().map_err(|e| e.to_string())?;
+            let new = event
+                .new_version()
+                .map_err(|e| e.to_string())?
+                .unwrap_or(VERSION);
             migrate(&db, old, new)
         })();
         if let Err(e) = result {
-            report.set(Some(e.to_string()));
+            // Abort the upgrade so a half-built schema is never committed at the new version.
+            if let Some(upgrade) = event
+                .target()
+                .ok()
+                .and_then(|request| request.transaction())
+            {
+                let _ = upgrade.abort();
+            }
+            report.set(Some(e));
         }
     });
     let result = request.await;
@@ -79,15 +92,13 @@ pub async fn open(name: &str) -> Result<Database, OpenError> {
     Ok(db)
 }
 
-/// Every step from `old` to `new`, one arm per version.
-fn migrate(db: &Database, old: u32, new: u32) -> Result<(), idb::Error> {
-    for version in old + 1..=new {
-        match version {
-            1 => create_v1(db)?,
-            _ => {}
-        }
+/// The upgrade from `old` to `new`, one arm per pair this build knows. A future version 2 adds
+/// `(0, 2) => create_v1 then v1_to_v2` and `(1, 2) => v1_to_v2`.
+fn migrate(db: &Database, old: u32, new: u32) -> Result<(), String> {
+    match (old, new) {
+        (0, 1) => create_v1(db).map_err(|e| e.to_string()),
+        (old, new) => Err(format!("no migration from version {old} to {new}")),
     }
-    Ok(())
 }
 
 fn create_v1(db: &Database) -> Result<(), idb::Error> {
