@@ -16,11 +16,10 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
-log "debian packages (chromium, chromedriver, binaryen, sqlite)"
+log "debian packages (chromium, chromedriver)"
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
-command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -39,7 +38,7 @@ log "wasm-pack"
 command -v wasm-pack >/dev/null || cargo install wasm-pack --locked || cargo install wasm-pack
 
 log "npm dev dependencies"
-for dir in e2e bench; do
+for dir in tools e2e bench; do
   if [ -f "$dir/package-lock.json" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi

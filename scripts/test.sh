@@ -27,6 +27,9 @@ cargo test -p clientdata --target wasm32-unknown-unknown
 step "release package (wasm-pack --target web)"
 bash scripts/build-pkg.sh
 
+step "benchmark harness smoke (no goals checked)"
+node bench/run.mjs --smoke
+
 if [ -f e2e/package.json ]; then
   step "end-to-end tests (Playwright, real tabs, real server)"
   (cd e2e && npm test)

@@ -1,0 +1,142 @@
+// Runs the browser benchmarks side by side in one headless Chromium and prints
+// case | clientdata | peer | ratio | goal. Peers run interleaved with clientdata in the same page
+// (run i of every library before run i+1 of any), so ratios hold on a noisy machine.
+//
+//   node bench/run.mjs            full run: warm-up + 5 runs per pair, medians, goals checked,
+//                                 results appended to bench/RESULTS.md
+//   node bench/run.mjs --smoke    one small run per pair, no goals: keeps the harness from rotting
+import { createServer } from "node:http";
+import { readFile, appendFile, readdir, stat } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { gzipSync } from "node:zlib";
+import { cpus } from "node:os";
+import { join, normalize, extname, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const SMOKE = process.argv.includes("--smoke");
+const MODE = SMOKE ? "smoke" : "full";
+const RUNS = SMOKE ? 1 : 5;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
+// Goals from the benchmark issue: ratio = clientdata throughput / peer throughput (or, for
+// lowerIsBetter cases, clientdata time / peer time).
+const GOALS = {
+  "W1|idb-keyval": { atLeast: 20 },
+  "W2|raw IndexedDB, one transaction": { atLeast: 0.8 },
+  "R|TinyBase getValue": { atLeast: 0.5 },
+  "O|raw IndexedDB open + getAll": { atMost: 1.3 },
+  "L|raw navigator.locks.request": { atLeast: 0.8 },
+};
+const SIZE_GOAL_BYTES = 80 * 1024;
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+function serveStatic() {
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+    const allowed = path.startsWith("/pkg/") || path.startsWith("/bench/");
+    if (!allowed || path.includes("..")) {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = await readFile(join(ROOT, path));
+      res.writeHead(200, { "content-type": TYPES[extname(path)] || "application/octet-stream" }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPrecision(3));
+
+async function pkgSize() {
+  try {
+    const files = (await readdir(join(ROOT, "pkg"))).filter((f) => f.endsWith(".wasm") || f.endsWith(".js"));
+    const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(join(ROOT, "pkg", f)))));
+    return gzipSync(bytes, { level: 9 }).length;
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  const server = await serveStatic();
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
+  });
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e));
+  page.on("crash", () => console.error("page crashed"));
+  page.on("console", (m) => m.type() === "error" && console.error("console:", m.text()));
+  await page.goto(`${origin}/bench/page.html`);
+  await page.waitForFunction(() => window.benchReady === true);
+  const plan = await page.evaluate(() => window.bench.describe());
+
+  const rows = [];
+  for (const [name, { libraries, lowerIsBetter }] of Object.entries(plan)) {
+    const samples = Object.fromEntries(libraries.map((l) => [l, []]));
+    // Warm-up (full mode): one untimed round of every library.
+    if (!SMOKE) for (const lib of libraries) await page.evaluate(([c, l, m]) => window.bench.run(c, l, m), [name, lib, "smoke"]);
+    for (let i = 0; i < RUNS; i++) {
+      for (const lib of libraries) {
+        const r = await page.evaluate(([c, l, m]) => window.bench.run(c, l, m), [name, lib, MODE]);
+        samples[lib].push(r);
+      }
+    }
+    const score = (lib) => {
+      if (samples[lib].some((r) => r === null)) return null;
+      return lowerIsBetter ? median(samples[lib].map((r) => r.ms)) : median(samples[lib].map((r) => (r.ops / r.ms) * 1000));
+    };
+    const ours = score("clientdata");
+    for (const peer of libraries.filter((l) => l !== "clientdata")) {
+      const theirs = score(peer);
+      const ratio = ours === null || theirs === null ? null : ours / theirs;
+      const goal = GOALS[`${name}|${peer}`];
+      let verdict = "";
+      if (goal && ratio !== null && !SMOKE) verdict = goal.atLeast ? (ratio >= goal.atLeast ? `met (≥ ${goal.atLeast}x)` : `MISSED (≥ ${goal.atLeast}x)`) : ratio <= goal.atMost ? `met (≤ ${goal.atMost}x)` : `MISSED (≤ ${goal.atMost}x)`;
+      const unit = lowerIsBetter ? " ms" : "/s";
+      rows.push([name, ours === null ? "n/a" : fmt(ours) + unit, `${peer}: ${fmt(theirs)}${unit}`, ratio === null ? "n/a" : `${ratio.toFixed(2)}x`, verdict]);
+    }
+  }
+
+  const size = await pkgSize();
+  rows.push(["B", size === null ? "n/a (no pkg/)" : `${(size / 1024).toFixed(1)} KiB gz`, `goal: ≤ ${SIZE_GOAL_BYTES / 1024} KiB`, size === null ? "n/a" : `${(size / SIZE_GOAL_BYTES).toFixed(2)}x of budget`, size === null || SMOKE ? "" : size <= SIZE_GOAL_BYTES ? "met" : "MISSED"]);
+
+  const version = browser.version();
+  await browser.close();
+  server.close();
+
+  const header = ["case", "clientdata", "peer", "ratio", "goal"];
+  const table = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+  console.log(`\nclientdata benchmarks (${MODE}, ${RUNS} run(s) per pair, median) in Chromium ${version}\n`);
+  console.log(table);
+
+  if (!SMOKE) {
+    const cpu = cpus()[0]?.model ?? "unknown CPU";
+    const commit = (() => {
+      try {
+        return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
+      } catch {
+        return "unknown";
+      }
+    })();
+    const entry = `\n## ${new Date().toISOString()} — commit ${commit}\n\nChromium ${version}; ${cpus().length} cores, ${cpu}; \`node bench/run.mjs\`\n\n${table}\n`;
+    await appendFile(join(ROOT, "bench", "RESULTS.md"), entry);
+    console.log("\nappended to bench/RESULTS.md");
+  }
+  const missing = rows.filter((r) => r[1] === "n/a");
+  if (missing.length) console.log(`\n${missing.length} row(s) n/a: clientdata lacks the feature in this build`);
+  console.log(`\nbench: ${rows.length} rows, ${SMOKE ? "smoke" : "full"} run complete`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
