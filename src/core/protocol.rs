@@ -302,6 +302,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn every_bad_request_gets_its_typed_code() {
         let limits = Limits::default();
         let cases: Vec<(&str, Box<dyn Fn(&mut ExchangeRequest)>)> = vec![
