@@ -71,7 +71,7 @@ impl PluginStore {
     /// Whether `key` holds a value.
     ///
     /// ```js
-    /// if (kv.has("draft")) { /* ... */ }
+    /// if (kv.has("draft")) console.log("there");
     /// ```
     #[wasm_bindgen(js_name = has)]
     pub fn has(
