@@ -112,7 +112,10 @@ async fn round_trip_every_value_kind(engine: &str) {
     let kv = plugin(&again, "values");
     for (kind, value) in values() {
         if kind == "string" {
-            assert!(kv.get(kind.into()).unwrap().is_undefined(), "delete persisted");
+            assert!(
+                kv.get(kind.into()).unwrap().is_undefined(),
+                "delete persisted"
+            );
             continue;
         }
         check_value(kind, &kv.get(kind.into()).unwrap(), &value);
@@ -142,7 +145,19 @@ async fn ten_thousand_fuzzed_pairs_never_read_across_namespaces() {
     let mut rng = fastrand::Rng::with_seed(3);
     // Plugin ids and keys chosen to collide if identity were a concatenated string.
     let plugin_ids = ["a", "a.b", "a-b", "ab", "a_b", "b", "0", "a.b.c", "x", "xy"];
-    let key_parts = ["", "a", "b", ".", "/", ":", "a.b", "__proto__", "é", "🦀", " "];
+    let key_parts = [
+        "",
+        "a",
+        "b",
+        ".",
+        "/",
+        ":",
+        "a.b",
+        "__proto__",
+        "é",
+        "🦀",
+        " ",
+    ];
     let stores: Vec<PluginStore> = plugin_ids.iter().map(|p| plugin(&cd, p)).collect();
     let mut model: BTreeMap<(usize, String), String> = BTreeMap::new();
     for i in 0..10_000 {
@@ -213,9 +228,11 @@ async fn crash_recovery_replays_the_journal(engine: &str) {
     kv.delete("doomed".into()).unwrap();
     kv.set("bytes".into(), Uint8Array::from(&[9u8, 8, 7][..]).into())
         .unwrap();
-    let last_hlc = a
-        .db()
-        .with_index(|ix| ix.entry(&PluginId::new("notes").unwrap(), "bytes").unwrap().hlc);
+    let last_hlc = a.db().with_index(|ix| {
+        ix.entry(&PluginId::new("notes").unwrap(), "bytes")
+            .unwrap()
+            .hlc
+    });
     a.simulate_crash();
     let journal = ls_keys(&format!("clientdata:{name}:journal:"));
     assert_eq!(journal.len(), 53, "every unflushed write is journaled");
@@ -231,16 +248,27 @@ async fn crash_recovery_replays_the_journal(engine: &str) {
     assert_eq!(field(&meta, "nodeId"), node, "the slot keeps its node id");
     let kv = plugin(&b, "notes");
     for i in 0..50 {
-        assert_eq!(kv.get(format!("k{i}").into()).unwrap().as_f64(), Some(i as f64));
+        assert_eq!(
+            kv.get(format!("k{i}").into()).unwrap().as_f64(),
+            Some(i as f64)
+        );
     }
-    assert_eq!(kv.get("flushed".into()).unwrap().as_string().unwrap(), "new");
+    assert_eq!(
+        kv.get("flushed".into()).unwrap().as_string().unwrap(),
+        "new"
+    );
     assert!(kv.get("doomed".into()).unwrap().is_undefined());
-    assert_eq!(Uint8Array::from(kv.get("bytes".into()).unwrap()).to_vec(), [9, 8, 7]);
+    assert_eq!(
+        Uint8Array::from(kv.get("bytes".into()).unwrap()).to_vec(),
+        [9, 8, 7]
+    );
     // The restarted slot stays monotonic past what the dead tab stamped.
     kv.set("bytes".into(), 1.into()).unwrap();
-    let next = b
-        .db()
-        .with_index(|ix| ix.entry(&PluginId::new("notes").unwrap(), "bytes").unwrap().hlc);
+    let next = b.db().with_index(|ix| {
+        ix.entry(&PluginId::new("notes").unwrap(), "bytes")
+            .unwrap()
+            .hlc
+    });
     assert!(next > last_hlc, "{next} must follow {last_hlc}");
     b.flush().await.unwrap();
     assert!(
@@ -302,7 +330,10 @@ async fn two_instances_see_each_others_writes_and_hold_different_slots() {
     let off = b
         .on(
             "local-change-recorded".into(),
-            listener.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+            listener
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
         )
         .unwrap();
 
@@ -318,9 +349,15 @@ async fn two_instances_see_each_others_writes_and_hold_different_slots() {
     assert_eq!(field(&e, "fromThisInstance"), JsValue::FALSE);
 
     kb.set("k".into(), 2.into()).unwrap();
-    eventually("a sees b's write", || ka.get("k".into()).unwrap().as_f64() == Some(2.0)).await;
+    eventually("a sees b's write", || {
+        ka.get("k".into()).unwrap().as_f64() == Some(2.0)
+    })
+    .await;
     ka.delete("k".into()).unwrap();
-    eventually("b sees a's delete", || kb.get("k".into()).unwrap().is_undefined()).await;
+    eventually("b sees a's delete", || {
+        kb.get("k".into()).unwrap().is_undefined()
+    })
+    .await;
     // b's own write is reported as its own.
     let own = events.length();
     kb.set("mine".into(), 1.into()).unwrap();
@@ -348,7 +385,11 @@ async fn two_instances_see_each_others_writes_and_hold_different_slots() {
 
     a.close().await.unwrap();
     let c = open(&name, "indexeddb").await;
-    assert_eq!(field(&c.metadata().unwrap(), "slot").as_f64(), Some(0.0), "slot 0 reused");
+    assert_eq!(
+        field(&c.metadata().unwrap(), "slot").as_f64(),
+        Some(0.0),
+        "slot 0 reused"
+    );
     assert_eq!(
         plugin(&c, "shared").get("race".into()).unwrap().as_string(),
         kb.get("race".into()).unwrap().as_string(),
@@ -369,13 +410,17 @@ async fn flush_then_reopen_and_scan(engine: &str) {
     kv.set("q".into(), 1.into()).unwrap();
     kv.set("o".into(), 1.into()).unwrap();
     kv.delete("p/007".into()).unwrap();
-    plugin(&cd, "other").set("p/001".into(), "x".into()).unwrap();
+    plugin(&cd, "other")
+        .set("p/001".into(), "x".into())
+        .unwrap();
     // scan flushes first, so unflushed writes are visible.
     let seen = collect_scan(&kv, r#"{"prefix": "p/", "pageSize": 7}"#).await;
     assert_eq!(seen.len(), 249);
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
     assert!(!seen.iter().any(|(k, _)| k == "p/007"), "tombstone skipped");
-    assert!(seen.iter().all(|(k, v)| v == &format!(r#"{{"i":{}}}"#, k[2..].parse::<u32>().unwrap())));
+    assert!(seen
+        .iter()
+        .all(|(k, v)| v == &format!(r#"{{"i":{}}}"#, k[2..].parse::<u32>().unwrap())));
     kv.flush().await.unwrap();
     cd.close().await.unwrap();
     if engine == "memory" {
@@ -383,7 +428,12 @@ async fn flush_then_reopen_and_scan(engine: &str) {
     }
     let again = open(&name, engine).await;
     let kv = plugin(&again, "docs");
-    assert_eq!(kv.keys(js(r#"{"prefix": "p/", "limit": 1000}"#)).unwrap().length(), 249);
+    assert_eq!(
+        kv.keys(js(r#"{"prefix": "p/", "limit": 1000}"#))
+            .unwrap()
+            .length(),
+        249
+    );
     assert_eq!(json(&kv.get("p/123".into()).unwrap()), r#"{"i":123}"#);
     assert_eq!(kv.keys(js(r#"{"limit": 2}"#)).unwrap().length(), 2);
     let all = collect_scan(&kv, r#"{"pageSize": 1000}"#).await;
@@ -425,7 +475,11 @@ async fn flush_then_reopen_and_scan_memory() {
 fn expect_error(what: &str, result: Result<impl std::fmt::Debug, JsValue>, name: &str, code: &str) {
     match result {
         Ok(v) => panic!("{what}: expected {name}, got Ok({v:?})"),
-        Err(e) => assert_eq!(name_code(&e), (name.to_string(), code.to_string()), "{what}"),
+        Err(e) => assert_eq!(
+            name_code(&e),
+            (name.to_string(), code.to_string()),
+            "{what}"
+        ),
     }
 }
 
@@ -437,7 +491,9 @@ fn snapshot(cd: &ClientData, kv: &PluginStore) -> (String, String, f64) {
         .iter()
         .map(|k| json(&kv.get(k).unwrap()))
         .collect();
-    let journal = field(&cd.metadata().unwrap(), "journalBytes").as_f64().unwrap();
+    let journal = field(&cd.metadata().unwrap(), "journalBytes")
+        .as_f64()
+        .unwrap();
     (keys, values.join(","), journal)
 }
 
@@ -448,8 +504,18 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
     kv.set("k".into(), js(r#"{"v": 1}"#)).unwrap();
     let before = snapshot(&cd, &kv);
 
-    expect_error("plugin id", cd.plugin("Bad".into(), JsValue::UNDEFINED), "InvalidPluginIdError", "invalid_plugin_id");
-    expect_error("plugin id type", cd.plugin(5.into(), JsValue::UNDEFINED), "InvalidPluginIdError", "invalid_plugin_id");
+    expect_error(
+        "plugin id",
+        cd.plugin("Bad".into(), JsValue::UNDEFINED),
+        "InvalidPluginIdError",
+        "invalid_plugin_id",
+    );
+    expect_error(
+        "plugin id type",
+        cd.plugin(5.into(), JsValue::UNDEFINED),
+        "InvalidPluginIdError",
+        "invalid_plugin_id",
+    );
     let lone = js_sys::JsString::from_char_code1(0xD800);
     let bad_keys: Vec<(&str, JsValue)> = vec![
         ("empty key", "".into()),
@@ -459,9 +525,19 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
         ("number key", 5.into()),
     ];
     for (what, key) in &bad_keys {
-        expect_error(what, kv.set(key.clone(), 1.into()), "InvalidKeyError", "invalid_key");
+        expect_error(
+            what,
+            kv.set(key.clone(), 1.into()),
+            "InvalidKeyError",
+            "invalid_key",
+        );
         expect_error(what, kv.get(key.clone()), "InvalidKeyError", "invalid_key");
-        expect_error(what, kv.delete(key.clone()), "InvalidKeyError", "invalid_key");
+        expect_error(
+            what,
+            kv.delete(key.clone()),
+            "InvalidKeyError",
+            "invalid_key",
+        );
     }
     let cycle = Object::new();
     Reflect::set(&cycle, &"self".into(), &cycle).unwrap();
@@ -497,32 +573,89 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
         }),
     ];
     for (what, value) in bad_values {
-        expect_error(what, kv.set("k".into(), value.clone()), "InvalidValueError", "invalid_value");
-        expect_error(what, kv.set("new".into(), value), "InvalidValueError", "invalid_value");
+        expect_error(
+            what,
+            kv.set("k".into(), value.clone()),
+            "InvalidValueError",
+            "invalid_value",
+        );
+        expect_error(
+            what,
+            kv.set("new".into(), value),
+            "InvalidValueError",
+            "invalid_value",
+        );
     }
     let big = Uint8Array::new_with_length(64 * 1024 + 1);
-    expect_error("64 KiB + 1", kv.set("k".into(), big.into()), "ValueTooLargeError", "value_too_large");
+    expect_error(
+        "64 KiB + 1",
+        kv.set("k".into(), big.into()),
+        "ValueTooLargeError",
+        "value_too_large",
+    );
     let big_json: JsValue = "x".repeat(64 * 1024).into(); // 64 KiB + 2 quotes
-    expect_error("big JSON", kv.set("k".into(), big_json), "ValueTooLargeError", "value_too_large");
+    expect_error(
+        "big JSON",
+        kv.set("k".into(), big_json),
+        "ValueTooLargeError",
+        "value_too_large",
+    );
     kv.set("edge".into(), Uint8Array::new_with_length(64 * 1024).into())
         .expect("exactly 64 KiB is accepted");
     kv.delete("edge".into()).unwrap();
     kv.flush().await.unwrap();
-    expect_error("keys limit", kv.keys(js(r#"{"limit": -1}"#)), "InvalidOptionsError", "invalid_options");
-    expect_error("keys prefix", kv.keys(js(r#"{"prefix": 1}"#)), "InvalidOptionsError", "invalid_options");
-    expect_error("scan size", kv.scan(js(r#"{"pageSize": 0}"#)), "InvalidOptionsError", "invalid_options");
-    expect_error("event type", cd.on("nope".into(), f.clone()), "InvalidOptionsError", "invalid_options");
+    expect_error(
+        "keys limit",
+        kv.keys(js(r#"{"limit": -1}"#)),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "keys prefix",
+        kv.keys(js(r#"{"prefix": 1}"#)),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "scan size",
+        kv.scan(js(r#"{"pageSize": 0}"#)),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "event type",
+        cd.on("nope".into(), f.clone()),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
 
     // Per-plugin quota, checked before the browser's.
-    let small = cd.plugin("small".into(), js(r#"{"quotaBytes": 20}"#)).unwrap();
+    let small = cd
+        .plugin("small".into(), js(r#"{"quotaBytes": 20}"#))
+        .unwrap();
     small.set("a".into(), "12345".into()).unwrap(); // 1 + 7 bytes
-    expect_error("quota", small.set("b".into(), "x".repeat(20).into()), "QuotaExceededError", "quota_exceeded");
+    expect_error(
+        "quota",
+        small.set("b".into(), "x".repeat(20).into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
     small.set("a".into(), "1234567890123".into()).unwrap(); // replace: 1 + 15 = 16
-    expect_error("quota replace", small.set("a".into(), "12345678901234567890".into()), "QuotaExceededError", "quota_exceeded");
-    assert_eq!(small.get("a".into()).unwrap().as_string().unwrap(), "1234567890123");
+    expect_error(
+        "quota replace",
+        small.set("a".into(), "12345678901234567890".into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    assert_eq!(
+        small.get("a".into()).unwrap().as_string().unwrap(),
+        "1234567890123"
+    );
     assert!(!small.has("b".into()).unwrap());
     small.delete("a".into()).unwrap();
-    small.set("b".into(), "x".repeat(15).into()).expect("delete frees quota");
+    small
+        .set("b".into(), "x".repeat(15).into())
+        .expect("delete frees quota");
     expect_error(
         "quota setMany",
         wasm_bindgen_futures::JsFuture::from(wasm_bindgen_futures::future_to_promise({
@@ -546,22 +679,76 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
     cd.flush().await.unwrap();
 
     cd.close().await.unwrap();
-    expect_error("get after close", kv.get("k".into()), "StoreClosedError", "store_closed");
-    expect_error("set after close", kv.set("k".into(), 1.into()), "StoreClosedError", "store_closed");
-    expect_error("delete after close", kv.delete("k".into()), "StoreClosedError", "store_closed");
-    expect_error("has after close", kv.has("k".into()), "StoreClosedError", "store_closed");
-    expect_error("keys after close", kv.keys(JsValue::UNDEFINED), "StoreClosedError", "store_closed");
-    expect_error("scan after close", kv.scan(JsValue::UNDEFINED), "StoreClosedError", "store_closed");
-    expect_error("plugin after close", cd.plugin("p".into(), JsValue::UNDEFINED), "StoreClosedError", "store_closed");
-    expect_error("metadata after close", cd.metadata(), "StoreClosedError", "store_closed");
-    expect_error("flush after close", kv.flush().await, "StoreClosedError", "store_closed");
-    expect_error("setAsync after close", kv.set_async("k".into(), 1.into()).await, "StoreClosedError", "store_closed");
+    expect_error(
+        "get after close",
+        kv.get("k".into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "set after close",
+        kv.set("k".into(), 1.into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "delete after close",
+        kv.delete("k".into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "has after close",
+        kv.has("k".into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "keys after close",
+        kv.keys(JsValue::UNDEFINED),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "scan after close",
+        kv.scan(JsValue::UNDEFINED),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "plugin after close",
+        cd.plugin("p".into(), JsValue::UNDEFINED),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "metadata after close",
+        cd.metadata(),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "flush after close",
+        kv.flush().await,
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "setAsync after close",
+        kv.set_async("k".into(), 1.into()).await,
+        "StoreClosedError",
+        "store_closed",
+    );
     cd.close().await.expect("close is idempotent");
 
     if engine != "memory" {
         let again = open(&name, engine).await;
         let kv = plugin(&again, "p");
-        assert_eq!(json(&kv.get("k".into()).unwrap()), r#"{"v":1}"#, "storage unchanged");
+        assert_eq!(
+            json(&kv.get("k".into()).unwrap()),
+            r#"{"v":1}"#,
+            "storage unchanged"
+        );
         assert!(!kv.has("new".into()).unwrap());
         again.close().await.unwrap();
     }
@@ -573,7 +760,9 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
     );
     expect_error(
         "bad engine",
-        ClientData::open(options(&name, "floppy", &[])).await.map(|_| ()),
+        ClientData::open(options(&name, "floppy", &[]))
+            .await
+            .map(|_| ()),
         "InvalidOptionsError",
         "invalid_options",
     );
@@ -623,7 +812,9 @@ impl Drop for Filler {
 async fn browser_quota_is_typed_and_changes_nothing(engine: &str) {
     let name = fresh_name("full");
     let budget = [("journalBudgetBytes", JsValue::from(100_000_000))];
-    let cd = ClientData::open(options(&name, engine, &budget)).await.unwrap();
+    let cd = ClientData::open(options(&name, engine, &budget))
+        .await
+        .unwrap();
     let kv = plugin(&cd, "p");
     kv.set("k".into(), "before".into()).unwrap();
     kv.flush().await.unwrap();
@@ -633,14 +824,32 @@ async fn browser_quota_is_typed_and_changes_nothing(engine: &str) {
     let result = kv.set("k".into(), "x".repeat(20_000).into());
     let result2 = kv.set("other".into(), "x".repeat(20_000).into());
     drop(filler);
-    expect_error("journal full", result, "QuotaExceededError", "quota_exceeded");
-    expect_error("journal full", result2, "QuotaExceededError", "quota_exceeded");
+    expect_error(
+        "journal full",
+        result,
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    expect_error(
+        "journal full",
+        result2,
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
     assert_eq!(snapshot(&cd, &kv), before, "index and journal unchanged");
     assert_eq!(kv.get("k".into()).unwrap().as_string().unwrap(), "before");
-    kv.set("k".into(), "after".into()).expect("works again once space is free");
+    kv.set("k".into(), "after".into())
+        .expect("works again once space is free");
     cd.close().await.unwrap();
     let again = open(&name, engine).await;
-    assert_eq!(plugin(&again, "p").get("k".into()).unwrap().as_string().unwrap(), "after");
+    assert_eq!(
+        plugin(&again, "p")
+            .get("k".into())
+            .unwrap()
+            .as_string()
+            .unwrap(),
+        "after"
+    );
     assert!(!plugin(&again, "p").has("other".into()).unwrap());
     again.close().await.unwrap();
 }
@@ -659,15 +868,23 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
     // The journal fits, the engine's own copy does not: the write stays journaled (durable),
     // flush() rejects with the typed error, write-failed fires, and a later flush succeeds.
     let name = fresh_name("commitfull");
-    let cd = ClientData::open(options(&name, "localstorage", &[])).await.unwrap();
+    let cd = ClientData::open(options(&name, "localstorage", &[]))
+        .await
+        .unwrap();
     let kv = plugin(&cd, "p");
     let failures = Array::new();
     let sink = failures.clone();
     let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
         sink.push(&e);
     });
-    cd.on("write-failed".into(), listener.as_ref().unchecked_ref::<js_sys::Function>().clone())
-        .unwrap();
+    cd.on(
+        "write-failed".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
     let filler = Filler::fill(&name);
     // Free just enough for the journal entry, not for the record copy too.
     let storage = local_storage();
@@ -685,7 +902,14 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
         kv.flush().await.expect("retried once space is free");
         cd.close().await.unwrap();
         let again = open(&name, "localstorage").await;
-        assert_eq!(plugin(&again, "p").get("k".into()).unwrap().as_string().unwrap(), value);
+        assert_eq!(
+            plugin(&again, "p")
+                .get("k".into())
+                .unwrap()
+                .as_string()
+                .unwrap(),
+            value
+        );
         again.close().await.unwrap();
     } else {
         panic!("the journal entry should have fit: {set:?}");
@@ -695,10 +919,13 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
 async fn journal_budget_overflow_is_reported_as_pending(engine: &str) {
     let name = fresh_name("budget");
     let budget = [("journalBudgetBytes", JsValue::from(4_000))];
-    let cd = ClientData::open(options(&name, engine, &budget)).await.unwrap();
+    let cd = ClientData::open(options(&name, engine, &budget))
+        .await
+        .unwrap();
     let kv = plugin(&cd, "p");
     for i in 0..10 {
-        kv.set(format!("k{i}").into(), "x".repeat(500).into()).unwrap();
+        kv.set(format!("k{i}").into(), "x".repeat(500).into())
+            .unwrap();
     }
     let meta = cd.metadata().unwrap();
     let journal = field(&meta, "journalBytes").as_f64().unwrap();
@@ -717,7 +944,13 @@ async fn journal_budget_overflow_is_reported_as_pending(engine: &str) {
     assert!(ls_keys(&format!("clientdata:{name}:journal:")).is_empty());
     cd.close().await.unwrap();
     let again = open(&name, engine).await;
-    assert_eq!(plugin(&again, "p").keys(JsValue::UNDEFINED).unwrap().length(), 10);
+    assert_eq!(
+        plugin(&again, "p")
+            .keys(JsValue::UNDEFINED)
+            .unwrap()
+            .length(),
+        10
+    );
     again.close().await.unwrap();
 }
 
@@ -736,16 +969,31 @@ async fn async_path_takes_large_values(engine: &str) {
     let kv = plugin(&cd, "bulk");
     let big = Uint8Array::new_with_length(500_000);
     big.fill(7, 0, 500_000);
-    expect_error("sync path", kv.set("big".into(), big.clone().into()), "ValueTooLargeError", "value_too_large");
-    kv.set_async("big".into(), big.clone().into()).await.unwrap();
-    assert_eq!(Uint8Array::from(kv.get("big".into()).unwrap()).length(), 500_000);
+    expect_error(
+        "sync path",
+        kv.set("big".into(), big.clone().into()),
+        "ValueTooLargeError",
+        "value_too_large",
+    );
+    kv.set_async("big".into(), big.clone().into())
+        .await
+        .unwrap();
+    assert_eq!(
+        Uint8Array::from(kv.get("big".into()).unwrap()).length(),
+        500_000
+    );
     assert_eq!(
         field(&cd.metadata().unwrap(), "journalBytes").as_f64(),
         Some(0.0),
         "the async path skips the journal"
     );
     let too_big = Uint8Array::new_with_length((1 << 20) + 1);
-    expect_error("1 MiB + 1", kv.set_async("x".into(), too_big.into()).await, "ValueTooLargeError", "value_too_large");
+    expect_error(
+        "1 MiB + 1",
+        kv.set_async("x".into(), too_big.into()).await,
+        "ValueTooLargeError",
+        "value_too_large",
+    );
     let entries = Array::new();
     for i in 0..100 {
         entries.push(&Array::of2(&format!("m{i}").into(), &js(&format!("[{i}]"))));
@@ -807,7 +1055,12 @@ async fn metadata_reports_each_engine() {
     let cd = ClientData::open(js(&format!(r#"{{"name": "{}"}}"#, fresh_name("auto"))))
         .await
         .unwrap();
-    assert_eq!(field(&cd.metadata().unwrap(), "engine").as_string().unwrap(), "indexeddb");
+    assert_eq!(
+        field(&cd.metadata().unwrap(), "engine")
+            .as_string()
+            .unwrap(),
+        "indexeddb"
+    );
     cd.close().await.unwrap();
 }
 
@@ -827,9 +1080,19 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
     seen.advance(&p, new);
     let batch = Batch {
         records: vec![
-            Record::put(p.clone(), Key::new("remote").unwrap(), Value::Json("\"r\"".into()), new),
+            Record::put(
+                p.clone(),
+                Key::new("remote").unwrap(),
+                Value::Json("\"r\"".into()),
+                new,
+            ),
             // Loses LWW against the local write: must not replace it, here or in storage.
-            Record::put(p.clone(), Key::new("local").unwrap(), Value::Json("0".into()), old),
+            Record::put(
+                p.clone(),
+                Key::new("local").unwrap(),
+                Value::Json("0".into()),
+                old,
+            ),
         ],
         vectors: vec![(VectorKind::Seen, seen.clone())],
     };
@@ -846,9 +1109,10 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
         .db()
         .with_index(|ix| ix.vectors(VectorKind::Seen, &[p.clone()]).unwrap());
     assert_eq!(vectors, seen);
-    let above = again
-        .db()
-        .with_index(|ix| ix.records_above(&[p.clone()], &Watermarks::new(), 10).unwrap());
+    let above = again.db().with_index(|ix| {
+        ix.records_above(&[p.clone()], &Watermarks::new(), 10)
+            .unwrap()
+    });
     assert_eq!(above.len(), 2);
     assert!(above[0].hlc < above[1].hlc);
     again.close().await.unwrap();

@@ -47,7 +47,8 @@ pub(crate) struct Queued {
     pub hlc: Hlc,
     pub journal: Option<Appended>,
     pub pending: usize,
-    pub if_newer: bool,
+    /// Taken over from a dead tab's journal (not announced as this instance's change).
+    pub replayed: bool,
 }
 
 pub(crate) type Waiter = (u64, oneshot::Sender<StoreResult<()>>);

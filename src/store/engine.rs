@@ -70,8 +70,9 @@ pub struct Commit<'a> {
     pub records: &'a [Record],
     /// The same records as records-store rows (built once, also posted to other tabs).
     pub rows: &'a js_sys::Array,
-    /// Compare with the stored row inside the transaction and keep the greater HLC (replays and
-    /// remote records); local writes, freshly stamped, skip the read.
+    /// Compare with the stored row inside the transaction and keep the greater HLC. Every
+    /// record write does: another instance of the database may have committed a newer version
+    /// of the same key in a transaction ordered before this one.
     pub if_newer: bool,
     /// The writer's slot row to persist with the records.
     pub slot: Option<SlotRow>,

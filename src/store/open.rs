@@ -179,7 +179,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
                 hlc,
                 journal: Some(appended),
                 pending: 0,
-                if_newer: true,
+                replayed: true,
             });
         } else {
             // Already stored (or superseded): the entry is redundant.

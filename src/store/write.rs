@@ -73,7 +73,7 @@ impl Db {
                 hlc: *hlc,
                 journal,
                 pending,
-                if_newer: false,
+                replayed: false,
             };
             st.index.apply(record, cache);
             st.queue.push(queued);
@@ -142,7 +142,7 @@ impl Db {
             .start(&Commit {
                 records: &records,
                 rows: &rows,
-                if_newer: false,
+                if_newer: true,
                 slot,
                 vectors: &[],
             })?
@@ -252,11 +252,15 @@ pub(crate) async fn run(db: Db) {
                     hlc: entry.hlc,
                     value: entry.value.clone(),
                 });
-                if announce && !q.if_newer {
+                if announce && !q.replayed {
                     changed.push((q.plugin.clone(), q.key.clone()));
                 }
             }
-            let if_newer = items.iter().any(|q| q.if_newer);
+            // Always compare inside the transaction: another instance of this database may
+            // have committed a newer version of the same key in a transaction ordered before
+            // ours (two tabs writing one key in the same instant), and LWW must hold in storage
+            // as it does in every index.
+            let if_newer = true;
             (
                 items,
                 records,

@@ -41,8 +41,12 @@ pub fn js(text: &str) -> JsValue {
 }
 
 /// `JSON.stringify`.
+/// `JSON.stringify`, or `"undefined"` for what it does not serialize.
 pub fn json(value: &JsValue) -> String {
-    js_sys::JSON::stringify(value).unwrap().into()
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "undefined".into())
 }
 
 /// A thrown error's `(name, code)`.
@@ -53,7 +57,10 @@ pub fn name_code(error: &JsValue) -> (String, String) {
             .and_then(|v| v.as_string())
             .unwrap_or_default()
     };
-    assert!(error.is_instance_of::<js_sys::Error>(), "{error:?} is not an Error");
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "{error:?} is not an Error"
+    );
     (get("name"), get("code"))
 }
 
