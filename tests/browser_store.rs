@@ -1105,12 +1105,13 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
     let kv = plugin(&again, "p");
     assert_eq!(kv.get("remote".into()).unwrap().as_string().unwrap(), "r");
     assert_eq!(kv.get("local".into()).unwrap().as_f64(), Some(1.0));
-    let vectors = again
-        .db()
-        .with_index(|ix| ix.vectors(VectorKind::Seen, &[p.clone()]).unwrap());
+    let vectors = again.db().with_index(|ix| {
+        ix.vectors(VectorKind::Seen, std::slice::from_ref(&p))
+            .unwrap()
+    });
     assert_eq!(vectors, seen);
     let above = again.db().with_index(|ix| {
-        ix.records_above(&[p.clone()], &Watermarks::new(), 10)
+        ix.records_above(std::slice::from_ref(&p), &Watermarks::new(), 10)
             .unwrap()
     });
     assert_eq!(above.len(), 2);
