@@ -6,7 +6,8 @@
 //!   state machine. Shared with the reference server in `server/`.
 //! - [`error`]: the `Coded` contract (JS name + stable code) every error type meets.
 //! - `browser` (wasm32 only): bindings to what the browser provides (clock, Web Locks, ...).
-//! - `store` (wasm32 only): persistence; `store::schema` owns the IndexedDB layout.
+//! - [`store`]: persistence. Pure parts (index, journal, quotas) everywhere; the engines
+//!   (IndexedDB, localStorage, memory) and `store::schema` on wasm32 only.
 //! - `api` (wasm32 only): the `#[wasm_bindgen]` surface; converts, does not decide.
 #![deny(missing_docs)]
 
@@ -16,7 +17,6 @@ pub mod error;
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
 
-#[cfg(target_arch = "wasm32")]
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,4 +1,12 @@
 //! The JavaScript surface: `#[wasm_bindgen]` classes and TypeScript types. Converts, does not
 //! decide. wasm32 only.
 
+pub mod client_data;
 pub mod js_error;
+pub mod options;
+pub mod plugin_store;
+pub mod scan;
+pub mod types;
+
+pub use client_data::ClientData;
+pub use plugin_store::PluginStore;

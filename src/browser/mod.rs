@@ -3,4 +3,10 @@
 //! a typed "unavailable" error, never a panic.
 
 pub mod clock;
+pub mod events;
+pub mod js;
+pub mod local_storage;
+pub mod slots;
+pub mod storage_manager;
+pub mod tabs;
 pub mod web_locks;

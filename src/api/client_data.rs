@@ -1,0 +1,170 @@
+//! `ClientData`: one open database.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::js_error::to_js;
+use super::options::{self, MAX_SAFE};
+use super::plugin_store::PluginStore;
+use crate::store::codec::plugin_from_js;
+use crate::store::db::Db;
+use crate::store::error::StoreError;
+use crate::store::open::open;
+
+/// An open clientdata database: per-plugin stores, durable synchronous writes, cross-tab
+/// updates.
+///
+/// ```js
+/// const cd = await ClientData.open({ name: "supervisor" });
+/// const kv = cd.plugin("notes-app");
+/// kv.set("draft", { title: "hi" });
+/// await cd.close();
+/// ```
+#[wasm_bindgen(js_name = ClientData)]
+#[derive(Debug, Clone)]
+pub struct ClientData {
+    db: Db,
+}
+
+fn set(obj: &Object, name: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+#[wasm_bindgen(js_class = ClientData)]
+impl ClientData {
+    /// Opens (creating if needed) database `options.name`: IndexedDB, else localStorage, else
+    /// memory (`metadata().engine` says which). Claims a writer slot and replays writes a closed
+    /// or crashed tab left in the journal.
+    ///
+    /// ```js
+    /// const cd = await ClientData.open({ name: "supervisor", quotas: { "notes-app": 1_000_000 } });
+    /// ```
+    #[wasm_bindgen(js_name = open)]
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
+    ) -> Result<ClientData, JsValue> {
+        let options = options::open_options(&options).map_err(to_js)?;
+        let db = open(options).await.map_err(to_js)?;
+        Ok(ClientData { db })
+    }
+
+    /// The store of plugin `id`. `options.quotaBytes` sets (or with `null` removes) its byte
+    /// quota.
+    ///
+    /// ```js
+    /// const kv = cd.plugin("notes-app", { quotaBytes: 100_000 });
+    /// ```
+    #[wasm_bindgen(js_name = plugin)]
+    pub fn plugin(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PluginOptions | undefined")] options: JsValue,
+    ) -> Result<PluginStore, JsValue> {
+        self.db.check_open().map_err(to_js)?;
+        let plugin = plugin_from_js(&id).map_err(to_js)?;
+        let quota = options::field(&options, "quotaBytes").map_err(to_js)?;
+        if quota.is_null() {
+            self.db.set_quota(&plugin, None);
+        } else if let Some(q) = options::integer(&quota, "quotaBytes", MAX_SAFE).map_err(to_js)? {
+            self.db.set_quota(&plugin, Some(q));
+        }
+        Ok(PluginStore::new(self.db.clone(), plugin))
+    }
+
+    /// Which engine is in use and how durable it is.
+    ///
+    /// ```js
+    /// const { engine, nodeId, slot, persisted, quota, pendingBytes } = cd.metadata();
+    /// ```
+    #[wasm_bindgen(js_name = metadata, unchecked_return_type = "Metadata")]
+    pub fn metadata(&self) -> Result<JsValue, JsValue> {
+        self.db.check_open().map_err(to_js)?;
+        let info = self.db.info();
+        let m = Object::new();
+        set(&m, "name", &JsValue::from_str(&info.name));
+        set(&m, "engine", &JsValue::from_str(self.db.engine_kind()));
+        let fallback = info
+            .fallback
+            .as_deref()
+            .map_or(JsValue::NULL, JsValue::from_str);
+        set(&m, "fallbackReason", &fallback);
+        set(&m, "nodeId", &JsValue::from_str(&info.node.to_string()));
+        set(&m, "slot", &info.slot.map_or(JsValue::NULL, JsValue::from));
+        set(&m, "persisted", &JsValue::from_bool(info.storage.persisted));
+        set(
+            &m,
+            "quota",
+            &info.storage.quota.map_or(JsValue::NULL, JsValue::from),
+        );
+        set(
+            &m,
+            "pendingBytes",
+            &JsValue::from(self.db.pending_bytes() as f64),
+        );
+        set(
+            &m,
+            "journalBytes",
+            &JsValue::from(self.db.journal_bytes() as f64),
+        );
+        Ok(m.into())
+    }
+
+    /// Subscribes to an event; returns the function that unsubscribes.
+    /// `local-change-recorded` fires once per plugin per committed batch (this instance's
+    /// writes) and for writes other instances broadcast, with `{ plugin, keys,
+    /// fromThisInstance }`; `write-failed` fires with the typed error when a batch could not be
+    /// committed (the writes stay journaled and are retried).
+    ///
+    /// ```js
+    /// const off = cd.on("local-change-recorded", (e) => console.log(e.plugin, e.keys));
+    /// off();
+    /// ```
+    #[wasm_bindgen(js_name = on, unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ClientDataEventType")] kind: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: LocalChangeRecorded | Error) => void")]
+        listener: Function,
+    ) -> Result<Function, JsValue> {
+        self.db.check_open().map_err(to_js)?;
+        self.db.on(&kind, listener).ok_or_else(|| {
+            to_js(StoreError::InvalidOptions(format!(
+                "unknown event type {kind:?}"
+            )))
+        })
+    }
+
+    /// Resolves when the database holds every write made before the call.
+    ///
+    /// ```js
+    /// await cd.flush();
+    /// ```
+    #[wasm_bindgen(js_name = flush)]
+    pub async fn flush(&self) -> Result<(), JsValue> {
+        self.db.clone().flush().await.map_err(to_js)
+    }
+
+    /// Flushes, releases the writer slot and closes the database. Every later call fails with
+    /// `StoreClosedError`.
+    ///
+    /// ```js
+    /// await cd.close();
+    /// ```
+    #[wasm_bindgen(js_name = close)]
+    pub async fn close(&self) -> Result<(), JsValue> {
+        self.db.clone().close().await.map_err(to_js)
+    }
+}
+
+impl ClientData {
+    /// The Rust handle (for the sync layer and tests).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Simulates the tab dying (see [`Db::simulate_crash`]). Tests only.
+    #[doc(hidden)]
+    pub fn simulate_crash(&self) {
+        self.db.simulate_crash()
+    }
+}

@@ -1,0 +1,233 @@
+//! `PluginStore`: one plugin's namespace.
+
+use js_sys::Array;
+use wasm_bindgen::prelude::*;
+
+use super::js_error::to_js;
+use super::options;
+use super::scan::scan_iterable;
+use crate::core::PluginId;
+use crate::store::codec::{key_from_js, value_from_js};
+use crate::store::db::Db;
+use crate::store::error::StoreError;
+
+/// Default and largest `keys()` limit.
+pub const KEYS_DEFAULT_LIMIT: usize = 1_000;
+/// See [`KEYS_DEFAULT_LIMIT`].
+pub const KEYS_MAX_LIMIT: f64 = 100_000.0;
+/// Default and largest `scan()` page size.
+pub const SCAN_DEFAULT_PAGE: u32 = 100;
+/// See [`SCAN_DEFAULT_PAGE`].
+pub const SCAN_MAX_PAGE: f64 = 10_000.0;
+
+/// One plugin's key/value namespace. Reads are synchronous from memory; `set` and `delete` are
+/// synchronous and durable on return (localStorage journal, then one IndexedDB transaction per
+/// batch). Values up to 64 KiB on the synchronous path; `setAsync`/`setMany` take up to 1 MiB.
+///
+/// ```js
+/// const kv = cd.plugin("notes-app");
+/// kv.set("draft", { title: "hi" });
+/// kv.get("draft"); // { title: "hi" } (a fresh copy)
+/// ```
+#[wasm_bindgen]
+#[derive(Debug, Clone)]
+pub struct PluginStore {
+    db: Db,
+    plugin: PluginId,
+}
+
+impl PluginStore {
+    pub(crate) fn new(db: Db, plugin: PluginId) -> Self {
+        PluginStore { db, plugin }
+    }
+}
+
+#[wasm_bindgen]
+impl PluginStore {
+    /// The plugin id.
+    ///
+    /// ```js
+    /// kv.id; // "notes-app"
+    /// ```
+    #[wasm_bindgen(getter, js_name = id)]
+    pub fn id(&self) -> String {
+        self.plugin.to_string()
+    }
+
+    /// The value of `key` (a fresh copy: mutating it does not change the store), or `undefined`.
+    ///
+    /// ```js
+    /// const draft = kv.get("draft");
+    /// ```
+    #[wasm_bindgen(js_name = get, unchecked_return_type = "StoredValue | undefined")]
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = key_from_js(&key).map_err(to_js)?;
+        self.db.get(&self.plugin, &key).map_err(to_js)
+    }
+
+    /// Whether `key` holds a value.
+    ///
+    /// ```js
+    /// if (kv.has("draft")) console.log("there");
+    /// ```
+    #[wasm_bindgen(js_name = has)]
+    pub fn has(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> Result<bool, JsValue> {
+        let key = key_from_js(&key).map_err(to_js)?;
+        self.db.has(&self.plugin, &key).map_err(to_js)
+    }
+
+    /// Stores `value` (JSON-compatible or `Uint8Array`, at most 64 KiB encoded). Durable when
+    /// it returns (journaled in localStorage; `metadata().pendingBytes` counts writes beyond the
+    /// journal budget until they are committed). Throws a typed error and changes nothing if
+    /// the key, value or quota check fails.
+    ///
+    /// ```js
+    /// kv.set("draft", { title: "hi" });
+    /// kv.set("blob", new Uint8Array([1, 2, 3]));
+    /// ```
+    #[wasm_bindgen(js_name = set)]
+    pub fn set(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
+    ) -> Result<(), JsValue> {
+        let key = key_from_js(&key).map_err(to_js)?;
+        self.db.check_open().map_err(to_js)?;
+        let value = value_from_js(&value).map_err(to_js)?;
+        self.db.write(&self.plugin, key, Some(value)).map_err(to_js)
+    }
+
+    /// Deletes `key` (a tombstone, so the delete syncs). Durable when it returns.
+    ///
+    /// ```js
+    /// kv.delete("draft");
+    /// ```
+    #[wasm_bindgen(js_name = delete)]
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> Result<(), JsValue> {
+        let key = key_from_js(&key).map_err(to_js)?;
+        self.db.write(&self.plugin, key, None).map_err(to_js)
+    }
+
+    /// Up to `limit` (default 1000, at most 100000) keys starting with `prefix`, sorted by code
+    /// point.
+    ///
+    /// ```js
+    /// kv.keys({ prefix: "d", limit: 100 });
+    /// ```
+    #[wasm_bindgen(js_name = keys, unchecked_return_type = "string[]")]
+    pub fn keys(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "KeysOptions | undefined")] options: JsValue,
+    ) -> Result<Array, JsValue> {
+        let prefix = options::string(&options, "prefix").map_err(to_js)?;
+        let limit = options::count(&options, "limit", KEYS_MAX_LIMIT).map_err(to_js)?;
+        let keys = self
+            .db
+            .keys(
+                &self.plugin,
+                prefix.as_deref().unwrap_or(""),
+                limit.unwrap_or(KEYS_DEFAULT_LIMIT),
+            )
+            .map_err(to_js)?;
+        Ok(keys.iter().map(|k| JsValue::from_str(k)).collect())
+    }
+
+    /// An async iterator of `[key, value]` with `prefix`, reading one page of `pageSize`
+    /// (default 100) at a time from IndexedDB; it first flushes pending writes.
+    ///
+    /// ```js
+    /// for await (const [key, value] of kv.scan({ prefix: "d", pageSize: 500 })) { }
+    /// ```
+    #[wasm_bindgen(
+        js_name = scan,
+        unchecked_return_type = "AsyncIterableIterator<[string, StoredValue]>"
+    )]
+    pub fn scan(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ScanOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        self.db.check_open().map_err(to_js)?;
+        let prefix = options::string(&options, "prefix").map_err(to_js)?;
+        let page = options::count(&options, "pageSize", SCAN_MAX_PAGE).map_err(to_js)?;
+        if page == Some(0) {
+            return Err(to_js(StoreError::InvalidOptions(
+                "pageSize must be at least 1".into(),
+            )));
+        }
+        Ok(scan_iterable(
+            self.db.clone(),
+            self.plugin.clone(),
+            prefix.unwrap_or_default(),
+            page.map_or(SCAN_DEFAULT_PAGE, |p| p as u32),
+        ))
+    }
+
+    /// Resolves when the database holds every write made before the call.
+    ///
+    /// ```js
+    /// kv.set("a", 1); await kv.flush();
+    /// ```
+    #[wasm_bindgen(js_name = flush)]
+    pub async fn flush(&self) -> Result<(), JsValue> {
+        self.db.clone().flush().await.map_err(to_js)
+    }
+
+    /// Stores one value of up to 1 MiB without the journal; resolves when it is durable.
+    ///
+    /// ```js
+    /// await kv.setAsync("big", new Uint8Array(500_000));
+    /// ```
+    #[wasm_bindgen(js_name = setAsync)]
+    pub async fn set_async(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
+    ) -> Result<(), JsValue> {
+        let key = key_from_js(&key).map_err(to_js)?;
+        let value = value_from_js(&value).map_err(to_js)?;
+        let db = self.db.clone();
+        db.set_many(&self.plugin, vec![(key, Some(value))])
+            .await
+            .map_err(to_js)
+    }
+
+    /// Stores many `[key, value]` pairs in one transaction without the journal (bulk loads);
+    /// resolves when durable. All-or-nothing: one invalid entry rejects the whole call.
+    ///
+    /// ```js
+    /// await kv.setMany([["a", 1], ["b", { x: 2 }]]);
+    /// ```
+    #[wasm_bindgen(js_name = setMany)]
+    pub async fn set_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Iterable<[string, StoredValue]>")] entries: JsValue,
+    ) -> Result<(), JsValue> {
+        let invalid = || {
+            to_js(StoreError::InvalidOptions(
+                "entries must be an array of [key, value]".into(),
+            ))
+        };
+        let entries = Array::from(&entries);
+        let mut parsed = Vec::with_capacity(entries.length() as usize);
+        for entry in entries.iter() {
+            if !Array::is_array(&entry) {
+                return Err(invalid());
+            }
+            let pair = Array::from(&entry);
+            let key = key_from_js(&pair.get(0)).map_err(to_js)?;
+            let value = value_from_js(&pair.get(1)).map_err(to_js)?;
+            parsed.push((key, Some(value)));
+        }
+        let db = self.db.clone();
+        db.set_many(&self.plugin, parsed).await.map_err(to_js)
+    }
+}

@@ -1,0 +1,109 @@
+//! The async iterator `PluginStore.scan` returns. Holds at most one page; `next()` calls are
+//! chained so concurrent calls never fetch the same page twice.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use super::js_error::to_js;
+use crate::browser::js::cd_async_iterable;
+use crate::core::{PluginId, Value};
+use crate::store::codec::value_to_js;
+use crate::store::db::Db;
+
+#[derive(Debug)]
+struct Scan {
+    db: Db,
+    plugin: PluginId,
+    prefix: String,
+    page_size: u32,
+    after: Option<String>,
+    buffer: VecDeque<(String, Value)>,
+    exhausted: bool,
+    flushed: bool,
+    tail: Option<Promise>,
+}
+
+fn result(value: &JsValue, done: bool) -> JsValue {
+    let r = Object::new();
+    let _ = Reflect::set(&r, &JsValue::from_str("value"), value);
+    let _ = Reflect::set(&r, &JsValue::from_str("done"), &JsValue::from_bool(done));
+    r.into()
+}
+
+async fn next(scan: Rc<RefCell<Scan>>) -> Result<JsValue, JsValue> {
+    loop {
+        let (db, plugin, prefix, after, size, flushed) = {
+            let mut s = scan.borrow_mut();
+            if let Some((key, value)) = s.buffer.pop_front() {
+                let value = value_to_js(&value).map_err(to_js)?;
+                let pair = Array::of2(&JsValue::from_str(&key), &value);
+                return Ok(result(&pair, false));
+            }
+            if s.exhausted {
+                return Ok(result(&JsValue::UNDEFINED, true));
+            }
+            (
+                s.db.clone(),
+                s.plugin.clone(),
+                s.prefix.clone(),
+                s.after.clone(),
+                s.page_size,
+                s.flushed,
+            )
+        };
+        if !flushed {
+            db.flush().await.map_err(to_js)?;
+            scan.borrow_mut().flushed = true;
+        }
+        let (page, last, exhausted) = db
+            .page(&plugin, &prefix, after.as_deref(), size)
+            .await
+            .map_err(to_js)?;
+        let mut s = scan.borrow_mut();
+        s.buffer.extend(page);
+        if last.is_some() {
+            s.after = last;
+        }
+        s.exhausted = exhausted;
+    }
+}
+
+/// A JS async iterable over `plugin`'s live entries with `prefix`.
+pub fn scan_iterable(db: Db, plugin: PluginId, prefix: String, page_size: u32) -> JsValue {
+    let scan = Rc::new(RefCell::new(Scan {
+        db,
+        plugin,
+        prefix,
+        page_size: page_size.max(1),
+        after: None,
+        buffer: VecDeque::new(),
+        exhausted: false,
+        flushed: false,
+        tail: None,
+    }));
+    let for_next = scan.clone();
+    let next_fn = Closure::<dyn FnMut() -> Promise>::new(move || {
+        let scan = for_next.clone();
+        let previous = scan.borrow_mut().tail.take();
+        let promise = future_to_promise(async move {
+            if let Some(previous) = previous {
+                let _ = JsFuture::from(previous).await;
+            }
+            next(scan).await
+        });
+        for_next.borrow_mut().tail = Some(promise.clone());
+        promise
+    });
+    let return_fn = Closure::<dyn FnMut() -> Promise>::new(move || {
+        let mut s = scan.borrow_mut();
+        s.buffer.clear();
+        s.exhausted = true;
+        Promise::resolve(&result(&JsValue::UNDEFINED, true))
+    });
+    cd_async_iterable(&next_fn.into_js_value(), &return_fn.into_js_value())
+}

@@ -1,0 +1,92 @@
+//! A few small JS helpers where a loop or callback in JS beats crossing the wasm boundary per
+//! item: JSON encoding with strict checks, IndexedDB transaction/request promises, bulk puts,
+//! and the async-iterator shape. No `eval`, no globals beyond the arguments.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(inline_js = r#"
+export function cd_to_json(v) {
+  let why = null;
+  try {
+    const text = JSON.stringify(v, function (k, x) {
+      switch (typeof x) {
+        case "undefined": why = "undefined is not JSON"; throw why;
+        case "function": why = "a function is not JSON"; throw why;
+        case "symbol": why = "a symbol is not JSON"; throw why;
+        case "bigint": why = "a BigInt is not JSON"; throw why;
+        case "number": if (!Number.isFinite(x)) { why = String(x) + " is not JSON"; throw why; } break;
+        case "object":
+          if (x !== null && (ArrayBuffer.isView(x) || x instanceof ArrayBuffer || x instanceof Map || x instanceof Set)) {
+            why = "a nested binary value, Map or Set does not round-trip through JSON (store a Uint8Array at the top level)";
+            throw why;
+          }
+      }
+      return x;
+    });
+    return text;
+  } catch (e) {
+    return { why: why ?? (e && e.message ? e.message : String(e)) };
+  }
+}
+export function cd_tx_done(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
+  });
+}
+export function cd_request(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+export function cd_put_rows(store, rows, ifNewer) {
+  if (!ifNewer) { for (const row of rows) store.put(row); return; }
+  for (const row of rows) {
+    const get = store.get([row.p, row.k]);
+    get.onsuccess = () => { const cur = get.result; if (!cur || cur.h < row.h) store.put(row); };
+  }
+}
+export function cd_row(p, k, h, v, b) {
+  const row = { p, k, h };
+  if (v !== undefined) row.v = v;
+  if (b !== undefined) row.b = b;
+  return row;
+}
+export function cd_async_iterable(next, ret) {
+  return { next, return: ret, [Symbol.asyncIterator]() { return this; } };
+}
+"#)]
+extern "C" {
+    /// `JSON.stringify` that refuses what JSON cannot represent: returns the text, or
+    /// `{ why }` (undefined, functions, symbols, BigInt, NaN/Infinity, cycles, nested binary).
+    pub fn cd_to_json(value: &JsValue) -> JsValue;
+
+    /// A promise settled by an `IDBTransaction`'s `complete` (resolve) or `abort` (reject with
+    /// the transaction's error, e.g. a `QuotaExceededError`).
+    pub fn cd_tx_done(tx: &JsValue) -> js_sys::Promise;
+
+    /// A promise settled by an `IDBRequest`.
+    pub fn cd_request(request: &JsValue) -> js_sys::Promise;
+
+    /// Puts every row into `store` (one request each, none awaited); with `if_newer`, only rows
+    /// whose `h` is greater than the stored row's.
+    #[wasm_bindgen(catch)]
+    pub fn cd_put_rows(
+        store: &JsValue,
+        rows: &js_sys::Array,
+        if_newer: bool,
+    ) -> Result<(), JsValue>;
+
+    /// A records-store row `{p, k, h, v?, b?}`.
+    pub fn cd_row(
+        p: &str,
+        k: &str,
+        h: &str,
+        v: Option<String>,
+        b: Option<js_sys::Uint8Array>,
+    ) -> JsValue;
+
+    /// An async iterator object (`next`, `return`, `[Symbol.asyncIterator]`).
+    pub fn cd_async_iterable(next: &JsValue, ret: &JsValue) -> JsValue;
+}

@@ -1,0 +1,26 @@
+//! `localStorage` from the global scope, if this context has one and lets us use it.
+
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+use web_sys::Storage;
+
+/// The global `localStorage`, or `None` (workers, opaque origins, storage disabled: reading the
+/// property can throw a `SecurityError`, which is caught here).
+pub fn local_storage() -> Option<Storage> {
+    let value = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
+    let storage = value.dyn_into::<Storage>().ok()?;
+    // A storage that refuses every write (some private modes) is as good as none.
+    let probe = "clientdata:probe";
+    storage.set_item(probe, "1").ok()?;
+    storage.remove_item(probe).ok()?;
+    Some(storage)
+}
+
+/// Every key currently in `storage` that starts with `prefix`.
+pub fn keys_with_prefix(storage: &Storage, prefix: &str) -> Vec<String> {
+    let len = storage.length().unwrap_or(0);
+    (0..len)
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter(|k| k.starts_with(prefix))
+        .collect()
+}

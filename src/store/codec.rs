@@ -1,0 +1,146 @@
+//! Conversions between JS and the core types: values (`JSON.stringify`/`JSON.parse` and
+//! `Uint8Array`), records-store rows `{p, k, h, v?, b?}`, keys (rejecting lone surrogates), and
+//! browser failures (sorted into typed errors by `DOMException` name).
+
+use js_sys::{JsString, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::error::{StoreError, StoreResult};
+use crate::browser::js::{cd_row, cd_to_json};
+use crate::core::{Error, Hlc, Key, PluginId, Record, Value};
+
+/// A value converted for storage, and the JS value to hand back from `get` when that is safe to
+/// share (primitives: strings, numbers, booleans, null are immutable).
+pub type Encoded = (Value, Option<JsValue>);
+
+/// Converts a JS value: a `Uint8Array` becomes bytes, anything JSON can represent becomes JSON
+/// text; everything else is an `InvalidValue` error.
+pub fn value_from_js(value: &JsValue) -> StoreResult<Encoded> {
+    if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+        return Ok((Value::Bytes(bytes.to_vec()), None));
+    }
+    let primitive = value.is_string()
+        || value.is_null()
+        || value.as_bool().is_some()
+        || value.as_f64().is_some_and(f64::is_finite);
+    let text = cd_to_json(value);
+    match text.as_string() {
+        Some(text) => Ok((Value::Json(text), primitive.then(|| value.clone()))),
+        None => {
+            let why = Reflect::get(&text, &JsValue::from_str("why"))
+                .ok()
+                .and_then(|w| w.as_string())
+                .unwrap_or_else(|| "not JSON-serializable".into());
+            Err(StoreError::InvalidValue(why))
+        }
+    }
+}
+
+/// A fresh JS value for a stored value: a new object graph from `JSON.parse`, or a new
+/// `Uint8Array` copy, so mutating it never changes the store.
+pub fn value_to_js(value: &Value) -> StoreResult<JsValue> {
+    match value {
+        Value::Json(text) => js_sys::JSON::parse(text)
+            .map_err(|_| StoreError::Storage("stored JSON text does not parse".into())),
+        Value::Bytes(bytes) => Ok(Uint8Array::from(bytes.as_slice()).into()),
+    }
+}
+
+/// Whether a decoded value may be cached and returned as is (not an object).
+pub fn is_shareable(value: &JsValue) -> bool {
+    !value.is_object()
+}
+
+/// A key from JS: a string, valid UTF-16 (a lone surrogate would be silently replaced by U+FFFD
+/// and alias another key), and valid under [`Key`]'s rules.
+pub fn key_from_js(key: &JsValue) -> StoreResult<Key> {
+    let invalid = |reason| {
+        StoreError::Core(Error::InvalidKey {
+            key: key.as_string().unwrap_or_default(),
+            reason,
+        })
+    };
+    let Some(text) = key.dyn_ref::<JsString>() else {
+        return Err(invalid("must be a string"));
+    };
+    if !text.is_valid_utf16() {
+        return Err(invalid("must be valid UTF-16 (no lone surrogates)"));
+    }
+    Ok(Key::new(String::from(text))?)
+}
+
+/// A plugin id from JS.
+pub fn plugin_from_js(id: &JsValue) -> StoreResult<PluginId> {
+    match id.as_string() {
+        Some(text) => Ok(PluginId::new(text)?),
+        None => Err(StoreError::Core(Error::InvalidPluginId {
+            id: String::new(),
+            reason: "must be a string",
+        })),
+    }
+}
+
+/// The records-store row of a record.
+pub fn record_to_row(record: &Record) -> JsValue {
+    let (v, b) = match &record.value {
+        None => (None, None),
+        Some(Value::Json(text)) => (Some(text.clone()), None),
+        Some(Value::Bytes(bytes)) => (None, Some(Uint8Array::from(bytes.as_slice()))),
+    };
+    cd_row(
+        record.plugin.as_str(),
+        record.key.as_str(),
+        &record.hlc.encode(),
+        v,
+        b,
+    )
+}
+
+fn field(row: &JsValue, name: &str) -> JsValue {
+    Reflect::get(row, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A record from a row, validating every field; `None` for a malformed row (skipped, never
+/// trusted: it may come from another tab or an older build).
+pub fn row_to_record(row: &JsValue) -> Option<Record> {
+    let plugin = PluginId::new(field(row, "p").as_string()?).ok()?;
+    let key = Key::new(field(row, "k").as_string()?).ok()?;
+    let hlc = Hlc::parse(&field(row, "h").as_string()?).ok()?;
+    let v = field(row, "v");
+    let b = field(row, "b");
+    let value = if let Some(text) = v.as_string() {
+        Some(Value::Json(text))
+    } else if let Some(bytes) = b.dyn_ref::<Uint8Array>() {
+        Some(Value::Bytes(bytes.to_vec()))
+    } else if v.is_undefined() && b.is_undefined() {
+        None
+    } else {
+        return None;
+    };
+    Some(Record {
+        plugin,
+        key,
+        hlc,
+        value,
+    })
+}
+
+/// Sorts a browser failure (usually a `DOMException`) into a typed error: a
+/// `QuotaExceededError` becomes [`StoreError::BrowserQuota`], anything else
+/// [`StoreError::Storage`] with the browser's message.
+pub fn js_failure(error: &JsValue) -> StoreError {
+    let text = |name: &str| field(error, name).as_string().unwrap_or_default();
+    let (name, message) = (text("name"), text("message"));
+    let detail = if name.is_empty() && message.is_empty() {
+        error
+            .as_string()
+            .unwrap_or_else(|| "unknown failure".into())
+    } else {
+        format!("{name}: {message}")
+    };
+    if name == "QuotaExceededError" {
+        StoreError::BrowserQuota(detail)
+    } else {
+        StoreError::Storage(detail)
+    }
+}

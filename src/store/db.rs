@@ -1,0 +1,374 @@
+//! An open database: the index every read is served from, the journal, the engine, the writer
+//! slot, cross-tab updates and listeners. Writing and batching are in `write.rs`, opening in
+//! `open.rs`. State lives in one `RefCell`, borrowed only between awaits, never across one.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::codec::{is_shareable, record_to_row, row_to_record, value_to_js};
+use super::engine::{Engine, SlotRow};
+use super::error::{StoreError, StoreResult};
+use super::index::Index;
+use super::journal_storage::{Appended, Journal};
+use crate::browser::clock::JsClock;
+use crate::browser::events::Emitter;
+use crate::browser::slots::SlotLease;
+use crate::browser::storage_manager::StorageInfo;
+use crate::browser::tabs::Tabs;
+use crate::core::hlc::Clock;
+use crate::core::{Hlc, HlcClock, Key, NodeId, PluginId, Record, Value};
+
+/// What `metadata()` reports that does not change after open.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Database name.
+    pub name: String,
+    /// Why the engine is not IndexedDB, if it fell back.
+    pub fallback: Option<String>,
+    /// The claimed writer slot (`None` without Web Locks or for the memory engine).
+    pub slot: Option<u32>,
+    /// This instance's node id.
+    pub node: NodeId,
+    /// Persistence and quota as the browser reported them at open.
+    pub storage: StorageInfo,
+}
+
+/// A write waiting for its batch: the version it queued (a later write to the same key
+/// supersedes it in the index and the batch then skips it).
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub plugin: PluginId,
+    pub key: Key,
+    pub hlc: Hlc,
+    pub journal: Option<Appended>,
+    pub pending: usize,
+    /// Taken over from a dead tab's journal (not announced as this instance's change).
+    pub replayed: bool,
+}
+
+pub(crate) type Waiter = (u64, oneshot::Sender<StoreResult<()>>);
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub index: Index<Option<JsValue>>,
+    pub clock: HlcClock,
+    pub journal: Option<Journal>,
+    pub queue: Vec<Queued>,
+    /// A batch task is scheduled or running.
+    pub running: bool,
+    /// Writes accepted (each queued item counts one).
+    pub written: u64,
+    /// Writes durable in the engine.
+    pub committed: u64,
+    pub waiters: Vec<Waiter>,
+    /// Bytes accepted but durable nowhere yet (over the journal budget, or no journal).
+    pub pending_bytes: usize,
+    pub quotas: BTreeMap<PluginId, usize>,
+    /// `close()` was called: the API refuses further calls.
+    pub closed: bool,
+    /// Released and disconnected: batches stop without touching storage.
+    pub dead: bool,
+}
+
+impl State {
+    /// Resolves every waiter whose writes are committed.
+    pub fn settle(&mut self) {
+        let committed = self.committed;
+        let (done, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(target, _)| *target <= committed);
+        self.waiters = waiting;
+        for (_, tx) in done {
+            let _ = tx.send(Ok(()));
+        }
+    }
+
+    /// The slot row to persist with a commit.
+    pub fn slot_row(&self, slot: Option<u32>) -> Option<SlotRow> {
+        slot.map(|slot| SlotRow {
+            slot,
+            node: self.clock.node(),
+            clock: self.clock.state(),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub info: Info,
+    pub engine: Engine,
+    pub state: RefCell<State>,
+    pub emitter: Emitter,
+    pub tabs: RefCell<Option<Tabs>>,
+    pub lease: RefCell<Option<SlotLease>>,
+}
+
+/// A handle to an open database (cheap to clone; every clone is the same instance).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub(crate) inner: Rc<Inner>,
+}
+
+fn set(obj: &Object, name: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+/// The `local-change-recorded` payloads for `changed` (plugin, key) pairs, one per plugin.
+pub(crate) fn change_events(changed: &[(PluginId, Key)], from_this_instance: bool) -> Vec<JsValue> {
+    let mut by_plugin: BTreeMap<&PluginId, Array> = BTreeMap::new();
+    for (plugin, key) in changed {
+        by_plugin
+            .entry(plugin)
+            .or_default()
+            .push(&JsValue::from_str(key.as_str()));
+    }
+    by_plugin
+        .into_iter()
+        .map(|(plugin, keys)| {
+            let e = Object::new();
+            set(&e, "plugin", &JsValue::from_str(plugin.as_str()));
+            set(&e, "keys", &keys);
+            set(
+                &e,
+                "fromThisInstance",
+                &JsValue::from_bool(from_this_instance),
+            );
+            e.into()
+        })
+        .collect()
+}
+
+impl Db {
+    /// Fails with `StoreClosed` after `close()`.
+    pub fn check_open(&self) -> StoreResult<()> {
+        if self.inner.state.borrow().closed {
+            return Err(StoreError::StoreClosed);
+        }
+        Ok(())
+    }
+
+    /// Static facts about this instance.
+    pub fn info(&self) -> &Info {
+        &self.inner.info
+    }
+
+    /// `"indexeddb"`, `"localstorage"` or `"memory"`.
+    pub fn engine_kind(&self) -> &'static str {
+        self.inner.engine.kind()
+    }
+
+    /// Bytes accepted but not yet durable anywhere.
+    pub fn pending_bytes(&self) -> usize {
+        self.inner.state.borrow().pending_bytes
+    }
+
+    /// Bytes the localStorage journal holds.
+    pub fn journal_bytes(&self) -> usize {
+        let st = self.inner.state.borrow();
+        st.journal.as_ref().map_or(0, Journal::used)
+    }
+
+    /// Sets (or with `None` removes) a plugin's byte quota.
+    pub fn set_quota(&self, plugin: &PluginId, quota: Option<usize>) {
+        let mut st = self.inner.state.borrow_mut();
+        match quota {
+            Some(q) => st.quotas.insert(plugin.clone(), q),
+            None => st.quotas.remove(plugin),
+        };
+    }
+
+    /// The value of (plugin, key) as a fresh JS value (`undefined` if absent or deleted).
+    /// Primitives are cached and returned as they are; objects are parsed anew each time.
+    pub fn get(&self, plugin: &PluginId, key: &Key) -> StoreResult<JsValue> {
+        let mut st = self.inner.state.borrow_mut();
+        if st.closed {
+            return Err(StoreError::StoreClosed);
+        }
+        let Some(entry) = st.index.entry_mut(plugin, key.as_str()) else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let Some(value) = &entry.value else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        if let Some(cached) = &entry.cache {
+            return Ok(cached.clone());
+        }
+        let js = value_to_js(value)?;
+        if is_shareable(&js) {
+            entry.cache = Some(js.clone());
+        }
+        Ok(js)
+    }
+
+    /// Whether (plugin, key) holds a live value.
+    pub fn has(&self, plugin: &PluginId, key: &Key) -> StoreResult<bool> {
+        let st = self.inner.state.borrow();
+        if st.closed {
+            return Err(StoreError::StoreClosed);
+        }
+        Ok(st.index.live(plugin, key.as_str()).is_some())
+    }
+
+    /// Up to `limit` live keys of `plugin` with `prefix`, in code-point order.
+    pub fn keys(&self, plugin: &PluginId, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        let st = self.inner.state.borrow();
+        if st.closed {
+            return Err(StoreError::StoreClosed);
+        }
+        Ok(st.index.keys(plugin, prefix, limit))
+    }
+
+    /// One page of live (key, value) pairs for `scan`: read from IndexedDB when that is the
+    /// engine (so memory holds one page, not a materialized copy), else from the index.
+    /// Returns the pairs, the last key read, and whether the range is exhausted.
+    pub async fn page(
+        &self,
+        plugin: &PluginId,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<(Vec<(String, Value)>, Option<String>, bool)> {
+        self.check_open()?;
+        if let Engine::IndexedDb(idb) = &self.inner.engine {
+            return idb.page(plugin, prefix, after, limit).await;
+        }
+        let st = self.inner.state.borrow();
+        let page = st.index.page(plugin, prefix, after, limit as usize);
+        let exhausted = page.len() < limit as usize;
+        let last = page.last().map(|(k, _)| k.clone());
+        Ok((page, last, exhausted))
+    }
+
+    /// Runs `f` on the index (e.g. to plan a sync round through its [`crate::core::Store`]
+    /// implementation). `f` must not call back into this store.
+    pub fn with_index<R>(&self, f: impl FnOnce(&mut Index<Option<JsValue>>) -> R) -> R {
+        f(&mut self.inner.state.borrow_mut().index)
+    }
+
+    /// A copy of the writer's clock (for planning sync rounds; adopt the planned clock with
+    /// [`Db::adopt_clock`] after the commit).
+    pub fn clock(&self) -> HlcClock {
+        self.inner.state.borrow().clock.clone()
+    }
+
+    /// Adopts a clock that has observed remote stamps, if it is ahead of the current one.
+    pub fn adopt_clock(&self, clock: HlcClock) {
+        let mut st = self.inner.state.borrow_mut();
+        let (a, b) = (st.clock.state(), clock.state());
+        if clock.node() == st.clock.node() && (b.wall_ms, b.counter) > (a.wall_ms, a.counter) {
+            st.clock = clock;
+        }
+    }
+
+    /// Adds an event listener; `None` for an unknown event type.
+    pub fn on(&self, kind: &str, listener: js_sys::Function) -> Option<js_sys::Function> {
+        self.inner.emitter.on(kind, listener)
+    }
+
+    /// Posts rows to the other instances of this database.
+    pub(crate) fn broadcast(&self, rows: &Array) {
+        if rows.length() == 0 {
+            return;
+        }
+        if let Some(tabs) = self.inner.tabs.borrow().as_ref() {
+            let message = Object::new();
+            set(&message, "rows", rows);
+            tabs.post(&message);
+        }
+    }
+
+    /// Emits `local-change-recorded` for the `changed` keys.
+    pub(crate) fn announce(&self, changed: &[(PluginId, Key)], from_this_instance: bool) {
+        if changed.is_empty() || !self.inner.emitter.wants("local-change-recorded") {
+            return;
+        }
+        for event in change_events(changed, from_this_instance) {
+            self.inner.emitter.emit("local-change-recorded", &event);
+        }
+    }
+
+    /// Applies rows another instance posted: LWW into the index, the clock observes the newest
+    /// stamp (so the next local write orders after what this tab has seen), then listeners hear
+    /// of the keys that changed.
+    pub(crate) fn receive(&self, message: &JsValue) {
+        let Ok(rows) = Reflect::get(message, &JsValue::from_str("rows")) else {
+            return;
+        };
+        let Ok(rows) = rows.dyn_into::<Array>() else {
+            return;
+        };
+        let mut changed = Vec::new();
+        let mut newest: Option<Hlc> = None;
+        {
+            let mut st = self.inner.state.borrow_mut();
+            if st.closed {
+                return;
+            }
+            for row in rows.iter() {
+                let Some(record) = row_to_record(&row) else {
+                    continue;
+                };
+                let (plugin, key, hlc) = (record.plugin.clone(), record.key.clone(), record.hlc);
+                if st.index.apply(record, None) {
+                    changed.push((plugin, key));
+                    newest = newest.max(Some(hlc));
+                }
+            }
+            if let Some(max) = newest {
+                let _ = st.clock.observe(max, JsClock.now_ms());
+            }
+        }
+        self.announce(&changed, false);
+    }
+
+    /// Rows for `records` (for the engine and for other tabs).
+    pub(crate) fn rows(records: &[Record]) -> Array {
+        records.iter().map(record_to_row).collect()
+    }
+
+    /// Releases the slot, leaves the channel and disconnects the engine. Pending batches stop.
+    pub(crate) fn shut_down(&self) {
+        {
+            let mut st = self.inner.state.borrow_mut();
+            st.closed = true;
+            st.dead = true;
+            st.queue.clear();
+            for (_, tx) in st.waiters.drain(..) {
+                let _ = tx.send(Err(StoreError::StoreClosed));
+            }
+        }
+        if let Some(mut lease) = self.inner.lease.borrow_mut().take() {
+            lease.release();
+        }
+        self.inner.tabs.borrow_mut().take();
+        self.inner.engine.close();
+        self.inner.emitter.clear();
+    }
+
+    /// Flushes, then shuts down; further calls fail with `StoreClosed`. Idempotent.
+    pub async fn close(&self) -> StoreResult<()> {
+        let flushed = {
+            let already = self.inner.state.borrow().closed;
+            if already {
+                return Ok(());
+            }
+            self.inner.state.borrow_mut().closed = true;
+            self.flush_any().await
+        };
+        self.shut_down();
+        flushed
+    }
+
+    /// Simulates the tab dying: the slot lock is released and the connection dropped, but
+    /// nothing queued is committed and the journal stays in localStorage. For crash-recovery
+    /// tests only.
+    #[doc(hidden)]
+    pub fn simulate_crash(&self) {
+        self.shut_down();
+    }
+}

@@ -1,0 +1,222 @@
+//! The IndexedDB engine over the layout in `schema`: whole-store load at open, one transaction
+//! per commit (puts issued in a JS loop, only the transaction awaited), and page-by-page reads
+//! for `scan`.
+//!
+//! Rows: `records` `{p, k, h, v?: JSON text, b?: Uint8Array}` (neither `v` nor `b`: tombstone);
+//! `slots` `{slot, node, wall, counter}`; `vectors` `{kind, plugin, h: [hlc, ...]}`.
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTransactionMode};
+
+use super::codec::{js_failure, row_to_record};
+use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
+use super::error::StoreResult;
+use super::schema::{self, OpenError, RECORDS, SLOTS, VECTORS};
+use crate::browser::js::{cd_put_rows, cd_request, cd_tx_done};
+use crate::core::{ClockState, Hlc, NodeId, PluginId, Value, VersionVector};
+
+/// An open IndexedDB database.
+#[derive(Debug)]
+pub struct IdbEngine {
+    db: IdbDatabase,
+}
+
+fn get(obj: &JsValue, name: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(obj: &JsValue, name: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+async fn request(req: &JsValue) -> StoreResult<JsValue> {
+    JsFuture::from(cd_request(req))
+        .await
+        .map_err(|e| js_failure(&e))
+}
+
+impl IdbEngine {
+    /// Opens (creating or migrating) the database.
+    pub async fn open(name: &str) -> Result<Self, OpenError> {
+        let db = schema::open(name).await?;
+        Ok(IdbEngine { db: db.into() })
+    }
+
+    fn transaction(
+        &self,
+        stores: &[&str],
+        mode: IdbTransactionMode,
+    ) -> StoreResult<IdbTransaction> {
+        let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+        self.db
+            .transaction_with_str_sequence_and_mode(&names, mode)
+            .map_err(|e| js_failure(&e))
+    }
+
+    fn store(tx: &IdbTransaction, name: &str) -> StoreResult<IdbObjectStore> {
+        tx.object_store(name).map_err(|e| js_failure(&e))
+    }
+
+    /// Reads every record and vector in one read-only transaction.
+    pub async fn load(&self) -> StoreResult<Loaded> {
+        let tx = self.transaction(&[RECORDS, VECTORS], IdbTransactionMode::Readonly)?;
+        let records = Self::store(&tx, RECORDS)?
+            .get_all()
+            .map_err(|e| js_failure(&e))?;
+        let vectors = Self::store(&tx, VECTORS)?
+            .get_all()
+            .map_err(|e| js_failure(&e))?;
+        let records: Array = request(&records).await?.unchecked_into();
+        let vectors: Array = request(&vectors).await?.unchecked_into();
+        let mut loaded = Loaded {
+            records: records.iter().filter_map(|r| row_to_record(&r)).collect(),
+            vectors: Vec::new(),
+        };
+        for row in vectors.iter() {
+            let kind = get(&row, "kind").as_string().and_then(|k| parse_kind(&k));
+            let plugin = get(&row, "plugin")
+                .as_string()
+                .and_then(|p| PluginId::new(p).ok());
+            let stamps = get(&row, "h").dyn_into::<Array>().ok();
+            if let (Some(kind), Some(plugin), Some(stamps)) = (kind, plugin, stamps) {
+                let vector: VersionVector = stamps
+                    .iter()
+                    .filter_map(|h| Hlc::parse(&h.as_string()?).ok())
+                    .map(|h| (h.node, h))
+                    .collect();
+                loaded.vectors.push((kind, plugin, vector));
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Reads slot `n`'s row.
+    pub async fn load_slot(&self, n: u32) -> StoreResult<Option<SlotRow>> {
+        let tx = self.transaction(&[SLOTS], IdbTransactionMode::Readonly)?;
+        let req = Self::store(&tx, SLOTS)?
+            .get(&JsValue::from(n))
+            .map_err(|e| js_failure(&e))?;
+        let row = request(&req).await?;
+        if row.is_undefined() {
+            return Ok(None);
+        }
+        let node = get(&row, "node")
+            .as_string()
+            .and_then(|n| NodeId::parse(&n).ok());
+        let wall = get(&row, "wall").as_f64();
+        let counter = get(&row, "counter").as_f64();
+        Ok(match (node, wall, counter) {
+            (Some(node), Some(wall), Some(counter))
+                if wall >= 0.0 && (0.0..=65535.0).contains(&counter) =>
+            {
+                Some(SlotRow {
+                    slot: n,
+                    node,
+                    clock: ClockState {
+                        wall_ms: wall as u64,
+                        counter: counter as u16,
+                    },
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// Starts one read-write transaction holding the whole commit; the returned future resolves
+    /// when it completes and rejects with the abort's `DOMException`.
+    pub fn start(&self, commit: &Commit<'_>) -> StoreResult<JsFuture> {
+        let mut stores = vec![RECORDS];
+        if commit.slot.is_some() {
+            stores.push(SLOTS);
+        }
+        if !commit.vectors.is_empty() {
+            stores.push(VECTORS);
+        }
+        let tx = self.transaction(&stores, IdbTransactionMode::Readwrite)?;
+        let done = JsFuture::from(cd_tx_done(&tx));
+        let fail = |e: JsValue| {
+            let _ = tx.abort();
+            js_failure(&e)
+        };
+        let records = Self::store(&tx, RECORDS)?;
+        cd_put_rows(&records, commit.rows, commit.if_newer).map_err(fail)?;
+        if let Some(slot) = commit.slot {
+            let row = js_sys::Object::new();
+            set(&row, "slot", &JsValue::from(slot.slot));
+            set(&row, "node", &JsValue::from_str(&slot.node.to_string()));
+            set(&row, "wall", &JsValue::from(slot.clock.wall_ms as f64));
+            set(&row, "counter", &JsValue::from(slot.clock.counter));
+            Self::store(&tx, SLOTS)?.put(&row).map_err(fail)?;
+        }
+        if !commit.vectors.is_empty() {
+            let store = Self::store(&tx, VECTORS)?;
+            for (kind, watermarks) in commit.vectors {
+                for (plugin, vector) in watermarks.iter() {
+                    let row = js_sys::Object::new();
+                    set(&row, "kind", &JsValue::from_str(kind_name(*kind)));
+                    set(&row, "plugin", &JsValue::from_str(plugin.as_str()));
+                    let stamps: Array = vector
+                        .iter()
+                        .map(|(_, h)| JsValue::from_str(&h.encode()))
+                        .collect();
+                    set(&row, "h", &stamps);
+                    store.put(&row).map_err(fail)?;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Reads up to `limit` rows of `plugin` from `prefix` (or strictly after `after`) in
+    /// IndexedDB key order (UTF-16 code units). Returns the live (key, value) pairs with the
+    /// prefix, the last key read, and whether the range is exhausted.
+    pub async fn page(
+        &self,
+        plugin: &PluginId,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<(Vec<(String, Value)>, Option<String>, bool)> {
+        let bound = |k: &str| -> JsValue {
+            Array::of2(&JsValue::from_str(plugin.as_str()), &JsValue::from_str(k)).into()
+        };
+        // [plugin, []] sorts after [plugin, any string]: arrays are greater than strings.
+        let upper: JsValue = Array::of2(&JsValue::from_str(plugin.as_str()), &Array::new()).into();
+        let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
+            &bound(after.unwrap_or(prefix)),
+            &upper,
+            after.is_some(),
+            true,
+        )
+        .map_err(|e| js_failure(&e))?;
+        let tx = self.transaction(&[RECORDS], IdbTransactionMode::Readonly)?;
+        let req = Self::store(&tx, RECORDS)?
+            .get_all_with_key_and_limit(&range, limit)
+            .map_err(|e| js_failure(&e))?;
+        let rows: Array = request(&req).await?.unchecked_into();
+        let mut exhausted = rows.length() < limit;
+        let mut last = None;
+        let mut out = Vec::new();
+        for row in rows.iter() {
+            let Some(record) = row_to_record(&row) else {
+                continue;
+            };
+            if !record.key.as_str().starts_with(prefix) {
+                exhausted = true;
+                break;
+            }
+            last = Some(record.key.as_str().to_owned());
+            if let Some(value) = record.value {
+                out.push((record.key.as_str().to_owned(), value));
+            }
+        }
+        Ok((out, last, exhausted))
+    }
+
+    /// Closes the connection.
+    pub fn close(&self) {
+        self.db.close()
+    }
+}

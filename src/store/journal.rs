@@ -1,0 +1,246 @@
+//! The localStorage journal's pure half: entry encoding, key naming and the byte budget.
+//! The browser half (reading and writing `localStorage`) is `journal_storage.rs`.
+//!
+//! Every synchronous write is appended to localStorage under its own key
+//! `clientdata:<db>:journal:<slot>:<seq>` before `set()` returns, and removed once IndexedDB has
+//! committed it. Keys are per database and writer slot, so tabs never clobber each other; a tab
+//! that opens replays the entries of every slot whose Web Lock nobody holds (LWW makes replay
+//! idempotent).
+//!
+//! An entry is `<hlc>\x01<plugin>\x01<key>\x01<tag><payload>`; tag `j` = JSON text, `b` = base64
+//! bytes, `d` = tombstone. Plugin ids and keys cannot contain control characters, so `\x01`
+//! separates them unambiguously.
+
+use base64::Engine as _;
+
+use crate::core::{Hlc, Key, PluginId, Record, Value};
+
+const SEP: char = '\u{1}';
+
+/// Default journal budget per open instance, in bytes of localStorage (UTF-16: 2 bytes per code
+/// unit, key and entry both count): 2 MiB, well under Chromium's ~10 MB (5 M characters) per
+/// origin, leaving room for other tabs and the page's own use.
+pub const DEFAULT_BUDGET_BYTES: usize = 2 << 20;
+
+/// Largest value (encoded bytes: JSON text or raw bytes) the synchronous `set()` accepts: 64 KiB.
+/// Larger values go through the async `setAsync`/`setMany`, which skip the journal (and stay
+/// under the size where Chromium moves IndexedDB values into blobs).
+pub const SYNC_MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// Encodes a record as one journal entry (also the localStorage engine's row format).
+pub fn encode(record: &Record) -> String {
+    let (tag, payload) = match &record.value {
+        None => ('d', std::borrow::Cow::Borrowed("")),
+        Some(Value::Json(text)) => ('j', std::borrow::Cow::Borrowed(text.as_str())),
+        Some(Value::Bytes(bytes)) => (
+            'b',
+            std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+    };
+    let mut out = String::with_capacity(
+        Hlc::ENCODED_LEN
+            + record.plugin.as_str().len()
+            + record.key.as_str().len()
+            + payload.len()
+            + 4,
+    );
+    out.push_str(&record.hlc.encode());
+    out.push(SEP);
+    out.push_str(record.plugin.as_str());
+    out.push(SEP);
+    out.push_str(record.key.as_str());
+    out.push(SEP);
+    out.push(tag);
+    out.push_str(&payload);
+    out
+}
+
+/// Decodes [`encode`]'s output, validating every part; `None` for anything malformed (a
+/// corrupted or foreign entry is skipped, never trusted).
+pub fn decode(entry: &str) -> Option<Record> {
+    let mut parts = entry.splitn(4, SEP);
+    let hlc = Hlc::parse(parts.next()?).ok()?;
+    let plugin = PluginId::new(parts.next()?).ok()?;
+    let key = Key::new(parts.next()?).ok()?;
+    let rest = parts.next()?;
+    let tag = rest.chars().next()?;
+    let payload = &rest[1..];
+    let value = match tag {
+        'd' if payload.is_empty() => None,
+        'j' if !payload.is_empty() => Some(Value::Json(payload.to_owned())),
+        'b' => Some(Value::Bytes(
+            base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .ok()?,
+        )),
+        _ => return None,
+    };
+    Some(Record {
+        plugin,
+        key,
+        hlc,
+        value,
+    })
+}
+
+/// The localStorage key prefix of `db`'s journal.
+pub fn prefix(db: &str) -> String {
+    format!("clientdata:{db}:journal:")
+}
+
+/// The localStorage key of entry `seq` of `slot`.
+pub fn key(prefix: &str, slot: u32, seq: u64) -> String {
+    format!("{prefix}{slot}:{seq}")
+}
+
+/// Parses the part of a localStorage key after [`prefix`]: exactly `<slot>:<seq>` in decimal.
+/// Anything else (another database whose name extends this one's) is `None`.
+pub fn parse_suffix(rest: &str) -> Option<(u32, u64)> {
+    let (slot, seq) = rest.split_once(':')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(slot) || !digits(seq) {
+        return None;
+    }
+    Some((slot.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Byte accounting for the journal. Costs are an upper bound of what localStorage charges:
+/// 2 bytes per UTF-16 code unit of key and entry (UTF-8 length bounds the code-unit count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    limit: usize,
+    used: usize,
+}
+
+impl Budget {
+    /// A budget of `limit` bytes, nothing used.
+    pub fn new(limit: usize) -> Self {
+        Budget { limit, used: 0 }
+    }
+
+    /// What an entry costs.
+    pub fn cost(key: &str, entry: &str) -> usize {
+        2 * (key.len() + entry.len())
+    }
+
+    /// Reserves `cost` if it fits; `false` (and nothing reserved) otherwise.
+    pub fn try_reserve(&mut self, cost: usize) -> bool {
+        match self.used.checked_add(cost) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts an entry found at open (replayed journals), even beyond the limit.
+    pub fn force_reserve(&mut self, cost: usize) {
+        self.used = self.used.saturating_add(cost);
+    }
+
+    /// Returns `cost` bytes once an entry is removed.
+    pub fn release(&mut self, cost: usize) {
+        self.used = self.used.saturating_sub(cost);
+    }
+
+    /// Bytes in use.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::NodeId;
+
+    fn hlc() -> Hlc {
+        Hlc::new(1_700_000_000_000, 3, NodeId::new(42).unwrap()).unwrap()
+    }
+
+    fn rec(key: &str, value: Option<Value>) -> Record {
+        Record {
+            plugin: PluginId::new("notes").unwrap(),
+            key: Key::new(key).unwrap(),
+            hlc: hlc(),
+            value,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_every_kind() {
+        for r in [
+            rec("k", Some(Value::Json("{\"__proto__\":1}".into()))),
+            rec("__proto__", Some(Value::Json("\"a\\u0001b\"".into()))),
+            rec("🦀 /..", Some(Value::Bytes(vec![0, 1, 255]))),
+            rec("empty", Some(Value::Bytes(vec![]))),
+            rec("gone", None),
+        ] {
+            assert_eq!(decode(&encode(&r)).as_ref(), Some(&r), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_entries_are_rejected() {
+        let good = encode(&rec("k", Some(Value::Json("1".into()))));
+        assert!(decode(&good).is_some());
+        for bad in [
+            "",
+            "x",
+            &good.replacen("notes", "Notes", 1),
+            &good[..good.len() - 2], // tag and payload cut off
+            &good.replacen('\u{1}', "\u{2}", 1),
+            &encode(&rec("k", None)).replace("\u{1}d", "\u{1}dx"),
+            &encode(&rec("k", Some(Value::Bytes(vec![1])))).replace("\u{1}b", "\u{1}b!"),
+            &good.replace("\u{1}j", "\u{1}q"),
+        ] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn journal_keys_parse_only_for_this_database() {
+        let p = prefix("db");
+        let k = key(&p, 3, 17);
+        assert_eq!(k, "clientdata:db:journal:3:17");
+        assert_eq!(parse_suffix(&k[p.len()..]), Some((3, 17)));
+        // Another database "db:journal:1" shares the prefix but not the suffix shape.
+        let other = key(&prefix("db:journal:1"), 2, 5);
+        assert!(other.starts_with(&p));
+        assert_eq!(parse_suffix(&other[p.len()..]), None);
+        for bad in ["", ":", "1:", ":1", "1:2:3", "a:1", "1:-2", "99999999999:1"] {
+            assert_eq!(parse_suffix(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn budget_reserves_up_to_the_limit_and_releases() {
+        let mut b = Budget::new(100);
+        assert_eq!(Budget::cost("ab", "cde"), 10);
+        assert!(b.try_reserve(60));
+        assert!(!b.try_reserve(41));
+        assert_eq!(b.used(), 60);
+        assert!(b.try_reserve(40));
+        assert!(!b.try_reserve(1));
+        b.release(50);
+        assert!(b.try_reserve(1));
+        assert!(!b.try_reserve(usize::MAX));
+        b.force_reserve(1_000);
+        assert_eq!(b.used(), 1_051);
+        assert!(!b.try_reserve(0), "over the limit nothing more fits");
+    }
+
+    #[test]
+    fn budget_cost_bounds_utf16_size() {
+        for s in ["abc", "é", "€", "🦀", "a🦀é€"] {
+            let utf16_bytes = 2 * s.encode_utf16().count();
+            assert!(Budget::cost("", s) >= utf16_bytes, "{s}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The localStorage engine, used when IndexedDB is missing or fails to open (or when forced by
+//! the `engine` option). One localStorage item per record:
+//! `clientdata:<db>:rec:<plugin>\x01<key>` = the journal entry encoding of the record; slot rows
+//! at `clientdata:<db>:slot:<n>` = `<node>,<wall>,<counter>`; vectors at
+//! `clientdata:<db>:vec:<kind>:<plugin>` = comma-separated HLCs. Writes are synchronous.
+
+use web_sys::Storage;
+
+use super::codec::js_failure;
+use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
+use super::error::StoreResult;
+use super::journal;
+use crate::browser::local_storage::keys_with_prefix;
+use crate::core::{ClockState, Hlc, Key, NodeId, PluginId, VersionVector};
+
+/// A database kept in localStorage.
+#[derive(Debug)]
+pub struct LsEngine {
+    storage: Storage,
+    root: String,
+}
+
+impl LsEngine {
+    /// The engine for database `db`.
+    pub fn new(storage: Storage, db: &str) -> Self {
+        LsEngine {
+            storage,
+            root: format!("clientdata:{db}:"),
+        }
+    }
+
+    fn record_key(&self, plugin: &PluginId, key: &Key) -> String {
+        format!("{}rec:{}\u{1}{}", self.root, plugin, key)
+    }
+
+    /// Reads every record and vector.
+    pub fn load(&self) -> StoreResult<Loaded> {
+        let mut loaded = Loaded::default();
+        for item in keys_with_prefix(&self.storage, &self.root) {
+            let rest = &item[self.root.len()..];
+            let Ok(Some(text)) = self.storage.get_item(&item) else {
+                continue;
+            };
+            if let Some(id) = rest.strip_prefix("rec:") {
+                // The item's name must match the record inside: another database whose name
+                // extends this one's never parses as a valid (plugin, key) here.
+                let Some((plugin, key)) = id.split_once('\u{1}') else {
+                    continue;
+                };
+                if let Some(record) = journal::decode(&text) {
+                    if record.plugin.as_str() == plugin && record.key.as_str() == key {
+                        loaded.records.push(record);
+                    }
+                }
+            } else if let Some(id) = rest.strip_prefix("vec:") {
+                let Some((kind, plugin)) = id.split_once(':') else {
+                    continue;
+                };
+                let (Some(kind), Ok(plugin)) = (parse_kind(kind), PluginId::new(plugin)) else {
+                    continue;
+                };
+                let vector: VersionVector = text
+                    .split(',')
+                    .filter_map(|h| Hlc::parse(h).ok())
+                    .map(|h| (h.node, h))
+                    .collect();
+                loaded.vectors.push((kind, plugin, vector));
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Reads slot `n`'s row.
+    pub fn load_slot(&self, n: u32) -> Option<SlotRow> {
+        let text = self
+            .storage
+            .get_item(&format!("{}slot:{n}", self.root))
+            .ok()??;
+        let mut parts = text.split(',');
+        let node = NodeId::parse(parts.next()?).ok()?;
+        let wall_ms = parts.next()?.parse().ok()?;
+        let counter = parts.next()?.parse().ok()?;
+        Some(SlotRow {
+            slot: n,
+            node,
+            clock: ClockState { wall_ms, counter },
+        })
+    }
+
+    /// Writes a commit item by item. localStorage has no transactions: a failure part-way
+    /// leaves earlier items written, which is safe because every record is still in the
+    /// journal (replayed idempotently by LWW) until the whole commit succeeds.
+    pub fn write(&self, commit: &Commit<'_>) -> StoreResult<()> {
+        let put = |k: &str, v: &str| self.storage.set_item(k, v).map_err(|e| js_failure(&e));
+        for record in commit.records {
+            let item = self.record_key(&record.plugin, &record.key);
+            if commit.if_newer {
+                let stored = self.storage.get_item(&item).ok().flatten();
+                if stored
+                    .and_then(|s| journal::decode(&s))
+                    .is_some_and(|s| s.hlc >= record.hlc)
+                {
+                    continue;
+                }
+            }
+            put(&item, &journal::encode(record))?;
+        }
+        if let Some(slot) = commit.slot {
+            put(
+                &format!("{}slot:{}", self.root, slot.slot),
+                &format!(
+                    "{},{},{}",
+                    slot.node, slot.clock.wall_ms, slot.clock.counter
+                ),
+            )?;
+        }
+        for (kind, watermarks) in commit.vectors {
+            for (plugin, vector) in watermarks.iter() {
+                let stamps: Vec<String> = vector.iter().map(|(_, h)| h.encode()).collect();
+                put(
+                    &format!("{}vec:{}:{}", self.root, kind_name(*kind), plugin),
+                    &stamps.join(","),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

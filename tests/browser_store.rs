@@ -1,0 +1,1120 @@
+//! Browser tier for the key/value store (issue 3): real IndexedDB, localStorage, Web Locks and
+//! BroadcastChannel in headless Chromium. Each test uses its own database name.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clientdata::api::{ClientData, PluginStore};
+use clientdata::core::replica::{Batch, Store, VectorKind};
+use clientdata::core::{Hlc, Key, NodeId, PluginId, Record, Value, Watermarks};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use support::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ENGINES: [&str; 3] = ["indexeddb", "localstorage", "memory"];
+
+fn values() -> Vec<(&'static str, JsValue)> {
+    let bytes = |b: &[u8]| -> JsValue { Uint8Array::from(b).into() };
+    vec![
+        ("null", JsValue::NULL),
+        ("true", JsValue::TRUE),
+        ("false", JsValue::FALSE),
+        ("zero", JsValue::from(0)),
+        ("negative", JsValue::from(-1.5)),
+        ("huge", JsValue::from(1e300)),
+        ("empty-string", JsValue::from_str("")),
+        ("string", JsValue::from_str("héllo \"wörld\" \\ 🦀 \u{1}")),
+        ("empty-array", js("[]")),
+        ("array", js(r#"[1, "a", null, [true], {"x": 2}]"#)),
+        ("object", js(r#"{"a": {"b": [1, 2.5]}, "c": "d"}"#)),
+        ("proto-object", js(r#"{"__proto__": 1, "constructor": 2}"#)),
+        ("bytes", bytes(&[0, 1, 127, 128, 255])),
+        ("empty-bytes", bytes(&[])),
+    ]
+}
+
+fn check_value(kind: &str, got: &JsValue, want: &JsValue) {
+    if let Some(want) = want.dyn_ref::<Uint8Array>() {
+        let got = got
+            .dyn_ref::<Uint8Array>()
+            .unwrap_or_else(|| panic!("{kind}: expected Uint8Array, got {got:?}"));
+        assert_eq!(got.to_vec(), want.to_vec(), "{kind}");
+        return;
+    }
+    assert!(!got.is_instance_of::<Uint8Array>(), "{kind}");
+    assert_eq!(json(got), json(want), "{kind}");
+    assert_eq!(got.js_typeof(), want.js_typeof(), "{kind}");
+    assert_eq!(got.is_null(), want.is_null(), "{kind}");
+}
+
+fn check_proto_object(got: &JsValue) {
+    // {"__proto__": 1} must come back as an own data property, not as a prototype.
+    let own = Object::get_own_property_names(got.unchecked_ref::<Object>());
+    let names: Vec<String> = own.iter().filter_map(|v| v.as_string()).collect();
+    assert!(names.contains(&"__proto__".to_string()), "{names:?}");
+    let proto = Object::get_prototype_of(got);
+    assert!(
+        JsValue::from(proto) == JsValue::from(Object::get_prototype_of(&Object::new())),
+        "prototype was replaced"
+    );
+    assert_eq!(field(got, "__proto__").as_f64(), Some(1.0));
+}
+
+async fn round_trip_every_value_kind(engine: &str) {
+    let name = fresh_name("values");
+    let cd = open(&name, engine).await;
+    let kv = plugin(&cd, "values");
+    for (kind, value) in values() {
+        kv.set(kind.into(), value.clone()).unwrap();
+        check_value(kind, &kv.get(kind.into()).unwrap(), &value);
+    }
+    // `__proto__` is an ordinary key.
+    kv.set("__proto__".into(), js(r#"{"x": 1}"#)).unwrap();
+    assert_eq!(json(&kv.get("__proto__".into()).unwrap()), r#"{"x":1}"#);
+    assert!(kv.has("__proto__".into()).unwrap());
+    check_proto_object(&kv.get("proto-object".into()).unwrap());
+
+    // Returned objects never alias stored state.
+    let got = kv.get("object".into()).unwrap();
+    Reflect::set(&got, &"c".into(), &"mutated".into()).unwrap();
+    let bytes = kv.get("bytes".into()).unwrap();
+    Uint8Array::from(bytes).set_index(0, 99);
+    assert_eq!(
+        json(&kv.get("object".into()).unwrap()),
+        r#"{"a":{"b":[1,2.5]},"c":"d"}"#
+    );
+    assert_eq!(
+        Uint8Array::from(kv.get("bytes".into()).unwrap()).to_vec(),
+        [0, 1, 127, 128, 255]
+    );
+    // Mutating the object passed to set() afterwards does not change the store either.
+    let input = js(r#"{"n": 1}"#);
+    kv.set("input".into(), input.clone()).unwrap();
+    Reflect::set(&input, &"n".into(), &2.into()).unwrap();
+    assert_eq!(json(&kv.get("input".into()).unwrap()), r#"{"n":1}"#);
+
+    assert!(kv.get("missing".into()).unwrap().is_undefined());
+    kv.delete("string".into()).unwrap();
+    assert!(kv.get("string".into()).unwrap().is_undefined());
+    assert!(!kv.has("string".into()).unwrap());
+
+    if engine == "memory" {
+        cd.close().await.unwrap();
+        return;
+    }
+    cd.close().await.unwrap();
+    let again = open(&name, engine).await;
+    let kv = plugin(&again, "values");
+    for (kind, value) in values() {
+        if kind == "string" {
+            assert!(
+                kv.get(kind.into()).unwrap().is_undefined(),
+                "delete persisted"
+            );
+            continue;
+        }
+        check_value(kind, &kv.get(kind.into()).unwrap(), &value);
+    }
+    check_proto_object(&kv.get("proto-object".into()).unwrap());
+    assert_eq!(json(&kv.get("__proto__".into()).unwrap()), r#"{"x":1}"#);
+    again.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn round_trip_every_value_kind_indexeddb() {
+    round_trip_every_value_kind("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn round_trip_every_value_kind_localstorage() {
+    round_trip_every_value_kind("localstorage").await
+}
+#[wasm_bindgen_test]
+async fn round_trip_every_value_kind_memory() {
+    round_trip_every_value_kind("memory").await
+}
+
+#[wasm_bindgen_test]
+async fn ten_thousand_fuzzed_pairs_never_read_across_namespaces() {
+    let name = fresh_name("fuzz");
+    let cd = open(&name, "indexeddb").await;
+    let mut rng = fastrand::Rng::with_seed(3);
+    // Plugin ids and keys chosen to collide if identity were a concatenated string.
+    let plugin_ids = ["a", "a.b", "a-b", "ab", "a_b", "b", "0", "a.b.c", "x", "xy"];
+    let key_parts = [
+        "",
+        "a",
+        "b",
+        ".",
+        "/",
+        ":",
+        "a.b",
+        "__proto__",
+        "é",
+        "🦀",
+        " ",
+    ];
+    let stores: Vec<PluginStore> = plugin_ids.iter().map(|p| plugin(&cd, p)).collect();
+    let mut model: BTreeMap<(usize, String), String> = BTreeMap::new();
+    for i in 0..10_000 {
+        let p = rng.usize(0..plugin_ids.len());
+        let mut key = String::new();
+        for _ in 0..rng.usize(1..4) {
+            key.push_str(key_parts[rng.usize(0..key_parts.len())]);
+        }
+        if key.is_empty() {
+            key.push('k');
+        }
+        let value = format!("{}|{}|{}", plugin_ids[p], key, i);
+        stores[p]
+            .set(key.as_str().into(), value.as_str().into())
+            .unwrap();
+        model.insert((p, key), value);
+    }
+    let check = |stores: &[PluginStore]| {
+        let mut cross = 0;
+        let all_keys: BTreeSet<&String> = model.keys().map(|(_, k)| k).collect();
+        for (p, store) in stores.iter().enumerate() {
+            for key in &all_keys {
+                let got = store.get(key.as_str().into()).unwrap();
+                match model.get(&(p, (*key).clone())) {
+                    Some(want) => assert_eq!(got.as_string().as_ref(), Some(want)),
+                    None if got.is_undefined() => {}
+                    None => cross += 1,
+                }
+            }
+            let want: Vec<&String> = model
+                .keys()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, k)| k)
+                .collect();
+            let got: Vec<String> = store
+                .keys(js(r#"{"limit": 100000}"#))
+                .unwrap()
+                .iter()
+                .map(|k| k.as_string().unwrap())
+                .collect();
+            assert_eq!(got.len(), want.len(), "plugin {}", plugin_ids[p]);
+            assert!(got.iter().zip(want).all(|(a, b)| a == b));
+        }
+        assert_eq!(cross, 0, "cross-namespace reads");
+    };
+    check(&stores);
+    cd.close().await.unwrap();
+    let again = open(&name, "indexeddb").await;
+    let stores: Vec<PluginStore> = plugin_ids.iter().map(|p| plugin(&again, p)).collect();
+    check(&stores);
+    again.close().await.unwrap();
+}
+
+async fn crash_recovery_replays_the_journal(engine: &str) {
+    let name = fresh_name("crash");
+    let a = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    kv.set("flushed".into(), "old".into()).unwrap();
+    kv.set("doomed".into(), 1.into()).unwrap();
+    kv.flush().await.unwrap();
+    let slot = field(&a.metadata().unwrap(), "slot");
+    let node = field(&a.metadata().unwrap(), "nodeId");
+    // Synchronous writes, then the tab dies before the batch commits.
+    for i in 0..50 {
+        kv.set(format!("k{i}").into(), i.into()).unwrap();
+    }
+    kv.set("flushed".into(), "new".into()).unwrap();
+    kv.delete("doomed".into()).unwrap();
+    kv.set("bytes".into(), Uint8Array::from(&[9u8, 8, 7][..]).into())
+        .unwrap();
+    let last_hlc = a.db().with_index(|ix| {
+        ix.entry(&PluginId::new("notes").unwrap(), "bytes")
+            .unwrap()
+            .hlc
+    });
+    a.simulate_crash();
+    let journal = ls_keys(&format!("clientdata:{name}:journal:"));
+    assert_eq!(journal.len(), 53, "every unflushed write is journaled");
+
+    // The storage itself does not have them: only the journal can bring them back.
+    {
+        let probe = open(&format!("{name}-probe"), engine).await;
+        probe.close().await.unwrap();
+    }
+    let b = open(&name, engine).await;
+    let meta = b.metadata().unwrap();
+    assert_eq!(field(&meta, "slot"), slot, "the freed slot is reused");
+    assert_eq!(field(&meta, "nodeId"), node, "the slot keeps its node id");
+    let kv = plugin(&b, "notes");
+    for i in 0..50 {
+        assert_eq!(
+            kv.get(format!("k{i}").into()).unwrap().as_f64(),
+            Some(i as f64)
+        );
+    }
+    assert_eq!(
+        kv.get("flushed".into()).unwrap().as_string().unwrap(),
+        "new"
+    );
+    assert!(kv.get("doomed".into()).unwrap().is_undefined());
+    assert_eq!(
+        Uint8Array::from(kv.get("bytes".into()).unwrap()).to_vec(),
+        [9, 8, 7]
+    );
+    // The restarted slot stays monotonic past what the dead tab stamped.
+    kv.set("bytes".into(), 1.into()).unwrap();
+    let next = b.db().with_index(|ix| {
+        ix.entry(&PluginId::new("notes").unwrap(), "bytes")
+            .unwrap()
+            .hlc
+    });
+    assert!(next > last_hlc, "{next} must follow {last_hlc}");
+    b.flush().await.unwrap();
+    assert!(
+        ls_keys(&format!("clientdata:{name}:journal:")).is_empty(),
+        "replayed entries are removed once committed"
+    );
+    b.close().await.unwrap();
+
+    // Now from storage alone.
+    let c = open(&name, engine).await;
+    let kv = plugin(&c, "notes");
+    assert_eq!(kv.keys(JsValue::UNDEFINED).unwrap().length(), 52);
+    assert_eq!(kv.get("k49".into()).unwrap().as_f64(), Some(49.0));
+    assert!(kv.get("doomed".into()).unwrap().is_undefined());
+    c.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn crash_recovery_replays_the_journal_indexeddb() {
+    crash_recovery_replays_the_journal("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn crash_recovery_replays_the_journal_localstorage() {
+    crash_recovery_replays_the_journal("localstorage").await
+}
+
+#[wasm_bindgen_test]
+async fn without_the_journal_a_crash_would_lose_the_writes() {
+    // The control for the test above: the same crash, with the journal removed by hand,
+    // loses the writes. So the recovery really comes from the journal.
+    let name = fresh_name("control");
+    let a = open(&name, "indexeddb").await;
+    let kv = plugin(&a, "notes");
+    kv.set("k".into(), 1.into()).unwrap();
+    a.simulate_crash();
+    for key in ls_keys(&format!("clientdata:{name}:journal:")) {
+        local_storage().remove_item(&key).unwrap();
+    }
+    let b = open(&name, "indexeddb").await;
+    assert!(plugin(&b, "notes").get("k".into()).unwrap().is_undefined());
+    b.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn two_instances_see_each_others_writes_and_hold_different_slots() {
+    let name = fresh_name("tabs");
+    let a = open(&name, "indexeddb").await;
+    let b = open(&name, "indexeddb").await;
+    let (ma, mb) = (a.metadata().unwrap(), b.metadata().unwrap());
+    assert_eq!(field(&ma, "slot").as_f64(), Some(0.0));
+    assert_eq!(field(&mb, "slot").as_f64(), Some(1.0));
+    assert_ne!(field(&ma, "nodeId"), field(&mb, "nodeId"));
+
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    let off = b
+        .on(
+            "local-change-recorded".into(),
+            listener
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        )
+        .unwrap();
+
+    let (ka, kb) = (plugin(&a, "shared"), plugin(&b, "shared"));
+    ka.set("k".into(), js(r#"{"from": "a"}"#)).unwrap();
+    eventually("b sees a's write", || {
+        kb.get("k".into()).map(|v| json(&v)).ok() == Some(r#"{"from":"a"}"#.into())
+    })
+    .await;
+    let e = events.get(0);
+    assert_eq!(field(&e, "plugin").as_string().unwrap(), "shared");
+    assert_eq!(json(&field(&e, "keys")), r#"["k"]"#);
+    assert_eq!(field(&e, "fromThisInstance"), JsValue::FALSE);
+
+    kb.set("k".into(), 2.into()).unwrap();
+    eventually("a sees b's write", || {
+        ka.get("k".into()).unwrap().as_f64() == Some(2.0)
+    })
+    .await;
+    ka.delete("k".into()).unwrap();
+    eventually("b sees a's delete", || {
+        kb.get("k".into()).unwrap().is_undefined()
+    })
+    .await;
+    // b's own write is reported as its own.
+    let own = events.length();
+    kb.set("mine".into(), 1.into()).unwrap();
+    b.flush().await.unwrap();
+    let e = events.get(events.length() - 1);
+    assert!(events.length() > own);
+    assert_eq!(field(&e, "fromThisInstance"), JsValue::TRUE);
+    off.call0(&JsValue::UNDEFINED).unwrap();
+    let count = events.length();
+    ka.set("after-off".into(), 1.into()).unwrap();
+    eventually("b sees the write", || kb.has("after-off".into()).unwrap()).await;
+    assert_eq!(events.length(), count, "unsubscribed listener was called");
+
+    // Concurrent writes to one key converge to the same winner in both instances.
+    for i in 0..20 {
+        ka.set("race".into(), format!("a{i}").into()).unwrap();
+        kb.set("race".into(), format!("b{i}").into()).unwrap();
+    }
+    a.flush().await.unwrap();
+    b.flush().await.unwrap();
+    eventually("convergence", || {
+        ka.get("race".into()).unwrap().as_string() == kb.get("race".into()).unwrap().as_string()
+    })
+    .await;
+
+    a.close().await.unwrap();
+    let c = open(&name, "indexeddb").await;
+    assert_eq!(
+        field(&c.metadata().unwrap(), "slot").as_f64(),
+        Some(0.0),
+        "slot 0 reused"
+    );
+    assert_eq!(
+        plugin(&c, "shared").get("race".into()).unwrap().as_string(),
+        kb.get("race".into()).unwrap().as_string(),
+        "storage holds the winner"
+    );
+    b.close().await.unwrap();
+    c.close().await.unwrap();
+}
+
+async fn flush_then_reopen_and_scan(engine: &str) {
+    let name = fresh_name("reopen");
+    let cd = open(&name, engine).await;
+    let kv = plugin(&cd, "docs");
+    for i in 0..250 {
+        kv.set(format!("p/{i:03}").into(), js(&format!(r#"{{"i": {i}}}"#)))
+            .unwrap();
+    }
+    kv.set("q".into(), 1.into()).unwrap();
+    kv.set("o".into(), 1.into()).unwrap();
+    kv.delete("p/007".into()).unwrap();
+    plugin(&cd, "other")
+        .set("p/001".into(), "x".into())
+        .unwrap();
+    // scan flushes first, so unflushed writes are visible.
+    let seen = collect_scan(&kv, r#"{"prefix": "p/", "pageSize": 7}"#).await;
+    assert_eq!(seen.len(), 249);
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+    assert!(!seen.iter().any(|(k, _)| k == "p/007"), "tombstone skipped");
+    assert!(seen
+        .iter()
+        .all(|(k, v)| v == &format!(r#"{{"i":{}}}"#, k[2..].parse::<u32>().unwrap())));
+    kv.flush().await.unwrap();
+    cd.close().await.unwrap();
+    if engine == "memory" {
+        return;
+    }
+    let again = open(&name, engine).await;
+    let kv = plugin(&again, "docs");
+    assert_eq!(
+        kv.keys(js(r#"{"prefix": "p/", "limit": 1000}"#))
+            .unwrap()
+            .length(),
+        249
+    );
+    assert_eq!(json(&kv.get("p/123".into()).unwrap()), r#"{"i":123}"#);
+    assert_eq!(kv.keys(js(r#"{"limit": 2}"#)).unwrap().length(), 2);
+    let all = collect_scan(&kv, r#"{"pageSize": 1000}"#).await;
+    assert_eq!(all.len(), 251);
+    again.close().await.unwrap();
+}
+
+async fn collect_scan(kv: &PluginStore, options: &str) -> Vec<(String, String)> {
+    let iterator = kv.scan(js(options)).unwrap();
+    let next: js_sys::Function = field(&iterator, "next").unchecked_into();
+    let mut out = Vec::new();
+    loop {
+        let step = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(
+            next.call0(&iterator).unwrap(),
+        ))
+        .await
+        .unwrap();
+        if field(&step, "done") == JsValue::TRUE {
+            return out;
+        }
+        let pair: Array = field(&step, "value").unchecked_into();
+        out.push((pair.get(0).as_string().unwrap(), json(&pair.get(1))));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn flush_then_reopen_and_scan_indexeddb() {
+    flush_then_reopen_and_scan("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn flush_then_reopen_and_scan_localstorage() {
+    flush_then_reopen_and_scan("localstorage").await
+}
+#[wasm_bindgen_test]
+async fn flush_then_reopen_and_scan_memory() {
+    flush_then_reopen_and_scan("memory").await
+}
+
+fn expect_error(what: &str, result: Result<impl std::fmt::Debug, JsValue>, name: &str, code: &str) {
+    match result {
+        Ok(v) => panic!("{what}: expected {name}, got Ok({v:?})"),
+        Err(e) => assert_eq!(
+            name_code(&e),
+            (name.to_string(), code.to_string()),
+            "{what}"
+        ),
+    }
+}
+
+fn snapshot(cd: &ClientData, kv: &PluginStore) -> (String, String, f64) {
+    let keys = json(&kv.keys(JsValue::UNDEFINED).unwrap());
+    let values: Vec<String> = kv
+        .keys(JsValue::UNDEFINED)
+        .unwrap()
+        .iter()
+        .map(|k| json(&kv.get(k).unwrap()))
+        .collect();
+    let journal = field(&cd.metadata().unwrap(), "journalBytes")
+        .as_f64()
+        .unwrap();
+    (keys, values.join(","), journal)
+}
+
+async fn bad_inputs_give_typed_errors(engine: &str) {
+    let name = fresh_name("errors");
+    let cd = open(&name, engine).await;
+    let kv = plugin(&cd, "p");
+    kv.set("k".into(), js(r#"{"v": 1}"#)).unwrap();
+    let before = snapshot(&cd, &kv);
+
+    expect_error(
+        "plugin id",
+        cd.plugin("Bad".into(), JsValue::UNDEFINED),
+        "InvalidPluginIdError",
+        "invalid_plugin_id",
+    );
+    expect_error(
+        "plugin id type",
+        cd.plugin(5.into(), JsValue::UNDEFINED),
+        "InvalidPluginIdError",
+        "invalid_plugin_id",
+    );
+    let lone = js_sys::JsString::from_char_code1(0xD800);
+    let bad_keys: Vec<(&str, JsValue)> = vec![
+        ("empty key", "".into()),
+        ("NUL key", "a\0b".into()),
+        ("long key", "x".repeat(1025).into()),
+        ("lone surrogate", lone.clone().into()),
+        ("number key", 5.into()),
+    ];
+    for (what, key) in &bad_keys {
+        expect_error(
+            what,
+            kv.set(key.clone(), 1.into()),
+            "InvalidKeyError",
+            "invalid_key",
+        );
+        expect_error(what, kv.get(key.clone()), "InvalidKeyError", "invalid_key");
+        expect_error(
+            what,
+            kv.delete(key.clone()),
+            "InvalidKeyError",
+            "invalid_key",
+        );
+    }
+    let cycle = Object::new();
+    Reflect::set(&cycle, &"self".into(), &cycle).unwrap();
+    let f = js_sys::Function::new_no_args("return 1");
+    let bad_values: Vec<(&str, JsValue)> = vec![
+        ("undefined", JsValue::UNDEFINED),
+        ("function", f.clone().into()),
+        ("NaN", f64::NAN.into()),
+        ("Infinity", f64::INFINITY.into()),
+        ("-Infinity", f64::NEG_INFINITY.into()),
+        ("BigInt", js_sys::BigInt::from(5u32).into()),
+        ("symbol", js_sys::Symbol::for_("s").into()),
+        ("cycle", cycle.into()),
+        ("nested undefined", {
+            let o = Object::new();
+            Reflect::set(&o, &"a".into(), &JsValue::UNDEFINED).unwrap();
+            o.into()
+        }),
+        ("nested function", {
+            let a = Array::new();
+            a.push(&f);
+            a.into()
+        }),
+        ("nested NaN", {
+            let o = Object::new();
+            Reflect::set(&o, &"a".into(), &f64::NAN.into()).unwrap();
+            o.into()
+        }),
+        ("nested bytes", {
+            let o = Object::new();
+            Reflect::set(&o, &"a".into(), &Uint8Array::new_with_length(2)).unwrap();
+            o.into()
+        }),
+    ];
+    for (what, value) in bad_values {
+        expect_error(
+            what,
+            kv.set("k".into(), value.clone()),
+            "InvalidValueError",
+            "invalid_value",
+        );
+        expect_error(
+            what,
+            kv.set("new".into(), value),
+            "InvalidValueError",
+            "invalid_value",
+        );
+    }
+    let big = Uint8Array::new_with_length(64 * 1024 + 1);
+    expect_error(
+        "64 KiB + 1",
+        kv.set("k".into(), big.into()),
+        "ValueTooLargeError",
+        "value_too_large",
+    );
+    let big_json: JsValue = "x".repeat(64 * 1024).into(); // 64 KiB + 2 quotes
+    expect_error(
+        "big JSON",
+        kv.set("k".into(), big_json),
+        "ValueTooLargeError",
+        "value_too_large",
+    );
+    kv.set("edge".into(), Uint8Array::new_with_length(64 * 1024).into())
+        .expect("exactly 64 KiB is accepted");
+    kv.delete("edge".into()).unwrap();
+    kv.flush().await.unwrap();
+    expect_error(
+        "keys limit",
+        kv.keys(js(r#"{"limit": -1}"#)),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "keys prefix",
+        kv.keys(js(r#"{"prefix": 1}"#)),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "scan size",
+        kv.scan(js(r#"{"pageSize": 0}"#)),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "event type",
+        cd.on("nope".into(), f.clone()),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+
+    // Per-plugin quota, checked before the browser's.
+    let small = cd
+        .plugin("small".into(), js(r#"{"quotaBytes": 20}"#))
+        .unwrap();
+    small.set("a".into(), "12345".into()).unwrap(); // 1 + 7 bytes
+    expect_error(
+        "quota",
+        small.set("b".into(), "x".repeat(20).into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    small.set("a".into(), "1234567890123".into()).unwrap(); // replace: 1 + 15 = 16
+    expect_error(
+        "quota replace",
+        small.set("a".into(), "12345678901234567890".into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    assert_eq!(
+        small.get("a".into()).unwrap().as_string().unwrap(),
+        "1234567890123"
+    );
+    assert!(!small.has("b".into()).unwrap());
+    small.delete("a".into()).unwrap();
+    small
+        .set("b".into(), "x".repeat(15).into())
+        .expect("delete frees quota");
+    expect_error(
+        "quota setMany",
+        wasm_bindgen_futures::JsFuture::from(wasm_bindgen_futures::future_to_promise({
+            let small = small.clone();
+            async move {
+                small
+                    .set_many(js(r#"[["c", "1"], ["d", "22222222222222222222"]]"#))
+                    .await
+                    .map(|_| JsValue::UNDEFINED)
+            }
+        }))
+        .await,
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    assert!(!small.has("c".into()).unwrap(), "setMany is all-or-nothing");
+
+    let after = snapshot(&cd, &kv);
+    assert_eq!(before.0, after.0, "keys unchanged");
+    assert_eq!(before.1, after.1, "values unchanged");
+    cd.flush().await.unwrap();
+
+    cd.close().await.unwrap();
+    expect_error(
+        "get after close",
+        kv.get("k".into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "set after close",
+        kv.set("k".into(), 1.into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "delete after close",
+        kv.delete("k".into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "has after close",
+        kv.has("k".into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "keys after close",
+        kv.keys(JsValue::UNDEFINED),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "scan after close",
+        kv.scan(JsValue::UNDEFINED),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "plugin after close",
+        cd.plugin("p".into(), JsValue::UNDEFINED),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "metadata after close",
+        cd.metadata(),
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "flush after close",
+        kv.flush().await,
+        "StoreClosedError",
+        "store_closed",
+    );
+    expect_error(
+        "setAsync after close",
+        kv.set_async("k".into(), 1.into()).await,
+        "StoreClosedError",
+        "store_closed",
+    );
+    cd.close().await.expect("close is idempotent");
+
+    if engine != "memory" {
+        let again = open(&name, engine).await;
+        let kv = plugin(&again, "p");
+        assert_eq!(
+            json(&kv.get("k".into()).unwrap()),
+            r#"{"v":1}"#,
+            "storage unchanged"
+        );
+        assert!(!kv.has("new".into()).unwrap());
+        again.close().await.unwrap();
+    }
+    expect_error(
+        "bad open options",
+        ClientData::open(js(r#"{"name": ""}"#)).await.map(|_| ()),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+    expect_error(
+        "bad engine",
+        ClientData::open(options(&name, "floppy", &[]))
+            .await
+            .map(|_| ()),
+        "InvalidOptionsError",
+        "invalid_options",
+    );
+}
+
+#[wasm_bindgen_test]
+async fn bad_inputs_give_typed_errors_indexeddb() {
+    bad_inputs_give_typed_errors("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn bad_inputs_give_typed_errors_localstorage() {
+    bad_inputs_give_typed_errors("localstorage").await
+}
+#[wasm_bindgen_test]
+async fn bad_inputs_give_typed_errors_memory() {
+    bad_inputs_give_typed_errors("memory").await
+}
+
+/// Fills localStorage until it refuses, and empties it again when dropped.
+struct Filler(Vec<String>);
+
+impl Filler {
+    fn fill(tag: &str) -> Filler {
+        let storage = local_storage();
+        let mut keys = Vec::new();
+        let mut chunk = 1 << 20;
+        while chunk >= 256 {
+            let key = format!("filler:{tag}:{}", keys.len());
+            if storage.set_item(&key, &"f".repeat(chunk)).is_ok() {
+                keys.push(key);
+            } else {
+                chunk /= 2;
+            }
+        }
+        Filler(keys)
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        for key in &self.0 {
+            let _ = local_storage().remove_item(key);
+        }
+    }
+}
+
+async fn browser_quota_is_typed_and_changes_nothing(engine: &str) {
+    let name = fresh_name("full");
+    let budget = [("journalBudgetBytes", JsValue::from(100_000_000))];
+    let cd = ClientData::open(options(&name, engine, &budget))
+        .await
+        .unwrap();
+    let kv = plugin(&cd, "p");
+    kv.set("k".into(), "before".into()).unwrap();
+    kv.flush().await.unwrap();
+    let before = snapshot(&cd, &kv);
+    let filler = Filler::fill(&name);
+    assert!(!filler.0.is_empty());
+    let result = kv.set("k".into(), "x".repeat(20_000).into());
+    let result2 = kv.set("other".into(), "x".repeat(20_000).into());
+    drop(filler);
+    expect_error(
+        "journal full",
+        result,
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    expect_error(
+        "journal full",
+        result2,
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    assert_eq!(snapshot(&cd, &kv), before, "index and journal unchanged");
+    assert_eq!(kv.get("k".into()).unwrap().as_string().unwrap(), "before");
+    kv.set("k".into(), "after".into())
+        .expect("works again once space is free");
+    cd.close().await.unwrap();
+    let again = open(&name, engine).await;
+    assert_eq!(
+        plugin(&again, "p")
+            .get("k".into())
+            .unwrap()
+            .as_string()
+            .unwrap(),
+        "after"
+    );
+    assert!(!plugin(&again, "p").has("other".into()).unwrap());
+    again.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn browser_quota_is_typed_and_changes_nothing_indexeddb() {
+    browser_quota_is_typed_and_changes_nothing("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn browser_quota_is_typed_and_changes_nothing_localstorage() {
+    browser_quota_is_typed_and_changes_nothing("localstorage").await
+}
+
+#[wasm_bindgen_test]
+async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_failed() {
+    // The journal fits, the engine's own copy does not: the write stays journaled (durable),
+    // flush() rejects with the typed error, write-failed fires, and a later flush succeeds.
+    let name = fresh_name("commitfull");
+    let cd = ClientData::open(options(&name, "localstorage", &[]))
+        .await
+        .unwrap();
+    let kv = plugin(&cd, "p");
+    let failures = Array::new();
+    let sink = failures.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    cd.on(
+        "write-failed".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
+    let filler = Filler::fill(&name);
+    // Free just enough for the journal entry, not for the record copy too.
+    let storage = local_storage();
+    let freed = filler.0.last().unwrap().clone();
+    let size = storage.get_item(&freed).unwrap().unwrap().len();
+    storage.remove_item(&freed).unwrap();
+    let value = "v".repeat(size.min(60_000) * 2 / 3);
+    let set = kv.set("k".into(), value.as_str().into());
+    let flushed = kv.flush().await;
+    drop(filler);
+    if set.is_ok() {
+        expect_error("commit", flushed, "QuotaExceededError", "quota_exceeded");
+        assert_eq!(failures.length(), 1);
+        assert_eq!(name_code(&failures.get(0)).1, "quota_exceeded");
+        kv.flush().await.expect("retried once space is free");
+        cd.close().await.unwrap();
+        let again = open(&name, "localstorage").await;
+        assert_eq!(
+            plugin(&again, "p")
+                .get("k".into())
+                .unwrap()
+                .as_string()
+                .unwrap(),
+            value
+        );
+        again.close().await.unwrap();
+    } else {
+        panic!("the journal entry should have fit: {set:?}");
+    }
+}
+
+async fn journal_budget_overflow_is_reported_as_pending(engine: &str) {
+    let name = fresh_name("budget");
+    let budget = [("journalBudgetBytes", JsValue::from(4_000))];
+    let cd = ClientData::open(options(&name, engine, &budget))
+        .await
+        .unwrap();
+    let kv = plugin(&cd, "p");
+    for i in 0..10 {
+        kv.set(format!("k{i}").into(), "x".repeat(500).into())
+            .unwrap();
+    }
+    let meta = cd.metadata().unwrap();
+    let journal = field(&meta, "journalBytes").as_f64().unwrap();
+    let pending = field(&meta, "pendingBytes").as_f64().unwrap();
+    assert!(journal > 0.0 && journal <= 4_000.0, "journal {journal}");
+    assert!(pending >= 5.0 * 500.0, "pending {pending}");
+    assert_eq!(
+        ls_keys(&format!("clientdata:{name}:journal:")).len(),
+        3,
+        "3 entries of ~1.1 kB fit 4 kB"
+    );
+    cd.flush().await.unwrap();
+    let meta = cd.metadata().unwrap();
+    assert_eq!(field(&meta, "pendingBytes").as_f64(), Some(0.0));
+    assert_eq!(field(&meta, "journalBytes").as_f64(), Some(0.0));
+    assert!(ls_keys(&format!("clientdata:{name}:journal:")).is_empty());
+    cd.close().await.unwrap();
+    let again = open(&name, engine).await;
+    assert_eq!(
+        plugin(&again, "p")
+            .keys(JsValue::UNDEFINED)
+            .unwrap()
+            .length(),
+        10
+    );
+    again.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn journal_budget_overflow_is_reported_as_pending_indexeddb() {
+    journal_budget_overflow_is_reported_as_pending("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn journal_budget_overflow_is_reported_as_pending_localstorage() {
+    journal_budget_overflow_is_reported_as_pending("localstorage").await
+}
+
+async fn async_path_takes_large_values(engine: &str) {
+    let name = fresh_name("async");
+    let cd = open(&name, engine).await;
+    let kv = plugin(&cd, "bulk");
+    let big = Uint8Array::new_with_length(500_000);
+    big.fill(7, 0, 500_000);
+    expect_error(
+        "sync path",
+        kv.set("big".into(), big.clone().into()),
+        "ValueTooLargeError",
+        "value_too_large",
+    );
+    kv.set_async("big".into(), big.clone().into())
+        .await
+        .unwrap();
+    assert_eq!(
+        Uint8Array::from(kv.get("big".into()).unwrap()).length(),
+        500_000
+    );
+    assert_eq!(
+        field(&cd.metadata().unwrap(), "journalBytes").as_f64(),
+        Some(0.0),
+        "the async path skips the journal"
+    );
+    let too_big = Uint8Array::new_with_length((1 << 20) + 1);
+    expect_error(
+        "1 MiB + 1",
+        kv.set_async("x".into(), too_big.into()).await,
+        "ValueTooLargeError",
+        "value_too_large",
+    );
+    let entries = Array::new();
+    for i in 0..100 {
+        entries.push(&Array::of2(&format!("m{i}").into(), &js(&format!("[{i}]"))));
+    }
+    kv.set_many(entries.into()).await.unwrap();
+    assert_eq!(json(&kv.get("m42".into()).unwrap()), "[42]");
+    expect_error(
+        "setMany with a bad entry",
+        kv.set_many(js(r#"[["ok", 1], ["", 2]]"#)).await,
+        "InvalidKeyError",
+        "invalid_key",
+    );
+    assert!(!kv.has("ok".into()).unwrap(), "nothing written");
+    // Simulated crash right after: async writes are durable without the journal.
+    cd.simulate_crash();
+    if engine == "memory" {
+        return;
+    }
+    let again = open(&name, engine).await;
+    let kv = plugin(&again, "bulk");
+    let got = Uint8Array::from(kv.get("big".into()).unwrap()).to_vec();
+    assert!(got.len() == 500_000 && got.iter().all(|b| *b == 7));
+    assert_eq!(kv.keys(js(r#"{"prefix": "m"}"#)).unwrap().length(), 100);
+    again.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn async_path_takes_large_values_indexeddb() {
+    async_path_takes_large_values("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn async_path_takes_large_values_localstorage() {
+    async_path_takes_large_values("localstorage").await
+}
+#[wasm_bindgen_test]
+async fn async_path_takes_large_values_memory() {
+    async_path_takes_large_values("memory").await
+}
+
+#[wasm_bindgen_test]
+async fn metadata_reports_each_engine() {
+    for engine in ENGINES {
+        let cd = open(&fresh_name("meta"), engine).await;
+        let m = cd.metadata().unwrap();
+        assert_eq!(field(&m, "engine").as_string().unwrap(), engine);
+        assert!(NodeId::parse(&field(&m, "nodeId").as_string().unwrap()).is_ok());
+        assert_eq!(field(&m, "fallbackReason"), JsValue::NULL);
+        assert!(field(&m, "persisted").as_bool().is_some());
+        assert_eq!(field(&m, "pendingBytes").as_f64(), Some(0.0));
+        if engine == "memory" {
+            assert_eq!(field(&m, "slot"), JsValue::NULL);
+        } else {
+            assert_eq!(field(&m, "slot").as_f64(), Some(0.0));
+            assert!(field(&m, "quota").as_f64().is_some_and(|q| q > 0.0));
+        }
+        cd.close().await.unwrap();
+    }
+    // The default picks IndexedDB here.
+    let cd = ClientData::open(js(&format!(r#"{{"name": "{}"}}"#, fresh_name("auto"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        field(&cd.metadata().unwrap(), "engine")
+            .as_string()
+            .unwrap(),
+        "indexeddb"
+    );
+    cd.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn apply_remote_writes_records_and_vectors_in_one_commit() {
+    let name = fresh_name("remote");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    kv.set("local".into(), 1.into()).unwrap();
+    kv.flush().await.unwrap();
+    let p = PluginId::new("p").unwrap();
+    let remote = NodeId::new(7).unwrap();
+    let now = js_sys::Date::now() as u64;
+    let old = Hlc::new(1, 0, remote).unwrap();
+    let new = Hlc::new(now, 0, remote).unwrap();
+    let mut seen = Watermarks::new();
+    seen.advance(&p, new);
+    let batch = Batch {
+        records: vec![
+            Record::put(
+                p.clone(),
+                Key::new("remote").unwrap(),
+                Value::Json("\"r\"".into()),
+                new,
+            ),
+            // Loses LWW against the local write: must not replace it, here or in storage.
+            Record::put(
+                p.clone(),
+                Key::new("local").unwrap(),
+                Value::Json("0".into()),
+                old,
+            ),
+        ],
+        vectors: vec![(VectorKind::Seen, seen.clone())],
+    };
+    let changed = cd.db().apply_remote(batch).await.unwrap();
+    assert_eq!(changed, vec![(p.clone(), Key::new("remote").unwrap())]);
+    assert_eq!(kv.get("remote".into()).unwrap().as_string().unwrap(), "r");
+    assert_eq!(kv.get("local".into()).unwrap().as_f64(), Some(1.0));
+    cd.close().await.unwrap();
+    let again = open(&name, "indexeddb").await;
+    let kv = plugin(&again, "p");
+    assert_eq!(kv.get("remote".into()).unwrap().as_string().unwrap(), "r");
+    assert_eq!(kv.get("local".into()).unwrap().as_f64(), Some(1.0));
+    let vectors = again.db().with_index(|ix| {
+        ix.vectors(VectorKind::Seen, std::slice::from_ref(&p))
+            .unwrap()
+    });
+    assert_eq!(vectors, seen);
+    let above = again.db().with_index(|ix| {
+        ix.records_above(std::slice::from_ref(&p), &Watermarks::new(), 10)
+            .unwrap()
+    });
+    assert_eq!(above.len(), 2);
+    assert!(above[0].hlc < above[1].hlc);
+    again.close().await.unwrap();
+}
