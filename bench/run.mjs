@@ -5,6 +5,7 @@
 //   node bench/run.mjs            full run: warm-up + 5 runs per pair, medians, goals checked,
 //                                 results appended to bench/RESULTS.md
 //   node bench/run.mjs --smoke    one small run per pair, no goals: keeps the harness from rotting
+//   --case W1,R                   only these cases (full runs with --case append nothing)
 import { createServer } from "node:http";
 import { readFile, appendFile, readdir, stat } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
@@ -16,6 +17,7 @@ import { chromium } from "playwright-core";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SMOKE = process.argv.includes("--smoke");
+const ONLY = process.argv.includes("--case") ? process.argv[process.argv.indexOf("--case") + 1].split(",") : null;
 const MODE = SMOKE ? "smoke" : "full";
 const RUNS = SMOKE ? 1 : 5;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -81,6 +83,7 @@ async function main() {
 
   const rows = [];
   for (const [name, { libraries, lowerIsBetter }] of Object.entries(plan)) {
+    if (ONLY && !ONLY.includes(name)) continue;
     const samples = Object.fromEntries(libraries.map((l) => [l, []]));
     // Warm-up (full mode): one untimed round of every library.
     if (!SMOKE) for (const lib of libraries) await page.evaluate(([c, l, m]) => window.bench.run(c, l, m), [name, lib, "smoke"]);
@@ -118,7 +121,7 @@ async function main() {
   console.log(`\nclientdata benchmarks (${MODE}, ${RUNS} run(s) per pair, median) in Chromium ${version}\n`);
   console.log(table);
 
-  if (!SMOKE) {
+  if (!SMOKE && !ONLY) {
     const cpu = cpus()[0]?.model ?? "unknown CPU";
     const commit = (() => {
       try {
