@@ -56,17 +56,35 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             return Err(StartError::StaticDir(mount.dir.display().to_string()));
         }
     }
-    let options = SqliteOptions { apply_delay: config.test_apply_delay_ms.map(Duration::from_millis) };
+    let options = SqliteOptions {
+        apply_delay: config.test_apply_delay_ms.map(Duration::from_millis),
+    };
     if let Some(ms) = config.test_apply_delay_ms {
-        tracing::warn!(ms, "test apply delay is on: every push sleeps inside its transaction");
+        tracing::warn!(
+            ms,
+            "test apply delay is on: every push sleeps inside its transaction"
+        );
     }
     let database = config.database.display().to_string();
-    let backend = SqliteBackend::open(&config.database, options).map_err(|source| StartError::Database { path: database.clone(), source })?;
+    let backend =
+        SqliteBackend::open(&config.database, options).map_err(|source| StartError::Database {
+            path: database.clone(),
+            source,
+        })?;
 
-    let state = Arc::new(AppState { backend: Mutex::new(backend), tokens, limits: Limits::default() });
+    let state = Arc::new(AppState {
+        backend: Mutex::new(backend),
+        tokens,
+        limits: Limits::default(),
+    });
     let app = router(state, &config.allow_origins, &config.statics);
 
-    let listener = TcpListener::bind(&config.listen).await.map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
     let addr = listener.local_addr()?;
     // The one line on stdout, for scripts and tests that start the server on port 0.
     let mut stdout = std::io::stdout().lock();
@@ -75,7 +93,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     drop(stdout);
     tracing::info!(%addr, database, origins = config.allow_origins.len(), statics = config.statics.len(), "listening");
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -30,7 +30,9 @@ impl UserId {
     pub fn new(id: &str) -> Option<Self> {
         let ok = !id.is_empty()
             && id.len() <= Self::MAX_LEN
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b));
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b));
         ok.then(|| UserId(id.to_owned()))
     }
 
@@ -91,7 +93,10 @@ impl fmt::Debug for Tokens {
 impl Tokens {
     /// Reads a tokens file.
     pub fn load(path: &Path) -> Result<Self, TokensError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -100,18 +105,26 @@ impl Tokens {
         let mut map = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
-            let bad = |reason| TokensError::Line { line: line_no, reason };
+            let bad = |reason| TokensError::Line {
+                line: line_no,
+                reason,
+            };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let mut fields = line.split_whitespace();
-            let (Some(token), Some(user), None) = (fields.next(), fields.next(), fields.next()) else {
+            let (Some(token), Some(user), None) = (fields.next(), fields.next(), fields.next())
+            else {
                 return Err(bad("expected `TOKEN USER`"));
             };
-            let user = UserId::new(user).ok_or_else(|| bad("user must be 1-128 characters of A-Z a-z 0-9 . _ - @ +"))?;
+            let user = UserId::new(user)
+                .ok_or_else(|| bad("user must be 1-128 characters of A-Z a-z 0-9 . _ - @ +"))?;
             if token.len() < SHORT_TOKEN {
-                tracing::warn!(line = line_no, "token shorter than {SHORT_TOKEN} characters");
+                tracing::warn!(
+                    line = line_no,
+                    "token shorter than {SHORT_TOKEN} characters"
+                );
             }
             if map.insert(token.to_owned(), user).is_some() {
                 return Err(bad("duplicate token"));
@@ -134,7 +147,11 @@ impl Tokens {
     /// The user of a request's `Authorization: Bearer <token>` header.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserId, AuthError> {
         let value = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
-        let token = value.to_str().ok().and_then(bearer).ok_or(AuthError::Malformed)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(bearer)
+            .ok_or(AuthError::Malformed)?;
         self.user(token).ok_or(AuthError::Unknown)
     }
 }
@@ -173,22 +190,55 @@ mod tests {
 
     #[test]
     fn the_file_format_allows_comments_blank_lines_and_shared_users() {
-        let tokens = Tokens::parse("# devices\n\n  tok-aaaaaaaaaaaaaaaa alice\ntok-bbbbbbbbbbbbbbbb\talice # no\n").unwrap_err();
-        assert!(matches!(tokens, TokensError::Line { line: 4, .. }), "a trailing comment is a third field");
-        let tokens = Tokens::parse("# devices\n\n  tok-aaaaaaaaaaaaaaaa alice\ntok-bbbbbbbbbbbbbbbb\talice\n").unwrap();
-        assert_eq!(tokens.user("tok-aaaaaaaaaaaaaaaa").unwrap().as_str(), "alice");
-        assert_eq!(tokens.user("tok-bbbbbbbbbbbbbbbb").unwrap().as_str(), "alice");
-        assert_eq!(tokens.user("dev-token-alice"), None, "dev tokens only in dev mode");
+        let tokens = Tokens::parse(
+            "# devices\n\n  tok-aaaaaaaaaaaaaaaa alice\ntok-bbbbbbbbbbbbbbbb\talice # no\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(tokens, TokensError::Line { line: 4, .. }),
+            "a trailing comment is a third field"
+        );
+        let tokens = Tokens::parse(
+            "# devices\n\n  tok-aaaaaaaaaaaaaaaa alice\ntok-bbbbbbbbbbbbbbbb\talice\n",
+        )
+        .unwrap();
+        assert_eq!(
+            tokens.user("tok-aaaaaaaaaaaaaaaa").unwrap().as_str(),
+            "alice"
+        );
+        assert_eq!(
+            tokens.user("tok-bbbbbbbbbbbbbbbb").unwrap().as_str(),
+            "alice"
+        );
+        assert_eq!(
+            tokens.user("dev-token-alice"),
+            None,
+            "dev tokens only in dev mode"
+        );
     }
 
     #[test]
     fn bad_files_name_the_line_but_never_the_token() {
-        for (text, line) in [("secret-token-xyz\n", 1), ("# c\nsecret-token-xyz a b\n", 2), ("t1 alice\nt1 bob\n", 2), ("t1 al/ice\n", 1)] {
+        for (text, line) in [
+            ("secret-token-xyz\n", 1),
+            ("# c\nsecret-token-xyz a b\n", 2),
+            ("t1 alice\nt1 bob\n", 2),
+            ("t1 al/ice\n", 1),
+        ] {
             let err = Tokens::parse(text).unwrap_err();
-            assert!(matches!(err, TokensError::Line { line: l, .. } if l == line), "{text:?}: {err}");
-            assert!(!err.to_string().contains("secret") && !err.to_string().contains("t1"), "{err}");
+            assert!(
+                matches!(err, TokensError::Line { line: l, .. } if l == line),
+                "{text:?}: {err}"
+            );
+            assert!(
+                !err.to_string().contains("secret") && !err.to_string().contains("t1"),
+                "{err}"
+            );
         }
-        assert!(matches!(Tokens::parse("# nothing\n"), Err(TokensError::Empty)));
+        assert!(matches!(
+            Tokens::parse("# nothing\n"),
+            Err(TokensError::Empty)
+        ));
     }
 
     #[test]
@@ -202,12 +252,33 @@ mod tests {
     #[test]
     fn bearer_headers_are_parsed_strictly() {
         let t = Tokens::Dev;
-        assert_eq!(t.authenticate(&headers("Bearer dev-token-x")).unwrap().as_str(), "x");
-        assert_eq!(t.authenticate(&headers("bearer  dev-token-x ")).unwrap().as_str(), "x");
+        assert_eq!(
+            t.authenticate(&headers("Bearer dev-token-x"))
+                .unwrap()
+                .as_str(),
+            "x"
+        );
+        assert_eq!(
+            t.authenticate(&headers("bearer  dev-token-x "))
+                .unwrap()
+                .as_str(),
+            "x"
+        );
         assert_eq!(t.authenticate(&HeaderMap::new()), Err(AuthError::Missing));
-        assert_eq!(t.authenticate(&headers("Basic dev-token-x")), Err(AuthError::Malformed));
-        assert_eq!(t.authenticate(&headers("Bearer")), Err(AuthError::Malformed));
-        assert_eq!(t.authenticate(&headers("Bearer nope")), Err(AuthError::Unknown));
-        assert!(format!("{:?}", Tokens::parse("sekrit-sekrit-sekrit u").unwrap()).contains("1 tokens"));
+        assert_eq!(
+            t.authenticate(&headers("Basic dev-token-x")),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            t.authenticate(&headers("Bearer")),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            t.authenticate(&headers("Bearer nope")),
+            Err(AuthError::Unknown)
+        );
+        assert!(
+            format!("{:?}", Tokens::parse("sekrit-sekrit-sekrit u").unwrap()).contains("1 tokens")
+        );
     }
 }

@@ -28,16 +28,31 @@ pub struct Config {
 
     /// Origin allowed to call the API from a browser (CORS), e.g. `http://localhost:5173`, or
     /// `*` for any. Repeatable. Without it, only same-origin pages can call the API.
-    #[arg(long = "allow-origin", env = "CLIENTDATA_ALLOW_ORIGIN", value_delimiter = ',', value_name = "ORIGIN")]
+    #[arg(
+        long = "allow-origin",
+        env = "CLIENTDATA_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
     pub allow_origins: Vec<AllowedOrigin>,
 
     /// Serve the files of DIR under PREFIX (default `/`), e.g. `--static www --static /pkg=pkg`.
     /// Repeatable.
-    #[arg(long = "static", env = "CLIENTDATA_STATIC", value_delimiter = ',', value_name = "[PREFIX=]DIR")]
+    #[arg(
+        long = "static",
+        env = "CLIENTDATA_STATIC",
+        value_delimiter = ',',
+        value_name = "[PREFIX=]DIR"
+    )]
     pub statics: Vec<StaticMount>,
 
     /// Log filter: a level (`info`) or per-target levels (`warn,clientdata_server=debug`).
-    #[arg(long, env = "CLIENTDATA_LOG", default_value = "info", value_name = "FILTER")]
+    #[arg(
+        long,
+        env = "CLIENTDATA_LOG",
+        default_value = "info",
+        value_name = "FILTER"
+    )]
     pub log: Targets,
 
     /// Test only: sleep this many milliseconds inside the transaction after writing half of a
@@ -63,11 +78,17 @@ impl FromStr for AllowedOrigin {
             return Ok(AllowedOrigin::Any);
         }
         // Browsers send `Origin` without path or trailing slash; one here could never match.
-        let valid = s
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty() && !rest.contains('/') && s.is_ascii() && !s.contains(char::is_whitespace));
+        let valid = s.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && !rest.is_empty()
+                && !rest.contains('/')
+                && s.is_ascii()
+                && !s.contains(char::is_whitespace)
+        });
         if !valid {
-            return Err(format!("{s:?} is not `*` or `scheme://host[:port]` (no path, no trailing slash)"));
+            return Err(format!(
+                "{s:?} is not `*` or `scheme://host[:port]` (no path, no trailing slash)"
+            ));
         }
         Ok(AllowedOrigin::Exact(s.to_owned()))
     }
@@ -97,13 +118,23 @@ impl FromStr for StaticMount {
             return Err(format!("{s:?}: empty directory"));
         }
         let prefix = if prefix.is_empty() { "/" } else { prefix };
-        if prefix != "/" && prefix[1..].split('/').any(|seg| seg.is_empty() || seg == "." || seg == ".." || seg.contains(['{', '}', '*'])) {
+        if prefix != "/"
+            && prefix[1..].split('/').any(|seg| {
+                seg.is_empty() || seg == "." || seg == ".." || seg.contains(['{', '}', '*'])
+            })
+        {
             return Err(format!("{prefix:?} is not a plain path prefix"));
         }
-        if RESERVED.iter().any(|r| prefix == *r || prefix.starts_with(&format!("{r}/"))) {
+        if RESERVED
+            .iter()
+            .any(|r| prefix == *r || prefix.starts_with(&format!("{r}/")))
+        {
             return Err(format!("{prefix:?} is reserved for the API"));
         }
-        Ok(StaticMount { prefix: prefix.to_owned(), dir: PathBuf::from(dir) })
+        Ok(StaticMount {
+            prefix: prefix.to_owned(),
+            dir: PathBuf::from(dir),
+        })
     }
 }
 
@@ -112,7 +143,8 @@ mod tests {
     use super::*;
 
     fn mount(s: &str) -> Result<(String, String), String> {
-        s.parse::<StaticMount>().map(|m| (m.prefix, m.dir.display().to_string()))
+        s.parse::<StaticMount>()
+            .map(|m| (m.prefix, m.dir.display().to_string()))
     }
 
     #[test]
@@ -121,8 +153,18 @@ mod tests {
         assert_eq!(mount("/pkg=pkg"), Ok(("/pkg".into(), "pkg".into())));
         assert_eq!(mount("/a/b/=d=x"), Ok(("/a/b".into(), "d=x".into())));
         assert_eq!(mount("/=www"), Ok(("/".into(), "www".into())));
-        assert_eq!(mount("dir=with=equals"), Ok(("/".into(), "dir=with=equals".into())));
-        for bad in ["/pkg=", "/a//b=x", "/../x=y", "/sync=x", "/health/x=y", "/{id}=x"] {
+        assert_eq!(
+            mount("dir=with=equals"),
+            Ok(("/".into(), "dir=with=equals".into()))
+        );
+        for bad in [
+            "/pkg=",
+            "/a//b=x",
+            "/../x=y",
+            "/sync=x",
+            "/health/x=y",
+            "/{id}=x",
+        ] {
             assert!(mount(bad).is_err(), "{bad}");
         }
     }
@@ -130,8 +172,18 @@ mod tests {
     #[test]
     fn origins_are_star_or_scheme_host_port() {
         assert_eq!("*".parse(), Ok(AllowedOrigin::Any));
-        assert_eq!("http://127.0.0.1:5173".parse(), Ok(AllowedOrigin::Exact("http://127.0.0.1:5173".into())));
-        for bad in ["localhost", "http://x/", "http://x/app", "://x", "http://", "http://a b"] {
+        assert_eq!(
+            "http://127.0.0.1:5173".parse(),
+            Ok(AllowedOrigin::Exact("http://127.0.0.1:5173".into()))
+        );
+        for bad in [
+            "localhost",
+            "http://x/",
+            "http://x/app",
+            "://x",
+            "http://",
+            "http://a b",
+        ] {
             assert!(bad.parse::<AllowedOrigin>().is_err(), "{bad}");
         }
     }
@@ -141,7 +193,11 @@ mod tests {
         use clap::CommandFactory;
         for arg in Config::command().get_arguments() {
             if arg.get_long().is_some() && !matches!(arg.get_id().as_str(), "help" | "version") {
-                assert!(arg.get_env().is_some(), "--{:?} has no env var", arg.get_long());
+                assert!(
+                    arg.get_env().is_some(),
+                    "--{:?} has no env var",
+                    arg.get_long()
+                );
             }
         }
     }

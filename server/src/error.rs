@@ -25,7 +25,13 @@ pub struct ApiError {
 impl ApiError {
     /// An answer with an explicit status and code.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, body: ErrorBody { code: code.into(), message: message.into() } }
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
     }
 
     /// A core error: 413 for an oversized body, 400 for everything else the client sent wrong.
@@ -34,18 +40,28 @@ impl ApiError {
             CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError { status, body: ErrorBody::from(err) }
+        ApiError {
+            status,
+            body: ErrorBody::from(err),
+        }
     }
 
     /// A body that does not parse: 400, keeping the typed code of a broken field rule.
     pub fn parse(err: &serde_json::Error) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, body: ErrorBody::from_parse_error(&err.to_string()) }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody::from_parse_error(&err.to_string()),
+        }
     }
 
     /// A server-side failure: logged in full, answered as a bare 500 `internal`.
     pub fn internal(what: &str, cause: &dyn fmt::Display) -> Self {
         tracing::error!(%cause, "{what}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
     }
 
     /// The HTTP status.
@@ -78,7 +94,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -88,7 +106,10 @@ impl IntoResponse for ApiError {
 /// 404 and 405, tower-http's file service errors), keeping status and other headers.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -107,7 +128,13 @@ pub async fn json_errors(response: Response) -> Response {
     let message = status.canonical_reason().unwrap_or("error").to_owned();
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
-    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::to_vec(&ErrorBody { code: code.into(), message }).unwrap_or_default();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::to_vec(&ErrorBody {
+        code: code.into(),
+        message,
+    })
+    .unwrap_or_default();
     Response::from_parts(parts, Body::from(body))
 }

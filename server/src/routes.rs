@@ -36,7 +36,11 @@ pub struct AppState<B> {
 
 /// Builds the router: API routes, then static mounts, JSON error bodies, CORS outermost (so
 /// error answers carry CORS headers too and browsers can read them).
-pub fn router<B: Backend>(state: Arc<AppState<B>>, origins: &[AllowedOrigin], statics: &[StaticMount]) -> Router {
+pub fn router<B: Backend>(
+    state: Arc<AppState<B>>,
+    origins: &[AllowedOrigin],
+    statics: &[StaticMount],
+) -> Router {
     let mut router = Router::new()
         .route("/sync/exchange", post(exchange::<B>))
         .route("/health", get(health::<B>))
@@ -80,7 +84,11 @@ fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
 /// `POST /sync/exchange`: authenticate, check media type and size, parse, run the round in one
 /// transaction, answer [`clientdata::core::ExchangeResponse`]. Cheap checks come first so an
 /// unauthenticated or oversized request is refused before its body is read.
-async fn exchange<B: Backend>(State(state): State<Arc<AppState<B>>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn exchange<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let user = state.tokens.authenticate(&headers)?;
     require_json(&headers)?;
@@ -99,47 +107,81 @@ async fn exchange<B: Backend>(State(state): State<Arc<AppState<B>>>, headers: He
         ms = started.elapsed().as_secs_f64() * 1e3,
         "exchange"
     );
-    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
-fn run_exchange<B: Backend>(state: &AppState<B>, user: &UserId, body: &[u8]) -> Result<(Vec<u8>, ServeStats), ApiError> {
+fn run_exchange<B: Backend>(
+    state: &AppState<B>,
+    user: &UserId,
+    body: &[u8],
+) -> Result<(Vec<u8>, ServeStats), ApiError> {
     let request: ExchangeRequest = serde_json::from_slice(body).map_err(|e| ApiError::parse(&e))?;
     let (response, stats) = {
         // A panic while holding the lock left no open transaction behind (dropping one rolls it
         // back during unwinding), so a poisoned lock is safe to take over.
         let mut backend = state.backend.lock().unwrap_or_else(PoisonError::into_inner);
-        backend::exchange(&mut *backend, user, &request, &state.limits, SystemClock.now_ms())?
+        backend::exchange(
+            &mut *backend,
+            user,
+            &request,
+            &state.limits,
+            SystemClock.now_ms(),
+        )?
     };
-    let json = serde_json::to_vec(&response).map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
+    let json = serde_json::to_vec(&response)
+        .map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
     Ok((json, stats))
 }
 
 /// Only `application/json` bodies (any parameters, e.g. `; charset=utf-8`). Requiring it also
 /// makes every cross-origin call a CORS preflight, so no plain HTML form can post here.
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let media_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or("").trim());
+    let media_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
     match media_type {
         Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
-        _ => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json")),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        )),
     }
 }
 
 /// Reads the body, refusing more than `max_body_bytes`: from `Content-Length` before reading,
 /// and while reading for chunked bodies.
 async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if let Some(size) = declared {
         limits.check_body(size).map_err(|e| ApiError::core(&e))?;
     }
-    axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|e| {
-        let cause = e.into_inner();
-        if cause.is::<LengthLimitError>() {
-            let err = clientdata::core::Error::BodyTooLarge { size: limits.max_body_bytes + 1, max: limits.max_body_bytes };
-            ApiError::core(&err)
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "body_read_failed", format!("could not read the request body: {cause}"))
-        }
-    })
+    axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|e| {
+            let cause = e.into_inner();
+            if cause.is::<LengthLimitError>() {
+                let err = clientdata::core::Error::BodyTooLarge {
+                    size: limits.max_body_bytes + 1,
+                    max: limits.max_body_bytes,
+                };
+                ApiError::core(&err)
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_read_failed",
+                    format!("could not read the request body: {cause}"),
+                )
+            }
+        })
 }
 
 /// The `/health` answer.
@@ -156,7 +198,15 @@ struct Health {
 /// for the database, which is what a caller would wait too.
 async fn health<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Response {
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || state.backend.lock().unwrap_or_else(PoisonError::into_inner).ping().map_err(|e| e.to_string())).await;
+    let result = tokio::task::spawn_blocking(move || {
+        state
+            .backend
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ping()
+            .map_err(|e| e.to_string())
+    })
+    .await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let healthy = match result {
         Ok(Ok(())) => true,
@@ -169,6 +219,19 @@ async fn health<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Response {
             false
         }
     };
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Health { healthy, version: env!("CARGO_PKG_VERSION"), database: B::NAME, latency_ms })).into_response()
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            healthy,
+            version: env!("CARGO_PKG_VERSION"),
+            database: B::NAME,
+            latency_ms,
+        }),
+    )
+        .into_response()
 }

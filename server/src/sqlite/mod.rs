@@ -61,7 +61,8 @@ impl SqliteBackend {
         let conn = Connection::open(path)?;
         // journal_mode answers with the mode in force; anything but WAL is a misconfiguration
         // worth knowing about, but not fatal (e.g. a filesystem without shared memory).
-        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(mode, "database is not in WAL mode");
         }
@@ -101,14 +102,18 @@ impl Backend for SqliteBackend {
     fn begin(&mut self, user: &UserId) -> Result<SqliteTx<'_>, SqliteError> {
         // IMMEDIATE takes the write lock up front, so a round that reads and then writes can
         // never fail half-way with SQLITE_BUSY_SNAPSHOT.
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let user_id = user_row(&tx, user)?;
         Ok(SqliteTx::new(tx, user_id, self.options.apply_delay))
     }
 
     fn ping(&mut self) -> Result<(), SqliteError> {
         // Touches a real table: the file is readable and the schema is in place.
-        self.conn.prepare_cached("SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1)")?.query_row([], |_| Ok(()))?;
+        self.conn
+            .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1)")?
+            .query_row([], |_| Ok(()))?;
         Ok(())
     }
 }
@@ -116,9 +121,16 @@ impl Backend for SqliteBackend {
 /// The row id of `user`, creating the row on first sight.
 fn user_row(conn: &Connection, user: &UserId) -> rusqlite::Result<i64> {
     let mut select = conn.prepare_cached("SELECT id FROM users WHERE name = ?1")?;
-    if let Some(id) = select.query_row([user.as_str()], |row| row.get(0)).optional()? {
+    if let Some(id) = select
+        .query_row([user.as_str()], |row| row.get(0))
+        .optional()?
+    {
         return Ok(id);
     }
-    conn.prepare_cached("INSERT INTO users (name) VALUES (?1)")?.execute([user.as_str()])?;
+    conn.prepare_cached("INSERT INTO users (name) VALUES (?1)")?
+        .execute([user.as_str()])?;
     Ok(conn.last_insert_rowid())
 }
+
+#[cfg(test)]
+mod tests;

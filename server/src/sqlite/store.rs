@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use clientdata::core::{Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks};
+use clientdata::core::{
+    Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks,
+};
 use rusqlite::types::{Null, Type};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
@@ -29,7 +31,11 @@ pub struct SqliteTx<'c> {
 
 impl<'c> SqliteTx<'c> {
     pub(super) fn new(tx: Transaction<'c>, user: i64, apply_delay: Option<Duration>) -> Self {
-        SqliteTx { tx, user, apply_delay }
+        SqliteTx {
+            tx,
+            user,
+            apply_delay,
+        }
     }
 
     /// The first node at or above `from` with a record in `plugin` (a hand-made skip scan:
@@ -71,13 +77,16 @@ pub(super) const NODE_RANGE: &str =
     "SELECT hlc, rowid FROM records WHERE user_id = ?1 AND plugin = ?2 AND node = ?3 AND hlc > ?4 AND hlc <= ?5 ORDER BY hlc LIMIT ?6";
 
 /// A chosen record by rowid (`SEARCH records USING INTEGER PRIMARY KEY`).
-pub(super) const RECORD_BY_ROWID: &str = "SELECT plugin, key, hlc, kind, value FROM records WHERE rowid = ?1 AND user_id = ?2";
+pub(super) const RECORD_BY_ROWID: &str =
+    "SELECT plugin, key, hlc, kind, value FROM records WHERE rowid = ?1 AND user_id = ?2";
 
 /// Next distinct plugin with records (`SEARCH records USING COVERING INDEX ...(user_id=? AND plugin>?)`).
-pub(super) const NEXT_PLUGIN: &str = "SELECT plugin FROM records WHERE user_id = ?1 AND plugin > ?2 ORDER BY plugin LIMIT 1";
+pub(super) const NEXT_PLUGIN: &str =
+    "SELECT plugin FROM records WHERE user_id = ?1 AND plugin > ?2 ORDER BY plugin LIMIT 1";
 
 /// Point lookup on the primary key.
-pub(super) const VERSION: &str = "SELECT hlc FROM records WHERE user_id = ?1 AND plugin = ?2 AND key = ?3";
+pub(super) const VERSION: &str =
+    "SELECT hlc FROM records WHERE user_id = ?1 AND plugin = ?2 AND key = ?3";
 
 const UPSERT_RECORD: &str = "INSERT INTO records (user_id, plugin, key, node, hlc, kind, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (user_id, plugin, key) DO UPDATE SET node = excluded.node, hlc = excluded.hlc, kind = excluded.kind, value = excluded.value";
@@ -93,33 +102,53 @@ impl Store for SqliteTx<'_> {
 
     fn version(&mut self, plugin: &PluginId, key: &Key) -> Result<Option<Hlc>, SqliteError> {
         let mut stmt = self.tx.prepare_cached(VERSION)?;
-        Ok(stmt.query_row(params![self.user, plugin.as_str(), key.as_str()], |row| hlc_at(row, 0)).optional()?)
+        Ok(stmt
+            .query_row(params![self.user, plugin.as_str(), key.as_str()], |row| {
+                hlc_at(row, 0)
+            })
+            .optional()?)
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginId>, SqliteError> {
         let mut all = BTreeSet::new();
         let mut next = self.tx.prepare_cached(NEXT_PLUGIN)?;
         let mut after = String::new();
-        while let Some(plugin) = next.query_row(params![self.user, after], |row| plugin_at(row, 0)).optional()? {
+        while let Some(plugin) = next
+            .query_row(params![self.user, after], |row| plugin_at(row, 0))
+            .optional()?
+        {
             after = plugin.as_str().to_owned();
             all.insert(plugin);
         }
-        let mut covered = self.tx.prepare_cached("SELECT DISTINCT plugin FROM coverage WHERE user_id = ?1")?;
+        let mut covered = self
+            .tx
+            .prepare_cached("SELECT DISTINCT plugin FROM coverage WHERE user_id = ?1")?;
         for plugin in covered.query_map([self.user], |row| plugin_at(row, 0))? {
             all.insert(plugin?);
         }
         Ok(all.into_iter().collect())
     }
 
-    fn vectors(&mut self, kind: VectorKind, plugins: &[PluginId]) -> Result<Watermarks, SqliteError> {
+    fn vectors(
+        &mut self,
+        kind: VectorKind,
+        plugins: &[PluginId],
+    ) -> Result<Watermarks, SqliteError> {
         if kind != VectorKind::Coverage {
             return Err(SqliteError::UnsupportedVector(kind));
         }
-        let mut stmt = self.tx.prepare_cached("SELECT hlc FROM coverage WHERE user_id = ?1 AND plugin = ?2")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT hlc FROM coverage WHERE user_id = ?1 AND plugin = ?2")?;
         let mut out = Watermarks::new();
         for plugin in plugins {
-            let vector = stmt.query_map(params![self.user, plugin.as_str()], |row| hlc_at(row, 0))?.map(|h| h.map(|h| (h.node, h)));
-            out.set(plugin.clone(), vector.collect::<rusqlite::Result<VersionVector>>()?);
+            let vector = stmt
+                .query_map(params![self.user, plugin.as_str()], |row| hlc_at(row, 0))?
+                .map(|h| h.map(|h| (h.node, h)));
+            out.set(
+                plugin.clone(),
+                vector.collect::<rusqlite::Result<VersionVector>>()?,
+            );
         }
         Ok(out)
     }
@@ -127,7 +156,12 @@ impl Store for SqliteTx<'_> {
     /// Per (plugin, node) one index range above the node's watermark, merged by HLC keeping the
     /// `limit` lowest (hlc, rowid); once `limit` are held, later ranges stop at the highest kept.
     /// Only then are the chosen rows read, so values beyond the page are never loaded.
-    fn records_above(&mut self, plugins: &[PluginId], floor: &Watermarks, limit: usize) -> Result<Vec<Record>, SqliteError> {
+    fn records_above(
+        &mut self,
+        plugins: &[PluginId],
+        floor: &Watermarks,
+        limit: usize,
+    ) -> Result<Vec<Record>, SqliteError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -137,12 +171,18 @@ impl Store for SqliteTx<'_> {
             let watermarks = floor.plugin(plugin);
             let mut from = i64::MIN;
             while let Some(node) = self.next_node(plugin, from)? {
-                let above = node_id(node).and_then(|n| watermarks.get(n)).map(|h| h.encode()).unwrap_or_default();
+                let above = node_id(node)
+                    .and_then(|n| watermarks.get(n))
+                    .map(|h| h.encode())
+                    .unwrap_or_default();
                 let hi = match best.last() {
                     Some((hlc, _)) if best.len() == limit => hlc.clone(),
                     _ => NO_BOUND.to_owned(),
                 };
-                let rows = range.query_map(params![self.user, plugin.as_str(), node, above, hi, limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                let rows = range.query_map(
+                    params![self.user, plugin.as_str(), node, above, hi, limit as i64],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
                 for row in rows {
                     best.insert(row?);
                     if best.len() > limit {
@@ -164,11 +204,18 @@ impl Store for SqliteTx<'_> {
     }
 
     fn commit(&mut self, batch: Batch) -> Result<(), SqliteError> {
-        let pause_after = self.apply_delay.map(|delay| (batch.records.len().div_ceil(2), delay));
+        let pause_after = self
+            .apply_delay
+            .map(|delay| (batch.records.len().div_ceil(2), delay));
         for (i, record) in batch.records.iter().enumerate() {
             self.write_record(record)?;
             if let Some((at, delay)) = pause_after.filter(|(at, _)| i + 1 == *at) {
-                tracing::warn!(written = at, of = batch.records.len(), ms = delay.as_millis() as u64, "test apply delay: sleeping inside the transaction");
+                tracing::warn!(
+                    written = at,
+                    of = batch.records.len(),
+                    ms = delay.as_millis() as u64,
+                    "test apply delay: sleeping inside the transaction"
+                );
                 std::thread::sleep(delay);
             }
         }
@@ -177,12 +224,21 @@ impl Store for SqliteTx<'_> {
                 return Err(SqliteError::UnsupportedVector(*kind));
             }
             // A batch *replaces* each plugin's vector, as MemoryStore does.
-            let mut clear = self.tx.prepare_cached("DELETE FROM coverage WHERE user_id = ?1 AND plugin = ?2")?;
-            let mut insert = self.tx.prepare_cached("INSERT INTO coverage (user_id, plugin, node, hlc) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut clear = self
+                .tx
+                .prepare_cached("DELETE FROM coverage WHERE user_id = ?1 AND plugin = ?2")?;
+            let mut insert = self.tx.prepare_cached(
+                "INSERT INTO coverage (user_id, plugin, node, hlc) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for (plugin, vector) in watermarks.iter() {
                 clear.execute(params![self.user, plugin.as_str()])?;
                 for (node, hlc) in vector.iter() {
-                    insert.execute(params![self.user, plugin.as_str(), node_column(node), hlc.encode()])?;
+                    insert.execute(params![
+                        self.user,
+                        plugin.as_str(),
+                        node_column(node),
+                        hlc.encode()
+                    ])?;
                 }
             }
         }
@@ -221,5 +277,10 @@ fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
         BYTES => Some(Value::Bytes(row.get(4)?)),
         other => return Err(rusqlite::Error::IntegralValueOutOfRange(3, other)),
     };
-    Ok(Record { plugin, key, hlc, value })
+    Ok(Record {
+        plugin,
+        key,
+        hlc,
+        value,
+    })
 }
