@@ -1,6 +1,8 @@
 //! Startup and shutdown: load tokens, open the database, bind, serve until SIGINT/SIGTERM.
 
+use std::future::Future;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +44,31 @@ pub enum StartError {
     Serve(#[from] std::io::Error),
 }
 
-/// Runs the server until a shutdown signal, then lets open requests finish.
-pub async fn run(config: Config) -> Result<(), StartError> {
+/// A server bound to its address, ready to serve.
+pub struct Bound {
+    listener: TcpListener,
+    app: axum::Router,
+}
+
+impl Bound {
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Loads tokens, opens the database, checks the static directories and binds the address.
+pub async fn bind(config: &Config) -> Result<Bound, StartError> {
     let tokens = match &config.tokens {
         Some(path) => Tokens::load(path)?,
         None => {
@@ -65,37 +90,37 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             "test apply delay is on: every push sleeps inside its transaction"
         );
     }
-    let database = config.database.display().to_string();
     let backend =
         SqliteBackend::open(&config.database, options).map_err(|source| StartError::Database {
-            path: database.clone(),
+            path: config.database.display().to_string(),
             source,
         })?;
-
     let state = Arc::new(AppState {
         backend: Mutex::new(backend),
         tokens,
         limits: Limits::default(),
     });
     let app = router(state, &config.allow_origins, &config.statics);
-
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| StartError::Bind {
             addr: config.listen.clone(),
             source,
         })?;
-    let addr = listener.local_addr()?;
+    Ok(Bound { listener, app })
+}
+
+/// Runs the server until SIGINT or SIGTERM, then lets open requests finish.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let bound = bind(&config).await?;
+    let addr = bound.local_addr()?;
     // The one line on stdout, for scripts and tests that start the server on port 0.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    tracing::info!(%addr, database, origins = config.allow_origins.len(), statics = config.statics.len(), "listening");
-
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    tracing::info!(%addr, database = %config.database.display(), origins = config.allow_origins.len(), statics = config.statics.len(), "listening");
+    bound.serve(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
