@@ -169,11 +169,13 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<B
         .map_err(|e| {
             let cause = e.into_inner();
             if cause.is::<LengthLimitError>() {
-                let err = clientdata::core::Error::BodyTooLarge {
-                    size: limits.max_body_bytes + 1,
-                    max: limits.max_body_bytes,
-                };
-                ApiError::core(&err)
+                // The size is unknown (the rest was never read), so no core error that states it.
+                let max = limits.max_body_bytes;
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("body exceeds the limit of {max} bytes"),
+                )
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -399,3 +399,21 @@ fn every_read_is_an_index_search() {
         );
     }
 }
+
+/// Statements stay prepared: binding new values (a new `LIMIT`, new range bounds) must not make
+/// SQLite re-prepare them, which SQLite 3.54 does for `LIMIT ?` unless QPSG is on (`configure`).
+#[test]
+fn binding_new_values_never_reprepares() {
+    use rusqlite::StatementStatus;
+    let db = backend();
+    let conn = db.connection();
+    let mut range = conn.prepare_cached(NODE_RANGE).unwrap();
+    for limit in 1..20_i64 {
+        let above = format!("{limit:012x}");
+        let rows = range
+            .query_map(rusqlite::params![1, "p", 1, above, "~", limit], |_| Ok(()))
+            .unwrap();
+        assert_eq!(rows.count(), 0);
+    }
+    assert_eq!(range.get_status(StatementStatus::RePrepare), 0);
+}
