@@ -1,0 +1,154 @@
+//! Startup and shutdown: load tokens, open the database, bind, serve until SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clientdata::core::Limits;
+use tokio::net::TcpListener;
+
+use crate::auth::{Tokens, TokensError, DEV_TOKEN_PREFIX};
+use crate::config::Config;
+use crate::routes::{router, AppState};
+use crate::sqlite::{SqliteBackend, SqliteError, SqliteOptions};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The tokens file is unusable.
+    #[error(transparent)]
+    Tokens(#[from] TokensError),
+    /// The database could not be opened or migrated.
+    #[error("database {path}: {source}")]
+    Database {
+        /// The file.
+        path: String,
+        /// Why.
+        source: SqliteError,
+    },
+    /// A static directory does not exist.
+    #[error("static directory {0} does not exist")]
+    StaticDir(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A server bound to its address, ready to serve.
+pub struct Bound {
+    listener: TcpListener,
+    app: axum::Router,
+}
+
+impl Bound {
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Loads tokens, opens the database, checks the static directories and binds the address.
+pub async fn bind(config: &Config) -> Result<Bound, StartError> {
+    let tokens = match &config.tokens {
+        Some(path) => Tokens::load(path)?,
+        None => {
+            tracing::warn!("DEV MODE: no --tokens file; any `{DEV_TOKEN_PREFIX}<user>` token is accepted as <user>. Never expose this server.");
+            Tokens::Dev
+        }
+    };
+    for mount in &config.statics {
+        if !mount.dir.is_dir() {
+            return Err(StartError::StaticDir(mount.dir.display().to_string()));
+        }
+    }
+    let options = SqliteOptions {
+        apply_delay: config.test_apply_delay_ms.map(Duration::from_millis),
+    };
+    if let Some(ms) = config.test_apply_delay_ms {
+        tracing::warn!(
+            ms,
+            "test apply delay is on: every push sleeps inside its transaction"
+        );
+    }
+    let backend =
+        SqliteBackend::open(&config.database, options).map_err(|source| StartError::Database {
+            path: config.database.display().to_string(),
+            source,
+        })?;
+    let state = Arc::new(AppState {
+        backend: Mutex::new(backend),
+        tokens,
+        limits: Limits::default(),
+    });
+    let app = router(state, &config.allow_origins, &config.statics);
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    Ok(Bound { listener, app })
+}
+
+/// Runs the server until SIGINT or SIGTERM, then lets open requests finish.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let bound = bind(&config).await?;
+    let addr = bound.local_addr()?;
+    // The one line on stdout, for scripts and tests that start the server on port 0.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(%addr, database = %config.database.display(), origins = config.allow_origins.len(), statics = config.statics.len(), "listening");
+    bound.serve(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(cause = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

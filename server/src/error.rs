@@ -1,0 +1,140 @@
+//! Every non-2xx answer is JSON `{ code, message }` ([`ErrorBody`]), including the ones axum and
+//! tower-http produce on their own (404, 405, ...). Bad input is always a 4xx; a 5xx means the
+//! server failed, and its cause goes to the log, not to the client.
+
+use std::fmt;
+
+use axum::body::Body;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use clientdata::core::protocol::ErrorBody;
+use clientdata::core::replica::ReplicaError;
+use clientdata::core::Error as CoreError;
+
+use crate::auth::AuthError;
+
+/// An HTTP error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    /// An answer with an explicit status and code.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// A core error: 413 for an oversized body, 400 for everything else the client sent wrong.
+    pub fn core(err: &CoreError) -> Self {
+        let status = match err {
+            CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError {
+            status,
+            body: ErrorBody::from(err),
+        }
+    }
+
+    /// A body that does not parse: 400, keeping the typed code of a broken field rule.
+    pub fn parse(err: &serde_json::Error) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody::from_parse_error(&err.to_string()),
+        }
+    }
+
+    /// A server-side failure: logged in full, answered as a bare 500 `internal`.
+    pub fn internal(what: &str, cause: &dyn fmt::Display) -> Self {
+        tracing::error!(%cause, "{what}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.body.code
+    }
+}
+
+impl<E: std::error::Error> From<ReplicaError<E>> for ApiError {
+    fn from(err: ReplicaError<E>) -> Self {
+        match err {
+            ReplicaError::Protocol(e) => ApiError::core(&e),
+            ReplicaError::Store(e) => ApiError::internal("store failed", &e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Middleware: gives a `{ code, message }` JSON body to any error answer that has none (axum's
+/// 404 and 405, tower-http's file service errors), keeping status and other headers.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::RANGE_NOT_SATISFIABLE => "range_not_satisfiable",
+        s if s.is_server_error() => "internal",
+        _ => "http_error",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_owned();
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::to_vec(&ErrorBody {
+        code: code.into(),
+        message,
+    })
+    .unwrap_or_default();
+    Response::from_parts(parts, Body::from(body))
+}

@@ -1,0 +1,20 @@
+//! clientdata's reference sync server: `POST /sync/exchange` answered by the same core the browser
+//! runs (`clientdata::core::replica::serve`), inside one SQLite transaction per round.
+//!
+//! The map:
+//! - [`config`]: command line and environment.
+//! - [`app`]: startup, listening, graceful shutdown.
+//! - [`routes`]: handlers, CORS, static files.
+//! - [`auth`]: bearer tokens and user ids.
+//! - [`error`]: every error answer as JSON `{ code, message }`.
+//! - [`backend`]: the storage seam (a transaction per round, scoped to one user).
+//! - [`sqlite`]: the SQLite backend.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod sqlite;

@@ -1,0 +1,239 @@
+//! The HTTP surface: `POST /sync/exchange`, `GET /health`, CORS and static files.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use clientdata::core::hlc::{Clock, SystemClock};
+use clientdata::core::replica::ServeStats;
+use clientdata::core::{ExchangeRequest, Limits};
+use http_body_util::LengthLimitError;
+use serde::Serialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+
+use crate::auth::{Tokens, UserId};
+use crate::backend::{self, Backend};
+use crate::config::{AllowedOrigin, StaticMount};
+use crate::error::{json_errors, ApiError};
+
+/// What every handler shares.
+pub struct AppState<B> {
+    /// The database. One connection behind a mutex: SQLite has a single writer anyway, and every
+    /// round may write. A pooled backend (PostgreSQL) would hold its pool here instead.
+    pub backend: Mutex<B>,
+    /// Who may call.
+    pub tokens: Tokens,
+    /// Protocol limits.
+    pub limits: Limits,
+}
+
+/// Builds the router: API routes, then static mounts, JSON error bodies, CORS outermost (so
+/// error answers carry CORS headers too and browsers can read them).
+pub fn router<B: Backend>(
+    state: Arc<AppState<B>>,
+    origins: &[AllowedOrigin],
+    statics: &[StaticMount],
+) -> Router {
+    let mut router = Router::new()
+        .route("/sync/exchange", post(exchange::<B>))
+        .route("/health", get(health::<B>))
+        .with_state(state);
+    for mount in statics {
+        let files = ServeDir::new(&mount.dir);
+        router = match mount.prefix.as_str() {
+            "/" => router.fallback_service(files),
+            prefix => router.nest_service(prefix, files),
+        };
+    }
+    let router = router.layer(middleware::map_response(json_errors));
+    match cors(origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.contains(&AllowedOrigin::Any) {
+        AllowOrigin::any()
+    } else {
+        // Validated when parsed (ASCII, no whitespace), so every one is a header value.
+        AllowOrigin::list(origins.iter().filter_map(|o| match o {
+            AllowedOrigin::Exact(s) => HeaderValue::from_str(s).ok(),
+            AllowedOrigin::Any => None,
+        }))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// `POST /sync/exchange`: authenticate, check media type and size, parse, run the round in one
+/// transaction, answer [`clientdata::core::ExchangeResponse`]. Cheap checks come first so an
+/// unauthenticated or oversized request is refused before its body is read.
+async fn exchange<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let user = state.tokens.authenticate(&headers)?;
+    require_json(&headers)?;
+    let body = read_body(&headers, body, &state.limits).await?;
+    let task = Arc::clone(&state);
+    let task_user = user.clone();
+    // Parsing, the transaction and serialising are blocking work: off the async workers.
+    let (json, stats) = tokio::task::spawn_blocking(move || run_exchange(&task, &task_user, &body))
+        .await
+        .map_err(|e| ApiError::internal("exchange task failed", &e))??;
+    tracing::info!(
+        user = %user,
+        received = stats.received,
+        stored = stats.stored,
+        answered = stats.answered,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "exchange"
+    );
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
+}
+
+fn run_exchange<B: Backend>(
+    state: &AppState<B>,
+    user: &UserId,
+    body: &[u8],
+) -> Result<(Vec<u8>, ServeStats), ApiError> {
+    let request: ExchangeRequest = serde_json::from_slice(body).map_err(|e| ApiError::parse(&e))?;
+    let (response, stats) = {
+        // A panic while holding the lock left no open transaction behind (dropping one rolls it
+        // back during unwinding), so a poisoned lock is safe to take over.
+        let mut backend = state.backend.lock().unwrap_or_else(PoisonError::into_inner);
+        backend::exchange(
+            &mut *backend,
+            user,
+            &request,
+            &state.limits,
+            SystemClock.now_ms(),
+        )?
+    };
+    let json = serde_json::to_vec(&response)
+        .map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
+    Ok((json, stats))
+}
+
+/// Only `application/json` bodies (any parameters, e.g. `; charset=utf-8`). Requiring it also
+/// makes every cross-origin call a CORS preflight, so no plain HTML form can post here.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    match media_type {
+        Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        )),
+    }
+}
+
+/// Reads the body, refusing more than `max_body_bytes`: from `Content-Length` before reading,
+/// and while reading for chunked bodies.
+async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared {
+        limits.check_body(size).map_err(|e| ApiError::core(&e))?;
+    }
+    axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|e| {
+            let cause = e.into_inner();
+            if cause.is::<LengthLimitError>() {
+                // The size is unknown (the rest was never read), so no core error that states it.
+                let max = limits.max_body_bytes;
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("body exceeds the limit of {max} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_read_failed",
+                    format!("could not read the request body: {cause}"),
+                )
+            }
+        })
+}
+
+/// The `/health` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    healthy: bool,
+    version: &'static str,
+    database: &'static str,
+    latency_ms: f64,
+}
+
+/// `GET /health`: 200 when a trivial query succeeds, 503 otherwise; `latencyMs` includes waiting
+/// for the database, which is what a caller would wait too.
+async fn health<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Response {
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
+        state
+            .backend
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ping()
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let healthy = match result {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::error!(cause = %e, "health check failed");
+            false
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "health check task failed");
+            false
+        }
+    };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            healthy,
+            version: env!("CARGO_PKG_VERSION"),
+            database: B::NAME,
+            latency_ms,
+        }),
+    )
+        .into_response()
+}

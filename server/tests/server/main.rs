@@ -1,0 +1,10 @@
+//! End-to-end tests against the real `clientdata-server` binary on loopback.
+
+mod support;
+
+mod config;
+mod crash;
+mod errors;
+mod exchange;
+mod http;
+mod isolation;
