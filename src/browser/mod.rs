@@ -3,4 +3,5 @@
 //! a typed "unavailable" error, never a panic.
 
 pub mod clock;
+pub mod timer;
 pub mod web_locks;

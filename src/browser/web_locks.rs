@@ -1,9 +1,15 @@
 //! A hand-written binding for the Web Locks API (`navigator.locks`); web-sys hides it behind
 //! `--cfg=web_sys_unstable_apis`, which every consumer would then need.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures::channel::oneshot;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen]
 extern "C" {
@@ -37,4 +43,134 @@ pub fn lock_manager() -> Option<LockManager> {
         return None;
     }
     Some(locks.unchecked_into())
+}
+
+/// Options of one [`request`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestOptions<'a> {
+    /// `ifAvailable: true`: granted only if free right now, else the callback sees `null`.
+    pub if_available: bool,
+    /// `steal: true`: take the lock from its holder, whose request promise then rejects with
+    /// an `AbortError`.
+    pub steal: bool,
+    /// Passed through as `signal`: aborting it removes the request from the queue.
+    pub signal: Option<&'a web_sys::AbortSignal>,
+}
+
+/// What a pending [`LockRequest`] woke up for.
+#[derive(Debug)]
+pub enum Wake {
+    /// Granted; calling the function (the held promise's `resolve`) releases the lock.
+    Granted(Function),
+    /// `ifAvailable` and the lock was taken.
+    NotAvailable,
+    /// The request was rejected before a grant (aborted, or an error).
+    Rejected(JsValue),
+    /// The caller's timer fired first.
+    Timer,
+}
+
+/// One `navigator.locks.request(name, options, callback)`. It owns its callback: keep it alive
+/// until [`LockRequest::finished`] resolves (after an abort, until its rejection arrives).
+pub struct LockRequest {
+    granted: oneshot::Receiver<Option<Function>>,
+    done: Option<JsFuture>,
+    _callback: Closure<dyn FnMut(JsValue) -> JsValue>,
+}
+
+impl std::fmt::Debug for LockRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockRequest")
+            .field("settled", &self.done.is_none())
+            .finish()
+    }
+}
+
+/// Requests the exclusive lock `name`. When granted, the lock is held until the function in
+/// [`Wake::Granted`] is called (or the lock is stolen, or the page goes away).
+pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
+    let (sender, granted) = oneshot::channel();
+    let callback = Closure::once(move |lock: JsValue| -> JsValue {
+        if lock.is_null() || lock.is_undefined() {
+            let _ = sender.send(None);
+            return JsValue::UNDEFINED;
+        }
+        let mut release = None;
+        let held = Promise::new(&mut |resolve, _reject| release = Some(resolve));
+        let _ = sender.send(release);
+        held.into()
+    });
+    let opts = Object::new();
+    // Setting a property on a fresh plain object cannot fail.
+    if options.if_available {
+        let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
+    }
+    if options.steal {
+        let _ = Reflect::set(&opts, &"steal".into(), &JsValue::TRUE);
+    }
+    if let Some(signal) = options.signal {
+        let _ = Reflect::set(&opts, &"signal".into(), signal);
+    }
+    let done = manager.request_with_options(name, &opts, callback.as_ref().unchecked_ref());
+    LockRequest {
+        granted,
+        done: Some(JsFuture::from(done)),
+        _callback: callback,
+    }
+}
+
+impl LockRequest {
+    /// Waits for the grant, for the request's rejection, or for `timer`, whichever is first.
+    /// After [`Wake::Rejected`] or [`Wake::NotAvailable`] the request is over.
+    pub async fn wait(&mut self, mut timer: Option<&mut crate::browser::timer::Sleep>) -> Wake {
+        std::future::poll_fn(|cx| {
+            match Pin::new(&mut self.granted).poll(cx) {
+                Poll::Ready(Ok(Some(release))) => return Poll::Ready(Wake::Granted(release)),
+                Poll::Ready(Ok(None)) => return Poll::Ready(Wake::NotAvailable),
+                // The callback was dropped unsent: only if the request settled without calling
+                // it; the `done` branch below reports how.
+                Poll::Ready(Err(_)) | Poll::Pending => {}
+            }
+            if let Some(done) = self.done.as_mut() {
+                if let Poll::Ready(result) = Pin::new(done).poll(cx) {
+                    self.done = None;
+                    if let Ok(Some(Some(release))) = self.granted.try_recv() {
+                        return Poll::Ready(Wake::Granted(release));
+                    }
+                    return Poll::Ready(Wake::Rejected(result.err().unwrap_or(JsValue::UNDEFINED)));
+                }
+            } else {
+                return Poll::Ready(Wake::Rejected(JsValue::UNDEFINED));
+            }
+            if let Some(timer) = timer.as_mut() {
+                if Pin::new(&mut **timer).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Resolves when the request is over: `Ok` after a normal release, `Err` (an `AbortError`
+    /// `DOMException`) when the held lock was stolen or the waiting request aborted.
+    pub async fn finished(mut self) -> Result<JsValue, JsValue> {
+        match self.done.take() {
+            Some(done) => done.await,
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+}
+
+/// The names of the locks currently held in this origin, from `locks.query()`.
+pub async fn held_names(manager: &LockManager) -> Result<Vec<String>, JsValue> {
+    let snapshot = JsFuture::from(manager.query()).await?;
+    let held = Reflect::get(&snapshot, &"held".into())?;
+    let Some(held) = held.dyn_ref::<js_sys::Array>() else {
+        return Ok(Vec::new());
+    };
+    Ok(held
+        .iter()
+        .filter_map(|info| Reflect::get(&info, &"name".into()).ok()?.as_string())
+        .collect())
 }

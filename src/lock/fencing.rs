@@ -1,0 +1,134 @@
+//! Fencing epochs (DESIGN invariant 8): the `epochs` store holds, per Web Lock name, the
+//! newest epoch granted. Each grant stores its epoch in a readwrite transaction created at
+//! grant time; a write made under a lock calls [`check`] inside its own transaction (which must
+//! include `epochs`) and fails with `LockLostError` when a newer epoch exists.
+//!
+//! Why this is race-free without awaiting the grant's transaction: IndexedDB runs readwrite
+//! transactions with overlapping scopes in the order they were created. The grant's bump is
+//! created synchronously when the Web Lock is granted, before the holder's code runs, so every
+//! write the holder makes is ordered after it, and every write a superseded holder makes after
+//! that grant sees the newer epoch. See [`super::lease::bump`] for the rare conflict case.
+//!
+//! ```ignore
+//! // In a store write, under a grant of `lock`:
+//! let tx = db.transaction(&[EPOCHS, RECORDS], TransactionMode::ReadWrite)?;
+//! if let Err(lost) = fencing::check(&tx, &grant.lock_name, grant.epoch).await {
+//!     let _ = tx.abort();
+//!     return Err(lost.into());
+//! }
+//! // ... puts into RECORDS, then tx.await
+//! ```
+
+use std::future::{Future, IntoFuture};
+
+use idb::{Database, Transaction, TransactionMode, TransactionResult};
+use wasm_bindgen::JsValue;
+
+use super::lease::{self, Bump, Fence};
+use super::LockError;
+use crate::store::schema::{EPOCHS, RECORDS};
+
+fn storage(err: impl std::fmt::Display) -> LockError {
+    LockError::Storage(err.to_string())
+}
+
+/// Reads a stored epoch; anything that is not a non-negative integer counts as absent.
+fn as_epoch(value: Option<JsValue>) -> Option<u64> {
+    let v = value?.as_f64()?;
+    (v.is_finite() && v >= 0.0 && v.fract() == 0.0).then_some(v as u64)
+}
+
+/// The newest epoch stored for `lock_name` (None when the lock was never granted).
+pub async fn stored(db: &Database, lock_name: &str) -> Result<Option<u64>, LockError> {
+    let tx = db
+        .transaction(&[EPOCHS], TransactionMode::ReadOnly)
+        .map_err(storage)?;
+    let store = tx.object_store(EPOCHS).map_err(storage)?;
+    let value = store
+        .get(JsValue::from_str(lock_name))
+        .map_err(storage)?
+        .await
+        .map_err(storage)?;
+    Ok(as_epoch(value))
+}
+
+/// Inside the caller's readwrite transaction `tx` (whose scope includes `epochs`): succeeds if
+/// `epoch` is still the newest for `lock_name` (storing it if nothing as new is stored yet),
+/// else `LockError::Lost` naming the newer epoch. On `Err` the caller must abort `tx` and write
+/// nothing.
+pub async fn check(tx: &Transaction, lock_name: &str, epoch: u64) -> Result<(), LockError> {
+    let store = tx.object_store(EPOCHS).map_err(storage)?;
+    let key = JsValue::from_str(lock_name);
+    let value = store
+        .get(key.clone())
+        .map_err(storage)?
+        .await
+        .map_err(storage)?;
+    match lease::fence(as_epoch(value), epoch) {
+        Fence::Current => Ok(()),
+        Fence::Raise => {
+            store
+                .put(&JsValue::from_f64(epoch as f64), Some(&key))
+                .map_err(storage)?;
+            Ok(())
+        }
+        Fence::Stale(newer) => Err(LockError::Lost {
+            lock: lock_name.to_owned(),
+            epoch,
+            newer: Some(newer),
+        }),
+    }
+}
+
+/// A fenced write: puts `rows` (objects in the `records` layout) and checks `epoch` in ONE
+/// transaction. Either every row is written under a current epoch, or nothing is written and
+/// the result is `LockError::Lost`.
+pub async fn fenced_put(
+    db: &Database,
+    lock_name: &str,
+    epoch: u64,
+    rows: &[JsValue],
+) -> Result<(), LockError> {
+    let tx = db
+        .transaction(&[EPOCHS, RECORDS], TransactionMode::ReadWrite)
+        .map_err(storage)?;
+    if let Err(lost) = check(&tx, lock_name, epoch).await {
+        let _ = tx.abort();
+        return Err(lost);
+    }
+    let records = tx.object_store(RECORDS).map_err(storage)?;
+    for row in rows {
+        records.put(row, None).map_err(storage)?;
+    }
+    match tx.await.map_err(storage)? {
+        TransactionResult::Committed => Ok(()),
+        TransactionResult::Aborted => Err(LockError::Storage("fenced write aborted".into())),
+    }
+}
+
+/// Starts the grant-time transaction that stores `proposed` for `lock_name`. The transaction
+/// and its read are created synchronously (that fixes its place in IndexedDB's order); the
+/// returned future finishes it and says what was stored.
+pub fn start_bump(
+    db: &Database,
+    lock_name: &str,
+    proposed: u64,
+) -> Result<impl Future<Output = Result<Bump, LockError>>, LockError> {
+    let tx = db
+        .transaction(&[EPOCHS], TransactionMode::ReadWrite)
+        .map_err(storage)?;
+    let store = tx.object_store(EPOCHS).map_err(storage)?;
+    let key = JsValue::from_str(lock_name);
+    let read = store.get(key.clone()).map_err(storage)?.into_future();
+    Ok(async move {
+        let decision = lease::bump(as_epoch(read.await.map_err(storage)?), proposed);
+        let (Bump::Store(value) | Bump::Supersede(value)) = decision;
+        store
+            .put(&JsValue::from_f64(value as f64), Some(&key))
+            .map_err(storage)?;
+        match tx.await.map_err(storage)? {
+            TransactionResult::Committed => Ok(decision),
+            TransactionResult::Aborted => Err(LockError::Storage("epoch transaction aborted".into())),
+        }
+    })
+}

@@ -1,0 +1,638 @@
+//! The lock over `navigator.locks` (mutual exclusion, queueing, stealing, tab death) and
+//! localStorage (the lease every tab can read synchronously). The rules it follows are in
+//! [`super::lease`]; epochs are stored by [`super::fencing`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Array, Function, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{AbortController, AbortSignal, IdbDatabase, Storage};
+
+use super::lease::{self, Bump, Lease, LockOptions, Names, WaitStep};
+use super::{fencing, LockError};
+use crate::browser::timer::{sleep, Interval};
+use crate::browser::web_locks::{self, LockManager, LockRequest, RequestOptions, Wake};
+
+thread_local! {
+    /// This tab's number (`pid` in the lease).
+    static PID: u32 = random_pid();
+    /// The last epoch this tab granted, per lock name (epochs never go backwards in a tab,
+    /// whatever localStorage says).
+    static TAB_EPOCHS: RefCell<HashMap<String, u64>> = RefCell::default();
+    /// Open connections per database name, shared by every lock of this tab.
+    static DATABASES: RefCell<HashMap<String, IdbDatabase>> = RefCell::default();
+    /// Leases when there is no localStorage (workers): visible to this context only.
+    static MEMORY_LEASES: RefCell<HashMap<String, String>> = RefCell::default();
+}
+
+fn random_pid() -> u32 {
+    let mut b = [0u8; 4];
+    match getrandom::fill(&mut b) {
+        Ok(()) => (u32::from_le_bytes(b) & 0x7fff_ffff).max(1),
+        Err(_) => ((js_sys::Math::random() * f64::from(0x7fff_ffffu32)) as u32).max(1),
+    }
+}
+
+fn now_ms() -> u64 {
+    let now = js_sys::Date::now();
+    if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
+/// A short description of a JS failure for an error message.
+pub(crate) fn describe(value: &JsValue) -> String {
+    if let Some(err) = value.dyn_ref::<js_sys::Error>() {
+        return format!("{}: {}", String::from(err.name()), String::from(err.message()));
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// What the lock needs from the browser; injectable so tests can take `navigator.locks` away.
+#[derive(Debug, Clone)]
+pub struct LockEnv {
+    /// `navigator.locks`; `None` makes every operation fail with `LocksUnavailableError`.
+    pub manager: Option<LockManager>,
+    /// `localStorage`; `None` keeps leases in memory (visible to this context only).
+    pub storage: Option<Storage>,
+    /// Reported as the lease's `hostname`: the page's origin.
+    pub hostname: String,
+}
+
+impl LockEnv {
+    /// Everything read from the global scope (window or worker).
+    pub fn from_global() -> LockEnv {
+        let global = js_sys::global();
+        let storage = Reflect::get(&global, &"localStorage".into())
+            .ok()
+            .and_then(|s| s.dyn_into::<Storage>().ok());
+        let hostname = Reflect::get(&global, &"location".into())
+            .and_then(|l| Reflect::get(&l, &"origin".into()))
+            .ok()
+            .and_then(|o| o.as_string())
+            .unwrap_or_default();
+        LockEnv {
+            manager: web_locks::lock_manager(),
+            storage,
+            hostname,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        match &self.storage {
+            Some(s) => s.get_item(key).ok().flatten(),
+            None => MEMORY_LEASES.with(|m| m.borrow().get(key).cloned()),
+        }
+    }
+
+    fn set(&self, key: &str, value: &str) {
+        match &self.storage {
+            // A full localStorage only costs the lease's visibility to other tabs: the Web
+            // Lock still excludes, and epochs live in IndexedDB.
+            Some(s) => {
+                let _ = s.set_item(key, value);
+            }
+            None => MEMORY_LEASES.with(|m| {
+                m.borrow_mut().insert(key.to_owned(), value.to_owned());
+            }),
+        }
+    }
+
+    fn remove(&self, key: &str) {
+        match &self.storage {
+            Some(s) => {
+                let _ = s.remove_item(key);
+            }
+            None => MEMORY_LEASES.with(|m| {
+                m.borrow_mut().remove(key);
+            }),
+        }
+    }
+}
+
+/// What code running under the lock gets: the fencing epoch to pass to store writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The Web Lock name (the key of the epoch in `epochs`).
+    pub lock_name: String,
+    /// Strictly greater than the epoch of every earlier grant of this lock.
+    pub epoch: u64,
+    /// This grant's nonce (the lease's).
+    pub nonce: String,
+}
+
+/// What [`DistributedLock::release`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Nothing was held (a second release).
+    NotHeld,
+    /// The lock was held and is now released.
+    Released,
+    /// The lock had been taken away (stolen or force-released) before this release.
+    WasLost,
+}
+
+/// A lease lock (`cd.createLock(path, options)`); cheap to clone, clones share the grant.
+#[derive(Clone)]
+pub struct DistributedLock {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for DistributedLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistributedLock")
+            .field("name", &self.inner.names.lock)
+            .field("held", &self.is_held())
+            .finish()
+    }
+}
+
+struct Inner {
+    db_name: String,
+    path: String,
+    names: Names,
+    opts: LockOptions,
+    signal: Option<AbortSignal>,
+    env: LockEnv,
+    held: RefCell<Option<Held>>,
+    grants: Cell<u64>,
+    renewal_paused: Cell<bool>,
+}
+
+/// One grant, while held. Dropping it releases the Web Lock and stops renewing.
+struct Held {
+    id: u64,
+    grant: Grant,
+    lease: Lease,
+    release: Function,
+    lost: bool,
+    renewal: Option<Interval>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Resolving the held promise releases the Web Lock (a no-op once stolen).
+        let _ = self.release.call0(&JsValue::UNDEFINED);
+    }
+}
+
+impl DistributedLock {
+    /// A lock on `path` of database `db_name`. Nothing is requested until [`Self::acquire`].
+    pub fn new(
+        db_name: &str,
+        path: &str,
+        opts: LockOptions,
+        signal: Option<AbortSignal>,
+        env: LockEnv,
+    ) -> Result<DistributedLock, LockError> {
+        opts.validate()?;
+        let names = Names::new(db_name, opts.key(path));
+        Ok(DistributedLock {
+            inner: Rc::new(Inner {
+                db_name: db_name.to_owned(),
+                path: path.to_owned(),
+                names,
+                opts,
+                signal,
+                env,
+                held: RefCell::new(None),
+                grants: Cell::new(0),
+                renewal_paused: Cell::new(false),
+            }),
+        })
+    }
+
+    /// Uses an already opened connection for epochs (the `ClientData` one) instead of opening
+    /// `db_name` on first acquire.
+    pub fn use_database(db_name: &str, db: IdbDatabase) {
+        DATABASES.with(|d| d.borrow_mut().insert(db_name.to_owned(), db));
+    }
+
+    /// The Web Lock name, `clientdata:<db>:lock:<key>`.
+    pub fn name(&self) -> &str {
+        &self.inner.names.lock
+    }
+
+    /// The path given to `createLock`.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// The validated options.
+    pub fn options(&self) -> &LockOptions {
+        &self.inner.opts
+    }
+
+    /// Whether this object holds a grant that has not been taken away.
+    pub fn is_held(&self) -> bool {
+        self.inner.held.borrow().as_ref().is_some_and(|h| !h.lost)
+    }
+
+    /// Whether this object's grant was taken away (stolen, force-released) and not yet
+    /// released by it.
+    pub fn is_lost(&self) -> bool {
+        self.inner.held.borrow().as_ref().is_some_and(|h| h.lost)
+    }
+
+    /// Test hook: a paused holder stops renewing its lease (as a hung tab would), so waiters
+    /// find it stale after its ttl.
+    #[doc(hidden)]
+    pub fn set_renewal_paused(&self, paused: bool) {
+        self.inner.renewal_paused.set(paused);
+    }
+
+    /// The connection used for epochs: the shared one of this tab, opened on first use.
+    pub async fn database(&self) -> Result<idb::Database, LockError> {
+        let db_name = &self.inner.db_name;
+        if let Some(db) = DATABASES.with(|d| d.borrow().get(db_name).cloned()) {
+            return Ok(idb::Database::from(db));
+        }
+        let db = crate::store::schema::open(db_name)
+            .await
+            .map_err(|e| LockError::Storage(e.to_string()))?;
+        let raw: IdbDatabase = db.into();
+        DATABASES.with(|d| d.borrow_mut().insert(db_name.clone(), raw.clone()));
+        Ok(idb::Database::from(raw))
+    }
+
+    fn manager(&self) -> Result<LockManager, LockError> {
+        self.inner.env.manager.clone().ok_or_else(|| {
+            LockError::Unavailable(
+                "navigator.locks is missing (insecure context, old browser or no navigator)"
+                    .into(),
+            )
+        })
+    }
+
+    fn user_aborted(&self) -> bool {
+        self.inner.signal.as_ref().is_some_and(|s| s.aborted())
+    }
+
+    /// The lease in storage, if it parses.
+    pub fn read_lease(&self) -> Option<Lease> {
+        let json = self.inner.env.get(&self.inner.names.lease)?;
+        let value = js_sys::JSON::parse(&json).ok()?;
+        serde_wasm_bindgen::from_value(value).ok()
+    }
+
+    /// Waits for the lock: first `ifAvailable`, then in the Web Locks queue, checking every
+    /// `retryIntervalMs` whether the holder's lease went stale (then stealing it), until
+    /// `maxWaitMs` (`LockTimeoutError` naming the holder) or the signal aborts (`AbortError`,
+    /// no lock held). Already holding: returns the current grant.
+    pub async fn acquire(&self) -> Result<Grant, LockError> {
+        if let Some(h) = self.inner.held.borrow().as_ref().filter(|h| !h.lost) {
+            return Ok(h.grant.clone());
+        }
+        self.release();
+        let manager = self.manager()?;
+        let path = || self.inner.path.clone();
+        if self.user_aborted() {
+            return Err(LockError::Aborted { path: path() });
+        }
+        // Fencing is best-effort when IndexedDB cannot be opened: epochs are then only
+        // proposed, and fenced writes (which need the database) fail on their own.
+        let _ = self.database().await;
+        let name = &self.inner.names.lock;
+
+        let mut first = web_locks::request(
+            &manager,
+            name,
+            RequestOptions {
+                if_available: true,
+                ..Default::default()
+            },
+        );
+        match first.wait(None).await {
+            Wake::Granted(release) => return Ok(self.on_grant(first, release)),
+            Wake::NotAvailable | Wake::Timer => {}
+            Wake::Rejected(e) => return Err(LockError::Failed(describe(&e))),
+        }
+
+        let started = now_ms();
+        let controller = AbortController::new().map_err(|e| LockError::Failed(describe(&e)))?;
+        let signal = match &self.inner.signal {
+            Some(user) => AbortSignal::any(&Array::of2(user, &controller.signal())),
+            None => controller.signal(),
+        };
+        let mut queued = web_locks::request(
+            &manager,
+            name,
+            RequestOptions {
+                signal: Some(&signal),
+                ..Default::default()
+            },
+        );
+        loop {
+            let lease = self.read_lease();
+            match lease::wait_step(now_ms(), started, &self.inner.opts, lease.as_ref()) {
+                WaitStep::Sleep(ms) => {
+                    let mut timer = sleep(ms);
+                    match queued.wait(Some(&mut timer)).await {
+                        Wake::Granted(release) => return Ok(self.on_grant(queued, release)),
+                        Wake::Timer => continue,
+                        Wake::Rejected(_) if self.user_aborted() => {
+                            return Err(LockError::Aborted { path: path() })
+                        }
+                        Wake::Rejected(e) => return Err(LockError::Failed(describe(&e))),
+                        Wake::NotAvailable => {
+                            return Err(LockError::Failed("queued request not granted".into()))
+                        }
+                    }
+                }
+                WaitStep::Steal => {
+                    controller.abort();
+                    // The grant may have raced the abort: then it is ours without stealing.
+                    if let Wake::Granted(release) = queued.wait(None).await {
+                        return Ok(self.on_grant(queued, release));
+                    }
+                    if self.user_aborted() {
+                        return Err(LockError::Aborted { path: path() });
+                    }
+                    let mut thief = web_locks::request(
+                        &manager,
+                        name,
+                        RequestOptions {
+                            steal: true,
+                            ..Default::default()
+                        },
+                    );
+                    return match thief.wait(None).await {
+                        Wake::Granted(release) => Ok(self.on_grant(thief, release)),
+                        Wake::Rejected(e) => Err(LockError::Failed(describe(&e))),
+                        Wake::NotAvailable | Wake::Timer => {
+                            Err(LockError::Failed("steal not granted".into()))
+                        }
+                    };
+                }
+                WaitStep::GiveUp => {
+                    controller.abort();
+                    if let Wake::Granted(release) = queued.wait(None).await {
+                        return Ok(self.on_grant(queued, release));
+                    }
+                    if self.user_aborted() {
+                        return Err(LockError::Aborted { path: path() });
+                    }
+                    return Err(LockError::Timeout {
+                        path: path(),
+                        holder: self
+                            .read_lease()
+                            .or(lease)
+                            .map(|l| l.holder)
+                            .unwrap_or_else(|| "unknown".into()),
+                        waited_ms: now_ms().saturating_sub(started),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next epoch of this lock: proposed from this tab's last and the localStorage hint,
+    /// recorded in both, and stored in IndexedDB by a transaction created right now.
+    fn allocate_epoch(&self) -> u64 {
+        let names = &self.inner.names;
+        let env = &self.inner.env;
+        let hint = env.get(&names.epoch).and_then(|s| s.parse().ok());
+        let tab_last = TAB_EPOCHS.with(|t| t.borrow().get(&names.lock).copied().unwrap_or(0));
+        let epoch = lease::propose_epoch(hint, tab_last);
+        note_epoch(env, names, epoch);
+        if let Some(db) = DATABASES.with(|d| d.borrow().get(&self.inner.db_name).cloned()) {
+            match fencing::start_bump(&idb::Database::from(db), &names.lock, epoch) {
+                Ok(bump) => {
+                    let (env, names) = (env.clone(), names.clone());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Ok(Bump::Supersede(stored)) = bump.await {
+                            note_epoch(&env, &names, stored);
+                        }
+                    });
+                }
+                // A closed connection (another tab upgraded the schema): reopen next time.
+                Err(_) => DATABASES.with(|d| {
+                    d.borrow_mut().remove(&self.inner.db_name);
+                }),
+            }
+        }
+        epoch
+    }
+
+    fn on_grant(&self, request: LockRequest, release: Function) -> Grant {
+        let inner = &self.inner;
+        let epoch = self.allocate_epoch();
+        let nonce = lease::new_nonce().unwrap_or_else(|_| {
+            format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64)
+        });
+        let pid = PID.with(|p| *p);
+        let lease = Lease::granted(
+            format!("tab-{pid}"),
+            inner.env.hostname.clone(),
+            pid,
+            now_ms(),
+            inner.opts.ttl_ms,
+            nonce.clone(),
+            inner.path.clone(),
+            epoch,
+        );
+        inner.env.set(&inner.names.lease, &lease.to_json());
+        let id = inner.grants.get() + 1;
+        inner.grants.set(id);
+        let weak = Rc::downgrade(&self.inner);
+        let renewal = Interval::new(inner.opts.renew_interval_ms(), move || renew(&weak, id));
+        let grant = Grant {
+            lock_name: inner.names.lock.clone(),
+            epoch,
+            nonce,
+        };
+        *inner.held.borrow_mut() = Some(Held {
+            id,
+            grant: grant.clone(),
+            lease,
+            release,
+            lost: false,
+            renewal: Some(renewal),
+        });
+        let weak = Rc::downgrade(&self.inner);
+        wasm_bindgen_futures::spawn_local(async move {
+            // Rejects (AbortError) when the lock is stolen; resolves on a normal release.
+            if request.finished().await.is_err() {
+                if let Some(inner) = weak.upgrade() {
+                    if let Some(h) = inner.held.borrow_mut().as_mut().filter(|h| h.id == id) {
+                        h.lost = true;
+                        h.renewal = None;
+                    }
+                }
+            }
+        });
+        grant
+    }
+
+    /// Releases this object's grant. Idempotent; removes the lease only if it still carries
+    /// this grant's nonce (a thief's lease is left alone).
+    pub fn release(&self) -> Release {
+        let held = self.inner.held.borrow_mut().take();
+        let Some(held) = held else {
+            return Release::NotHeld;
+        };
+        let stored = self.read_lease();
+        let ours = stored
+            .as_ref()
+            .is_some_and(|l| l.nonce == held.grant.nonce);
+        if ours && !held.lost {
+            self.inner.env.remove(&self.inner.names.lease);
+        }
+        // Another nonce in the lease while we held the Web Lock means it was stolen even if
+        // the rejection has not reached us yet.
+        let lost = held.lost || (stored.is_some() && !ours);
+        drop(held);
+        if lost {
+            Release::WasLost
+        } else {
+            Release::Released
+        }
+    }
+
+    /// Acquire, run `f` with the grant, release (whatever `f` returned). `LockLostError` if the
+    /// lock was taken away while `f` ran: its result is then not returned.
+    pub async fn with_lock<T, Fut: Future<Output = T>>(
+        &self,
+        f: impl FnOnce(Grant) -> Fut,
+    ) -> Result<T, LockError> {
+        let grant = self.acquire().await?;
+        let out = f(grant.clone()).await;
+        match self.release() {
+            Release::WasLost => Err(LockError::Lost {
+                lock: grant.lock_name,
+                epoch: grant.epoch,
+                newer: None,
+            }),
+            Release::Released | Release::NotHeld => Ok(out),
+        }
+    }
+
+    /// The current holder's lease, or `None` when the Web Lock is free (a lease left by a
+    /// crashed tab does not count). A holder that wrote no lease is reported as `unknown`.
+    pub async fn inspect(&self) -> Result<Option<Lease>, LockError> {
+        let manager = self.manager()?;
+        let held = web_locks::held_names(&manager)
+            .await
+            .map_err(|e| LockError::Failed(describe(&e)))?;
+        if !held.iter().any(|n| n == &self.inner.names.lock) {
+            return Ok(None);
+        }
+        Ok(Some(self.read_lease().unwrap_or_else(|| {
+            Lease::granted(
+                "unknown".into(),
+                String::new(),
+                0,
+                now_ms(),
+                self.inner.opts.ttl_ms,
+                String::new(),
+                self.inner.path.clone(),
+                0,
+            )
+        })))
+    }
+
+    /// Frees the lock if its current nonce is `expected` (steals the Web Lock, removes the
+    /// lease, releases, and moves the epoch on so the old holder's fenced writes fail) and
+    /// returns `true`; otherwise changes nothing and returns `false`.
+    ///
+    /// Race left open: if the holder releases and a new one is granted between the nonce
+    /// check and the steal, the new holder loses its lock (it notices, as any steal victim)
+    /// and this returns `false`.
+    pub async fn force_release(&self, expected: &str) -> Result<bool, LockError> {
+        let own = self
+            .inner
+            .held
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| !h.lost && h.grant.nonce == expected);
+        if own {
+            self.release();
+            return Ok(true);
+        }
+        let manager = self.manager()?;
+        let matches = |lease: Option<Lease>| lease.is_some_and(|l| l.nonce == expected);
+        if expected.is_empty() || !matches(self.read_lease()) {
+            return Ok(false);
+        }
+        let held = web_locks::held_names(&manager)
+            .await
+            .map_err(|e| LockError::Failed(describe(&e)))?;
+        let lease_key = &self.inner.names.lease;
+        if !held.iter().any(|n| n == &self.inner.names.lock) {
+            // A crashed holder's lease: the Web Lock is already free.
+            if matches(self.read_lease()) {
+                self.inner.env.remove(lease_key);
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        let mut thief = web_locks::request(
+            &manager,
+            &self.inner.names.lock,
+            RequestOptions {
+                steal: true,
+                ..Default::default()
+            },
+        );
+        match thief.wait(None).await {
+            Wake::Granted(release) => {
+                let matched = matches(self.read_lease());
+                if matched {
+                    self.inner.env.remove(lease_key);
+                }
+                self.allocate_epoch();
+                let _ = release.call0(&JsValue::UNDEFINED);
+                Ok(matched)
+            }
+            Wake::Rejected(e) => Err(LockError::Failed(describe(&e))),
+            Wake::NotAvailable | Wake::Timer => Err(LockError::Failed("steal not granted".into())),
+        }
+    }
+}
+
+/// Records `epoch` as the newest this tab knows for the lock (tab map and localStorage hint).
+fn note_epoch(env: &LockEnv, names: &Names, epoch: u64) {
+    let newer = TAB_EPOCHS.with(|t| {
+        let mut t = t.borrow_mut();
+        let slot = t.entry(names.lock.clone()).or_insert(0);
+        let newer = epoch > *slot;
+        *slot = (*slot).max(epoch);
+        newer
+    });
+    if newer {
+        env.set(&names.epoch, &epoch.to_string());
+    }
+}
+
+/// One renewal tick of grant `id`: a new lease term, written only while the stored lease is
+/// still this grant's.
+fn renew(weak: &Weak<Inner>, id: u64) {
+    let Some(inner) = weak.upgrade() else {
+        return;
+    };
+    if inner.renewal_paused.get() {
+        return;
+    }
+    let json = {
+        let mut held = inner.held.borrow_mut();
+        let Some(h) = held.as_mut().filter(|h| h.id == id && !h.lost) else {
+            return;
+        };
+        h.lease.renew(now_ms());
+        let stored = inner
+            .env
+            .get(&inner.names.lease)
+            .and_then(|s| js_sys::JSON::parse(&s).ok())
+            .and_then(|v| serde_wasm_bindgen::from_value::<Lease>(v).ok());
+        if stored.is_some_and(|l| l.nonce != h.grant.nonce) {
+            return;
+        }
+        h.lease.to_json()
+    };
+    inner.env.set(&inner.names.lease, &json);
+}
