@@ -2,3 +2,4 @@
 //! decide. wasm32 only.
 
 pub mod js_error;
+pub mod lock;

@@ -128,7 +128,9 @@ pub fn start_bump(
             .map_err(storage)?;
         match tx.await.map_err(storage)? {
             TransactionResult::Committed => Ok(decision),
-            TransactionResult::Aborted => Err(LockError::Storage("epoch transaction aborted".into())),
+            TransactionResult::Aborted => {
+                Err(LockError::Storage("epoch transaction aborted".into()))
+            }
         }
     })
 }

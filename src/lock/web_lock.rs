@@ -48,7 +48,11 @@ fn now_ms() -> u64 {
 /// A short description of a JS failure for an error message.
 pub(crate) fn describe(value: &JsValue) -> String {
     if let Some(err) = value.dyn_ref::<js_sys::Error>() {
-        return format!("{}: {}", String::from(err.name()), String::from(err.message()));
+        return format!(
+            "{}: {}",
+            String::from(err.name()),
+            String::from(err.message())
+        );
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
@@ -263,8 +267,7 @@ impl DistributedLock {
     fn manager(&self) -> Result<LockManager, LockError> {
         self.inner.env.manager.clone().ok_or_else(|| {
             LockError::Unavailable(
-                "navigator.locks is missing (insecure context, old browser or no navigator)"
-                    .into(),
+                "navigator.locks is missing (insecure context, old browser or no navigator)".into(),
             )
         })
     }
@@ -477,9 +480,7 @@ impl DistributedLock {
             return Release::NotHeld;
         };
         let stored = self.read_lease();
-        let ours = stored
-            .as_ref()
-            .is_some_and(|l| l.nonce == held.grant.nonce);
+        let ours = stored.as_ref().is_some_and(|l| l.nonce == held.grant.nonce);
         if ours && !held.lost {
             self.inner.env.remove(&self.inner.names.lease);
         }
@@ -512,8 +513,12 @@ impl DistributedLock {
         }
     }
 
-    /// The current holder's lease, or `None` when the Web Lock is free (a lease left by a
-    /// crashed tab does not count). A holder that wrote no lease is reported as `unknown`.
+    /// The current holder's lease, or `None` when the lock is free. Both must agree: the Web
+    /// Lock is held (`navigator.locks.query()`; a lease left by a crashed tab does not count)
+    /// and a lease describes the holder (a holder removes its lease before releasing, and the
+    /// browser may report the Web Lock as held for a moment after that release).
+    /// A holder whose lease never reached this context (localStorage full, or a worker without
+    /// localStorage) therefore reads as free.
     pub async fn inspect(&self) -> Result<Option<Lease>, LockError> {
         let manager = self.manager()?;
         let held = web_locks::held_names(&manager)
@@ -522,18 +527,7 @@ impl DistributedLock {
         if !held.iter().any(|n| n == &self.inner.names.lock) {
             return Ok(None);
         }
-        Ok(Some(self.read_lease().unwrap_or_else(|| {
-            Lease::granted(
-                "unknown".into(),
-                String::new(),
-                0,
-                now_ms(),
-                self.inner.opts.ttl_ms,
-                String::new(),
-                self.inner.path.clone(),
-                0,
-            )
-        })))
+        Ok(self.read_lease())
     }
 
     /// Frees the lock if its current nonce is `expected` (steals the Web Lock, removes the
