@@ -127,6 +127,7 @@ async fn grants_carry_strictly_increasing_epochs_stored_in_indexeddb() {
     let db = db_name("epochs");
     let a = lock(&db, "p", LockOptions::default());
     let b = lock(&db, "p", LockOptions::default());
+    let database = a.database().await.unwrap();
     let mut last = 0;
     for i in 0..6 {
         let l = if i % 2 == 0 { &a } else { &b };
@@ -135,11 +136,29 @@ async fn grants_carry_strictly_increasing_epochs_stored_in_indexeddb() {
         last = grant.epoch;
         assert_eq!(l.release(), Release::Released);
     }
-    let database = a.database().await.unwrap();
+    // Ordinary grants leave IndexedDB alone; the first fenced write under a grant stores it.
+    assert_eq!(fencing::stored(&database, a.name()).await.unwrap(), None);
+    let grant = a.acquire().await.unwrap();
+    assert_eq!(grant.epoch, last + 1);
+    fencing::fenced_put(&database, a.name(), grant.epoch, &[row("k", 1.0)])
+        .await
+        .unwrap();
     assert_eq!(
         fencing::stored(&database, a.name()).await.unwrap(),
-        Some(last)
+        Some(grant.epoch)
     );
+    // A steal stores the thief's epoch at once, without waiting for a write.
+    let thief = lock(&db, "p", LockOptions::default());
+    assert!(thief.force_release(&grant.nonce).await.unwrap());
+    let stolen = fencing::stored(&database, a.name()).await.unwrap().unwrap();
+    assert!(stolen > grant.epoch);
+    let next = b.acquire().await.unwrap();
+    assert!(
+        next.epoch > stolen,
+        "{} after the steal's {stolen}",
+        next.epoch
+    );
+    b.release();
     // Another lock key has its own sequence.
     let other = lock(&db, "q", LockOptions::default());
     assert_eq!(other.acquire().await.unwrap().epoch, 1);

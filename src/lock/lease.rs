@@ -130,6 +130,10 @@ pub struct Lease {
     pub path: String,
     /// The grant's fencing epoch.
     pub epoch: u64,
+    /// Set when the holder released: the lock is free, and `epoch` is the next grant's hint.
+    /// Readers treat a released lease as no lease.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 impl Lease {
@@ -157,6 +161,7 @@ impl Lease {
             nonce,
             path,
             epoch,
+            released: false,
         }
     }
 
@@ -197,7 +202,11 @@ impl Lease {
         push_json_str(&mut out, &self.nonce);
         out.push_str(",\"path\":");
         push_json_str(&mut out, &self.path);
-        out.push_str(&format!(",\"epoch\":{}}}", self.epoch));
+        out.push_str(&format!(",\"epoch\":{}", self.epoch));
+        if self.released {
+            out.push_str(",\"released\":true");
+        }
+        out.push('}');
         out
     }
 }
@@ -492,6 +501,13 @@ mod tests {
         for field in ["pid", "ttlMs", "epoch", "acquiredAtMs"] {
             assert!(v[field].is_u64(), "{field}");
         }
+        assert!(
+            v.get("released").is_none(),
+            "a held lease has no released flag"
+        );
+        l.released = true;
+        let back: Lease = serde_json::from_str(&l.to_json()).unwrap();
+        assert!(back.released);
     }
 
     #[test]

@@ -106,17 +106,6 @@ impl LockEnv {
             }),
         }
     }
-
-    fn remove(&self, key: &str) {
-        match &self.storage {
-            Some(s) => {
-                let _ = s.remove_item(key);
-            }
-            None => MEMORY_LEASES.with(|m| {
-                m.borrow_mut().remove(key);
-            }),
-        }
-    }
 }
 
 /// What code running under the lock gets: the fencing epoch to pass to store writes.
@@ -280,7 +269,9 @@ impl DistributedLock {
     pub fn read_lease(&self) -> Option<Lease> {
         let json = self.inner.env.get(&self.inner.names.lease)?;
         let value = js_sys::JSON::parse(&json).ok()?;
-        serde_wasm_bindgen::from_value(value).ok()
+        serde_wasm_bindgen::from_value::<Lease>(value)
+            .ok()
+            .filter(|l| !l.released)
     }
 
     /// Waits for the lock: first `ifAvailable`, then in the Web Locks queue, checking every
@@ -311,7 +302,7 @@ impl DistributedLock {
             },
         );
         match first.wait(None).await {
-            Wake::Granted(release) => return Ok(self.on_grant(first, release)),
+            Wake::Granted(release) => return Ok(self.on_grant(first, release, false)),
             Wake::NotAvailable | Wake::Timer => {}
             Wake::Rejected(e) => return Err(LockError::Failed(describe(&e))),
         }
@@ -336,7 +327,7 @@ impl DistributedLock {
                 WaitStep::Sleep(ms) => {
                     let mut timer = sleep(ms);
                     match queued.wait(Some(&mut timer)).await {
-                        Wake::Granted(release) => return Ok(self.on_grant(queued, release)),
+                        Wake::Granted(release) => return Ok(self.on_grant(queued, release, false)),
                         Wake::Timer => continue,
                         Wake::Rejected(_) if self.user_aborted() => {
                             return Err(LockError::Aborted { path: path() })
@@ -351,7 +342,7 @@ impl DistributedLock {
                     controller.abort();
                     // The grant may have raced the abort: then it is ours without stealing.
                     if let Wake::Granted(release) = queued.wait(None).await {
-                        return Ok(self.on_grant(queued, release));
+                        return Ok(self.on_grant(queued, release, false));
                     }
                     if self.user_aborted() {
                         return Err(LockError::Aborted { path: path() });
@@ -365,7 +356,7 @@ impl DistributedLock {
                         },
                     );
                     return match thief.wait(None).await {
-                        Wake::Granted(release) => Ok(self.on_grant(thief, release)),
+                        Wake::Granted(release) => Ok(self.on_grant(thief, release, true)),
                         Wake::Rejected(e) => Err(LockError::Failed(describe(&e))),
                         Wake::NotAvailable | Wake::Timer => {
                             Err(LockError::Failed("steal not granted".into()))
@@ -375,7 +366,7 @@ impl DistributedLock {
                 WaitStep::GiveUp => {
                     controller.abort();
                     if let Wake::Granted(release) = queued.wait(None).await {
-                        return Ok(self.on_grant(queued, release));
+                        return Ok(self.on_grant(queued, release, false));
                     }
                     if self.user_aborted() {
                         return Err(LockError::Aborted { path: path() });
@@ -394,22 +385,32 @@ impl DistributedLock {
         }
     }
 
-    /// The next epoch of this lock: proposed from this tab's last and the localStorage hint,
-    /// recorded in both, and stored in IndexedDB by a transaction created right now.
-    fn allocate_epoch(&self) -> u64 {
+    /// The next epoch of this lock, proposed from the newest this tab knows (its own last
+    /// grant, the lease's epoch, the hint key). A steal (`store`) also stores it in IndexedDB,
+    /// in a transaction created right now; an ordinary grant leaves IndexedDB alone (the first
+    /// fenced write under it raises the stored epoch) — see the module docs of `fencing`.
+    fn allocate_epoch(&self, store: bool) -> u64 {
         let names = &self.inner.names;
         let env = &self.inner.env;
-        let hint = env.get(&names.epoch).and_then(|s| s.parse().ok());
+        let hint = env.get(&names.epoch).and_then(|s| s.parse::<u64>().ok());
+        let lease_epoch = env
+            .get(&names.lease)
+            .and_then(|json| json_field(&json, "epoch"))
+            .and_then(|v| v.as_f64())
+            .map(|v| v as u64);
         let tab_last = TAB_EPOCHS.with(|t| t.borrow().get(&names.lock).copied().unwrap_or(0));
-        let epoch = lease::propose_epoch(hint, tab_last);
-        note_epoch(env, names, epoch);
+        let epoch = lease::propose_epoch(hint.max(lease_epoch), tab_last);
+        note_epoch(env, names, epoch, store);
+        if !store {
+            return epoch;
+        }
         if let Some(db) = DATABASES.with(|d| d.borrow().get(&self.inner.db_name).cloned()) {
             match fencing::start_bump(&idb::Database::from(db), &names.lock, epoch) {
                 Ok(bump) => {
                     let (env, names) = (env.clone(), names.clone());
                     wasm_bindgen_futures::spawn_local(async move {
                         if let Ok(Bump::Supersede(stored)) = bump.await {
-                            note_epoch(&env, &names, stored);
+                            note_epoch(&env, &names, stored, true);
                         }
                     });
                 }
@@ -422,9 +423,9 @@ impl DistributedLock {
         epoch
     }
 
-    fn on_grant(&self, request: LockRequest, release: Function) -> Grant {
+    fn on_grant(&self, request: LockRequest, release: Function, stolen: bool) -> Grant {
         let inner = &self.inner;
-        let epoch = self.allocate_epoch();
+        let epoch = self.allocate_epoch(stolen);
         let nonce = lease::new_nonce().unwrap_or_else(|_| {
             format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64)
         });
@@ -479,10 +480,16 @@ impl DistributedLock {
         let Some(held) = held else {
             return Release::NotHeld;
         };
-        let stored = self.read_lease();
-        let ours = stored.as_ref().is_some_and(|l| l.nonce == held.grant.nonce);
+        let stored = self
+            .inner
+            .env
+            .get(&self.inner.names.lease)
+            .map(|json| json_field(&json, "nonce").and_then(|n| n.as_string()));
+        let ours = stored
+            .as_ref()
+            .is_some_and(|n| n.as_deref() == Some(held.grant.nonce.as_str()));
         if ours && !held.lost {
-            self.inner.env.remove(&self.inner.names.lease);
+            self.mark_released(held.lease.clone());
         }
         // Another nonce in the lease while we held the Web Lock means it was stolen even if
         // the rejection has not reached us yet.
@@ -556,14 +563,15 @@ impl DistributedLock {
         let held = web_locks::held_names(&manager)
             .await
             .map_err(|e| LockError::Failed(describe(&e)))?;
-        let lease_key = &self.inner.names.lease;
         if !held.iter().any(|n| n == &self.inner.names.lock) {
             // A crashed holder's lease: the Web Lock is already free.
-            if matches(self.read_lease()) {
-                self.inner.env.remove(lease_key);
-                return Ok(true);
-            }
-            return Ok(false);
+            return Ok(match self.read_lease().filter(|l| l.nonce == expected) {
+                Some(lease) => {
+                    self.mark_released(lease);
+                    true
+                }
+                None => false,
+            });
         }
         let mut thief = web_locks::request(
             &manager,
@@ -575,11 +583,13 @@ impl DistributedLock {
         );
         match thief.wait(None).await {
             Wake::Granted(release) => {
-                let matched = matches(self.read_lease());
-                if matched {
-                    self.inner.env.remove(lease_key);
+                let victim = self.read_lease().filter(|l| l.nonce == expected);
+                let epoch = self.allocate_epoch(true);
+                let matched = victim.is_some();
+                if let Some(mut lease) = victim {
+                    lease.epoch = epoch;
+                    self.mark_released(lease);
                 }
-                self.allocate_epoch();
                 let _ = release.call0(&JsValue::UNDEFINED);
                 Ok(matched)
             }
@@ -589,8 +599,20 @@ impl DistributedLock {
     }
 }
 
-/// Records `epoch` as the newest this tab knows for the lock (tab map and localStorage hint).
-fn note_epoch(env: &LockEnv, names: &Names, epoch: u64) {
+impl DistributedLock {
+    /// Replaces the lease by its released form: inspect reads it as free, the next grant reads
+    /// its epoch as a hint.
+    fn mark_released(&self, mut lease: Lease) {
+        lease.released = true;
+        self.inner
+            .env
+            .set(&self.inner.names.lease, &lease.to_json());
+    }
+}
+
+/// Records `epoch` as the newest this tab knows for the lock; with `share`, also in the
+/// localStorage hint other tabs read (ordinary grants share theirs through the lease).
+fn note_epoch(env: &LockEnv, names: &Names, epoch: u64, share: bool) {
     let newer = TAB_EPOCHS.with(|t| {
         let mut t = t.borrow_mut();
         let slot = t.entry(names.lock.clone()).or_insert(0);
@@ -598,9 +620,17 @@ fn note_epoch(env: &LockEnv, names: &Names, epoch: u64) {
         *slot = (*slot).max(epoch);
         newer
     });
-    if newer {
+    if newer && share {
         env.set(&names.epoch, &epoch.to_string());
     }
+}
+
+/// One field of a JSON object text (`None` if it does not parse or lacks the field).
+fn json_field(json: &str, field: &str) -> Option<JsValue> {
+    let value = js_sys::JSON::parse(json).ok()?;
+    Reflect::get(&value, &JsValue::from_str(field))
+        .ok()
+        .filter(|v| !v.is_undefined())
 }
 
 /// One renewal tick of grant `id`: a new lease term, written only while the stored lease is
@@ -618,12 +648,12 @@ fn renew(weak: &Weak<Inner>, id: u64) {
             return;
         };
         h.lease.renew(now_ms());
-        let stored = inner
+        let stored_nonce = inner
             .env
             .get(&inner.names.lease)
-            .and_then(|s| js_sys::JSON::parse(&s).ok())
-            .and_then(|v| serde_wasm_bindgen::from_value::<Lease>(v).ok());
-        if stored.is_some_and(|l| l.nonce != h.grant.nonce) {
+            .and_then(|json| json_field(&json, "nonce"))
+            .and_then(|n| n.as_string());
+        if stored_nonce.is_some_and(|n| n != h.grant.nonce) {
             return;
         }
         h.lease.to_json()
