@@ -1,9 +1,11 @@
-//! Owned timers on the global `setTimeout`/`setInterval` (windows and workers alike). Dropping
-//! a [`Sleep`] or an [`Interval`] clears it, so nothing outlives its owner.
+//! Owned timers on the global `setTimeout` (windows and workers alike). Dropping a [`Sleep`]
+//! or a [`Deadline`] cancels it, so nothing outlives its owner.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -15,10 +17,6 @@ extern "C" {
     fn set_timeout(handler: &Function, ms: i32) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(handle: &JsValue);
-    #[wasm_bindgen(js_name = setInterval)]
-    fn set_interval(handler: &Function, ms: i32) -> JsValue;
-    #[wasm_bindgen(js_name = clearInterval)]
-    fn clear_interval(handle: &JsValue);
 }
 
 fn clamp_ms(ms: u64) -> i32 {
@@ -57,27 +55,123 @@ impl Drop for Sleep {
     }
 }
 
-/// Calls a Rust closure every `ms` milliseconds until dropped.
-#[must_use = "an Interval stops when dropped"]
-pub struct Interval {
-    handle: JsValue,
-    _closure: Closure<dyn FnMut()>,
+/// A future that completes at a point in time, on ONE timeout shared by every [`Deadline`] of
+/// this thread: creating, waiting on and dropping deadlines costs no JS call, and the shared
+/// `setTimeout` is re-armed only for an earlier deadline. Meant for timers that usually never
+/// fire (lock waits, lease renewals) on hot paths.
+#[must_use = "a Deadline does nothing unless awaited"]
+#[derive(Debug)]
+pub struct Deadline {
+    due: u64,
+    id: u64,
+    registered: bool,
 }
 
-impl Interval {
-    /// Starts calling `tick` every `ms` milliseconds (clamped to 2^31-1).
-    pub fn new(ms: u64, tick: impl FnMut() + 'static) -> Interval {
-        let closure = Closure::<dyn FnMut()>::new(tick);
-        let handle = set_interval(closure.as_ref().unchecked_ref(), clamp_ms(ms));
-        Interval {
-            handle,
-            _closure: closure,
+thread_local! {
+    static WHEEL: RefCell<Wheel> = RefCell::default();
+}
+
+#[derive(Default)]
+struct Wheel {
+    entries: BTreeMap<(u64, u64), Waker>,
+    next_id: u64,
+    armed_for: Option<u64>,
+    handle: JsValue,
+    /// Created once per thread and kept for the thread's life: one closure, not one per timer.
+    fire: Option<Closure<dyn FnMut()>>,
+}
+
+fn now_ms() -> u64 {
+    let now = js_sys::Date::now();
+    if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
+impl Wheel {
+    fn arm(&mut self, due: u64, now: u64) {
+        if self.armed_for.is_some_and(|armed| armed <= due) {
+            return;
+        }
+        if self.armed_for.is_some() {
+            clear_timeout(&self.handle);
+        }
+        let fire = self
+            .fire
+            .get_or_insert_with(|| Closure::<dyn FnMut()>::new(fire));
+        self.handle = set_timeout(
+            fire.as_ref().unchecked_ref(),
+            clamp_ms(due.saturating_sub(now)),
+        );
+        self.armed_for = Some(due);
+    }
+}
+
+/// The shared timeout fired: wake what is due, re-arm for the next.
+fn fire() {
+    let now = now_ms();
+    let due: Vec<Waker> = WHEEL.with(|w| {
+        let mut w = w.borrow_mut();
+        w.armed_for = None;
+        let later = w.entries.split_off(&(now + 1, 0));
+        let due = std::mem::replace(&mut w.entries, later);
+        if let Some(&(next, _)) = w.entries.keys().next() {
+            w.arm(next, now);
+        }
+        due.into_values().collect()
+    });
+    for waker in due {
+        waker.wake();
+    }
+}
+
+impl Deadline {
+    /// Completes `ms` milliseconds from now.
+    pub fn after(ms: u64) -> Deadline {
+        let id = WHEEL.with(|w| {
+            let mut w = w.borrow_mut();
+            w.next_id += 1;
+            w.next_id
+        });
+        Deadline {
+            due: now_ms().saturating_add(ms),
+            id,
+            registered: false,
+        }
+    }
+
+    fn unregister(&mut self) {
+        if self.registered {
+            self.registered = false;
+            let key = (self.due, self.id);
+            WHEEL.with(|w| w.borrow_mut().entries.remove(&key));
         }
     }
 }
 
-impl Drop for Interval {
+impl Future for Deadline {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let now = now_ms();
+        if now >= self.due {
+            self.unregister();
+            return Poll::Ready(());
+        }
+        let key = (self.due, self.id);
+        WHEEL.with(|w| {
+            let mut w = w.borrow_mut();
+            w.entries.insert(key, cx.waker().clone());
+            w.arm(key.0, now);
+        });
+        self.registered = true;
+        Poll::Pending
+    }
+}
+
+impl Drop for Deadline {
     fn drop(&mut self) {
-        clear_interval(&self.handle);
+        self.unregister();
     }
 }

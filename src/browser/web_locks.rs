@@ -1,8 +1,10 @@
 //! A hand-written binding for the Web Locks API (`navigator.locks`); web-sys hides it behind
 //! `--cfg=web_sys_unstable_apis`, which every consumer would then need.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::Poll;
 
 use futures::channel::oneshot;
@@ -74,6 +76,7 @@ pub enum Wake {
 /// until [`LockRequest::finished`] resolves (after an abort, until its rejection arrives).
 pub struct LockRequest {
     granted: oneshot::Receiver<Option<Function>>,
+    abandoned: Rc<Cell<bool>>,
     done: Option<JsFuture>,
     _callback: Closure<dyn FnMut(JsValue) -> JsValue>,
 }
@@ -90,7 +93,13 @@ impl std::fmt::Debug for LockRequest {
 /// [`Wake::Granted`] is called (or the lock is stolen, or the page goes away).
 pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
     let (sender, granted) = oneshot::channel();
+    let abandoned = Rc::new(Cell::new(false));
+    let given_up = abandoned.clone();
     let callback = Closure::once(move |lock: JsValue| -> JsValue {
+        if given_up.get() {
+            // Granted after the waiter gave up: release at once.
+            return JsValue::UNDEFINED;
+        }
         if lock.is_null() || lock.is_undefined() {
             let _ = sender.send(None);
             return JsValue::UNDEFINED;
@@ -114,6 +123,7 @@ pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -
     let done = manager.request_with_options(name, &opts, callback.as_ref().unchecked_ref());
     LockRequest {
         granted,
+        abandoned,
         done: Some(JsFuture::from(done)),
         _callback: callback,
     }
@@ -122,7 +132,7 @@ pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -
 impl LockRequest {
     /// Waits for the grant, for the request's rejection, or for `timer`, whichever is first.
     /// After [`Wake::Rejected`] or [`Wake::NotAvailable`] the request is over.
-    pub async fn wait(&mut self, mut timer: Option<&mut crate::browser::timer::Sleep>) -> Wake {
+    pub async fn wait(&mut self, mut timer: Option<&mut crate::browser::timer::Deadline>) -> Wake {
         std::future::poll_fn(|cx| {
             match Pin::new(&mut self.granted).poll(cx) {
                 Poll::Ready(Ok(Some(release))) => return Poll::Ready(Wake::Granted(release)),
@@ -150,6 +160,23 @@ impl LockRequest {
             Poll::Pending
         })
         .await
+    }
+
+    /// Gives up waiting without aborting (no signal needed). A grant that already happened
+    /// wins: the request comes back with it and the caller holds the lock. Otherwise a later
+    /// grant is released at once, and the request stays owned by a task until the browser
+    /// settles it.
+    pub fn abandon(mut self) -> Option<(LockRequest, Function)> {
+        if let Ok(Some(Some(release))) = self.granted.try_recv() {
+            return Some((self, release));
+        }
+        self.abandoned.set(true);
+        if self.done.is_some() {
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = self.finished().await;
+            });
+        }
+        None
     }
 
     /// Resolves when the request is over: `Ok` after a normal release, `Err` (an `AbortError`

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Array, Function, Reflect};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortController, AbortSignal, IdbDatabase, Storage};
+use web_sys::{AbortSignal, IdbDatabase, Storage};
 
 use super::lease::{self, Bump, Lease, LockOptions, Names, WaitStep};
 use super::{fencing, LockError};
-use crate::browser::timer::{sleep, Interval};
+use crate::browser::timer::Deadline;
 use crate::browser::web_locks::{self, LockManager, LockRequest, RequestOptions, Wake};
 
 thread_local! {
@@ -164,7 +164,6 @@ struct Held {
     lease: Lease,
     release: Function,
     lost: bool,
-    renewal: Option<Interval>,
 }
 
 impl Drop for Held {
@@ -274,7 +273,7 @@ impl DistributedLock {
             .filter(|l| !l.released)
     }
 
-    /// Waits for the lock: first `ifAvailable`, then in the Web Locks queue, checking every
+    /// Waits for the lock in the Web Locks queue, checking every
     /// `retryIntervalMs` whether the holder's lease went stale (then stealing it), until
     /// `maxWaitMs` (`LockTimeoutError` naming the holder) or the signal aborts (`AbortError`,
     /// no lock held). Already holding: returns the current grant.
@@ -293,42 +292,53 @@ impl DistributedLock {
         let _ = self.database().await;
         let name = &self.inner.names.lock;
 
-        let mut first = web_locks::request(
-            &manager,
-            name,
-            RequestOptions {
-                if_available: true,
-                ..Default::default()
-            },
-        );
-        match first.wait(None).await {
-            Wake::Granted(release) => return Ok(self.on_grant(first, release, false)),
-            Wake::NotAvailable | Wake::Timer => {}
-            Wake::Rejected(e) => return Err(LockError::Failed(describe(&e))),
+        if self.inner.opts.max_wait_ms == 0 {
+            // Only if free right now, as the browser sees it: a release made a moment ago may
+            // not have reached it yet. (Not used as a fast path before queueing for that
+            // reason: in a loop it would mostly cost a second request.)
+            let mut now_or_never = web_locks::request(
+                &manager,
+                name,
+                RequestOptions {
+                    if_available: true,
+                    ..Default::default()
+                },
+            );
+            return match now_or_never.wait(None).await {
+                Wake::Granted(release) => Ok(self.on_grant(now_or_never, release, false)),
+                Wake::NotAvailable | Wake::Timer => Err(LockError::Timeout {
+                    path: path(),
+                    holder: self
+                        .read_lease()
+                        .map(|l| l.holder)
+                        .unwrap_or_else(|| "unknown".into()),
+                    waited_ms: 0,
+                }),
+                Wake::Rejected(e) => Err(LockError::Failed(describe(&e))),
+            };
         }
 
         let started = now_ms();
-        let controller = AbortController::new().map_err(|e| LockError::Failed(describe(&e)))?;
-        let signal = match &self.inner.signal {
-            Some(user) => AbortSignal::any(&Array::of2(user, &controller.signal())),
-            None => controller.signal(),
-        };
+        // The caller's signal is passed straight through; timing out and stealing abandon the
+        // queued request instead of aborting it (no AbortController on the common path).
         let mut queued = web_locks::request(
             &manager,
             name,
             RequestOptions {
-                signal: Some(&signal),
+                signal: self.inner.signal.as_ref(),
                 ..Default::default()
             },
         );
+        // The first look at the lease waits for the first tick: the uncontended path parses
+        // nothing.
+        let mut lease: Option<Lease> = None;
         loop {
-            let lease = self.read_lease();
             match lease::wait_step(now_ms(), started, &self.inner.opts, lease.as_ref()) {
                 WaitStep::Sleep(ms) => {
-                    let mut timer = sleep(ms);
-                    match queued.wait(Some(&mut timer)).await {
+                    let mut tick = Deadline::after(ms);
+                    match queued.wait(Some(&mut tick)).await {
                         Wake::Granted(release) => return Ok(self.on_grant(queued, release, false)),
-                        Wake::Timer => continue,
+                        Wake::Timer => lease = self.read_lease(),
                         Wake::Rejected(_) if self.user_aborted() => {
                             return Err(LockError::Aborted { path: path() })
                         }
@@ -339,13 +349,9 @@ impl DistributedLock {
                     }
                 }
                 WaitStep::Steal => {
-                    controller.abort();
-                    // The grant may have raced the abort: then it is ours without stealing.
-                    if let Wake::Granted(release) = queued.wait(None).await {
+                    // The grant may have raced the decision: then it is ours without stealing.
+                    if let Some((queued, release)) = queued.abandon() {
                         return Ok(self.on_grant(queued, release, false));
-                    }
-                    if self.user_aborted() {
-                        return Err(LockError::Aborted { path: path() });
                     }
                     let mut thief = web_locks::request(
                         &manager,
@@ -364,12 +370,8 @@ impl DistributedLock {
                     };
                 }
                 WaitStep::GiveUp => {
-                    controller.abort();
-                    if let Wake::Granted(release) = queued.wait(None).await {
+                    if let Some((queued, release)) = queued.abandon() {
                         return Ok(self.on_grant(queued, release, false));
-                    }
-                    if self.user_aborted() {
-                        return Err(LockError::Aborted { path: path() });
                     }
                     return Err(LockError::Timeout {
                         path: path(),
@@ -424,6 +426,30 @@ impl DistributedLock {
     }
 
     fn on_grant(&self, request: LockRequest, release: Function, stolen: bool) -> Grant {
+        let (grant, id) = self.record_grant(release, stolen);
+        let weak = Rc::downgrade(&self.inner);
+        let every = self.inner.opts.renew_interval_ms();
+        wasm_bindgen_futures::spawn_local(async move {
+            // Renews every ttl/3 until the request is over: it resolves on a normal release
+            // and rejects (AbortError) when the lock is stolen.
+            let mut finished = std::pin::pin!(request.finished());
+            loop {
+                let tick = Deadline::after(every);
+                match futures::future::select(finished.as_mut(), tick).await {
+                    futures::future::Either::Left((result, _)) => {
+                        if result.is_err() {
+                            mark_lost(&weak, id);
+                        }
+                        return;
+                    }
+                    futures::future::Either::Right(((), _)) => renew(&weak, id),
+                }
+            }
+        });
+        grant
+    }
+
+    fn record_grant(&self, release: Function, stolen: bool) -> (Grant, u64) {
         let inner = &self.inner;
         let epoch = self.allocate_epoch(stolen);
         let nonce = lease::new_nonce().unwrap_or_else(|_| {
@@ -443,8 +469,6 @@ impl DistributedLock {
         inner.env.set(&inner.names.lease, &lease.to_json());
         let id = inner.grants.get() + 1;
         inner.grants.set(id);
-        let weak = Rc::downgrade(&self.inner);
-        let renewal = Interval::new(inner.opts.renew_interval_ms(), move || renew(&weak, id));
         let grant = Grant {
             lock_name: inner.names.lock.clone(),
             epoch,
@@ -456,21 +480,8 @@ impl DistributedLock {
             lease,
             release,
             lost: false,
-            renewal: Some(renewal),
         });
-        let weak = Rc::downgrade(&self.inner);
-        wasm_bindgen_futures::spawn_local(async move {
-            // Rejects (AbortError) when the lock is stolen; resolves on a normal release.
-            if request.finished().await.is_err() {
-                if let Some(inner) = weak.upgrade() {
-                    if let Some(h) = inner.held.borrow_mut().as_mut().filter(|h| h.id == id) {
-                        h.lost = true;
-                        h.renewal = None;
-                    }
-                }
-            }
-        });
-        grant
+        (grant, id)
     }
 
     /// Releases this object's grant. Idempotent; removes the lease only if it still carries
@@ -631,6 +642,15 @@ fn json_field(json: &str, field: &str) -> Option<JsValue> {
     Reflect::get(&value, &JsValue::from_str(field))
         .ok()
         .filter(|v| !v.is_undefined())
+}
+
+/// The steal of grant `id` reached us: mark it lost (renewal stops with the request).
+fn mark_lost(weak: &Weak<Inner>, id: u64) {
+    if let Some(inner) = weak.upgrade() {
+        if let Some(h) = inner.held.borrow_mut().as_mut().filter(|h| h.id == id) {
+            h.lost = true;
+        }
+    }
 }
 
 /// One renewal tick of grant `id`: a new lease term, written only while the stored lease is
