@@ -211,6 +211,40 @@ impl Lease {
     }
 }
 
+/// The number field `field` of lease JSON written by [`Lease::to_json`], read without a JSON
+/// parser (this runs on every grant). In that JSON an unescaped `"` only delimits strings, so
+/// `"field":` can only match a key.
+pub fn scan_u64(json: &str, field: &str) -> Option<u64> {
+    let rest = after_key(json, field)?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The string field `field` of lease JSON written by [`Lease::to_json`], when it has no escapes
+/// (nonces are hex); `None` otherwise.
+pub fn scan_str<'a>(json: &'a str, field: &str) -> Option<&'a str> {
+    let rest = after_key(json, field)?.strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+fn after_key<'a>(json: &'a str, field: &str) -> Option<&'a str> {
+    let mut search = json;
+    loop {
+        let at = search.find('"')?;
+        let tail = &search[at + 1..];
+        if let Some(rest) = tail
+            .strip_prefix(field)
+            .and_then(|r| r.strip_prefix("\":"))
+        {
+            return Some(rest);
+        }
+        search = tail;
+    }
+}
+
 /// Appends `s` as a JSON string literal.
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
@@ -508,6 +542,22 @@ mod tests {
         l.released = true;
         let back: Lease = serde_json::from_str(&l.to_json()).unwrap();
         assert!(back.released);
+    }
+
+    #[test]
+    fn fields_are_scanned_without_a_parser_and_never_from_inside_strings() {
+        let mut l = lease_at(5, 300);
+        l.epoch = 42;
+        l.nonce = "abc123".into();
+        l.path = "\"epoch\":7,\"nonce\":\"evil\"".into();
+        l.holder = "x\\".into();
+        let json = l.to_json();
+        assert_eq!(scan_u64(&json, "epoch"), Some(42));
+        assert_eq!(scan_str(&json, "nonce"), Some("abc123"));
+        assert_eq!(scan_u64(&json, "ttlMs"), Some(300));
+        assert_eq!(scan_str(&json, "holder"), None, "escaped strings are not scanned");
+        assert_eq!(scan_u64(&json, "missing"), None);
+        assert_eq!(scan_u64("not json", "epoch"), None);
     }
 
     #[test]

@@ -24,6 +24,9 @@ thread_local! {
     static TAB_EPOCHS: RefCell<HashMap<String, u64>> = RefCell::default();
     /// Open connections per database name, shared by every lock of this tab.
     static DATABASES: RefCell<HashMap<String, IdbDatabase>> = RefCell::default();
+    /// The nonce of the live grant of each lock held in this tab: a lease of this tab whose
+    /// nonce is not here was released (the lease is left in place; see `release`).
+    static HELD_HERE: RefCell<HashMap<String, String>> = RefCell::default();
     /// Leases when there is no localStorage (workers): visible to this context only.
     static MEMORY_LEASES: RefCell<HashMap<String, String>> = RefCell::default();
 }
@@ -168,6 +171,12 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        HELD_HERE.with(|h| {
+            let mut h = h.borrow_mut();
+            if h.get(&self.grant.lock_name) == Some(&self.grant.nonce) {
+                h.remove(&self.grant.lock_name);
+            }
+        });
         // Resolving the held promise releases the Web Lock (a no-op once stolen).
         let _ = self.release.call0(&JsValue::UNDEFINED);
     }
@@ -264,13 +273,24 @@ impl DistributedLock {
         self.inner.signal.as_ref().is_some_and(|s| s.aborted())
     }
 
-    /// The lease in storage, if it parses.
+    /// The lease of the current holder as far as this tab knows: the stored lease, unless it is
+    /// marked released, or it is one of this tab's and no lock here holds its nonce any more.
     pub fn read_lease(&self) -> Option<Lease> {
         let json = self.inner.env.get(&self.inner.names.lease)?;
         let value = js_sys::JSON::parse(&json).ok()?;
-        serde_wasm_bindgen::from_value::<Lease>(value)
-            .ok()
-            .filter(|l| !l.released)
+        let lease = serde_wasm_bindgen::from_value::<Lease>(value).ok()?;
+        if lease.released {
+            return None;
+        }
+        if lease.pid == PID.with(|p| *p) {
+            let live = HELD_HERE.with(|h| {
+                h.borrow().get(&self.inner.names.lock) == Some(&lease.nonce)
+            });
+            if !live {
+                return None;
+            }
+        }
+        Some(lease)
     }
 
     /// Waits for the lock in the Web Locks queue, checking every
@@ -397,9 +417,7 @@ impl DistributedLock {
         let hint = env.get(&names.epoch).and_then(|s| s.parse::<u64>().ok());
         let lease_epoch = env
             .get(&names.lease)
-            .and_then(|json| json_field(&json, "epoch"))
-            .and_then(|v| v.as_f64())
-            .map(|v| v as u64);
+            .and_then(|json| lease::scan_u64(&json, "epoch"));
         let tab_last = TAB_EPOCHS.with(|t| t.borrow().get(&names.lock).copied().unwrap_or(0));
         let epoch = lease::propose_epoch(hint.max(lease_epoch), tab_last);
         note_epoch(env, names, epoch, store);
@@ -467,6 +485,10 @@ impl DistributedLock {
             epoch,
         );
         inner.env.set(&inner.names.lease, &lease.to_json());
+        HELD_HERE.with(|h| {
+            h.borrow_mut()
+                .insert(inner.names.lock.clone(), nonce.clone())
+        });
         let id = inner.grants.get() + 1;
         inner.grants.set(id);
         let grant = Grant {
@@ -484,24 +506,20 @@ impl DistributedLock {
         (grant, id)
     }
 
-    /// Releases this object's grant. Idempotent; removes the lease only if it still carries
-    /// this grant's nonce (a thief's lease is left alone).
+    /// Releases this object's grant. Idempotent. Writes nothing: the lease stays as the next
+    /// grant's epoch hint, and readers tell it is over from `navigator.locks.query()` (other
+    /// tabs) or from this tab's registry of live grants (this tab, where the browser may still
+    /// report the Web Lock held for a moment after the release).
     pub fn release(&self) -> Release {
         let held = self.inner.held.borrow_mut().take();
         let Some(held) = held else {
             return Release::NotHeld;
         };
-        let stored = self
-            .inner
-            .env
-            .get(&self.inner.names.lease)
-            .map(|json| json_field(&json, "nonce").and_then(|n| n.as_string()));
+        let stored = self.inner.env.get(&self.inner.names.lease);
         let ours = stored
-            .as_ref()
-            .is_some_and(|n| n.as_deref() == Some(held.grant.nonce.as_str()));
-        if ours && !held.lost {
-            self.mark_released(held.lease.clone());
-        }
+            .as_deref()
+            .and_then(|json| lease::scan_str(json, "nonce"))
+            .is_some_and(|n| n == held.grant.nonce);
         // Another nonce in the lease while we held the Web Lock means it was stolen even if
         // the rejection has not reached us yet.
         let lost = held.lost || (stored.is_some() && !ours);
@@ -636,14 +654,6 @@ fn note_epoch(env: &LockEnv, names: &Names, epoch: u64, share: bool) {
     }
 }
 
-/// One field of a JSON object text (`None` if it does not parse or lacks the field).
-fn json_field(json: &str, field: &str) -> Option<JsValue> {
-    let value = js_sys::JSON::parse(json).ok()?;
-    Reflect::get(&value, &JsValue::from_str(field))
-        .ok()
-        .filter(|v| !v.is_undefined())
-}
-
 /// The steal of grant `id` reached us: mark it lost (renewal stops with the request).
 fn mark_lost(weak: &Weak<Inner>, id: u64) {
     if let Some(inner) = weak.upgrade() {
@@ -668,11 +678,8 @@ fn renew(weak: &Weak<Inner>, id: u64) {
             return;
         };
         h.lease.renew(now_ms());
-        let stored_nonce = inner
-            .env
-            .get(&inner.names.lease)
-            .and_then(|json| json_field(&json, "nonce"))
-            .and_then(|n| n.as_string());
+        let stored = inner.env.get(&inner.names.lease);
+        let stored_nonce = stored.as_deref().and_then(|j| lease::scan_str(j, "nonce"));
         if stored_nonce.is_some_and(|n| n != h.grant.nonce) {
             return;
         }
