@@ -322,6 +322,7 @@ async fn four_lock_users_count_to_exactly_1000() {
     let key = format!("{db}:counter");
     local_storage().set_item(&key, "0").unwrap();
     let key = Rc::new(key);
+    let slots_before = clientdata::browser::settle::open_slots();
     let users = (0..4).map(|_| {
         let l = lock(&db, "counter", LockOptions::default());
         let key = key.clone();
@@ -346,6 +347,9 @@ async fn four_lock_users_count_to_exactly_1000() {
     });
     futures::future::join_all(users).await;
     assert_eq!(local_storage().get_item(&key).unwrap().unwrap(), "1000");
+    // 1,000 grants leave no request slots behind.
+    sleep(20).await;
+    assert!(clientdata::browser::settle::open_slots() <= slots_before);
 }
 
 /// The control for the test above: the same workload without the lock loses updates, so the
@@ -519,38 +523,44 @@ async fn a_lease_left_by_a_crashed_tab_does_not_count() {
     assert!(!l.force_release("ghost").await.unwrap());
 }
 
+/// Prints (does not assert) uncontended `withLock` throughput against raw
+/// `navigator.locks.request` in the same page. Rounds alternate (and swap order) so that load
+/// from elsewhere on the machine hits both alike; the median of the per-round ratios is the
+/// figure to read.
 #[wasm_bindgen_test]
 async fn measure_with_lock_against_raw_navigator_locks() {
     let db = db_name("bench");
     let js_lock: JsValue = create_lock(&db, "bench", None).unwrap().into();
+    let raw_name = format!("raw-{db}");
     // Warm up both paths (opens IndexedDB, JIT).
-    raw_locks_per_second(&format!("raw-{db}"), 200).await;
-    with_lock_per_second(&js_lock, 200).await;
-    let mut raw = Vec::new();
-    let mut ours = Vec::new();
-    for _ in 0..3 {
-        raw.push(
-            raw_locks_per_second(&format!("raw-{db}"), 2_000)
-                .await
-                .as_f64()
-                .unwrap(),
-        );
-        ours.push(
-            with_lock_per_second(&js_lock, 2_000)
-                .await
-                .as_f64()
-                .unwrap(),
-        );
+    raw_locks_per_second(&raw_name, 300).await;
+    with_lock_per_second(&js_lock, 300).await;
+    let (mut raw, mut ours, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..12 {
+        let r = || async { raw_locks_per_second(&raw_name, 300).await.as_f64().unwrap() };
+        let o = || async { with_lock_per_second(&js_lock, 300).await.as_f64().unwrap() };
+        let (a, b) = if round % 2 == 0 {
+            let a = r().await;
+            (a, o().await)
+        } else {
+            let b = o().await;
+            (r().await, b)
+        };
+        raw.push(a);
+        ours.push(b);
+        ratios.push(b / a);
     }
-    let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
-    let msg = format!(
-        "BENCH uncontended: raw navigator.locks.request {:.0}/s, withLock {:.0}/s, ratio {:.2} (runs raw {:?} withLock {:?})",
-        best(&raw),
-        best(&ours),
-        best(&ours) / best(&raw),
-        raw.iter().map(|x| x.round()).collect::<Vec<_>>(),
-        ours.iter().map(|x| x.round()).collect::<Vec<_>>()
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    wasm_bindgen_test::console_log!(
+        "BENCH uncontended, 12 alternating rounds of 300: raw navigator.locks.request median {:.0}/s (max {:.0}); withLock median {:.0}/s (max {:.0}); median per-round ratio {:.2}",
+        median(&mut raw),
+        raw.last().copied().unwrap_or(0.0),
+        median(&mut ours),
+        ours.last().copied().unwrap_or(0.0),
+        median(&mut ratios)
     );
-    wasm_bindgen_test::console_log!("{msg}");
-    assert!(best(&ours) > 0.0);
+    assert!(ratios.iter().all(|r| *r > 0.0));
 }

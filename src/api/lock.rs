@@ -4,7 +4,9 @@
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::browser::settle::Watch;
 
 use super::js_error::{js_error, set_field};
 use crate::lock::web_lock::{Grant, Release};
@@ -253,8 +255,12 @@ impl JsDistributedLock {
         future_to_promise(async move {
             let grant = lock.acquire().await.map_err(to_js)?;
             let result = match callback.call1(&JsValue::UNDEFINED, &grant_to_js(&grant)) {
-                Ok(value) if is_thenable(&value) => JsFuture::from(Promise::resolve(&value)).await,
-                other => other,
+                Ok(value) => match value.dyn_ref::<Promise>() {
+                    Some(promise) => Watch::promise(promise).await,
+                    None if is_thenable(&value) => Watch::promise(&Promise::resolve(&value)).await,
+                    None => Ok(value),
+                },
+                Err(thrown) => Err(thrown),
             };
             let released = lock.release();
             let value = result?;

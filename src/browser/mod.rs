@@ -3,5 +3,6 @@
 //! a typed "unavailable" error, never a panic.
 
 pub mod clock;
+pub mod settle;
 pub mod timer;
 pub mod web_locks;

@@ -1,17 +1,16 @@
 //! A hand-written binding for the Web Locks API (`navigator.locks`); web-sys hides it behind
 //! `--cfg=web_sys_unstable_apis`, which every consumer would then need.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::Poll;
 
-use futures::channel::oneshot;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+use crate::browser::settle::Watch;
 
 #[wasm_bindgen]
 extern "C" {
@@ -72,43 +71,18 @@ pub enum Wake {
     Timer,
 }
 
-/// One `navigator.locks.request(name, options, callback)`. It owns its callback: keep it alive
-/// until [`LockRequest::finished`] resolves (after an abort, until its rejection arrives).
+/// One `navigator.locks.request(name, options, callback)`. Dropping it before a grant
+/// abandons it: a later grant is released at once.
+#[derive(Debug)]
 pub struct LockRequest {
-    granted: oneshot::Receiver<Option<Function>>,
-    abandoned: Rc<Cell<bool>>,
-    done: Option<JsFuture>,
-    _callback: Closure<dyn FnMut(JsValue) -> JsValue>,
-}
-
-impl std::fmt::Debug for LockRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockRequest")
-            .field("settled", &self.done.is_none())
-            .finish()
-    }
+    watch: Watch,
+    settled: bool,
 }
 
 /// Requests the exclusive lock `name`. When granted, the lock is held until the function in
 /// [`Wake::Granted`] is called (or the lock is stolen, or the page goes away).
 pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
-    let (sender, granted) = oneshot::channel();
-    let abandoned = Rc::new(Cell::new(false));
-    let given_up = abandoned.clone();
-    let callback = Closure::once(move |lock: JsValue| -> JsValue {
-        if given_up.get() {
-            // Granted after the waiter gave up: release at once.
-            return JsValue::UNDEFINED;
-        }
-        if lock.is_null() || lock.is_undefined() {
-            let _ = sender.send(None);
-            return JsValue::UNDEFINED;
-        }
-        let mut release = None;
-        let held = Promise::new(&mut |resolve, _reject| release = Some(resolve));
-        let _ = sender.send(release);
-        held.into()
-    });
+    let watch = Watch::new();
     let opts = Object::new();
     // Setting a property on a fresh plain object cannot fail.
     if options.if_available {
@@ -120,12 +94,11 @@ pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -
     if let Some(signal) = options.signal {
         let _ = Reflect::set(&opts, &"signal".into(), signal);
     }
-    let done = manager.request_with_options(name, &opts, callback.as_ref().unchecked_ref());
+    let done = manager.request_with_options(name, &opts, &watch.lock_callback());
+    watch.watch(&done);
     LockRequest {
-        granted,
-        abandoned,
-        done: Some(JsFuture::from(done)),
-        _callback: callback,
+        watch,
+        settled: false,
     }
 }
 
@@ -134,17 +107,15 @@ impl LockRequest {
     /// After [`Wake::Rejected`] or [`Wake::NotAvailable`] the request is over.
     pub async fn wait(&mut self, mut timer: Option<&mut crate::browser::timer::Deadline>) -> Wake {
         std::future::poll_fn(|cx| {
-            match Pin::new(&mut self.granted).poll(cx) {
-                Poll::Ready(Ok(Some(release))) => return Poll::Ready(Wake::Granted(release)),
-                Poll::Ready(Ok(None)) => return Poll::Ready(Wake::NotAvailable),
-                // The callback was dropped unsent: only if the request settled without calling
-                // it; the `done` branch below reports how.
-                Poll::Ready(Err(_)) | Poll::Pending => {}
+            match self.watch.poll_granted(cx) {
+                Poll::Ready(Some(release)) => return Poll::Ready(Wake::Granted(release)),
+                Poll::Ready(None) => return Poll::Ready(Wake::NotAvailable),
+                Poll::Pending => {}
             }
-            if let Some(done) = self.done.as_mut() {
-                if let Poll::Ready(result) = Pin::new(done).poll(cx) {
-                    self.done = None;
-                    if let Ok(Some(Some(release))) = self.granted.try_recv() {
+            if !self.settled {
+                if let Poll::Ready(result) = self.watch.poll_settled(cx) {
+                    self.settled = true;
+                    if let Some(Some(release)) = self.watch.try_granted() {
                         return Poll::Ready(Wake::Granted(release));
                     }
                     return Poll::Ready(Wake::Rejected(result.err().unwrap_or(JsValue::UNDEFINED)));
@@ -164,28 +135,21 @@ impl LockRequest {
 
     /// Gives up waiting without aborting (no signal needed). A grant that already happened
     /// wins: the request comes back with it and the caller holds the lock. Otherwise a later
-    /// grant is released at once, and the request stays owned by a task until the browser
-    /// settles it.
-    pub fn abandon(mut self) -> Option<(LockRequest, Function)> {
-        if let Ok(Some(Some(release))) = self.granted.try_recv() {
+    /// grant is released at once.
+    pub fn abandon(self) -> Option<(LockRequest, Function)> {
+        if let Some(Some(release)) = self.watch.try_granted() {
             return Some((self, release));
-        }
-        self.abandoned.set(true);
-        if self.done.is_some() {
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = self.finished().await;
-            });
         }
         None
     }
 
     /// Resolves when the request is over: `Ok` after a normal release, `Err` (an `AbortError`
     /// `DOMException`) when the held lock was stolen or the waiting request aborted.
-    pub async fn finished(mut self) -> Result<JsValue, JsValue> {
-        match self.done.take() {
-            Some(done) => done.await,
-            None => Ok(JsValue::UNDEFINED),
+    pub async fn finished(self) -> Result<JsValue, JsValue> {
+        if self.settled {
+            return Ok(JsValue::UNDEFINED);
         }
+        std::future::poll_fn(|cx| self.watch.poll_settled(cx)).await
     }
 }
 

@@ -130,8 +130,9 @@ pub struct Lease {
     pub path: String,
     /// The grant's fencing epoch.
     pub epoch: u64,
-    /// Set when the holder released: the lock is free, and `epoch` is the next grant's hint.
-    /// Readers treat a released lease as no lease.
+    /// Set by `forceRelease`: the lock was freed, `epoch` is the next grant's hint. Readers
+    /// treat a released lease as no lease. (A normal release writes nothing: see
+    /// `DistributedLock::release`.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub released: bool,
 }
@@ -235,10 +236,7 @@ fn after_key<'a>(json: &'a str, field: &str) -> Option<&'a str> {
     loop {
         let at = search.find('"')?;
         let tail = &search[at + 1..];
-        if let Some(rest) = tail
-            .strip_prefix(field)
-            .and_then(|r| r.strip_prefix("\":"))
-        {
+        if let Some(rest) = tail.strip_prefix(field).and_then(|r| r.strip_prefix("\":")) {
             return Some(rest);
         }
         search = tail;
@@ -555,7 +553,11 @@ mod tests {
         assert_eq!(scan_u64(&json, "epoch"), Some(42));
         assert_eq!(scan_str(&json, "nonce"), Some("abc123"));
         assert_eq!(scan_u64(&json, "ttlMs"), Some(300));
-        assert_eq!(scan_str(&json, "holder"), None, "escaped strings are not scanned");
+        assert_eq!(
+            scan_str(&json, "holder"),
+            None,
+            "escaped strings are not scanned"
+        );
         assert_eq!(scan_u64(&json, "missing"), None);
         assert_eq!(scan_u64("not json", "epoch"), None);
     }

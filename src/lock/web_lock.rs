@@ -283,9 +283,8 @@ impl DistributedLock {
             return None;
         }
         if lease.pid == PID.with(|p| *p) {
-            let live = HELD_HERE.with(|h| {
-                h.borrow().get(&self.inner.names.lock) == Some(&lease.nonce)
-            });
+            let live =
+                HELD_HERE.with(|h| h.borrow().get(&self.inner.names.lock) == Some(&lease.nonce));
             if !live {
                 return None;
             }
@@ -550,11 +549,11 @@ impl DistributedLock {
     }
 
     /// The current holder's lease, or `None` when the lock is free. Both must agree: the Web
-    /// Lock is held (`navigator.locks.query()`; a lease left by a crashed tab does not count)
-    /// and a lease describes the holder (a holder removes its lease before releasing, and the
-    /// browser may report the Web Lock as held for a moment after that release).
-    /// A holder whose lease never reached this context (localStorage full, or a worker without
-    /// localStorage) therefore reads as free.
+    /// Lock is held (`navigator.locks.query()`; a lease left by a released or crashed holder
+    /// does not count) and [`Self::read_lease`] finds a current lease (in this tab the
+    /// browser may report the Web Lock held for a moment after a release; this tab's registry
+    /// of live grants settles that). A holder whose lease never reached this context
+    /// (localStorage full, or a worker without localStorage) therefore reads as free.
     pub async fn inspect(&self) -> Result<Option<Lease>, LockError> {
         let manager = self.manager()?;
         let held = web_locks::held_names(&manager)
