@@ -18,13 +18,6 @@ use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
-    type Resolvers;
-    #[wasm_bindgen(js_namespace = Promise, js_name = withResolvers)]
-    fn with_resolvers() -> Resolvers;
-    #[wasm_bindgen(method, getter)]
-    fn promise(this: &Resolvers) -> Promise;
-    #[wasm_bindgen(method, getter)]
-    fn resolve(this: &Resolvers) -> Function;
     /// A promise, seen only for `then(onFulfilled, onRejected)` with plain functions.
     type Thenable;
     #[wasm_bindgen(method, js_name = then)]
@@ -79,27 +72,36 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
+/// A pending promise and the function that resolves it. (Not `Promise.withResolvers`, which
+/// is newer than Web Locks in Safari and Firefox.) The executor runs synchronously, so the
+/// function is always there; `None` would only mean a broken `Promise`.
+fn held_promise() -> Option<(Promise, Function)> {
+    let mut resolve = None;
+    let promise = Promise::new(&mut |res, _rej| resolve = Some(res));
+    resolve.map(|r| (promise, r))
+}
+
 fn on_lock_callback(id: u32, lock: JsValue) -> JsValue {
-    let held = (!lock.is_null() && !lock.is_undefined()).then(with_resolvers);
-    let outcome = with_slot(id, |slot| {
-        if slot.abandoned {
-            return (None, JsValue::UNDEFINED);
-        }
-        let (release, hold) = match &held {
-            Some(r) => (Some(r.resolve()), r.promise().into()),
-            None => (None, JsValue::UNDEFINED),
-        };
-        slot.granted = Some(release);
-        (slot.waker.take(), hold)
-    });
-    match outcome {
-        Some((waker, hold)) => {
-            wake(waker);
-            hold
-        }
-        // No slot (cannot happen while the request is pending): hold nothing.
-        None => JsValue::UNDEFINED,
+    let abandoned = with_slot(id, |slot| slot.abandoned).unwrap_or(true);
+    if abandoned {
+        // Granted after the waiter gave up: hold nothing, the lock is released at once.
+        return JsValue::UNDEFINED;
     }
+    let held = if lock.is_null() || lock.is_undefined() {
+        None
+    } else {
+        held_promise()
+    };
+    let (release, hold) = match held {
+        Some((promise, resolve)) => (Some(resolve), promise.into()),
+        None => (None, JsValue::UNDEFINED),
+    };
+    let waker = with_slot(id, |slot| {
+        slot.granted = Some(release);
+        slot.waker.take()
+    });
+    wake(waker.flatten());
+    hold
 }
 
 fn on_settled(id: u32, result: Result<JsValue, JsValue>) {
