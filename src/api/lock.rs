@@ -139,7 +139,7 @@ fn parse_options(
 pub fn create_lock(
     #[wasm_bindgen(js_name = dbName)] db_name: &str,
     path: &str,
-    #[wasm_bindgen(unchecked_param_type = "LockOptions")] options: Option<Object>,
+    #[wasm_bindgen(unchecked_optional_param_type = "LockOptions")] options: Option<Object>,
 ) -> Result<JsDistributedLock, JsValue> {
     let (opts, signal) = parse_options(options).map_err(to_js)?;
     let lock =
