@@ -528,7 +528,7 @@ async fn a_lease_left_by_a_crashed_tab_does_not_count() {
 /// from elsewhere on the machine hits both alike; the median of the per-round ratios is the
 /// figure to read. A benchmark, so ignored by default; run it with
 /// `CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown
-/// --test browser_locks -- --ignored --nocapture measure`.
+/// --test browser_locks -- --include-ignored --nocapture measure`.
 #[wasm_bindgen_test]
 #[ignore]
 async fn measure_with_lock_against_raw_navigator_locks() {
