@@ -7,6 +7,7 @@
 //!   what a waiter does next, epoch proposals and fencing decisions. Pure, tested natively
 //!   with injected time.
 //! - `web_lock` (wasm32): the lock itself over `navigator.locks` and localStorage.
+//! - `env` (wasm32): what a lock needs from its context (injectable) and per-tab registries.
 //! - `fencing` (wasm32): epochs in the `epochs` IndexedDB store; the check a store write makes
 //!   inside its own transaction.
 //!
@@ -26,6 +27,8 @@
 pub mod error;
 pub mod lease;
 
+#[cfg(target_arch = "wasm32")]
+pub mod env;
 #[cfg(target_arch = "wasm32")]
 pub mod fencing;
 #[cfg(target_arch = "wasm32")]
