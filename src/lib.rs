@@ -13,6 +13,7 @@
 
 pub mod core;
 pub mod error;
+pub mod lock;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;

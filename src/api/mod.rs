@@ -3,6 +3,7 @@
 
 pub mod client_data;
 pub mod js_error;
+pub mod lock;
 pub mod options;
 pub mod plugin_store;
 pub mod scan;

@@ -1,9 +1,16 @@
 //! A hand-written binding for the Web Locks API (`navigator.locks`); web-sys hides it behind
 //! `--cfg=web_sys_unstable_apis`, which every consumer would then need.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::browser::settle::Watch;
 
 #[wasm_bindgen]
 extern "C" {
@@ -37,4 +44,124 @@ pub fn lock_manager() -> Option<LockManager> {
         return None;
     }
     Some(locks.unchecked_into())
+}
+
+/// Options of one [`request`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestOptions<'a> {
+    /// `ifAvailable: true`: granted only if free right now, else the callback sees `null`.
+    pub if_available: bool,
+    /// `steal: true`: take the lock from its holder, whose request promise then rejects with
+    /// an `AbortError`.
+    pub steal: bool,
+    /// Passed through as `signal`: aborting it removes the request from the queue.
+    pub signal: Option<&'a web_sys::AbortSignal>,
+}
+
+/// What a pending [`LockRequest`] woke up for.
+#[derive(Debug)]
+pub enum Wake {
+    /// Granted; calling the function (the held promise's `resolve`) releases the lock.
+    Granted(Function),
+    /// `ifAvailable` and the lock was taken.
+    NotAvailable,
+    /// The request was rejected before a grant (aborted, or an error).
+    Rejected(JsValue),
+    /// The caller's timer fired first.
+    Timer,
+}
+
+/// One `navigator.locks.request(name, options, callback)`. Dropping it before a grant
+/// abandons it: a later grant is released at once.
+#[derive(Debug)]
+pub struct LockRequest {
+    watch: Watch,
+    settled: bool,
+}
+
+/// Requests the exclusive lock `name`. When granted, the lock is held until the function in
+/// [`Wake::Granted`] is called (or the lock is stolen, or the page goes away).
+pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
+    let watch = Watch::new();
+    let opts = Object::new();
+    // Setting a property on a fresh plain object cannot fail.
+    if options.if_available {
+        let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
+    }
+    if options.steal {
+        let _ = Reflect::set(&opts, &"steal".into(), &JsValue::TRUE);
+    }
+    if let Some(signal) = options.signal {
+        let _ = Reflect::set(&opts, &"signal".into(), signal);
+    }
+    let done = manager.request_with_options(name, &opts, &watch.lock_callback());
+    watch.watch(&done);
+    LockRequest {
+        watch,
+        settled: false,
+    }
+}
+
+impl LockRequest {
+    /// Waits for the grant, for the request's rejection, or for `timer`, whichever is first.
+    /// After [`Wake::Rejected`] or [`Wake::NotAvailable`] the request is over.
+    pub async fn wait(&mut self, mut timer: Option<&mut crate::browser::timer::Deadline>) -> Wake {
+        std::future::poll_fn(|cx| {
+            match self.watch.poll_granted(cx) {
+                Poll::Ready(Some(release)) => return Poll::Ready(Wake::Granted(release)),
+                Poll::Ready(None) => return Poll::Ready(Wake::NotAvailable),
+                Poll::Pending => {}
+            }
+            if !self.settled {
+                if let Poll::Ready(result) = self.watch.poll_settled(cx) {
+                    self.settled = true;
+                    if let Some(Some(release)) = self.watch.try_granted() {
+                        return Poll::Ready(Wake::Granted(release));
+                    }
+                    return Poll::Ready(Wake::Rejected(result.err().unwrap_or(JsValue::UNDEFINED)));
+                }
+            } else {
+                return Poll::Ready(Wake::Rejected(JsValue::UNDEFINED));
+            }
+            if let Some(timer) = timer.as_mut() {
+                if Pin::new(&mut **timer).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Gives up waiting without aborting (no signal needed). A grant that already happened
+    /// wins: the request comes back with it and the caller holds the lock. Otherwise a later
+    /// grant is released at once.
+    pub fn abandon(self) -> Option<(LockRequest, Function)> {
+        if let Some(Some(release)) = self.watch.try_granted() {
+            return Some((self, release));
+        }
+        None
+    }
+
+    /// Resolves when the request is over: `Ok` after a normal release, `Err` (an `AbortError`
+    /// `DOMException`) when the held lock was stolen or the waiting request aborted.
+    pub async fn finished(self) -> Result<JsValue, JsValue> {
+        if self.settled {
+            return Ok(JsValue::UNDEFINED);
+        }
+        std::future::poll_fn(|cx| self.watch.poll_settled(cx)).await
+    }
+}
+
+/// The names of the locks currently held in this origin, from `locks.query()`.
+pub async fn held_names(manager: &LockManager) -> Result<Vec<String>, JsValue> {
+    let snapshot = JsFuture::from(manager.query()).await?;
+    let held = Reflect::get(&snapshot, &"held".into())?;
+    let Some(held) = held.dyn_ref::<js_sys::Array>() else {
+        return Ok(Vec::new());
+    };
+    Ok(held
+        .iter()
+        .filter_map(|info| Reflect::get(&info, &"name".into()).ok()?.as_string())
+        .collect())
 }

@@ -1,0 +1,315 @@
+//! `createLock` and the `DistributedLock` class: swamp's lock contract over `navigator.locks`
+//! (DESIGN invariant 8). Converts only; the lock lives in [`crate::lock`].
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::browser::settle::Watch;
+
+use super::js_error::{js_error, set_field};
+use crate::lock::web_lock::{Grant, Release};
+use crate::lock::{DistributedLock, Lease, LockEnv, LockError, LockOptions};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_LOCK: &str = r#"
+/** Options of `createLock`. */
+export interface LockOptions {
+  /** Names the lock instead of the path. */
+  lockKey?: string;
+  /** A holder whose last renewal is older than this is stale and may be stolen (default 30000). */
+  ttlMs?: number;
+  /** How often a waiter checks whether the holder went stale (default 1000). */
+  retryIntervalMs?: number;
+  /** How long `acquire` waits before `LockTimeoutError` (default 60000; 0: only if free). */
+  maxWaitMs?: number;
+  /** Aborting it while waiting rejects `acquire` with an `AbortError` (code `aborted`). */
+  signal?: AbortSignal;
+}
+/** The current holder (swamp's LockInfo plus `path`, `epoch`, `grantedAt`, `acquiredAtMs`). */
+export interface LockInfo {
+  holder: string;
+  hostname: string;
+  pid: number;
+  /** Start of the current lease term (grant, then each renewal), ISO-8601. */
+  acquiredAt: string;
+  acquiredAtMs: number;
+  grantedAt: string;
+  ttlMs: number;
+  nonce: string;
+  path: string;
+  epoch: number;
+}
+/** What code under the lock receives. */
+export interface LockGrant {
+  /** Fencing epoch: strictly greater than every earlier grant's. */
+  epoch: number;
+  nonce: string;
+  lockName: string;
+}
+"#;
+
+/// A JS error for `err`, with the extra fields of its kind (`holder`, `path`, `waitedMs`,
+/// `epoch`, `lock`).
+pub fn lock_error_to_js(err: &LockError) -> JsValue {
+    let error = js_error(err);
+    match err {
+        LockError::Timeout {
+            path,
+            holder,
+            waited_ms,
+        } => {
+            set_field(&error, "holder", &JsValue::from_str(holder));
+            set_field(&error, "path", &JsValue::from_str(path));
+            set_field(&error, "waitedMs", &JsValue::from_f64(*waited_ms as f64));
+        }
+        LockError::Lost { lock, epoch, .. } => {
+            set_field(&error, "lock", &JsValue::from_str(lock));
+            set_field(&error, "epoch", &JsValue::from_f64(*epoch as f64));
+        }
+        LockError::Aborted { path } => set_field(&error, "path", &JsValue::from_str(path)),
+        _ => {}
+    }
+    error.into()
+}
+
+fn to_js(err: LockError) -> JsValue {
+    lock_error_to_js(&err)
+}
+
+/// Reads the options object (absent fields take their defaults).
+fn parse_options(
+    options: Option<Object>,
+) -> Result<(LockOptions, Option<web_sys::AbortSignal>), LockError> {
+    let mut opts = LockOptions::default();
+    let Some(options) = options else {
+        return Ok((opts, None));
+    };
+    let field = |name: &str| {
+        Reflect::get(&options, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let ms = |name: &str, into: &mut u64| -> Result<(), LockError> {
+        if let Some(v) = field(name) {
+            match v.as_f64() {
+                Some(n) if n.is_finite() && n >= 0.0 && n <= i32::MAX as f64 => {
+                    *into = n.round() as u64
+                }
+                _ => {
+                    return Err(LockError::InvalidOptions(format!(
+                        "{name} must be a number of milliseconds"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    };
+    ms("ttlMs", &mut opts.ttl_ms)?;
+    ms("retryIntervalMs", &mut opts.retry_interval_ms)?;
+    ms("maxWaitMs", &mut opts.max_wait_ms)?;
+    if let Some(v) = field("lockKey") {
+        opts.lock_key = Some(
+            v.as_string()
+                .ok_or_else(|| LockError::InvalidOptions("lockKey must be a string".into()))?,
+        );
+    }
+    let signal = match field("signal") {
+        Some(v) => Some(
+            v.dyn_into::<web_sys::AbortSignal>()
+                .map_err(|_| LockError::InvalidOptions("signal must be an AbortSignal".into()))?,
+        ),
+        None => None,
+    };
+    Ok((opts, signal))
+}
+
+/// Creates a lease lock named `clientdata:<dbName>:lock:<lockKey or path>`. Nothing is
+/// requested until `acquire`/`withLock`. Throws `InvalidLockOptionsError` for out-of-range
+/// options. Where `navigator.locks` is missing (insecure context, old browser) the lock is
+/// still created, and every operation rejects with `LocksUnavailableError`
+/// (code `locks_unavailable`).
+///
+/// ```js
+/// const lock = createLock("supervisor", "notes-app/export", { ttlMs: 30_000, maxWaitMs: 5_000 });
+/// const n = await lock.withLock(async ({ epoch }) => exportNotes(epoch));
+/// ```
+#[wasm_bindgen(js_name = createLock)]
+pub fn create_lock(
+    #[wasm_bindgen(js_name = dbName)] db_name: &str,
+    path: &str,
+    #[wasm_bindgen(unchecked_optional_param_type = "LockOptions")] options: Option<Object>,
+) -> Result<JsDistributedLock, JsValue> {
+    let (opts, signal) = parse_options(options).map_err(to_js)?;
+    let lock =
+        DistributedLock::new(db_name, path, opts, signal, LockEnv::from_global()).map_err(to_js)?;
+    Ok(JsDistributedLock { lock })
+}
+
+/// A lease lock over the Web Locks API (swamp's `DistributedLock`). Create with `createLock`.
+#[wasm_bindgen(js_name = DistributedLock)]
+pub struct JsDistributedLock {
+    lock: DistributedLock,
+}
+
+impl JsDistributedLock {
+    /// Wraps a lock built from Rust (e.g. with an injected [`LockEnv`]).
+    pub fn from_lock(lock: DistributedLock) -> JsDistributedLock {
+        JsDistributedLock { lock }
+    }
+
+    /// The Rust lock behind this object.
+    pub fn lock(&self) -> &DistributedLock {
+        &self.lock
+    }
+}
+
+fn grant_to_js(grant: &Grant) -> JsValue {
+    let obj = Object::new();
+    // Setting properties on a fresh plain object cannot fail.
+    let _ = Reflect::set(
+        &obj,
+        &"epoch".into(),
+        &JsValue::from_f64(grant.epoch as f64),
+    );
+    let _ = Reflect::set(&obj, &"nonce".into(), &JsValue::from_str(&grant.nonce));
+    let _ = Reflect::set(
+        &obj,
+        &"lockName".into(),
+        &JsValue::from_str(&grant.lock_name),
+    );
+    obj.into()
+}
+
+fn lease_to_js(lease: &Lease) -> JsValue {
+    // The lease's own JSON is exactly the LockInfo shape.
+    js_sys::JSON::parse(&lease.to_json()).unwrap_or(JsValue::NULL)
+}
+
+#[wasm_bindgen(js_class = DistributedLock)]
+impl JsDistributedLock {
+    /// The Web Lock name, `clientdata:<db>:lock:<key>`.
+    ///
+    /// ```js
+    /// createLock("db", "a/b").name; // "clientdata:db:lock:a/b"
+    /// ```
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.lock.name().to_owned()
+    }
+
+    /// The path the lock was created for.
+    ///
+    /// ```js
+    /// createLock("db", "a/b").path; // "a/b"
+    /// ```
+    #[wasm_bindgen(getter)]
+    pub fn path(&self) -> String {
+        self.lock.path().to_owned()
+    }
+
+    /// Waits for the lock and resolves with the grant. Rejects with `LockTimeoutError`
+    /// (code `lock_timeout`, fields `holder`, `path`) after `maxWaitMs`, `AbortError`
+    /// (code `aborted`) when the signal fires, `LocksUnavailableError` without
+    /// `navigator.locks`. A holder whose lease is older than its ttl is stolen.
+    ///
+    /// ```js
+    /// const { epoch, nonce } = await lock.acquire();
+    /// try { await exportNotes(epoch); } finally { await lock.release(); }
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<LockGrant>")]
+    pub fn acquire(&self) -> Promise {
+        let lock = self.lock.clone();
+        future_to_promise(async move {
+            let grant = lock.acquire().await.map_err(to_js)?;
+            Ok(grant_to_js(&grant))
+        })
+    }
+
+    /// Releases the lock if this object holds it. Idempotent; a lease that carries another
+    /// nonce (a thief's) is left alone.
+    ///
+    /// ```js
+    /// await lock.release(); await lock.release(); // the second does nothing
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn release(&self) -> Promise {
+        self.lock.release();
+        Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// Acquires, calls `fn({ epoch, nonce, lockName })`, awaits its result, releases (also when
+    /// it throws or rejects) and returns its value. Rejects with `LockLostError` (code
+    /// `lock_lost`) when the lock was taken away while `fn` ran.
+    ///
+    /// ```js
+    /// const total = await lock.withLock(async ({ epoch }) => recount(epoch));
+    /// ```
+    #[wasm_bindgen(js_name = withLock, unchecked_return_type = "Promise<unknown>")]
+    pub fn with_lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(grant: LockGrant) => unknown")] callback: Function,
+    ) -> Promise {
+        let lock = self.lock.clone();
+        future_to_promise(async move {
+            let grant = lock.acquire().await.map_err(to_js)?;
+            let result = match callback.call1(&JsValue::UNDEFINED, &grant_to_js(&grant)) {
+                Ok(value) => match value.dyn_ref::<Promise>() {
+                    Some(promise) => Watch::promise(promise).await,
+                    None if is_thenable(&value) => Watch::promise(&Promise::resolve(&value)).await,
+                    None => Ok(value),
+                },
+                Err(thrown) => Err(thrown),
+            };
+            let released = lock.release();
+            let value = result?;
+            if released == Release::WasLost {
+                return Err(to_js(LockError::Lost {
+                    lock: grant.lock_name,
+                    epoch: grant.epoch,
+                    newer: None,
+                }));
+            }
+            Ok(value)
+        })
+    }
+
+    /// The current holder, or `null` when the lock is free (a lease left behind by a closed
+    /// tab does not count: `navigator.locks.query()` decides).
+    ///
+    /// ```js
+    /// const info = await lock.inspect(); // { holder, hostname, pid, acquiredAt, ttlMs, nonce, path, epoch, ... } | null
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<LockInfo | null>")]
+    pub fn inspect(&self) -> Promise {
+        let lock = self.lock.clone();
+        future_to_promise(async move {
+            let lease = lock.inspect().await.map_err(to_js)?;
+            Ok(lease.as_ref().map_or(JsValue::NULL, lease_to_js))
+        })
+    }
+
+    /// Frees the lock only if its current nonce is `expectedNonce`: resolves `true` (the holder
+    /// loses it and its fenced writes fail from now on), else `false` and nothing changes.
+    ///
+    /// ```js
+    /// const info = await lock.inspect();
+    /// if (info && isStuck(info)) await lock.forceRelease(info.nonce);
+    /// ```
+    #[wasm_bindgen(js_name = forceRelease, unchecked_return_type = "Promise<boolean>")]
+    pub fn force_release(
+        &self,
+        #[wasm_bindgen(js_name = expectedNonce)] expected_nonce: String,
+    ) -> Promise {
+        let lock = self.lock.clone();
+        future_to_promise(async move {
+            let freed = lock.force_release(&expected_nonce).await.map_err(to_js)?;
+            Ok(JsValue::from_bool(freed))
+        })
+    }
+}
+
+fn is_thenable(value: &JsValue) -> bool {
+    value.is_object() && Reflect::get(value, &"then".into()).is_ok_and(|then| then.is_function())
+}
