@@ -662,7 +662,10 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
             let small = small.clone();
             async move {
                 small
-                    .set_many(js(r#"[["c", "1"], ["d", "22222222222222222222"]]"#))
+                    .set_many(
+                        js(r#"[["c", "1"], ["d", "22222222222222222222"]]"#),
+                        JsValue::UNDEFINED,
+                    )
                     .await
                     .map(|_| JsValue::UNDEFINED)
             }
@@ -735,7 +738,7 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
     );
     expect_error(
         "setAsync after close",
-        kv.set_async("k".into(), 1.into()).await,
+        kv.set_async("k".into(), 1.into(), JsValue::UNDEFINED).await,
         "StoreClosedError",
         "store_closed",
     );
@@ -975,7 +978,7 @@ async fn async_path_takes_large_values(engine: &str) {
         "ValueTooLargeError",
         "value_too_large",
     );
-    kv.set_async("big".into(), big.clone().into())
+    kv.set_async("big".into(), big.clone().into(), JsValue::UNDEFINED)
         .await
         .unwrap();
     assert_eq!(
@@ -990,7 +993,8 @@ async fn async_path_takes_large_values(engine: &str) {
     let too_big = Uint8Array::new_with_length((1 << 20) + 1);
     expect_error(
         "1 MiB + 1",
-        kv.set_async("x".into(), too_big.into()).await,
+        kv.set_async("x".into(), too_big.into(), JsValue::UNDEFINED)
+            .await,
         "ValueTooLargeError",
         "value_too_large",
     );
@@ -998,11 +1002,14 @@ async fn async_path_takes_large_values(engine: &str) {
     for i in 0..100 {
         entries.push(&Array::of2(&format!("m{i}").into(), &js(&format!("[{i}]"))));
     }
-    kv.set_many(entries.into()).await.unwrap();
+    kv.set_many(entries.into(), JsValue::UNDEFINED)
+        .await
+        .unwrap();
     assert_eq!(json(&kv.get("m42".into()).unwrap()), "[42]");
     expect_error(
         "setMany with a bad entry",
-        kv.set_many(js(r#"[["ok", 1], ["", 2]]"#)).await,
+        kv.set_many(js(r#"[["ok", 1], ["", 2]]"#), JsValue::UNDEFINED)
+            .await,
         "InvalidKeyError",
         "invalid_key",
     );

@@ -26,6 +26,13 @@ pub struct ClientData {
     db: Db,
 }
 
+impl ClientData {
+    /// The database name (`open({ name })`).
+    pub(crate) fn db_name(&self) -> &str {
+        &self.db.info().name
+    }
+}
+
 fn set(obj: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), value);
 }

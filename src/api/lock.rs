@@ -1,6 +1,7 @@
 //! `createLock` and the `DistributedLock` class: swamp's lock contract over `navigator.locks`
 //! (DESIGN invariant 8). Converts only; the lock lives in [`crate::lock`].
 
+use super::client_data::ClientData;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -312,4 +313,23 @@ impl JsDistributedLock {
 
 fn is_thenable(value: &JsValue) -> bool {
     value.is_object() && Reflect::get(value, &"then".into()).is_ok_and(|then| then.is_function())
+}
+
+#[wasm_bindgen(js_class = ClientData)]
+impl ClientData {
+    /// A lease lock scoped to this database (`createLock(cd.metadata().name, path, options)`).
+    /// Writes made under it can be fenced: `kv.setMany(entries, { fence: grant })`.
+    ///
+    /// ```js
+    /// const lock = cd.createLock("notes-app/export", { ttlMs: 30_000, maxWaitMs: 5_000 });
+    /// await lock.withLock(async (grant) => kv.setMany([["exported", Date.now()]], { fence: grant }));
+    /// ```
+    #[wasm_bindgen(js_name = createLock)]
+    pub fn create_lock(
+        &self,
+        path: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "LockOptions")] options: Option<Object>,
+    ) -> Result<JsDistributedLock, JsValue> {
+        create_lock(self.db_name(), path, options)
+    }
 }

@@ -1,6 +1,6 @@
 //! `PluginStore`: one plugin's namespace.
 
-use js_sys::Array;
+use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::js_error::to_js;
@@ -9,6 +9,7 @@ use super::scan::scan_iterable;
 use crate::core::PluginId;
 use crate::store::codec::{key_from_js, value_from_js};
 use crate::store::db::Db;
+use crate::store::engine::Fence;
 use crate::store::error::StoreError;
 
 /// Default and largest `keys()` limit.
@@ -191,11 +192,13 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
         let key = key_from_js(&key).map_err(to_js)?;
         let value = value_from_js(&value).map_err(to_js)?;
+        let fence = fence_option(&options).map_err(to_js)?;
         let db = self.db.clone();
-        db.set_many(&self.plugin, vec![(key, Some(value))])
+        db.set_many(&self.plugin, vec![(key, Some(value))], fence.as_ref())
             .await
             .map_err(to_js)
     }
@@ -203,14 +206,21 @@ impl PluginStore {
     /// Stores many `[key, value]` pairs in one transaction without the journal (bulk loads);
     /// resolves when durable. All-or-nothing: one invalid entry rejects the whole call.
     ///
+    /// With `{ fence: grant }` (what `DistributedLock.acquire()` resolves to, or the argument of
+    /// `withLock`'s callback) the write is fenced: it rejects with `LockLostError` and writes
+    /// nothing if the lock was granted to someone else since (IndexedDB engine only).
+    ///
     /// ```js
     /// await kv.setMany([["a", 1], ["b", { x: 2 }]]);
+    /// await lock.withLock(async (grant) => kv.setMany([["report", data]], { fence: grant }));
     /// ```
     #[wasm_bindgen(js_name = setMany)]
     pub async fn set_many(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Iterable<[string, StoredValue]>")] entries: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
+        let fence = fence_option(&options).map_err(to_js)?;
         let invalid = || {
             to_js(StoreError::InvalidOptions(
                 "entries must be an array of [key, value]".into(),
@@ -228,6 +238,42 @@ impl PluginStore {
             parsed.push((key, Some(value)));
         }
         let db = self.db.clone();
-        db.set_many(&self.plugin, parsed).await.map_err(to_js)
+        db.set_many(&self.plugin, parsed, fence.as_ref())
+            .await
+            .map_err(to_js)
     }
 }
+
+/// The `fence` of a write's options: `{ lockName: string, epoch: number }` (a lock grant).
+fn fence_option(options: &JsValue) -> Result<Option<Fence>, StoreError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    let get = |target: &JsValue, name: &str| {
+        Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+    };
+    let fence = get(options, "fence");
+    if fence.is_undefined() || fence.is_null() {
+        return Ok(None);
+    }
+    let invalid = || {
+        StoreError::InvalidOptions(
+            "fence must be a lock grant { lockName: string, epoch: number }".into(),
+        )
+    };
+    let lock = get(&fence, "lockName")
+        .as_string()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(invalid)?;
+    let epoch = get(&fence, "epoch")
+        .as_f64()
+        .filter(|e| e.fract() == 0.0 && *e >= 1.0 && *e <= MAX_SAFE_EPOCH)
+        .ok_or_else(invalid)?;
+    Ok(Some(Fence {
+        lock,
+        epoch: epoch as u64,
+    }))
+}
+
+/// 2^53 - 1: epochs travel as JS numbers.
+const MAX_SAFE_EPOCH: f64 = 9_007_199_254_740_991.0;

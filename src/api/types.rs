@@ -28,6 +28,13 @@ export interface PluginOptions {
   /** Byte quota of this plugin (replaces one given to `open`); null removes it. */
   quotaBytes?: number | null;
 }
+/** A lock grant a write is fenced by: what `DistributedLock.acquire()` resolves to. */
+export interface FenceGrant { lockName: string; epoch: number; }
+/** Options of `PluginStore.setAsync` and `setMany`. */
+export interface WriteOptions {
+  /** Write only while this lock grant is the newest; else `LockLostError`, nothing written. */
+  fence?: FenceGrant;
+}
 /** Options of `PluginStore.keys`. */
 export interface KeysOptions { prefix?: string; limit?: number; }
 /** Options of `PluginStore.scan`. */

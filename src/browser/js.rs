@@ -31,7 +31,9 @@ export function cd_to_json(v) {
 export function cd_tx_done(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
-    tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
+    tx.onabort = () => reject(tx.cdFenceNewer !== undefined
+      ? { name: "LockLostError", message: "a newer lock epoch exists", newer: tx.cdFenceNewer }
+      : tx.error || new DOMException("transaction aborted", "AbortError"));
   });
 }
 export function cd_request(req) {
@@ -46,6 +48,14 @@ export function cd_put_rows(store, rows, ifNewer) {
     const get = store.get([row.p, row.k]);
     get.onsuccess = () => { const cur = get.result; if (!cur || cur.h < row.h) store.put(row); };
   }
+}
+export function cd_fence(tx, epochs, lockName, epoch) {
+  const get = epochs.get(lockName);
+  get.onsuccess = () => {
+    const stored = typeof get.result === "number" ? get.result : 0;
+    if (stored > epoch) { tx.cdFenceNewer = stored; tx.abort(); }
+    else if (stored < epoch) epochs.put(epoch, lockName);
+  };
 }
 export function cd_row(p, k, h, v, b) {
   const row = { p, k, h };
@@ -65,6 +75,11 @@ extern "C" {
     /// A promise settled by an `IDBTransaction`'s `complete` (resolve) or `abort` (reject with
     /// the transaction's error, e.g. a `QuotaExceededError`).
     pub fn cd_tx_done(tx: &JsValue) -> js_sys::Promise;
+
+    /// Fencing inside a readwrite transaction over `epochs`: reads the stored epoch of
+    /// `lock_name`; a newer one aborts `tx` (undoing every write queued in it) and makes
+    /// [`cd_tx_done`] reject with `{ name: "LockLostError", newer }`; an older one is raised.
+    pub fn cd_fence(tx: &JsValue, epochs: &JsValue, lock_name: &str, epoch: f64);
 
     /// A promise settled by an `IDBRequest`.
     pub fn cd_request(request: &JsValue) -> js_sys::Promise;

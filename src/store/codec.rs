@@ -138,7 +138,14 @@ pub fn js_failure(error: &JsValue) -> StoreError {
     } else {
         format!("{name}: {message}")
     };
-    if name == "QuotaExceededError" {
+    if name == "LockLostError" {
+        let newer = field(error, "newer").as_f64().unwrap_or(0.0) as u64;
+        StoreError::LockLost {
+            lock: String::new(),
+            epoch: 0,
+            newer,
+        }
+    } else if name == "QuotaExceededError" {
         StoreError::BrowserQuota(detail)
     } else {
         StoreError::Storage(detail)

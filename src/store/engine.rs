@@ -78,6 +78,17 @@ pub struct Commit<'a> {
     pub slot: Option<SlotRow>,
     /// Vectors to replace.
     pub vectors: &'a [(VectorKind, Watermarks)],
+    /// Write only if this lock epoch is still the newest (checked in the same transaction).
+    pub fence: Option<&'a Fence>,
+}
+
+/// A lock grant a write is made under (`DistributedLock` `{ lockName, epoch }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The Web Lock name.
+    pub lock: String,
+    /// The grant's epoch.
+    pub epoch: u64,
 }
 
 /// A started commit. For IndexedDB the transaction exists (so its order among transactions is
@@ -180,6 +191,11 @@ impl Engine {
 
     /// Starts one atomic write (see [`Started`]).
     pub fn start(&self, commit: &Commit<'_>) -> StoreResult<Started> {
+        if commit.fence.is_some() && !matches!(self, Engine::IndexedDb(_)) {
+            return Err(StoreError::StorageUnavailable(
+                "fenced writes need the IndexedDB engine (the fencing epoch lives there)".into(),
+            ));
+        }
         match self {
             Engine::IndexedDb(e) => e.start(commit).map(Started::Pending),
             Engine::LocalStorage(e) => e.write(commit).map(|()| Started::Done),

@@ -41,6 +41,17 @@ pub enum StoreError {
     /// An option passed to `open`, `keys`, `scan` or `plugin` is malformed.
     #[error("invalid option: {0}")]
     InvalidOptions(String),
+    /// A fenced write's lock epoch is no longer the newest: another holder was granted the
+    /// lock since. Nothing was written.
+    #[error("lock {lock} was lost: epoch {epoch} is older than {newer}")]
+    LockLost {
+        /// The Web Lock name (`DistributedLock.name`).
+        lock: String,
+        /// The epoch the write was made under.
+        epoch: u64,
+        /// The newer epoch found in the database.
+        newer: u64,
+    },
 }
 
 impl Coded for StoreError {
@@ -53,6 +64,7 @@ impl Coded for StoreError {
             StoreError::StoreClosed => "StoreClosedError",
             StoreError::Storage(_) => "StorageError",
             StoreError::InvalidOptions(_) => "InvalidOptionsError",
+            StoreError::LockLost { .. } => "LockLostError",
         }
     }
 
@@ -65,6 +77,7 @@ impl Coded for StoreError {
             StoreError::StoreClosed => "store_closed",
             StoreError::Storage(_) => "storage_failed",
             StoreError::InvalidOptions(_) => "invalid_options",
+            StoreError::LockLost { .. } => "lock_lost",
         }
     }
 }

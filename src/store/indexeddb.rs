@@ -13,8 +13,8 @@ use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTrans
 use super::codec::{js_failure, row_to_record};
 use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use super::error::StoreResult;
-use super::schema::{self, OpenError, RECORDS, SLOTS, VECTORS};
-use crate::browser::js::{cd_put_rows, cd_request, cd_tx_done};
+use super::schema::{self, OpenError, EPOCHS, RECORDS, SLOTS, VECTORS};
+use crate::browser::js::{cd_fence, cd_put_rows, cd_request, cd_tx_done};
 use crate::core::{ClockState, Hlc, NodeId, PluginId, Value, VersionVector};
 
 /// An open IndexedDB database.
@@ -134,12 +134,25 @@ impl IdbEngine {
         if !commit.vectors.is_empty() {
             stores.push(VECTORS);
         }
+        if commit.fence.is_some() {
+            stores.push(EPOCHS);
+        }
         let tx = self.transaction(&stores, IdbTransactionMode::Readwrite)?;
         let done = JsFuture::from(cd_tx_done(&tx));
         let fail = |e: JsValue| {
             let _ = tx.abort();
             js_failure(&e)
         };
+        if let Some(fence) = commit.fence {
+            // Queued first: if a newer epoch is stored, the transaction aborts and every write
+            // queued after this is undone with it.
+            cd_fence(
+                &tx,
+                &Self::store(&tx, EPOCHS)?.into(),
+                &fence.lock,
+                fence.epoch as f64,
+            );
+        }
         let records = Self::store(&tx, RECORDS)?;
         cd_put_rows(&records, commit.rows, commit.if_newer).map_err(fail)?;
         if let Some(slot) = commit.slot {

@@ -108,6 +108,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
                 if_newer: false,
                 slot: Some(row),
                 vectors: &[],
+                fence: None,
             })?
             .done()
             .await?;

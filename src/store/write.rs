@@ -11,7 +11,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use super::codec::Encoded;
 use super::db::{Db, Queued};
-use super::engine::Commit;
+use super::engine::{Commit, Fence};
 use super::error::{StoreError, StoreResult};
 use super::journal::SYNC_MAX_VALUE_BYTES;
 use super::quota::{self, record_cost};
@@ -87,11 +87,14 @@ impl Db {
     }
 
     /// Writes many entries of one plugin in one transaction, skipping the journal; resolves
-    /// when they are durable (values up to 1 MiB). Either all are written or none.
+    /// when they are durable (values up to 1 MiB). Either all are written or none. With a
+    /// `fence`, the transaction also checks that the lock epoch is still the newest and writes
+    /// nothing (`LockLost`) if a newer holder exists.
     pub async fn set_many(
         &self,
         plugin: &PluginId,
         entries: Vec<(Key, Option<Encoded>)>,
+        fence: Option<&Fence>,
     ) -> StoreResult<()> {
         let (records, caches, slot) = {
             let mut guard = self.inner.state.borrow_mut();
@@ -145,9 +148,18 @@ impl Db {
                 if_newer: true,
                 slot,
                 vectors: &[],
+                fence,
             })?
             .done()
-            .await?;
+            .await
+            .map_err(|e| match (e, fence) {
+                (StoreError::LockLost { newer, .. }, Some(f)) => StoreError::LockLost {
+                    lock: f.lock.clone(),
+                    epoch: f.epoch,
+                    newer,
+                },
+                (e, _) => e,
+            })?;
         let mut changed = Vec::new();
         {
             let mut st = self.inner.state.borrow_mut();
@@ -183,6 +195,7 @@ impl Db {
                 if_newer: true,
                 slot,
                 vectors: &batch.vectors,
+                fence: None,
             })?
             .done()
             .await?;
@@ -277,6 +290,7 @@ pub(crate) async fn run(db: Db) {
             if_newer,
             slot,
             vectors: &[],
+            fence: None,
         });
         // Other tabs hear of the batch once its transaction exists, so any write they make in
         // response is ordered after it in IndexedDB.

@@ -33,7 +33,10 @@ fn sigkill_during_a_push_leaves_nothing_of_it() {
         &args,
         &[("CLIENTDATA_TEST_APPLY_DELAY_MS", "60000")],
     );
-    let out = device.client.request(&mut device.store, None, 100).unwrap();
+    let out = device
+        .client
+        .request(&mut device.store, &device.clock, None, 100)
+        .unwrap();
     assert_eq!(out.request.push.len(), 10);
     let (url, body) = (
         format!("{}/sync/exchange", server.base),

@@ -126,7 +126,10 @@ fn replaying_a_request_changes_nothing() {
         device.put("p", &format!("k{i}"), &i.to_string());
     }
     device.put("p", "shared", "\"device\"");
-    let out = device.client.request(&mut device.store, None, 100).unwrap();
+    let out = device
+        .client
+        .request(&mut device.store, &device.clock, None, 100)
+        .unwrap();
     let first = server.exchange(&device.token, &out.request);
     let snapshot = |server: &Server| {
         let mut observer = Device::new(&token("alice"));
@@ -160,7 +163,7 @@ fn mirrored_round(
 ) -> bool {
     let out = device
         .client
-        .request(&mut device.store, scope, limit)
+        .request(&mut device.store, &device.clock, scope, limit)
         .unwrap();
     let reply = server.exchange(&device.token, &out.request);
     let (expected, _) = serve(model, &out.request, &Limits::default(), now_ms()).unwrap();

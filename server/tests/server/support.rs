@@ -349,7 +349,7 @@ impl Device {
     ) -> (ExchangeRequest, bool, usize) {
         let out = self
             .client
-            .request(&mut self.store, plugins, limit)
+            .request(&mut self.store, &self.clock, plugins, limit)
             .unwrap();
         let reply = server.exchange(&self.token, &out.request);
         let plan = self
