@@ -8,6 +8,8 @@
 //! - `browser` (wasm32 only): bindings to what the browser provides (clock, Web Locks, ...).
 //! - [`store`]: persistence. Pure parts (index, journal, quotas) everywhere; the engines
 //!   (IndexedDB, localStorage, memory) and `store::schema` on wasm32 only.
+//! - [`sync`]: exchange rounds over `fetch` (config and errors everywhere; transport, rounds and
+//!   the leader tab's automatic sync on wasm32 only).
 //! - `api` (wasm32 only): the `#[wasm_bindgen]` surface; converts, does not decide.
 #![deny(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod lock;
 pub mod browser;
 
 pub mod store;
+pub mod sync;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;

@@ -1,15 +1,25 @@
 //! `ClientData`: one open database.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::js_error::to_js;
 use super::options::{self, MAX_SAFE};
 use super::plugin_store::PluginStore;
+use super::sync::{call_options, sync_options, to_js_sync, totals_to_js};
+use super::sync_service::SyncService;
+use super::verifier::Verifier;
 use crate::store::codec::plugin_from_js;
 use crate::store::db::Db;
 use crate::store::error::StoreError;
 use crate::store::open::open;
+use crate::sync::auto::Auto;
+use crate::sync::round::{Direction, Syncer};
+use crate::sync::transport::Transport;
+use crate::sync::SyncError;
 
 /// An open clientdata database: per-plugin stores, durable synchronous writes, cross-tab
 /// updates.
@@ -24,6 +34,10 @@ use crate::store::open::open;
 #[derive(Debug, Clone)]
 pub struct ClientData {
     db: Db,
+    /// Present when opened with a `server`.
+    syncer: Option<Rc<Syncer>>,
+    /// Automatic sync (leader election), when opened with `autoSync`.
+    auto: Rc<RefCell<Option<Auto>>>,
 }
 
 impl ClientData {
@@ -50,9 +64,23 @@ impl ClientData {
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<ClientData, JsValue> {
+        let sync = sync_options(&options).map_err(to_js)?;
         let options = options::open_options(&options).map_err(to_js)?;
         let db = open(options).await.map_err(to_js)?;
-        Ok(ClientData { db })
+        let mut auto = None;
+        let syncer = sync.map(|(config, token)| {
+            let auto_config = config.auto;
+            let syncer = Rc::new(Syncer::new(db.clone(), Transport::new(config, token)));
+            if let Some(a) = auto_config {
+                auto = Some(Auto::start(syncer.clone(), a));
+            }
+            syncer
+        });
+        Ok(ClientData {
+            db,
+            syncer,
+            auto: Rc::new(RefCell::new(auto)),
+        })
     }
 
     /// The store of plugin `id`. `options.quotaBytes` sets (or with `null` removes) its byte
@@ -113,6 +141,17 @@ impl ClientData {
             "journalBytes",
             &JsValue::from(self.db.journal_bytes() as f64),
         );
+        let server = self
+            .syncer
+            .as_ref()
+            .map(|s| s.transport().config().server.clone());
+        set(
+            &m,
+            "server",
+            &server.map_or(JsValue::NULL, |s| JsValue::from_str(&s)),
+        );
+        let leader = self.auto.borrow().as_ref().is_some_and(Auto::is_leader);
+        set(&m, "leader", &JsValue::from_bool(leader));
         Ok(m.into())
     }
 
@@ -120,7 +159,9 @@ impl ClientData {
     /// `local-change-recorded` fires once per plugin per committed batch (this instance's
     /// writes) and for writes other instances broadcast, with `{ plugin, keys,
     /// fromThisInstance }`; `write-failed` fires with the typed error when a batch could not be
-    /// committed (the writes stay journaled and are retried).
+    /// committed (the writes stay journaled and are retried). Sync: `remote-update-available`
+    /// `{ plugin, keys }` when a round changed local values, `local-data-synced` after every
+    /// round (in every tab), `sync-failed` with the typed error of a failed automatic round.
     ///
     /// ```js
     /// const off = cd.on("local-change-recorded", (e) => console.log(e.plugin, e.keys));
@@ -130,7 +171,7 @@ impl ClientData {
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ClientDataEventType")] kind: String,
-        #[wasm_bindgen(unchecked_param_type = "(event: LocalChangeRecorded | Error) => void")]
+        #[wasm_bindgen(unchecked_param_type = "(event: ClientDataEvent) => void")]
         listener: Function,
     ) -> Result<Function, JsValue> {
         self.db.check_open().map_err(to_js)?;
@@ -159,7 +200,102 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = close)]
     pub async fn close(&self) -> Result<(), JsValue> {
+        // Stops automatic sync first: leadership passes to the next tab in the queue.
+        self.auto.borrow_mut().take();
         self.db.clone().close().await.map_err(to_js)
+    }
+
+    /// One exchange round with the server: ships the local records it has not covered,
+    /// receives records above the local watermarks, and commits both with the new watermarks
+    /// in one transaction. A round that fails anywhere changes nothing; just retry.
+    ///
+    /// ```js
+    /// const { applied, shipped, hasMore } = await cd.exchange({ signal, plugins: ["notes-app"] });
+    /// ```
+    #[wasm_bindgen(js_name = exchange, unchecked_return_type = "Promise<ExchangeResult>")]
+    pub async fn exchange(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ExchangeOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let syncer = self.syncer()?;
+        let o = call_options(&options, syncer.transport().config(), false).map_err(to_js)?;
+        let outcome = syncer
+            .round(
+                o.plugins.as_deref(),
+                o.limit,
+                Direction::Both,
+                o.signal.as_ref(),
+            )
+            .await
+            .map_err(to_js_sync)?;
+        let r = Object::new();
+        set(&r, "applied", &JsValue::from(outcome.applied as f64));
+        set(&r, "shipped", &JsValue::from(outcome.shipped as f64));
+        set(&r, "hasMore", &JsValue::from_bool(outcome.has_more));
+        Ok(r.into())
+    }
+
+    /// Runs rounds while there is more to move (`hasMore`), calling `onProgress` after each.
+    ///
+    /// ```js
+    /// const { rounds, applied, shipped } = await cd.sync({ onProgress: (p) => console.log(p) });
+    /// ```
+    #[wasm_bindgen(js_name = sync, unchecked_return_type = "Promise<SyncResult>")]
+    pub async fn sync(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncCallOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let syncer = self.syncer()?;
+        let o = call_options(&options, syncer.transport().config(), false).map_err(to_js)?;
+        let progress = o.on_progress.clone();
+        let totals = syncer
+            .sync(
+                o.plugins.as_deref(),
+                o.limit,
+                Direction::Both,
+                o.signal.as_ref(),
+                |t| {
+                    if let Some(f) = &progress {
+                        let _ = f.call1(&JsValue::UNDEFINED, &totals_to_js(t));
+                    }
+                },
+            )
+            .await
+            .map_err(to_js_sync)?;
+        Ok(totals_to_js(&totals))
+    }
+
+    /// The swamp-shaped sync service of this store (pullChanged, pushChanged, markDirty,
+    /// capabilities, hydrateFile).
+    ///
+    /// ```js
+    /// const svc = cd.createSyncService();
+    /// const pulled = await svc.pullChanged({ context: { models: ["notes-app"] } });
+    /// ```
+    #[wasm_bindgen(js_name = createSyncService)]
+    pub fn create_sync_service(&self) -> Result<SyncService, JsValue> {
+        Ok(SyncService::new(self.syncer()?))
+    }
+
+    /// The health verifier: probes IndexedDB, localStorage, Web Locks, storage persistence and
+    /// quota, and the server's `/health`.
+    ///
+    /// ```js
+    /// const { healthy, message, latencyMs, datastoreType, details } = await cd.createVerifier().verify();
+    /// ```
+    #[wasm_bindgen(js_name = createVerifier)]
+    pub fn create_verifier(&self) -> Result<Verifier, JsValue> {
+        self.db.check_open().map_err(to_js)?;
+        Ok(Verifier::new(self.db.clone(), self.syncer.clone()))
+    }
+}
+
+impl ClientData {
+    fn syncer(&self) -> Result<Rc<Syncer>, JsValue> {
+        self.db.check_open().map_err(to_js)?;
+        self.syncer
+            .clone()
+            .ok_or_else(|| to_js_sync(SyncError::NotConfigured))
     }
 }
 

@@ -7,7 +7,10 @@ pub mod lock;
 pub mod options;
 pub mod plugin_store;
 pub mod scan;
+pub mod sync;
+pub mod sync_service;
 pub mod types;
+pub mod verifier;
 
 pub use client_data::ClientData;
 pub use plugin_store::PluginStore;

@@ -22,6 +22,21 @@ export interface OpenOptions {
   persist?: boolean;
   /** Largest accepted lead of a remote clock over the local one (default 60000). */
   maxDriftMs?: number;
+  /** Base URL of the sync server (`POST <server>/sync/exchange`); without it nothing syncs. */
+  server?: string;
+  /** Bearer token provider, asked before each round and once more after a 401. */
+  token?: () => string | Promise<string>;
+  /** Automatic sync in the leader tab (one per database, over Web Locks). */
+  autoSync?: boolean | { intervalMs?: number; debounceMs?: number };
+  /** Transport tuning. */
+  sync?: {
+    /** Per-request timeout (default 30000). */
+    timeoutMs?: number;
+    /** Retries after network errors and 5xx, with jittered backoff (default 2, at most 10). */
+    retries?: number;
+    /** Records per page in each direction, 1..1000 (default 1000). */
+    pageLimit?: number;
+  };
 }
 /** Options of `ClientData.plugin`. */
 export interface PluginOptions {
@@ -55,9 +70,76 @@ export interface Metadata {
   pendingBytes: number;
   /** Bytes the localStorage journal holds. */
   journalBytes: number;
+  /** The sync server, or null when opened without one. */
+  server: string | null;
+  /** Whether this instance runs the automatic sync of its database right now. */
+  leader: boolean;
+}
+/** Options of `ClientData.exchange`. */
+export interface ExchangeOptions {
+  signal?: AbortSignal;
+  /** Only these plugins (scoped sync); default every plugin. */
+  plugins?: string[];
+  /** Records per page, 1..1000 (default `sync.pageLimit`). */
+  limit?: number;
+}
+/** What one round moved. */
+export interface ExchangeResult {
+  /** Remote records that changed local values. */
+  applied: number;
+  /** Local records shipped to the server. */
+  shipped: number;
+  /** Another round would move more. */
+  hasMore: boolean;
+}
+/** Progress and result of `ClientData.sync`. */
+export interface SyncResult { rounds: number; applied: number; shipped: number; hasMore: boolean; }
+/** Options of `ClientData.sync`. */
+export interface SyncCallOptions extends ExchangeOptions {
+  onProgress?: (progress: SyncResult) => void;
+}
+/** Options of the sync service's methods (swamp's shape: `context.models` is the plugin scope). */
+export interface SyncServiceOptions {
+  signal?: AbortSignal;
+  context?: { models?: string[] };
+  limit?: number;
+}
+/** `SyncService.capabilities()`. */
+export interface SyncCapabilities { scopedSync: true; lazyHydration: boolean; }
+/** One probe of `Verifier.verify()`. */
+export interface VerifyProbe { ok: boolean; latencyMs: number; error?: string; }
+/** `Verifier.verify()`. */
+export interface VerifyResult {
+  healthy: boolean;
+  /** "healthy (...)" or "unhealthy: " and the failed probes. */
+  message: string;
+  latencyMs: number;
+  /** "clientdata-indexeddb" | "clientdata-localstorage" | "clientdata-memory". */
+  datastoreType: string;
+  details: {
+    engine: "indexeddb" | "localstorage" | "memory";
+    storage: VerifyProbe;
+    localStorage: VerifyProbe;
+    webLocks: VerifyProbe;
+    quota: VerifyProbe & { persisted: boolean; quota: number | null };
+    /** Present when opened with a server. */
+    server?: VerifyProbe & { url: string; health?: { healthy: boolean; version?: string; database?: string; latencyMs?: number } };
+  };
+}
+/** Payload of `remote-update-available`: keys a sync round changed. */
+export interface RemoteUpdateAvailable { plugin: string; keys: string[]; fromThisInstance: boolean; }
+/** Payload of `local-data-synced`, after each round (in every tab of the database). */
+export interface LocalDataSynced {
+  applied: number;
+  shipped: number;
+  hasMore: boolean;
+  changes: RemoteUpdateAvailable[];
+  fromThisInstance: boolean;
 }
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced" | "sync-failed";
+/** Payload of each event type. */
+export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | Error;
 "#;

@@ -8,11 +8,12 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 /// Event types a listener may subscribe to.
-pub const EVENT_TYPES: [&str; 4] = [
+pub const EVENT_TYPES: [&str; 5] = [
     "local-change-recorded",
     "write-failed",
     "remote-update-available",
     "local-data-synced",
+    "sync-failed",
 ];
 
 type Listeners = Rc<RefCell<Vec<(u32, &'static str, Function)>>>;

@@ -15,6 +15,7 @@ use super::engine::{Engine, SlotRow};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal_storage::{Appended, Journal};
+use super::outbox::{Outbox, Ticket};
 use crate::browser::clock::JsClock;
 use crate::browser::events::Emitter;
 use crate::browser::slots::SlotLease;
@@ -73,6 +74,8 @@ pub(crate) struct State {
     pub closed: bool,
     /// Released and disconnected: batches stop without touching storage.
     pub dead: bool,
+    /// Cross-tab messages held in stamp order (see `outbox.rs`).
+    pub outbox: Outbox<JsValue>,
 }
 
 impl State {
@@ -98,7 +101,6 @@ impl State {
     }
 }
 
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub info: Info,
     pub engine: Engine,
@@ -106,6 +108,17 @@ pub(crate) struct Inner {
     pub emitter: Emitter,
     pub tabs: RefCell<Option<Tabs>>,
     pub lease: RefCell<Option<SlotLease>>,
+    /// Called after local changes (this instance's or another tab's): the sync layer's
+    /// debounce for automatic rounds.
+    pub change_hook: RefCell<Option<Rc<dyn Fn()>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A handle to an open database (cheap to clone; every clone is the same instance).
@@ -116,6 +129,16 @@ pub struct Db {
 
 fn set(obj: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+/// The cross-tab message carrying committed `rows`; `remote`: they came from a sync round.
+pub(crate) fn rows_message(rows: &Array, remote: bool) -> JsValue {
+    let message = Object::new();
+    set(&message, "rows", rows);
+    if remote {
+        set(&message, "remote", &JsValue::TRUE);
+    }
+    message.into()
 }
 
 /// The `local-change-recorded` payloads for `changed` (plugin, key) pairs, one per plugin.
@@ -250,6 +273,25 @@ impl Db {
         f(&mut self.inner.state.borrow_mut().index)
     }
 
+    /// Probes the engine with a write and a delete (see `Engine::probe`).
+    pub async fn probe(&self) -> StoreResult<()> {
+        self.check_open()?;
+        self.inner.engine.probe().await
+    }
+
+    /// Replaces the index's sync vectors with the stored ones: rounds of other tabs store
+    /// theirs without telling this index.
+    pub async fn reload_vectors(&self) -> StoreResult<()> {
+        self.check_open()?;
+        if let Some(vectors) = self.inner.engine.load_vectors().await? {
+            let mut st = self.inner.state.borrow_mut();
+            for (kind, plugin, vector) in vectors {
+                st.index.set_vector(kind, plugin, vector);
+            }
+        }
+        Ok(())
+    }
+
     /// A copy of the writer's clock (for planning sync rounds; adopt the planned clock with
     /// [`Db::adopt_clock`] after the commit).
     pub fn clock(&self) -> HlcClock {
@@ -270,25 +312,73 @@ impl Db {
         self.inner.emitter.on(kind, listener)
     }
 
-    /// Posts rows to the other instances of this database.
+    /// Posts rows to the other instances of this database, after every earlier reservation.
     pub(crate) fn broadcast(&self, rows: &Array) {
         if rows.length() == 0 {
             return;
         }
+        let ready = self
+            .inner
+            .state
+            .borrow_mut()
+            .outbox
+            .push(rows_message(rows, false));
+        self.post(ready);
+    }
+
+    /// Fills a reserved place in the posting order (`None`: the commit failed, post nothing).
+    pub(crate) fn fill_post(&self, ticket: Ticket, message: Option<JsValue>) {
+        let ready = self.inner.state.borrow_mut().outbox.fill(ticket, message);
+        self.post(ready);
+    }
+
+    /// Posts a message that needs no ordering (a sync round's summary).
+    pub(crate) fn post_now(&self, message: &JsValue) {
+        self.post(vec![message.clone()]);
+    }
+
+    pub(crate) fn post(&self, messages: Vec<JsValue>) {
         if let Some(tabs) = self.inner.tabs.borrow().as_ref() {
-            let message = Object::new();
-            set(&message, "rows", rows);
-            tabs.post(&message);
+            for message in &messages {
+                tabs.post(message);
+            }
         }
+    }
+
+    /// Emits `kind` to this instance's listeners.
+    pub(crate) fn emit(&self, kind: &str, payload: &JsValue) {
+        self.inner.emitter.emit(kind, payload);
+    }
+
+    /// Whether anyone listens to `kind`.
+    pub(crate) fn wants(&self, kind: &str) -> bool {
+        self.inner.emitter.wants(kind)
+    }
+
+    /// Sets the hook run after local changes (see `Inner::change_hook`).
+    pub(crate) fn set_change_hook(&self, hook: Option<Rc<dyn Fn()>>) {
+        *self.inner.change_hook.borrow_mut() = hook;
     }
 
     /// Emits `local-change-recorded` for the `changed` keys.
     pub(crate) fn announce(&self, changed: &[(PluginId, Key)], from_this_instance: bool) {
-        if changed.is_empty() || !self.inner.emitter.wants("local-change-recorded") {
+        if changed.is_empty() {
             return;
         }
-        for event in change_events(changed, from_this_instance) {
-            self.inner.emitter.emit("local-change-recorded", &event);
+        let hook = self.inner.change_hook.borrow().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
+        self.announce_as("local-change-recorded", changed, from_this_instance);
+    }
+
+    /// Emits `kind` (`local-change-recorded` or `remote-update-available`) for `changed` keys.
+    pub(crate) fn announce_as(&self, kind: &str, changed: &[(PluginId, Key)], from_this: bool) {
+        if changed.is_empty() || !self.inner.emitter.wants(kind) {
+            return;
+        }
+        for event in change_events(changed, from_this) {
+            self.inner.emitter.emit(kind, &event);
         }
     }
 
@@ -296,6 +386,19 @@ impl Db {
     /// stamp (so the next local write orders after what this tab has seen), then listeners hear
     /// of the keys that changed.
     pub(crate) fn receive(&self, message: &JsValue) {
+        if self.inner.state.borrow().closed {
+            return;
+        }
+        if let Ok(synced) = Reflect::get(message, &JsValue::from_str("synced")) {
+            if synced.is_object() {
+                self.emit("local-data-synced", &synced);
+                return;
+            }
+        }
+        let remote = Reflect::get(message, &JsValue::from_str("remote"))
+            .ok()
+            .and_then(|r| r.as_bool())
+            .unwrap_or(false);
         let Ok(rows) = Reflect::get(message, &JsValue::from_str("rows")) else {
             return;
         };
@@ -323,7 +426,11 @@ impl Db {
                 let _ = st.clock.observe(max, JsClock.now_ms());
             }
         }
-        self.announce(&changed, false);
+        if remote {
+            self.announce_as("remote-update-available", &changed, false);
+        } else {
+            self.announce(&changed, false);
+        }
     }
 
     /// Rows for `records` (for the engine and for other tabs).
@@ -346,6 +453,7 @@ impl Db {
             lease.release();
         }
         self.inner.tabs.borrow_mut().take();
+        self.inner.change_hook.borrow_mut().take();
         self.inner.engine.close();
         self.inner.emitter.clear();
     }

@@ -180,6 +180,28 @@ impl Engine {
         }
     }
 
+    /// Reads every sync vector; `None` for memory, whose only copy is the index.
+    pub async fn load_vectors(
+        &self,
+    ) -> StoreResult<Option<Vec<(VectorKind, PluginId, VersionVector)>>> {
+        match self {
+            Engine::IndexedDb(e) => e.load_vectors().await.map(Some),
+            Engine::LocalStorage(e) => e.load().map(|l| Some(l.vectors)),
+            Engine::Memory => Ok(None),
+        }
+    }
+
+    /// A write and delete that touch nothing else (the verifier's probe).
+    pub async fn probe(&self) -> StoreResult<()> {
+        match self {
+            Engine::IndexedDb(e) => e.probe().await,
+            Engine::LocalStorage(e) => e.probe(),
+            Engine::Memory => Err(StoreError::StorageUnavailable(
+                "memory engine: nothing persists across reloads".into(),
+            )),
+        }
+    }
+
     /// Reads slot `n`'s row.
     pub async fn load_slot(&self, n: u32) -> StoreResult<Option<SlotRow>> {
         match self {

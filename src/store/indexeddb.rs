@@ -13,8 +13,9 @@ use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTrans
 use super::codec::{js_failure, row_to_record};
 use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use super::error::StoreResult;
-use super::schema::{self, OpenError, EPOCHS, RECORDS, SLOTS, VECTORS};
+use super::schema::{self, OpenError, EPOCHS, META, RECORDS, SLOTS, VECTORS};
 use crate::browser::js::{cd_fence, cd_put_rows, cd_request, cd_tx_done};
+use crate::core::replica::VectorKind;
 use crate::core::{ClockState, Hlc, NodeId, PluginId, Value, VersionVector};
 
 /// An open IndexedDB database.
@@ -35,6 +36,27 @@ async fn request(req: &JsValue) -> StoreResult<JsValue> {
     JsFuture::from(cd_request(req))
         .await
         .map_err(|e| js_failure(&e))
+}
+
+/// `vectors` rows `{kind, plugin, h: [hlc, ...]}`; malformed rows are skipped.
+fn parse_vectors(rows: &Array) -> Vec<(VectorKind, PluginId, VersionVector)> {
+    let mut out = Vec::new();
+    for row in rows.iter() {
+        let kind = get(&row, "kind").as_string().and_then(|k| parse_kind(&k));
+        let plugin = get(&row, "plugin")
+            .as_string()
+            .and_then(|p| PluginId::new(p).ok());
+        let stamps = get(&row, "h").dyn_into::<Array>().ok();
+        if let (Some(kind), Some(plugin), Some(stamps)) = (kind, plugin, stamps) {
+            let vector: VersionVector = stamps
+                .iter()
+                .filter_map(|h| Hlc::parse(&h.as_string()?).ok())
+                .map(|h| (h.node, h))
+                .collect();
+            out.push((kind, plugin, vector));
+        }
+    }
+    out
 }
 
 impl IdbEngine {
@@ -70,26 +92,20 @@ impl IdbEngine {
             .map_err(|e| js_failure(&e))?;
         let records: Array = request(&records).await?.unchecked_into();
         let vectors: Array = request(&vectors).await?.unchecked_into();
-        let mut loaded = Loaded {
+        Ok(Loaded {
             records: records.iter().filter_map(|r| row_to_record(&r)).collect(),
-            vectors: Vec::new(),
-        };
-        for row in vectors.iter() {
-            let kind = get(&row, "kind").as_string().and_then(|k| parse_kind(&k));
-            let plugin = get(&row, "plugin")
-                .as_string()
-                .and_then(|p| PluginId::new(p).ok());
-            let stamps = get(&row, "h").dyn_into::<Array>().ok();
-            if let (Some(kind), Some(plugin), Some(stamps)) = (kind, plugin, stamps) {
-                let vector: VersionVector = stamps
-                    .iter()
-                    .filter_map(|h| Hlc::parse(&h.as_string()?).ok())
-                    .map(|h| (h.node, h))
-                    .collect();
-                loaded.vectors.push((kind, plugin, vector));
-            }
-        }
-        Ok(loaded)
+            vectors: parse_vectors(&vectors),
+        })
+    }
+
+    /// Reads every sync vector (a round re-reads them: another tab's round may have moved them).
+    pub async fn load_vectors(&self) -> StoreResult<Vec<(VectorKind, PluginId, VersionVector)>> {
+        let tx = self.transaction(&[VECTORS], IdbTransactionMode::Readonly)?;
+        let req = Self::store(&tx, VECTORS)?
+            .get_all()
+            .map_err(|e| js_failure(&e))?;
+        let rows: Array = request(&req).await?.unchecked_into();
+        Ok(parse_vectors(&rows))
     }
 
     /// Reads slot `n`'s row.
@@ -226,6 +242,21 @@ impl IdbEngine {
             }
         }
         Ok((out, last, exhausted))
+    }
+
+    /// Writes and deletes a probe row in one transaction (the verifier's health check).
+    pub async fn probe(&self) -> StoreResult<()> {
+        let tx = self.transaction(&[META], IdbTransactionMode::Readwrite)?;
+        let done = JsFuture::from(cd_tx_done(&tx));
+        let meta = Self::store(&tx, META)?;
+        let key = JsValue::from_str("verifier-probe");
+        meta.put_with_key(&JsValue::from(js_sys::Date::now()), &key)
+            .and_then(|_| meta.delete(&key))
+            .map_err(|e| {
+                let _ = tx.abort();
+                js_failure(&e)
+            })?;
+        done.await.map(|_| ()).map_err(|e| js_failure(&e))
     }
 
     /// Closes the connection.

@@ -21,6 +21,15 @@ pub struct LsEngine {
 }
 
 impl LsEngine {
+    /// Writes and removes a probe key (the verifier's health check).
+    pub fn probe(&self) -> StoreResult<()> {
+        let key = format!("{}verifier-probe", self.root);
+        self.storage
+            .set_item(&key, "1")
+            .and_then(|()| self.storage.remove_item(&key))
+            .map_err(|e| js_failure(&e))
+    }
+
     /// The engine for database `db`.
     pub fn new(storage: Storage, db: &str) -> Self {
         LsEngine {

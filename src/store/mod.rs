@@ -10,6 +10,7 @@
 pub mod error;
 pub mod index;
 pub mod journal;
+pub mod outbox;
 pub mod quota;
 
 #[cfg(target_arch = "wasm32")]

@@ -209,6 +209,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         quotas: options.quotas,
         closed: false,
         dead: false,
+        outbox: Default::default(),
     };
     let db = Db {
         inner: Rc::new(Inner {
@@ -218,6 +219,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
             emitter: Emitter::default(),
             tabs: RefCell::new(None),
             lease: RefCell::new(lease),
+            change_hook: RefCell::new(None),
         }),
     };
     let weak = Rc::downgrade(&db.inner);

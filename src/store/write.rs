@@ -10,7 +10,7 @@ use futures::channel::oneshot;
 use wasm_bindgen_futures::spawn_local;
 
 use super::codec::Encoded;
-use super::db::{Db, Queued};
+use super::db::{rows_message, Db, Queued, State};
 use super::engine::{Commit, Fence};
 use super::error::{StoreError, StoreResult};
 use super::journal::SYNC_MAX_VALUE_BYTES;
@@ -96,7 +96,7 @@ impl Db {
         entries: Vec<(Key, Option<Encoded>)>,
         fence: Option<&Fence>,
     ) -> StoreResult<()> {
-        let (records, caches, slot) = {
+        let (records, caches, slot, ticket, ready) = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
             if st.closed {
@@ -137,29 +137,46 @@ impl Db {
                 caches.push(cache);
             }
             st.clock = clock;
-            (records, caches, st.slot_row(self.inner.info.slot))
+            // Writes queued before this call carry earlier stamps: other tabs hear of them
+            // first (see outbox.rs), and of ours only once we know whether they committed.
+            let earlier = queued_rows(st);
+            let ready = if earlier.length() > 0 {
+                st.outbox.push(rows_message(&earlier, false))
+            } else {
+                Vec::new()
+            };
+            let ticket = st.outbox.reserve();
+            (
+                records,
+                caches,
+                st.slot_row(self.inner.info.slot),
+                ticket,
+                ready,
+            )
         };
+        self.post(ready);
         let rows = Db::rows(&records);
-        self.inner
-            .engine
-            .start(&Commit {
-                records: &records,
-                rows: &rows,
-                if_newer: true,
-                slot,
-                vectors: &[],
-                fence,
-            })?
-            .done()
-            .await
-            .map_err(|e| match (e, fence) {
-                (StoreError::LockLost { newer, .. }, Some(f)) => StoreError::LockLost {
-                    lock: f.lock.clone(),
-                    epoch: f.epoch,
-                    newer,
-                },
-                (e, _) => e,
-            })?;
+        let started = self.inner.engine.start(&Commit {
+            records: &records,
+            rows: &rows,
+            if_newer: true,
+            slot,
+            vectors: &[],
+            fence,
+        });
+        let result = match started {
+            Ok(started) => started.done().await,
+            Err(e) => Err(e),
+        };
+        self.fill_post(ticket, result.is_ok().then(|| rows_message(&rows, false)));
+        result.map_err(|e| match (e, fence) {
+            (StoreError::LockLost { newer, .. }, Some(f)) => StoreError::LockLost {
+                lock: f.lock.clone(),
+                epoch: f.epoch,
+                newer,
+            },
+            (e, _) => e,
+        })?;
         let mut changed = Vec::new();
         {
             let mut st = self.inner.state.borrow_mut();
@@ -170,7 +187,6 @@ impl Db {
                 }
             }
         }
-        self.broadcast(&rows);
         self.announce(&changed, true);
         Ok(())
     }
@@ -187,20 +203,23 @@ impl Db {
             st.slot_row(self.inner.info.slot)
         };
         let rows = Db::rows(&batch.records);
-        self.inner
-            .engine
-            .start(&Commit {
-                records: &batch.records,
-                rows: &rows,
-                if_newer: true,
-                slot,
-                vectors: &batch.vectors,
-                fence: None,
-            })?
-            .done()
-            .await?;
+        let ticket = self.inner.state.borrow_mut().outbox.reserve();
+        let started = self.inner.engine.start(&Commit {
+            records: &batch.records,
+            rows: &rows,
+            if_newer: true,
+            slot,
+            vectors: &batch.vectors,
+            fence: None,
+        });
+        let result = match started {
+            Ok(started) => started.done().await,
+            Err(e) => Err(e),
+        };
+        let ok = result.is_ok() && rows.length() > 0;
+        self.fill_post(ticket, ok.then(|| rows_message(&rows, true)));
+        result?;
         let changed = self.inner.state.borrow_mut().index.apply_batch(batch);
-        self.broadcast(&rows);
         Ok(changed)
     }
 
@@ -230,6 +249,24 @@ impl Db {
         }
         rx.await.unwrap_or(Err(StoreError::StoreClosed))
     }
+}
+
+/// Rows for the writes still queued (their current index versions), in queue (stamp) order.
+fn queued_rows(st: &State) -> js_sys::Array {
+    let records: Vec<Record> = st
+        .queue
+        .iter()
+        .filter_map(|q| {
+            let entry = st.index.entry(&q.plugin, q.key.as_str())?;
+            (entry.hlc == q.hlc).then(|| Record {
+                plugin: q.plugin.clone(),
+                key: q.key.clone(),
+                hlc: entry.hlc,
+                value: entry.value.clone(),
+            })
+        })
+        .collect();
+    Db::rows(&records)
 }
 
 /// Commits batches until the queue is empty. Runs on the microtask queue, so a synchronous

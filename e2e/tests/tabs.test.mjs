@@ -1,0 +1,130 @@
+// Real tabs of one browser against the real server: the store and the locks across tabs.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer } from "../lib/server.mjs";
+import { launch, openDevice } from "../lib/browser.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Kills a tab's renderer the hard way: no unload handlers, no flush, no close(). */
+async function crash(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Page.crash").catch(() => {}); // the session dies with the renderer
+}
+
+async function poll(fn, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > end) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("a write in tab 1 appears in tab 2 of the same device", async () => {
+  const context = await browser.newContext();
+  const device = `tabs${Date.now()}`;
+  const one = await openDevice(context, server.url, device, 1);
+  const two = await openDevice(context, server.url, device, 2);
+  const slots = await Promise.all([one, two].map((p) => p.evaluate(() => window.clientdata.metadata().slot)));
+  assert.notEqual(slots[0], slots[1], "two tabs must hold different writer slots");
+  await one.evaluate(() => window.clientdata.plugin("notes").set("shared", { from: "tab 1" }));
+  const seen = await poll(() => two.evaluate(() => window.clientdata.plugin("notes").get("shared")), 2000);
+  assert.deepEqual(seen, { from: "tab 1" });
+  await context.close();
+});
+
+test("4 tabs x 1,000 withLock increments of a shared counter end at exactly 4,000", async () => {
+  const context = await browser.newContext();
+  const device = `count${Date.now()}`;
+  const tabs = await Promise.all([1, 2, 3, 4].map((t) => openDevice(context, server.url, device, t)));
+  // The counter lives in raw IndexedDB, read and written in two separate transactions with an
+  // await between them: without mutual exclusion, updates are lost.
+  const run = (page) =>
+    page.evaluate(async () => {
+      const db = await new Promise((resolve, reject) => {
+        const r = indexedDB.open("e2e-counter", 1);
+        r.onupgradeneeded = () => r.result.createObjectStore("c");
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const req = (store, op) => new Promise((resolve, reject) => { const r = op(store); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+      const lock = window.clientdata.createLock("e2e/counter", { ttlMs: 30_000, maxWaitMs: 120_000 });
+      for (let i = 0; i < 1000; i++) {
+        await lock.withLock(async () => {
+          const n = (await req(db.transaction("c").objectStore("c"), (s) => s.get("n"))) ?? 0;
+          await req(db.transaction("c", "readwrite").objectStore("c"), (s) => s.put(n + 1, "n"));
+        });
+      }
+      db.close();
+    });
+  await Promise.all(tabs.map(run));
+  const total = await tabs[0].evaluate(
+    () =>
+      new Promise((resolve) => {
+        const r = indexedDB.open("e2e-counter", 1);
+        r.onsuccess = () => {
+          const g = r.result.transaction("c").objectStore("c").get("n");
+          g.onsuccess = () => resolve(g.result);
+        };
+      }),
+  );
+  assert.equal(total, 4000);
+  await context.close();
+});
+
+test("the holding tab killed: the next waiter acquires within retryIntervalMs + 1 s", async () => {
+  const context = await browser.newContext();
+  const device = `kill${Date.now()}`;
+  const holder = await openDevice(context, server.url, device, 1);
+  const waiter = await openDevice(context, server.url, device, 2);
+  const options = { ttlMs: 30_000, retryIntervalMs: 1000, maxWaitMs: 20_000 };
+  console.error("DBG holder acquiring");
+  await holder.evaluate((o) => window.clientdata.createLock("e2e/kill", o).acquire(), options);
+  console.error("DBG holder acquired");
+  const acquired = waiter.evaluate(async (o) => {
+    await window.clientdata.createLock("e2e/kill", o).acquire();
+    return Date.now();
+  }, options);
+  await new Promise((r) => setTimeout(r, 300)); // the waiter is queued
+  const killedAt = Date.now();
+  console.error("DBG crashing");
+  await crash(holder);
+  console.error("DBG crashed");
+  const elapsed = (await acquired) - killedAt;
+  console.error("DBG acquired", elapsed);
+  assert.ok(elapsed < options.retryIntervalMs + 1000, `acquired ${elapsed} ms after the holder died`);
+  await context.close();
+});
+
+test("a tab killed right after set() returns loses none of those writes", async () => {
+  const context = await browser.newContext();
+  const device = `crash${Date.now()}`;
+  const writer = await openDevice(context, server.url, device, 1);
+  const count = await writer.evaluate(() => {
+    const kv = window.clientdata.plugin("notes");
+    const value = "x".repeat(1024);
+    for (let i = 0; i < 2000; i++) kv.set(`k${i}`, `${i}:${value}`);
+    return 2000;
+  });
+  await crash(writer); // no flush, no close: whatever IndexedDB lacks is only in the journal
+  const reader = await openDevice(context, server.url, device, 2);
+  const missing = await reader.evaluate((n) => {
+    const kv = window.clientdata.plugin("notes");
+    const lost = [];
+    for (let i = 0; i < n; i++) if (!String(kv.get(`k${i}`)).startsWith(`${i}:`)) lost.push(i);
+    return lost;
+  }, count);
+  assert.deepEqual(missing, []);
+  await context.close();
+});

@@ -1,0 +1,162 @@
+//! `SyncService`: swamp's DatastoreSyncService shape over this store's exchange rounds.
+//! Scope is `options.context.models` (plugin ids); every method takes an optional `signal`.
+
+use std::rc::Rc;
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::js_error::to_js;
+use super::sync::{call_options, to_js_sync};
+use crate::core::{Key, PluginId};
+use crate::store::error::StoreError;
+use crate::sync::round::{Direction, Syncer};
+
+/// Moves changed records between this store and the server.
+///
+/// ```js
+/// const svc = cd.createSyncService();
+/// svc.markDirty({ relPath: "notes-app/draft" });
+/// const pushed = await svc.pushChanged();
+/// const pulled = await svc.pullChanged({ context: { models: ["notes-app"] } });
+/// ```
+#[wasm_bindgen]
+#[derive(Debug, Clone)]
+pub struct SyncService {
+    syncer: Rc<Syncer>,
+}
+
+impl SyncService {
+    pub(crate) fn new(syncer: Rc<Syncer>) -> Self {
+        SyncService { syncer }
+    }
+}
+
+/// Splits `"plugin/key"` at the first `/` (plugin ids never contain one; keys may).
+fn rel_path(path: &JsValue) -> Result<(PluginId, Key), StoreError> {
+    let text = path
+        .as_string()
+        .ok_or_else(|| StoreError::InvalidOptions("relPath must be a string".into()))?;
+    let (plugin, key) = text.split_once('/').ok_or_else(|| {
+        StoreError::InvalidOptions(format!("relPath {text:?} is not \"plugin/key\""))
+    })?;
+    Ok((PluginId::new(plugin)?, Key::new(key)?))
+}
+
+#[wasm_bindgen]
+impl SyncService {
+    /// Pulls what the server has and this store has not (rounds while `hasMore`, pushing
+    /// nothing); resolves to the number of records that changed local values.
+    ///
+    /// ```js
+    /// const n = await svc.pullChanged({ signal, context: { models: ["notes-app"] } });
+    /// ```
+    #[wasm_bindgen(js_name = pullChanged)]
+    pub async fn pull_changed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncServiceOptions | undefined")] options: JsValue,
+    ) -> Result<f64, JsValue> {
+        let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
+        let totals = self
+            .syncer
+            .sync(
+                o.plugins.as_deref(),
+                o.limit,
+                Direction::Pull,
+                o.signal.as_ref(),
+                |_| {},
+            )
+            .await
+            .map_err(to_js_sync)?;
+        Ok(totals.applied as f64)
+    }
+
+    /// Pushes every local record the server has not covered (and keys marked dirty); resolves
+    /// to the number shipped. Records the server sends back meanwhile are applied too.
+    ///
+    /// ```js
+    /// const n = await svc.pushChanged();
+    /// ```
+    #[wasm_bindgen(js_name = pushChanged)]
+    pub async fn push_changed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncServiceOptions | undefined")] options: JsValue,
+    ) -> Result<f64, JsValue> {
+        let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
+        let totals = self
+            .syncer
+            .sync(
+                o.plugins.as_deref(),
+                o.limit,
+                Direction::Both,
+                o.signal.as_ref(),
+                |_| {},
+            )
+            .await
+            .map_err(to_js_sync)?;
+        Ok(totals.shipped as f64)
+    }
+
+    /// Marks `relPath` (`"plugin/key"`) to be pushed again by the next push, or with no
+    /// `relPath` the whole store (a full walk, page by page). Cheap and idempotent.
+    ///
+    /// ```js
+    /// svc.markDirty({ relPath: "notes-app/draft" });
+    /// svc.markDirty();
+    /// ```
+    #[wasm_bindgen(js_name = markDirty)]
+    pub fn mark_dirty(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ relPath?: string } | undefined")] options: JsValue,
+    ) -> Result<(), JsValue> {
+        self.syncer.db().check_open().map_err(to_js)?;
+        let path = super::options::field(&options, "relPath").map_err(to_js)?;
+        if path.is_undefined() || path.is_null() {
+            self.syncer.mark_dirty(None);
+        } else {
+            self.syncer
+                .mark_dirty(Some(rel_path(&path).map_err(to_js)?));
+        }
+        Ok(())
+    }
+
+    /// What this service supports: scoped sync always; lazy hydration never (every record is
+    /// local once pulled, so `hydrateFile` only refreshes).
+    ///
+    /// ```js
+    /// svc.capabilities(); // { scopedSync: true, lazyHydration: false }
+    /// ```
+    #[wasm_bindgen(js_name = capabilities, unchecked_return_type = "SyncCapabilities")]
+    pub fn capabilities(&self) -> JsValue {
+        let o = Object::new();
+        let _ = Reflect::set(&o, &"scopedSync".into(), &JsValue::TRUE);
+        let _ = Reflect::set(&o, &"lazyHydration".into(), &JsValue::FALSE);
+        o.into()
+    }
+
+    /// Makes sure `relPath`'s newest version is local: pulls its plugin's changes.
+    ///
+    /// ```js
+    /// await svc.hydrateFile("notes-app/draft");
+    /// ```
+    #[wasm_bindgen(js_name = hydrateFile)]
+    pub async fn hydrate_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] rel: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SyncServiceOptions | undefined")] options: JsValue,
+    ) -> Result<(), JsValue> {
+        let (plugin, _) = rel_path(&rel).map_err(to_js)?;
+        let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
+        self.syncer
+            .sync(
+                Some(&[plugin]),
+                o.limit,
+                Direction::Pull,
+                o.signal.as_ref(),
+                |_| {},
+            )
+            .await
+            .map_err(to_js_sync)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Automatic sync. Every instance opened with `autoSync` queues for the Web Lock
+//! `clientdata:<db>:sync`; the one holding it is the leader and runs rounds: at once, every
+//! `intervalMs`, when the page comes back `online` or becomes visible, and `debounceMs` after a
+//! local write (of any tab: other tabs' writes reach the leader over the BroadcastChannel).
+//! Other tabs hear each round's result over the channel (`local-data-synced`). When the
+//! leader closes or its tab dies, the lock passes to the next instance in the queue.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::future::{select, Either};
+use futures::StreamExt;
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::AbortController;
+
+use super::config::AutoSync;
+use super::round::{Direction, Held, Syncer};
+use crate::api::sync::sync_error;
+use crate::browser::timer::sleep;
+use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
+
+#[wasm_bindgen(inline_js = r#"
+export function cd_on_wake(callback) {
+  const g = globalThis;
+  if (typeof g.addEventListener !== "function") return () => {};
+  const onOnline = () => callback();
+  const onVisible = () => { if (g.document && g.document.visibilityState === "visible") callback(); };
+  g.addEventListener("online", onOnline);
+  if (g.document) g.document.addEventListener("visibilitychange", onVisible);
+  return () => {
+    g.removeEventListener("online", onOnline);
+    if (g.document) g.document.removeEventListener("visibilitychange", onVisible);
+  };
+}
+"#)]
+extern "C" {
+    fn cd_on_wake(callback: &Function) -> Function;
+}
+
+/// Why the leader should run a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// A local write: wait `debounceMs` so a burst of writes ships in one round.
+    Write,
+    /// Online again or visible again: run now.
+    Now,
+}
+
+/// A running auto-sync; dropping it stops the loop and gives up (or releases) leadership.
+#[derive(Debug)]
+pub struct Auto {
+    leader: Rc<Cell<bool>>,
+    controller: Option<AbortController>,
+    unsubscribe: Function,
+    _wake: Closure<dyn FnMut()>,
+    _trigger: UnboundedSender<Trigger>,
+}
+
+impl Auto {
+    /// Starts queueing for leadership and, once leader, syncing.
+    pub fn start(syncer: Rc<Syncer>, config: AutoSync) -> Auto {
+        let (tx, rx) = unbounded();
+        let on_write = tx.clone();
+        syncer.db().set_change_hook(Some(Rc::new(move || {
+            let _ = on_write.unbounded_send(Trigger::Write);
+        })));
+        let on_wake = tx.clone();
+        let wake = Closure::<dyn FnMut()>::new(move || {
+            let _ = on_wake.unbounded_send(Trigger::Now);
+        });
+        let unsubscribe = cd_on_wake(wake.as_ref().unchecked_ref());
+        let controller = AbortController::new().ok();
+        let leader = Rc::new(Cell::new(false));
+        let signal = controller.as_ref().map(AbortController::signal);
+        spawn_local(run(syncer, config, rx, signal, leader.clone()));
+        Auto {
+            leader,
+            controller,
+            unsubscribe,
+            _wake: wake,
+            _trigger: tx,
+        }
+    }
+
+    /// Whether this instance is the leader right now.
+    pub fn is_leader(&self) -> bool {
+        self.leader.get()
+    }
+}
+
+impl Drop for Auto {
+    fn drop(&mut self) {
+        let _ = self.unsubscribe.call0(&JsValue::UNDEFINED);
+        if let Some(c) = &self.controller {
+            c.abort();
+        }
+    }
+}
+
+async fn run(
+    syncer: Rc<Syncer>,
+    config: AutoSync,
+    mut triggers: UnboundedReceiver<Trigger>,
+    signal: Option<web_sys::AbortSignal>,
+    leader: Rc<Cell<bool>>,
+) {
+    let _held = match lock_manager() {
+        // Without Web Locks every instance syncs for itself.
+        None => Held(None),
+        Some(manager) => {
+            let name = format!("clientdata:{}:sync", syncer.db().info().name);
+            let options = RequestOptions {
+                signal: signal.as_ref(),
+                ..RequestOptions::default()
+            };
+            match web_locks::request(&manager, &name, options)
+                .wait(None)
+                .await
+            {
+                Wake::Granted(release) => Held(Some(release)),
+                _ => return, // closed while queued
+            }
+        }
+    };
+    leader.set(true);
+    loop {
+        if syncer.db().check_open().is_err() || signal.as_ref().is_some_and(|s| s.aborted()) {
+            break;
+        }
+        let limit = syncer.transport().config().page_limit;
+        if let Err(e) = syncer
+            .sync(None, limit, Direction::Both, signal.as_ref(), |_| {})
+            .await
+        {
+            if syncer.db().check_open().is_err() {
+                break;
+            }
+            syncer.db().emit("sync-failed", &sync_error(&e).into());
+        }
+        let next = select(sleep(config.interval_ms), triggers.next()).await;
+        match next {
+            Either::Left(_) => {}
+            Either::Right((None, _)) => break,
+            Either::Right((Some(Trigger::Now), _)) => {}
+            Either::Right((Some(Trigger::Write), _)) => {
+                sleep(config.debounce_ms).await;
+            }
+        }
+        // Triggers that arrived meanwhile are served by the round about to run.
+        while triggers.try_recv().is_ok() {}
+    }
+    leader.set(false);
+}

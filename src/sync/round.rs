@@ -1,0 +1,346 @@
+//! `Syncer`: exchange rounds for one open store. A round, in order (STYLE 10: lock -> fetch ->
+//! transaction): take the Web Lock `clientdata:<db>:round` (one round at a time across tabs),
+//! reload the watermarks other tabs' rounds stored, plan the request against the index, POST
+//! it, check the reply (`core::replica::Client::plan`), commit records and watermarks in ONE
+//! transaction, and only then adopt the clock that observed the reply. Any failure before the
+//! commit leaves everything as it was.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use js_sys::{Array, Object, Reflect};
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+use web_sys::AbortSignal;
+
+use super::error::SyncError;
+use super::transport::{parse_json, Transport};
+use crate::browser::clock::JsClock;
+use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
+use crate::core::replica::Client;
+use crate::core::{ExchangeResponse, Hlc, Key, PluginId, Record};
+use crate::store::db::{change_events, Db};
+
+/// What a round moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Remote records that won LWW here.
+    pub applied: usize,
+    /// Local records shipped to the server.
+    pub shipped: usize,
+    /// Another round would move more (the server has more, or we have more to push).
+    pub has_more: bool,
+    /// The (plugin, key)s the applied records changed.
+    pub changed: Vec<(PluginId, Key)>,
+}
+
+/// Which way a round moves records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Push and pull (an ordinary round).
+    Both,
+    /// Pull only: nothing is pushed this round.
+    Pull,
+}
+
+/// Keys `markDirty` asked to re-push, and a full walk of the store in progress.
+#[derive(Debug, Default)]
+struct Dirty {
+    /// A full walk: `Some(from)` re-pushes every record above `from` (`None`: from the start),
+    /// a page per round, until it reaches the end.
+    walk: Option<Option<Hlc>>,
+    keys: BTreeSet<(PluginId, Key)>,
+}
+
+/// Runs rounds for one store.
+#[derive(Debug)]
+pub struct Syncer {
+    db: Db,
+    transport: Transport,
+    client: Client,
+    dirty: RefCell<Dirty>,
+}
+
+/// A held Web Lock, released on drop.
+pub(crate) struct Held(pub(crate) Option<js_sys::Function>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// Serialises `value` as JSON text (plain objects, never `Map`s; u64 as numbers where safe).
+fn to_json<T: Serialize>(value: &T) -> Result<String, SyncError> {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    let js = value
+        .serialize(&serializer)
+        .map_err(|e| crate::core::Error::InvalidRequest(e.to_string()))?;
+    js_sys::JSON::stringify(&js)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| crate::core::Error::InvalidRequest("not serialisable".into()).into())
+}
+
+/// Parses and shape-checks a reply body; any failure is `InvalidReply` (or the typed code the
+/// core's deserializers tag, e.g. `invalid_hlc`).
+fn parse_reply(text: &str) -> Result<ExchangeResponse, SyncError> {
+    let invalid = |why: String| SyncError::from(crate::core::Error::InvalidReply(why));
+    let value = parse_json(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    serde_wasm_bindgen::from_value::<ExchangeResponse>(value)
+        .map_err(|e| invalid(format!("not a protocol v1 reply: {e}")))
+}
+
+impl Syncer {
+    /// A syncer for `db` over `transport`.
+    pub fn new(db: Db, transport: Transport) -> Self {
+        let clock = db.clock();
+        let mut client = Client::new(clock.node());
+        client.limits = transport.config().limits;
+        client.limits.max_drift_ms = clock.max_drift_ms();
+        Syncer {
+            db,
+            transport,
+            client,
+            dirty: RefCell::default(),
+        }
+    }
+
+    /// The store.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The transport (for the verifier's health probe).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Marks one key (or, with `None`, everything) to be pushed again by the next round,
+    /// whatever the server is known to cover. Cheap and idempotent.
+    pub fn mark_dirty(&self, key: Option<(PluginId, Key)>) {
+        let mut dirty = self.dirty.borrow_mut();
+        match key {
+            Some(k) => {
+                dirty.keys.insert(k);
+            }
+            None => {
+                if dirty.walk.is_none() {
+                    dirty.walk = Some(None);
+                }
+            }
+        }
+    }
+
+    /// Whether `markDirty` left work for the next round.
+    pub fn has_dirty(&self) -> bool {
+        let d = self.dirty.borrow();
+        d.walk.is_some() || !d.keys.is_empty()
+    }
+
+    async fn round_lock(&self, signal: Option<&AbortSignal>) -> Result<Held, SyncError> {
+        let Some(manager) = lock_manager() else {
+            // No Web Locks: rounds of this instance are still serialised by the caller's await;
+            // other tabs may overlap, which costs repeated records, never correctness.
+            return Ok(Held(None));
+        };
+        let name = format!("clientdata:{}:round", self.db.info().name);
+        let mut request = web_locks::request(
+            &manager,
+            &name,
+            RequestOptions {
+                signal,
+                ..RequestOptions::default()
+            },
+        );
+        match request.wait(None).await {
+            Wake::Granted(release) => Ok(Held(Some(release))),
+            _ if signal.is_some_and(AbortSignal::aborted) => Err(SyncError::Aborted),
+            _ => Err(SyncError::Network {
+                url: name,
+                message: "the round lock could not be taken".into(),
+            }),
+        }
+    }
+
+    /// One exchange round over `scope` (`None`: every plugin).
+    pub async fn round(
+        &self,
+        scope: Option<&[PluginId]>,
+        limit: u32,
+        direction: Direction,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Outcome, SyncError> {
+        self.db.check_open()?;
+        if signal.is_some_and(AbortSignal::aborted) {
+            return Err(SyncError::Aborted);
+        }
+        let _held = self.round_lock(signal).await?;
+        self.db.reload_vectors().await?;
+        let clock = self.db.clock();
+        let walk = self.dirty.borrow().walk;
+        let dirty_keys: Vec<(PluginId, Key)> = self.dirty.borrow().keys.iter().cloned().collect();
+        let mut walk_next: Option<Option<Hlc>> = None;
+        let (request, more_to_push) = self.db.with_index(|index| {
+            let mut outgoing = match self.client.request(index, &clock, scope, limit) {
+                Ok(o) => o,
+                Err(never) => match never {
+                    crate::core::replica::ReplicaError::Protocol(e) => return Err(e),
+                    crate::core::replica::ReplicaError::Store(infallible) => match infallible {},
+                },
+            };
+            let push = &mut outgoing.request.push;
+            match direction {
+                Direction::Pull => {
+                    push.clear();
+                    outgoing.more_to_push = false;
+                }
+                Direction::Both => {
+                    let in_scope = |p: &PluginId| scope.is_none_or(|s| s.contains(p));
+                    let mut extra: Vec<Record> = dirty_keys
+                        .iter()
+                        .filter(|(p, _)| in_scope(p))
+                        .filter_map(|(p, k)| index.record(p, k))
+                        .collect();
+                    let mut walk_ends = true;
+                    if let Some(from) = walk {
+                        let mut page: Vec<Record> = index
+                            .records_in_hlc_order()
+                            .filter(|r| from.is_none_or(|f| r.hlc > f) && in_scope(&r.plugin))
+                            .take(limit as usize + 1)
+                            .collect();
+                        walk_ends = page.len() <= limit as usize;
+                        page.truncate(limit as usize);
+                        extra.extend(page);
+                    }
+                    let extra_max = extra.iter().map(|r| r.hlc).max();
+                    if !extra.is_empty() {
+                        let mut seen: BTreeSet<Hlc> = push.iter().map(|r| r.hlc).collect();
+                        push.extend(extra.into_iter().filter(|r| seen.insert(r.hlc)));
+                        push.sort_by_key(|r| r.hlc);
+                        if push.len() > limit as usize {
+                            push.truncate(limit as usize);
+                            outgoing.more_to_push = true;
+                        }
+                    }
+                    // The walk ends once every record it still had to ship is in this push.
+                    let last = push.last().map(|r| r.hlc);
+                    walk_ends = walk_ends && extra_max.is_none_or(|m| last.is_some_and(|l| m <= l));
+                    if walk.is_some() && !walk_ends {
+                        outgoing.more_to_push = true;
+                    }
+                    walk_next = match (walk, walk_ends) {
+                        (None, _) | (_, true) => None,
+                        (Some(from), false) => Some(last.or(from)),
+                    };
+                }
+            }
+            Ok((outgoing.request, outgoing.more_to_push))
+        })?;
+        let body = to_json(&request)?;
+        let answer = self.transport.exchange(&body, signal).await?;
+        let reply = parse_reply(&answer.text)?;
+        let now = JsClock.try_now_ms()?;
+        let plan = self.db.with_index(|index| {
+            self.client
+                .plan(index, &request, &reply, &clock, now)
+                .map_err(|e| match e {
+                    crate::core::replica::ReplicaError::Protocol(e) => e,
+                    crate::core::replica::ReplicaError::Store(infallible) => match infallible {},
+                })
+        })?;
+        if signal.is_some_and(AbortSignal::aborted) {
+            return Err(SyncError::Aborted);
+        }
+        let applied = plan.applied;
+        let has_more = plan.has_more;
+        let new_clock = plan.clock.clone();
+        let changed = self.db.apply_remote(plan.batch).await?;
+        self.db.adopt_clock(new_clock);
+        {
+            // What was pushed is covered now; a dirty mark made during the round stays.
+            let mut dirty = self.dirty.borrow_mut();
+            if walk.is_some() && dirty.walk == walk {
+                dirty.walk = walk_next;
+            }
+            for r in &request.push {
+                dirty.keys.remove(&(r.plugin.clone(), r.key.clone()));
+            }
+        }
+        let outcome = Outcome {
+            applied,
+            shipped: request.push.len(),
+            has_more: has_more || more_to_push,
+            changed,
+        };
+        self.announce(&outcome);
+        Ok(outcome)
+    }
+
+    /// Tells this instance's listeners and the other tabs what a round did.
+    fn announce(&self, outcome: &Outcome) {
+        self.db
+            .announce_as("remote-update-available", &outcome.changed, true);
+        let summary = |from_this: bool| -> JsValue {
+            let e = Object::new();
+            let set = |k: &str, v: &JsValue| {
+                let _ = Reflect::set(&e, &JsValue::from_str(k), v);
+            };
+            set("applied", &JsValue::from(outcome.applied as f64));
+            set("shipped", &JsValue::from(outcome.shipped as f64));
+            set("hasMore", &JsValue::from_bool(outcome.has_more));
+            let changes: Array = change_events(&outcome.changed, from_this)
+                .into_iter()
+                .collect();
+            set("changes", &changes);
+            set("fromThisInstance", &JsValue::from_bool(from_this));
+            e.into()
+        };
+        if self.db.wants("local-data-synced") {
+            self.db.emit("local-data-synced", &summary(true));
+        }
+        let message = Object::new();
+        let _ = Reflect::set(&message, &JsValue::from_str("synced"), &summary(false));
+        self.db.post_now(&message.into());
+    }
+
+    /// Rounds while there is more to move; `progress` hears after each round.
+    pub async fn sync(
+        &self,
+        scope: Option<&[PluginId]>,
+        limit: u32,
+        direction: Direction,
+        signal: Option<&AbortSignal>,
+        mut progress: impl FnMut(&Totals),
+    ) -> Result<Totals, SyncError> {
+        let mut totals = Totals::default();
+        loop {
+            let outcome = self.round(scope, limit, direction, signal).await?;
+            totals.rounds += 1;
+            totals.applied += outcome.applied;
+            totals.shipped += outcome.shipped;
+            totals.has_more = outcome.has_more;
+            progress(&totals);
+            // Each round either moves records or ends: a server that claims more without
+            // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
+            if !outcome.has_more {
+                return Ok(totals);
+            }
+        }
+    }
+}
+
+/// What a `sync` moved so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Rounds run.
+    pub rounds: usize,
+    /// Remote records applied.
+    pub applied: usize,
+    /// Local records shipped.
+    pub shipped: usize,
+    /// The last round said there is more.
+    pub has_more: bool,
+}

@@ -1,0 +1,225 @@
+//! One exchange request over the global `fetch` (windows and workers): JSON body, bearer token,
+//! timeout, the caller's `AbortSignal`, retries with jittered backoff on network errors and
+//! 5xx, and on 401 one more attempt with a freshly asked token.
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+use super::config::{backoff_ms, SyncConfig};
+use super::error::SyncError;
+use crate::browser::timer::sleep;
+
+#[wasm_bindgen(inline_js = r#"
+function cdWithTimeout(timeoutMs, signal, run) {
+  const ctl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, timeoutMs);
+  const onAbort = () => ctl.abort();
+  if (signal) { if (signal.aborted) ctl.abort(); else signal.addEventListener("abort", onAbort, { once: true }); }
+  return run(ctl.signal).catch((e) => ({
+    failed: signal && signal.aborted ? "aborted" : timedOut ? "timeout" : "network",
+    message: String((e && e.message) || e),
+  })).finally(() => { clearTimeout(timer); if (signal) signal.removeEventListener("abort", onAbort); });
+}
+export function cd_fetch(method, url, body, token, timeoutMs, maxBytes, signal) {
+  return cdWithTimeout(timeoutMs, signal, async (s) => {
+    const headers = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token !== undefined) headers.authorization = "Bearer " + token;
+    const res = await fetch(url, { method, headers, body, signal: s, credentials: "omit", cache: "no-store" });
+    const declared = Number(res.headers.get("content-length"));
+    if (declared > maxBytes) { res.body && res.body.cancel().catch(() => {}); return { status: res.status, tooLarge: declared }; }
+    const buf = await res.arrayBuffer();
+    if (buf.byteLength > maxBytes) return { status: res.status, tooLarge: buf.byteLength };
+    return { status: res.status, text: new TextDecoder().decode(buf) };
+  });
+}
+export function cd_token(provider) {
+  try {
+    return Promise.resolve(provider()).then(
+      (t) => (typeof t === "string" ? { token: t } : { failed: "it returned " + (t === null ? "null" : typeof t) + ", not a string" }),
+      (e) => ({ failed: String((e && e.message) || e) }));
+  } catch (e) {
+    return Promise.resolve({ failed: String((e && e.message) || e) });
+  }
+}
+export function cd_parse_json(text) {
+  try { return { value: JSON.parse(text) }; } catch (e) { return { failed: String(e.message || e) }; }
+}
+"#)]
+extern "C" {
+    fn cd_fetch(
+        method: &str,
+        url: &str,
+        body: Option<String>,
+        token: Option<String>,
+        timeout_ms: f64,
+        max_bytes: f64,
+        signal: Option<AbortSignal>,
+    ) -> Promise;
+    fn cd_token(provider: &Function) -> Promise;
+    fn cd_parse_json(text: &str) -> JsValue;
+}
+
+fn field(obj: &JsValue, name: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A successful (2xx) answer's body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body text.
+    pub text: String,
+}
+
+/// The server end of a store: URL, token provider, timeout and retry policy.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    config: SyncConfig,
+    token: Option<Function>,
+}
+
+impl Transport {
+    /// A transport for `config`; `token` is the `() => string | Promise<string>` provider.
+    pub fn new(config: SyncConfig, token: Option<Function>) -> Self {
+        Transport { config, token }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    async fn token(&self) -> Result<Option<String>, SyncError> {
+        let Some(provider) = &self.token else {
+            return Ok(None);
+        };
+        let got = JsFuture::from(cd_token(provider))
+            .await
+            .map_err(|e| SyncError::Token(format!("{e:?}")))?;
+        match field(&got, "token").as_string() {
+            Some(t) => Ok(Some(t)),
+            None => Err(SyncError::Token(
+                field(&got, "failed").as_string().unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// One attempt: the raw answer, 2xx or not.
+    async fn attempt(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+        token: Option<String>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
+        let limit = self.config.limits.max_body_bytes;
+        let got = JsFuture::from(cd_fetch(
+            method,
+            url,
+            body.map(str::to_owned),
+            token,
+            self.config.timeout_ms as f64,
+            limit as f64,
+            signal.cloned(),
+        ))
+        .await
+        .map_err(|e| SyncError::Network {
+            url: url.into(),
+            message: format!("{e:?}"),
+        })?;
+        if let Some(kind) = field(&got, "failed").as_string() {
+            let message = field(&got, "message").as_string().unwrap_or_default();
+            return Err(match kind.as_str() {
+                "aborted" => SyncError::Aborted,
+                "timeout" => SyncError::Timeout {
+                    url: url.into(),
+                    ms: self.config.timeout_ms,
+                },
+                _ => SyncError::Network {
+                    url: url.into(),
+                    message,
+                },
+            });
+        }
+        let status = field(&got, "status").as_f64().unwrap_or(0.0) as u16;
+        if let Some(size) = field(&got, "tooLarge").as_f64() {
+            return Err(crate::core::Error::BodyTooLarge {
+                size: size as usize,
+                max: limit,
+            }
+            .into());
+        }
+        let text = field(&got, "text").as_string().unwrap_or_default();
+        Ok(Answer { status, text })
+    }
+
+    /// POSTs `body` to the exchange endpoint: retries transient failures with backoff, asks
+    /// the token provider once more after a 401, and turns any other non-2xx into `Http`.
+    pub async fn exchange(
+        &self,
+        body: &str,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
+        let url = self.config.exchange_url();
+        let mut token = self.token().await?;
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            if signal.is_some_and(AbortSignal::aborted) {
+                return Err(SyncError::Aborted);
+            }
+            let result = self
+                .attempt("POST", &url, Some(body), token.clone(), signal)
+                .await
+                .and_then(http_error);
+            match result {
+                Err(SyncError::Http { status: 401, .. }) if !refreshed && self.token.is_some() => {
+                    refreshed = true;
+                    token = self.token().await?;
+                }
+                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    let jitter = crate::core::NodeId::random().map_or(0, |n| n.get() as u32);
+                    sleep(backoff_ms(attempt, jitter)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// GET `/health` once (no retries): the answer and its latency are the verifier's.
+    pub async fn health(&self) -> Result<Answer, SyncError> {
+        self.attempt("GET", &self.config.health_url(), None, None, None)
+            .await
+            .and_then(http_error)
+    }
+}
+
+/// A non-2xx answer as `SyncError::Http` with the server's `{ code, message }`.
+fn http_error(answer: Answer) -> Result<Answer, SyncError> {
+    if (200..300).contains(&answer.status) {
+        return Ok(answer);
+    }
+    let body = parse_json(&answer.text).ok();
+    let text = |name: &str| body.as_ref().and_then(|b| field(b, name).as_string());
+    Err(SyncError::Http {
+        status: answer.status,
+        code: text("code").unwrap_or_else(|| "http_error".into()),
+        message: text("message").unwrap_or_else(|| format!("HTTP {}", answer.status)),
+    })
+}
+
+/// `JSON.parse`, with the parser's message on failure.
+pub fn parse_json(text: &str) -> Result<JsValue, String> {
+    let got = cd_parse_json(text);
+    match field(&got, "failed").as_string() {
+        Some(why) => Err(why),
+        None => Ok(field(&got, "value")),
+    }
+}
