@@ -2,6 +2,16 @@
 // returns { ms, ops } for the timed part only, or null when the library lacks the feature.
 import * as idbKeyval from "/bench/node_modules/idb-keyval/dist/index.js";
 import { createStore as createTinyBase } from "/bench/node_modules/tinybase/index.js";
+// Self-contained ESM bundles (no bare imports), so no import map is needed.
+import { createMergeableStore } from "/bench/node_modules/tinybase/mergeable-store/index.js";
+import { createWsSynchronizer } from "/bench/node_modules/tinybase/synchronizers/synchronizer-ws-client/index.js";
+import { createIndexedDbPersister } from "/bench/node_modules/tinybase/persisters/persister-indexed-db/index.js";
+
+// Started by run.mjs and passed in the query string: the reference sync server (absent when its
+// binary is not built) and the TinyBase WsServer.
+const PARAMS = new URLSearchParams(location.search);
+const SYNC_SERVER = PARAMS.get("server");
+const TINYBASE_WS = PARAMS.get("tinybase");
 
 let clientdata = null;
 async function loadClientData() {
@@ -65,6 +75,118 @@ async function closeClientData(db, name) {
   await db.close();
   await drop(name);
   localStorage.clear();
+}
+
+// Sync helpers. Each run uses a fresh user, so runs never see each other's records.
+async function openDevice(cd, name, user) {
+  return cd.ClientData.open({ name, server: SYNC_SERVER, token: () => `dev-token-${user}` });
+}
+// Device A of `user` (or `devices` devices, each its share) writes records k0..k{n-1} in plugin
+// "bench" and pushes them; then it is closed and its database deleted (the records live on the
+// server).
+async function seedUser(cd, user, n, devices = 1) {
+  for (let d = 0; d < devices; d++) {
+    const name = fresh("seed");
+    const a = await openDevice(cd, name, user);
+    const kv = a.plugin("bench");
+    const entries = [];
+    for (let i = d; i < n; i += devices) entries.push([`k${i}`, VALUE]);
+    if (typeof kv.setMany === "function") await kv.setMany(entries);
+    else {
+      for (const [k, v] of entries) kv.set(k, v);
+      await kv.flush();
+    }
+    const pushed = await a.sync();
+    if (pushed.shipped !== entries.length || pushed.hasMore) throw new Error(`clientdata seed: shipped ${pushed.shipped} of ${entries.length}, hasMore ${pushed.hasMore}`);
+    await closeClientData(a, name);
+  }
+}
+function assertAllKeys(db, n, label) {
+  const kv = db.plugin("bench");
+  const keys = kv.keys({ limit: 100000 });
+  if (keys.length !== n) throw new Error(`${label}: ${keys.length} keys of ${n}`);
+  if (kv.get(`k${n - 1}`) !== VALUE) throw new Error(`${label}: k${n - 1} wrong`);
+}
+// Runs `fn` with window.fetch wrapped, recording each sync request's body size, the response's
+// size and its Server-Timing total (when the server sends one and CORS exposes it).
+async function withFetchLog(fn) {
+  const original = window.fetch;
+  const log = [];
+  window.fetch = async (input, init) => {
+    const url = typeof input === "string" ? input : input.url;
+    const entry = { url, body: null, requestBytes: 0, responseBytes: 0, httpMs: 0, serverMs: null, done: null };
+    const body = init?.body ?? (input instanceof Request ? await input.clone().text() : undefined);
+    if (typeof body === "string") {
+      entry.body = body;
+      entry.requestBytes = new TextEncoder().encode(body).length;
+    } else if (body?.byteLength !== undefined) entry.requestBytes = body.byteLength;
+    log.push(entry);
+    const start = performance.now();
+    const res = await original(input, init);
+    const timing = res.headers.get("server-timing");
+    if (timing) entry.serverMs = [...timing.matchAll(/dur=([\d.]+)/g)].reduce((t, m) => t + Number(m[1]), 0);
+    // Measured off the timed path: the caller awaits `done` after the round.
+    entry.done = res
+      .clone()
+      .arrayBuffer()
+      .then((b) => {
+        entry.responseBytes = b.byteLength;
+        entry.httpMs = performance.now() - start;
+      })
+      .catch(() => {});
+    return res;
+  };
+  try {
+    const value = await fn();
+    return { value, log: log.filter((e) => e.url.endsWith("/sync/exchange")) };
+  } finally {
+    window.fetch = original;
+  }
+}
+// A user with n records from `devices` devices; a fresh device B pulls them all; then one timed
+// no-change round of B. Returns its time, what went over the wire, and how many nodes the
+// request's `seen` lists (B's own node included: it lists itself although it wrote nothing).
+async function noChangeRound(cd, n, devices = 1) {
+  const user = fresh("user-n");
+  await seedUser(cd, user, n, devices);
+  const name = fresh("n-b");
+  const b = await openDevice(cd, name, user);
+  const pulled = await b.sync();
+  if (pulled.applied !== n) throw new Error(`clientdata N: pulled ${pulled.applied} of ${n}`);
+  assertAllKeys(b, n, "clientdata N");
+  let result;
+  const { log } = await withFetchLog(async () => {
+    result = await timed(async () => {
+      const r = await b.exchange();
+      if (r.applied !== 0 || r.shipped !== 0 || r.hasMore) throw new Error(`clientdata N: no-change round moved ${JSON.stringify(r)}`);
+      return 1;
+    });
+  });
+  await closeClientData(b, name);
+  if (log.length !== 1) throw new Error(`clientdata N: ${log.length} exchange requests in one round`);
+  await log[0].done;
+  const seen = JSON.parse(log[0].body).seen ?? {};
+  const nodes = new Set(Object.values(seen).flatMap((perNode) => Object.keys(perNode))).size;
+  return { ...result, ...log[0], nodes };
+}
+// Resolves once `store` holds n values.
+function valuesReach(store, n) {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (store.getValueIds().length >= n) {
+        store.delListener(id);
+        resolve();
+      }
+    };
+    const id = store.addValueIdsListener(check);
+    check();
+  });
+}
+// Request timeout of the page's TinyBase synchronizers: the default (1 s) is shorter than the
+// answer to a 10,000-value diff takes, and a timed-out request silently skips the pull.
+const TINYBASE_TIMEOUT_S = 30;
+function openSocket(path) {
+  return new WebSocket(`${TINYBASE_WS}/${path}`);
 }
 
 export const cases = {
@@ -240,6 +362,103 @@ export const cases = {
         for (let i = 0; i < n; i++) await navigator.locks.request(name, async () => i);
         return n;
       });
+    },
+  },
+
+  // S: cold pull of n records x 1 KiB from a sync server on loopback into IndexedDB, on a fresh
+  // device of a user whose records another device pushed (lower is better).
+  S: {
+    n: { full: 10000, smoke: 200 },
+    lowerIsBetter: true,
+    async clientdata(n) {
+      const cd = await loadClientData();
+      if (!cd || !SYNC_SERVER) return null;
+      const user = fresh("user-s");
+      await seedUser(cd, user, n);
+      const name = fresh("s-b");
+      let b;
+      const result = await timed(async () => {
+        b = await openDevice(cd, name, user);
+        const pulled = await b.sync(); // resolves after every round is committed to IndexedDB
+        if (pulled.applied !== n || pulled.hasMore) throw new Error(`clientdata S: pulled ${pulled.applied} of ${n}, hasMore ${pulled.hasMore}`);
+        return n;
+      });
+      assertAllKeys(b, n, "clientdata S");
+      await closeClientData(b, name);
+      return result;
+    },
+    async "TinyBase MergeableStore over WebSocket + IndexedDB save"(n) {
+      const path = fresh("tb-s");
+      // A silent socket keeps the server's path (and its MergeableStore) loaded throughout: the
+      // WsServer unloads a path when its last client leaves, and the first client of an unloaded
+      // path waits out the server's request timeout (1 s) while the path starts (the server-side
+      // synchronizer asks the clients for their hashes and buffers their answers until the path
+      // is ready). Timing that stall would not measure TinyBase's pull.
+      const keeper = openSocket(path);
+      await new Promise((resolve, reject) => {
+        keeper.onopen = resolve;
+        keeper.onerror = () => reject(new Error("TinyBase S: WsServer unreachable"));
+      });
+      // Seed: an empty store syncs, then writes n values in one transaction, which its
+      // synchronizer pushes as one ContentDiff message (no request, so no request timeout).
+      // Wait until the server has saved them all, then disconnect it.
+      const seed = createMergeableStore();
+      const seedSync = await createWsSynchronizer(seed, openSocket(path), TINYBASE_TIMEOUT_S);
+      await seedSync.startSync();
+      seed.transaction(() => {
+        for (let i = 0; i < n; i++) seed.setValue(`k${i}`, VALUE);
+      });
+      for (let tries = 0; ; tries++) {
+        const { count } = await (await fetch(`/tinybase-count/${path}`)).json();
+        if (count === n) break;
+        if (tries > 600) throw new Error(`TinyBase S: server saved ${count} of ${n} values`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await seedSync.destroy();
+      const dbName = fresh("tb-s-idb");
+      let store, sync, persister;
+      const result = await timed(async () => {
+        store = createMergeableStore();
+        const all = valuesReach(store, n);
+        sync = await createWsSynchronizer(store, openSocket(path), TINYBASE_TIMEOUT_S);
+        await sync.startSync();
+        await all;
+        persister = createIndexedDbPersister(store, dbName);
+        await persister.save();
+        return n;
+      });
+      if (store.getValueIds().length !== n || store.getValue(`k${n - 1}`) !== VALUE) throw new Error("TinyBase S: values wrong");
+      await sync.destroy();
+      await persister.destroy();
+      keeper.close();
+      await drop(dbName);
+      return result;
+    },
+  },
+
+  // N: one no-change round (ops = 1) of a device that has pulled everything: n records from one
+  // writer device (timed). Clientdata only. Also reports the request body, which should grow
+  // with the number of nodes (entries in `seen`), not with the number of records: after 200
+  // records from one device, after n from one device, after 200 from two devices.
+  N: {
+    n: { full: 10000, smoke: 200 },
+    lowerIsBetter: true,
+    async clientdata(n) {
+      const cd = await loadClientData();
+      if (!cd || !SYNC_SERVER) return null;
+      const big = await noChangeRound(cd, n);
+      const small = n === 200 ? big : await noChangeRound(cd, 200);
+      const twoNodes = await noChangeRound(cd, 200, 2);
+      const label = (r, records, devices) => `request bytes @${records.toLocaleString("en-US")} records from ${devices} device${devices === 1 ? "" : "s"} (${r.nodes} nodes in seen)`;
+      const extra = {
+        [label(small, 200, 1)]: small.requestBytes,
+        [label(big, n, 1)]: big.requestBytes,
+        [label(twoNodes, 200, 2)]: twoNodes.requestBytes,
+        "response bytes": big.responseBytes,
+        "HTTP round trip ms": big.httpMs,
+      };
+      if (big.serverMs !== null) extra["server ms"] = big.serverMs;
+      return { ms: big.ms, ops: big.ops, extra };
     },
   },
 };

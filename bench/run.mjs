@@ -1,6 +1,12 @@
 // Runs the browser benchmarks side by side in one headless Chromium and prints
 // case | clientdata | peer | ratio | goal. Peers run interleaved with clientdata in the same page
-// (run i of every library before run i+1 of any), so ratios hold on a noisy machine.
+// (run i of every library before run i+1 of any), so ratios hold on a noisy machine. A case with
+// clientdata alone gets one row with "—" for peer and ratio.
+//
+// For the sync cases (S, N) it also starts, and stops at the end, the reference sync server
+// (target/server/clientdata-server, dev mode, a temp SQLite database, CORS for the bench page's
+// origin) and a TinyBase WsServer on a free loopback port (server-side MergeableStores saved
+// with the file persister in a temp directory); the page gets both URLs in its query string.
 //
 //   node bench/run.mjs            full run: warm-up + 5 runs per pair, medians, goals checked,
 //                                 results appended to bench/RESULTS.md
@@ -8,12 +14,17 @@
 //   --case W1,R                   only these cases (full runs with --case append nothing)
 import { createServer } from "node:http";
 import { readFile, appendFile, readdir, stat } from "node:fs/promises";
-import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
 import { gzipSync } from "node:zlib";
-import { cpus } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join, normalize, extname, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { WebSocketServer } from "ws";
+import { createWsServer } from "tinybase/synchronizers/synchronizer-ws-server";
+import { createMergeableStore } from "tinybase/mergeable-store";
+import { createFilePersister } from "tinybase/persisters/persister-file";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SMOKE = process.argv.includes("--smoke");
@@ -30,14 +41,40 @@ const GOALS = {
   "R|TinyBase getValue": { atLeast: 0.5 },
   "O|raw IndexedDB open + getAll": { atMost: 1.3 },
   "L|raw navigator.locks.request": { atLeast: 0.8 },
+  "S|TinyBase MergeableStore over WebSocket + IndexedDB save": { atMost: 0.5 },
+};
+// Absolute goals on clientdata's own median (ms), printed as an extra row under the case.
+const ABSOLUTE_GOALS = {
+  S: { atMostMs: 1000 },
 };
 const SIZE_GOAL_BYTES = 80 * 1024;
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
+const SERVER_BIN = join(ROOT, "target", "server", "clientdata-server");
+const TMP = mkdtempSync(join(tmpdir(), "clientdata-bench-"));
+// Server-side file of a TinyBase path: its pathId made file-name safe.
+const tinybaseFile = (pathId) => join(TMP, `tinybase-${pathId.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
+
+// How many values the TinyBase server has saved for a path (the seeding page polls this before
+// it disconnects, so the timed pull starts from what the server holds on disk).
+async function tinybaseSavedValues(pathId) {
+  try {
+    const content = JSON.parse(await readFile(tinybaseFile(pathId), "utf8"));
+    return Object.keys(content?.[1]?.[0] ?? {}).length;
+  } catch {
+    return 0;
+  }
+}
+
 function serveStatic() {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+    if (path.startsWith("/tinybase-count/")) {
+      const count = await tinybaseSavedValues(path.slice("/tinybase-count/".length));
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify({ count }));
+      return;
+    }
     const allowed = path.startsWith("/pkg/") || path.startsWith("/bench/");
     if (!allowed || path.includes("..")) {
       res.writeHead(404).end();
@@ -51,6 +88,57 @@ function serveStatic() {
     }
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+// The reference sync server on a free loopback port with a fresh SQLite database; null (and the
+// sync cases' clientdata rows say n/a) when the binary is not built.
+async function startSyncServer(origin) {
+  if (!existsSync(SERVER_BIN)) {
+    console.error(`bench: ${SERVER_BIN} missing, sync cases run without clientdata`);
+    return null;
+  }
+  const args = ["--listen", "127.0.0.1:0", "--database", join(TMP, "sync.sqlite"), "--allow-origin", origin, "--log", "error"];
+  const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const match = out.match(/listening on (http:\/\/\S+)/);
+      if (match) resolve(match[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`clientdata-server exited with ${code} before listening: ${out}`)));
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.on("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+// A TinyBase WsServer over a `ws` WebSocketServer on a free loopback port. Each path gets a
+// server-side MergeableStore persisted to a file, so it holds the data between clients.
+async function startTinyBaseServer() {
+  const http = createServer((req, res) => res.writeHead(426).end());
+  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const wss = new WebSocketServer({ server: http });
+  // Ignored errors, except the expected one per path start: the server-side synchronizer's
+  // GetContentHashes request (message 1, to every client) that times out while the path starts.
+  const errors = [];
+  const expected = /^tinybase:3:\.[^.]+\.[^.]+\.1$/;
+  const wsServer = createWsServer(wss, (pathId) => createFilePersister(createMergeableStore(), tinybaseFile(pathId)), (e) => expected.test(e?.message) || errors.push(e));
+  return {
+    url: `ws://127.0.0.1:${http.address().port}`,
+    errors,
+    async stop() {
+      await wsServer.destroy().catch(() => {});
+      await new Promise((resolve) => http.close(resolve));
+    },
+  };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -69,6 +157,21 @@ async function pkgSize() {
 async function main() {
   const server = await serveStatic();
   const origin = `http://127.0.0.1:${server.address().port}`;
+  let syncServer = null;
+  let tinybaseServer = null;
+  try {
+    syncServer = await startSyncServer(origin);
+    tinybaseServer = await startTinyBaseServer();
+    await runAll(origin, syncServer, tinybaseServer);
+  } finally {
+    await syncServer?.stop();
+    await tinybaseServer?.stop();
+    server.close();
+    rmSync(TMP, { recursive: true, force: true });
+  }
+}
+
+async function runAll(origin, syncServer, tinybaseServer) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
@@ -77,7 +180,9 @@ async function main() {
   page.on("pageerror", (e) => console.error("page error:", e));
   page.on("crash", () => console.error("page crashed"));
   page.on("console", (m) => m.type() === "error" && console.error("console:", m.text()));
-  await page.goto(`${origin}/bench/page.html`);
+  const query = new URLSearchParams({ tinybase: tinybaseServer.url });
+  if (syncServer) query.set("server", syncServer.url);
+  await page.goto(`${origin}/bench/page.html?${query}`);
   await page.waitForFunction(() => window.benchReady === true);
   const plan = await page.evaluate(() => window.bench.describe());
 
@@ -98,14 +203,31 @@ async function main() {
       return lowerIsBetter ? median(samples[lib].map((r) => r.ms)) : median(samples[lib].map((r) => (r.ops / r.ms) * 1000));
     };
     const ours = score("clientdata");
-    for (const peer of libraries.filter((l) => l !== "clientdata")) {
+    const unit = lowerIsBetter ? " ms" : "/s";
+    const oursText = ours === null ? "n/a" : fmt(ours) + unit;
+    // Extra numbers a case reports ({ label: number } in `extra`), as medians in the goal column.
+    const extras = (() => {
+      const runs = samples.clientdata?.filter((r) => r && r.extra) ?? [];
+      if (!runs.length) return "";
+      return Object.keys(runs[0].extra)
+        .map((label) => `${label}: ${fmt(median(runs.map((r) => r.extra[label])))}`)
+        .join(", ");
+    })();
+    const peers = libraries.filter((l) => l !== "clientdata");
+    if (!peers.length) rows.push([name, oursText, "—", "—", extras]);
+    for (const peer of peers) {
       const theirs = score(peer);
       const ratio = ours === null || theirs === null ? null : ours / theirs;
       const goal = GOALS[`${name}|${peer}`];
       let verdict = "";
       if (goal && ratio !== null && !SMOKE) verdict = goal.atLeast ? (ratio >= goal.atLeast ? `met (≥ ${goal.atLeast}x)` : `MISSED (≥ ${goal.atLeast}x)`) : ratio <= goal.atMost ? `met (≤ ${goal.atMost}x)` : `MISSED (≤ ${goal.atMost}x)`;
-      const unit = lowerIsBetter ? " ms" : "/s";
-      rows.push([name, ours === null ? "n/a" : fmt(ours) + unit, `${peer}: ${fmt(theirs)}${unit}`, ratio === null ? "n/a" : `${ratio.toFixed(2)}x`, verdict]);
+      if (extras) verdict = verdict ? `${verdict}; ${extras}` : extras;
+      rows.push([name, oursText, `${peer}: ${theirs === null ? "n/a" : fmt(theirs) + unit}`, ratio === null ? "n/a" : `${ratio.toFixed(2)}x`, verdict]);
+    }
+    const absolute = ABSOLUTE_GOALS[name];
+    if (absolute) {
+      const verdict = ours === null || SMOKE ? "" : ours <= absolute.atMostMs ? "met" : "MISSED";
+      rows.push([`${name} (absolute)`, oursText, `goal: ≤ ${fmt(absolute.atMostMs)} ms`, ours === null ? "n/a" : `${(ours / absolute.atMostMs).toFixed(2)}x of budget`, verdict]);
     }
   }
 
@@ -114,7 +236,7 @@ async function main() {
 
   const version = browser.version();
   await browser.close();
-  server.close();
+  if (tinybaseServer.errors.length) console.error(`TinyBase WsServer reported ${tinybaseServer.errors.length} ignored error(s), first: ${tinybaseServer.errors[0]}`);
 
   const header = ["case", "clientdata", "peer", "ratio", "goal"];
   const table = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
@@ -134,7 +256,7 @@ async function main() {
     await appendFile(join(ROOT, "bench", "RESULTS.md"), entry);
     console.log("\nappended to bench/RESULTS.md");
   }
-  const missing = rows.filter((r) => r[1] === "n/a");
+  const missing = rows.filter((r) => r[1] === "n/a" && !r[0].endsWith("(absolute)"));
   if (missing.length) console.log(`\n${missing.length} row(s) n/a: clientdata lacks the feature in this build`);
   console.log(`\nbench: ${rows.length} rows, ${SMOKE ? "smoke" : "full"} run complete`);
 }

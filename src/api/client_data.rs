@@ -93,7 +93,7 @@ impl ClientData {
     pub fn plugin(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "PluginOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "PluginOptions")] options: JsValue,
     ) -> Result<PluginStore, JsValue> {
         self.db.check_open().map_err(to_js)?;
         let plugin = plugin_from_js(&id).map_err(to_js)?;
@@ -212,10 +212,10 @@ impl ClientData {
     /// ```js
     /// const { applied, shipped, hasMore } = await cd.exchange({ signal, plugins: ["notes-app"] });
     /// ```
-    #[wasm_bindgen(js_name = exchange, unchecked_return_type = "Promise<ExchangeResult>")]
+    #[wasm_bindgen(js_name = exchange, unchecked_return_type = "ExchangeResult")]
     pub async fn exchange(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ExchangeOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ExchangeOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let syncer = self.syncer()?;
         let o = call_options(&options, syncer.transport().config(), false).map_err(to_js)?;
@@ -240,10 +240,10 @@ impl ClientData {
     /// ```js
     /// const { rounds, applied, shipped } = await cd.sync({ onProgress: (p) => console.log(p) });
     /// ```
-    #[wasm_bindgen(js_name = sync, unchecked_return_type = "Promise<SyncResult>")]
+    #[wasm_bindgen(js_name = sync, unchecked_return_type = "SyncResult")]
     pub async fn sync(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "SyncCallOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SyncCallOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let syncer = self.syncer()?;
         let o = call_options(&options, syncer.transport().config(), false).map_err(to_js)?;

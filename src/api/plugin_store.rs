@@ -127,7 +127,7 @@ impl PluginStore {
     #[wasm_bindgen(js_name = keys, unchecked_return_type = "string[]")]
     pub fn keys(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "KeysOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "KeysOptions")] options: JsValue,
     ) -> Result<Array, JsValue> {
         let prefix = options::string(&options, "prefix").map_err(to_js)?;
         let limit = options::count(&options, "limit", KEYS_MAX_LIMIT).map_err(to_js)?;
@@ -154,7 +154,7 @@ impl PluginStore {
     )]
     pub fn scan(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ScanOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ScanOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         self.db.check_open().map_err(to_js)?;
         let prefix = options::string(&options, "prefix").map_err(to_js)?;

@@ -54,7 +54,7 @@ impl SyncService {
     #[wasm_bindgen(js_name = pullChanged)]
     pub async fn pull_changed(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "SyncServiceOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<f64, JsValue> {
         let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
         let totals = self
@@ -80,7 +80,7 @@ impl SyncService {
     #[wasm_bindgen(js_name = pushChanged)]
     pub async fn push_changed(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "SyncServiceOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<f64, JsValue> {
         let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
         let totals = self
@@ -107,7 +107,7 @@ impl SyncService {
     #[wasm_bindgen(js_name = markDirty)]
     pub fn mark_dirty(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ relPath?: string } | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ relPath?: string }")] options: JsValue,
     ) -> Result<(), JsValue> {
         self.syncer.db().check_open().map_err(to_js)?;
         let path = super::options::field(&options, "relPath").map_err(to_js)?;
@@ -143,7 +143,7 @@ impl SyncService {
     pub async fn hydrate_file(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] rel: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "SyncServiceOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
         let (plugin, _) = rel_path(&rel).map_err(to_js)?;
         let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;

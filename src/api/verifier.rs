@@ -72,7 +72,7 @@ impl Verifier {
     /// ```js
     /// const { healthy, message } = await cd.createVerifier().verify();
     /// ```
-    #[wasm_bindgen(js_name = verify, unchecked_return_type = "Promise<VerifyResult>")]
+    #[wasm_bindgen(js_name = verify, unchecked_return_type = "VerifyResult")]
     pub async fn verify(&self) -> Result<JsValue, JsValue> {
         self.db.check_open().map_err(to_js)?;
         let started = js_sys::Date::now();

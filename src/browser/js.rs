@@ -43,11 +43,27 @@ export function cd_request(req) {
   });
 }
 export function cd_put_rows(store, rows, ifNewer) {
-  if (!ifNewer) { for (const row of rows) store.put(row); return; }
+  if (!ifNewer || rows.length === 0) { for (const row of rows) store.put(row); return; }
+  // Put-if-newer without a get per row: one getAllKeys (keys only, no values) over the batch's
+  // key span finds the keys already stored; the rest are put blindly (nothing else can write
+  // the store while this transaction runs), only stored keys are read and compared.
+  const cmp = (a, b) => indexedDB.cmp(a, b);
+  let lo = [rows[0].p, rows[0].k], hi = lo;
   for (const row of rows) {
-    const get = store.get([row.p, row.k]);
-    get.onsuccess = () => { const cur = get.result; if (!cur || cur.h < row.h) store.put(row); };
+    const key = [row.p, row.k];
+    if (cmp(key, lo) < 0) lo = key;
+    if (cmp(key, hi) > 0) hi = key;
   }
+  const keys = store.getAllKeys(IDBKeyRange.bound(lo, hi));
+  keys.onsuccess = () => {
+    // Plugin ids and keys never contain NUL, so this joins without ambiguity.
+    const stored = new Set(keys.result.map((k) => k[0] + "\u0000" + k[1]));
+    for (const row of rows) {
+      if (!stored.has(row.p + "\u0000" + row.k)) { store.put(row); continue; }
+      const get = store.get([row.p, row.k]);
+      get.onsuccess = () => { const cur = get.result; if (!cur || cur.h < row.h) store.put(row); };
+    }
+  };
 }
 export function cd_fence(tx, epochs, lockName, epoch) {
   const get = epochs.get(lockName);

@@ -355,6 +355,11 @@ impl Db {
         self.inner.emitter.wants(kind)
     }
 
+    /// Whether anything (a listener, or automatic sync's hook) needs to hear of local changes.
+    pub(crate) fn wants_changes(&self) -> bool {
+        self.inner.change_hook.borrow().is_some() || self.wants("local-change-recorded")
+    }
+
     /// Sets the hook run after local changes (see `Inner::change_hook`).
     pub(crate) fn set_change_hook(&self, hook: Option<Rc<dyn Fn()>>) {
         *self.inner.change_hook.borrow_mut() = hook;

@@ -285,7 +285,7 @@ pub(crate) async fn run(db: Db) {
                 return;
             }
             let items = std::mem::take(&mut st.queue);
-            let announce = db.inner.emitter.wants("local-change-recorded");
+            let announce = db.wants_changes();
             let mut records = Vec::with_capacity(items.len());
             let mut changed = Vec::new();
             for q in &items {

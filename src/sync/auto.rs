@@ -21,6 +21,7 @@ use super::round::{Direction, Held, Syncer};
 use crate::api::sync::sync_error;
 use crate::browser::timer::sleep;
 use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
+use crate::store::db::Db;
 
 #[wasm_bindgen(inline_js = r#"
 export function cd_on_wake(callback) {
@@ -52,6 +53,7 @@ enum Trigger {
 /// A running auto-sync; dropping it stops the loop and gives up (or releases) leadership.
 #[derive(Debug)]
 pub struct Auto {
+    db: Db,
     leader: Rc<Cell<bool>>,
     controller: Option<AbortController>,
     unsubscribe: Function,
@@ -63,20 +65,27 @@ impl Auto {
     /// Starts queueing for leadership and, once leader, syncing.
     pub fn start(syncer: Rc<Syncer>, config: AutoSync) -> Auto {
         let (tx, rx) = unbounded();
-        let on_write = tx.clone();
-        syncer.db().set_change_hook(Some(Rc::new(move || {
-            let _ = on_write.unbounded_send(Trigger::Write);
-        })));
-        let on_wake = tx.clone();
-        let wake = Closure::<dyn FnMut()>::new(move || {
-            let _ = on_wake.unbounded_send(Trigger::Now);
-        });
+        let leader = Rc::new(Cell::new(false));
+        // Only the leader listens: a queued instance must not pile up triggers.
+        let trigger = |kind: Trigger| {
+            let (tx, leader) = (tx.clone(), leader.clone());
+            move || {
+                if leader.get() {
+                    let _ = tx.unbounded_send(kind);
+                }
+            }
+        };
+        syncer
+            .db()
+            .set_change_hook(Some(Rc::new(trigger(Trigger::Write))));
+        let wake = Closure::<dyn FnMut()>::new(trigger(Trigger::Now));
         let unsubscribe = cd_on_wake(wake.as_ref().unchecked_ref());
         let controller = AbortController::new().ok();
-        let leader = Rc::new(Cell::new(false));
         let signal = controller.as_ref().map(AbortController::signal);
+        let db = syncer.db().clone();
         spawn_local(run(syncer, config, rx, signal, leader.clone()));
         Auto {
+            db,
             leader,
             controller,
             unsubscribe,
@@ -93,6 +102,8 @@ impl Auto {
 
 impl Drop for Auto {
     fn drop(&mut self) {
+        // With every trigger sender gone the loop ends at once and releases the lock.
+        self.db.set_change_hook(None);
         let _ = self.unsubscribe.call0(&JsValue::UNDEFINED);
         if let Some(c) = &self.controller {
             c.abort();
@@ -135,7 +146,7 @@ async fn run(
             .sync(None, limit, Direction::Both, signal.as_ref(), |_| {})
             .await
         {
-            if syncer.db().check_open().is_err() {
+            if syncer.db().check_open().is_err() || signal.as_ref().is_some_and(|s| s.aborted()) {
                 break;
             }
             syncer.db().emit("sync-failed", &sync_error(&e).into());

@@ -156,6 +156,6 @@ mod tests {
             }
         }
         assert_eq!(backoff_ms(0, 0), 125);
-        assert_eq!(backoff_ms(30, u32::MAX) <= MAX_BACKOFF_MS, true);
+        assert!(backoff_ms(30, u32::MAX) <= MAX_BACKOFF_MS);
     }
 }

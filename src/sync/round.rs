@@ -173,12 +173,34 @@ impl Syncer {
         direction: Direction,
         signal: Option<&AbortSignal>,
     ) -> Result<Outcome, SyncError> {
+        let _held = self.begin(signal).await?;
+        self.round_held(scope, limit, direction, signal).await
+    }
+
+    /// Takes the round lock and re-reads the stored watermarks: another tab's round may have
+    /// moved them, and while the lock is held no other round can.
+    async fn begin(&self, signal: Option<&AbortSignal>) -> Result<Held, SyncError> {
         self.db.check_open()?;
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
         }
-        let _held = self.round_lock(signal).await?;
+        let held = self.round_lock(signal).await?;
         self.db.reload_vectors().await?;
+        Ok(held)
+    }
+
+    /// One round, with the round lock held by the caller.
+    async fn round_held(
+        &self,
+        scope: Option<&[PluginId]>,
+        limit: u32,
+        direction: Direction,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Outcome, SyncError> {
+        self.db.check_open()?;
+        if signal.is_some_and(AbortSignal::aborted) {
+            return Err(SyncError::Aborted);
+        }
         let clock = self.db.clock();
         let walk = self.dirty.borrow().walk;
         let dirty_keys: Vec<(PluginId, Key)> = self.dirty.borrow().keys.iter().cloned().collect();
@@ -316,8 +338,10 @@ impl Syncer {
         mut progress: impl FnMut(&Totals),
     ) -> Result<Totals, SyncError> {
         let mut totals = Totals::default();
+        // One lock for the whole loop: its rounds follow each other without a gap.
+        let _held = self.begin(signal).await?;
         loop {
-            let outcome = self.round(scope, limit, direction, signal).await?;
+            let outcome = self.round_held(scope, limit, direction, signal).await?;
             totals.rounds += 1;
             totals.applied += outcome.applied;
             totals.shipped += outcome.shipped;
