@@ -47,19 +47,28 @@ export function cd_put_rows(store, rows, ifNewer) {
   // Put-if-newer without a get per row: one getAllKeys (keys only, no values) over the batch's
   // key span finds the keys already stored; the rest are put blindly (nothing else can write
   // the store while this transaction runs), only stored keys are read and compared.
-  const cmp = (a, b) => indexedDB.cmp(a, b);
-  let lo = [rows[0].p, rows[0].k], hi = lo;
+  // IndexedDB orders [plugin, key] arrays of strings by UTF-16 code units, as `<` does.
+  const before = (a, b) => a.p < b.p || (a.p === b.p && a.k < b.k);
+  let lo = rows[0], hi = rows[0];
+  const batch = new Map();
   for (const row of rows) {
-    const key = [row.p, row.k];
-    if (cmp(key, lo) < 0) lo = key;
-    if (cmp(key, hi) > 0) hi = key;
+    if (before(row, lo)) lo = row;
+    if (before(hi, row)) hi = row;
+    let keys = batch.get(row.p);
+    if (!keys) batch.set(row.p, (keys = new Set()));
+    keys.add(row.k);
   }
-  const keys = store.getAllKeys(IDBKeyRange.bound(lo, hi));
+  const keys = store.getAllKeys(IDBKeyRange.bound([lo.p, lo.k], [hi.p, hi.k]));
   keys.onsuccess = () => {
-    // Plugin ids and keys never contain NUL, so this joins without ambiguity.
-    const stored = new Set(keys.result.map((k) => k[0] + "\u0000" + k[1]));
+    const stored = new Map();
+    for (const [p, k] of keys.result) {
+      if (!batch.get(p)?.has(k)) continue;
+      let ks = stored.get(p);
+      if (!ks) stored.set(p, (ks = new Set()));
+      ks.add(k);
+    }
     for (const row of rows) {
-      if (!stored.has(row.p + "\u0000" + row.k)) { store.put(row); continue; }
+      if (!stored.get(row.p)?.has(row.k)) { store.put(row); continue; }
       const get = store.get([row.p, row.k]);
       get.onsuccess = () => { const cur = get.result; if (!cur || cur.h < row.h) store.put(row); };
     }

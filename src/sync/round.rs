@@ -72,21 +72,20 @@ impl Drop for Held {
     }
 }
 
-/// Serialises `value` as JSON text (plain objects, never `Map`s; u64 as numbers where safe).
-fn to_json<T: Serialize>(value: &T) -> Result<String, SyncError> {
+/// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
+fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
     let serializer = serde_wasm_bindgen::Serializer::json_compatible();
     let js = value
         .serialize(&serializer)
         .map_err(|e| crate::core::Error::InvalidRequest(e.to_string()))?;
     js_sys::JSON::stringify(&js)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| crate::core::Error::InvalidRequest("not serialisable".into()).into())
+        .map(JsValue::from)
+        .map_err(|_| crate::core::Error::InvalidRequest("not serialisable".into()).into())
 }
 
 /// Parses and shape-checks a reply body; any failure is `InvalidReply` (or the typed code the
 /// core's deserializers tag, e.g. `invalid_hlc`).
-fn parse_reply(text: &str) -> Result<ExchangeResponse, SyncError> {
+fn parse_reply(text: &JsValue) -> Result<ExchangeResponse, SyncError> {
     let invalid = |why: String| SyncError::from(crate::core::Error::InvalidReply(why));
     let value = parse_json(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
     serde_wasm_bindgen::from_value::<ExchangeResponse>(value)

@@ -53,14 +53,14 @@ extern "C" {
     fn cd_fetch(
         method: &str,
         url: &str,
-        body: Option<String>,
+        body: &JsValue,
         token: Option<String>,
         timeout_ms: f64,
         max_bytes: f64,
         signal: Option<AbortSignal>,
     ) -> Promise;
     fn cd_token(provider: &Function) -> Promise;
-    fn cd_parse_json(text: &str) -> JsValue;
+    fn cd_parse_json(text: &JsValue) -> JsValue;
 }
 
 fn field(obj: &JsValue, name: &str) -> JsValue {
@@ -72,8 +72,9 @@ fn field(obj: &JsValue, name: &str) -> JsValue {
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
-    /// Body text.
-    pub text: String,
+    /// Body text, left a JS string: a 1 MB page is parsed by `JSON.parse` without first being
+    /// copied into wasm memory and back.
+    pub text: JsValue,
 }
 
 /// The server end of a store: URL, token provider, timeout and retry policy.
@@ -114,7 +115,7 @@ impl Transport {
         &self,
         method: &str,
         url: &str,
-        body: Option<&str>,
+        body: &JsValue,
         token: Option<String>,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
@@ -122,7 +123,7 @@ impl Transport {
         let got = JsFuture::from(cd_fetch(
             method,
             url,
-            body.map(str::to_owned),
+            body,
             token,
             self.config.timeout_ms as f64,
             limit as f64,
@@ -155,15 +156,17 @@ impl Transport {
             }
             .into());
         }
-        let text = field(&got, "text").as_string().unwrap_or_default();
-        Ok(Answer { status, text })
+        Ok(Answer {
+            status,
+            text: field(&got, "text"),
+        })
     }
 
     /// POSTs `body` to the exchange endpoint: retries transient failures with backoff, asks
     /// the token provider once more after a 401, and turns any other non-2xx into `Http`.
     pub async fn exchange(
         &self,
-        body: &str,
+        body: &JsValue,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
         let url = self.config.exchange_url();
@@ -175,7 +178,7 @@ impl Transport {
                 return Err(SyncError::Aborted);
             }
             let result = self
-                .attempt("POST", &url, Some(body), token.clone(), signal)
+                .attempt("POST", &url, body, token.clone(), signal)
                 .await
                 .and_then(http_error);
             match result {
@@ -195,9 +198,15 @@ impl Transport {
 
     /// GET `/health` once (no retries): the answer and its latency are the verifier's.
     pub async fn health(&self) -> Result<Answer, SyncError> {
-        self.attempt("GET", &self.config.health_url(), None, None, None)
-            .await
-            .and_then(http_error)
+        self.attempt(
+            "GET",
+            &self.config.health_url(),
+            &JsValue::UNDEFINED,
+            None,
+            None,
+        )
+        .await
+        .and_then(http_error)
     }
 }
 
@@ -215,8 +224,8 @@ fn http_error(answer: Answer) -> Result<Answer, SyncError> {
     })
 }
 
-/// `JSON.parse`, with the parser's message on failure.
-pub fn parse_json(text: &str) -> Result<JsValue, String> {
+/// `JSON.parse` of a JS string, with the parser's message on failure.
+pub fn parse_json(text: &JsValue) -> Result<JsValue, String> {
     let got = cd_parse_json(text);
     match field(&got, "failed").as_string() {
         Some(why) => Err(why),
