@@ -11,8 +11,9 @@ wasm=pkg/clientdata_bg.wasm
 tools/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$wasm" -o "$wasm"
-# Shipped beside the module: the lock conformance suite anyone can run against a lock.
-cp js/lock-conformance.js pkg/
+# Shipped beside the module (js/): the lock conformance suite, the swamp datastore and the
+# wasi:keyvalue adapters; then package.json for consumers (exports, types, sideEffects).
+node tools/finish-pkg.mjs
 raw=$(stat -c %s "$wasm")
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "built pkg/: $(basename "$wasm") ${raw} bytes raw; wasm + JS glue ${gz} bytes gzipped"

@@ -22,18 +22,26 @@ step "native tests"
 cargo test --workspace
 
 step "browser tests (headless Chromium)"
-# A stalled browser fails the run after 15 minutes instead of eating CI's 90.
+# A stalled browser fails the run after 15 minutes instead of eating CI's 90 (a browser that
+# never starts the tests is retried by scripts/wasm-test-runner.sh, the cargo runner).
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 timeout 900 cargo test -p clientdata --target wasm32-unknown-unknown
 
 step "release package (wasm-pack --target web)"
 bash scripts/build-pkg.sh
 
+step "TypeScript: a consumer of the whole API compiles with tsc --strict; no any in the API"
+tools/node_modules/.bin/tsc -p tests/ts/tsconfig.json
+# The raw wasm exports (InitOutput, generated) are typed any by wasm-bindgen; the API above is not.
+if sed '/^export interface InitOutput/,$d' pkg/clientdata.d.ts | grep -nE '(:|<|\||,|\()\s*any\b'; then
+  echo "any in the public API of pkg/clientdata.d.ts"; exit 1
+fi
+
+step "reference server build (for the benchmarks, the end-to-end tests and the demo)"
+cargo build --profile server -p clientdata-server
+
 step "benchmark harness smoke (no goals checked)"
 node bench/run.mjs --smoke
-
-step "reference server build (for the end-to-end tests and the demo)"
-cargo build --profile server -p clientdata-server
 
 step "end-to-end tests (playwright-core, real tabs, the real server)"
 (cd e2e && timeout 900 npm test)

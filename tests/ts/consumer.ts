@@ -1,0 +1,82 @@
+// Exercises the whole public API as a TypeScript user would; compiled with `tsc --noEmit
+// --strict` by scripts/test.sh (never run). A wrong or `any`-typed declaration breaks it.
+import init, { ClientData, createLock } from "clientdata";
+import type { ExchangeResult, LocalDataSynced, Metadata, StoredValue, SyncResult, VerifyResult } from "clientdata";
+import { datastore } from "clientdata/swamp.js";
+import { keyValueStore } from "clientdata/wasi-keyvalue.js";
+import { runLockConformance } from "clientdata/lock-conformance.js";
+
+export async function everything(signal: AbortSignal): Promise<void> {
+  await init();
+  const cd: ClientData = await ClientData.open({
+    name: "supervisor",
+    server: "https://sync.example",
+    token: async () => "token",
+    autoSync: { intervalMs: 30_000, debounceMs: 500 },
+    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500 },
+    quotas: { "notes-app": 1_000_000 },
+  });
+  const kv = cd.plugin("notes-app");
+  const quota = cd.plugin("other", { quotaBytes: 10_000 });
+  kv.set("draft", { title: "hi", tags: ["a"], n: 1, ok: true, none: null });
+  kv.set("bytes", new Uint8Array([1, 2, 3]));
+  const value: StoredValue | undefined = kv.get("draft");
+  const has: boolean = kv.has("draft");
+  kv.delete("draft");
+  const keys: string[] = kv.keys({ prefix: "d", limit: 100 });
+  for await (const [key, v] of kv.scan({ prefix: "d", pageSize: 500 })) {
+    const k: string = key;
+    const stored: StoredValue = v;
+    void k;
+    void stored;
+  }
+  await kv.setAsync("big", "x".repeat(100_000));
+  await kv.setMany([["a", 1], ["b", { x: 2 }]]);
+  await kv.flush();
+  await quota.flush();
+
+  const round: ExchangeResult = await cd.exchange({ signal, plugins: ["notes-app"], limit: 100 });
+  const all: SyncResult = await cd.sync({ onProgress: (p: SyncResult) => void p.rounds });
+  const n: number = round.applied + round.shipped + all.rounds;
+  const off: () => void = cd.on("local-data-synced", (e) => {
+    const synced = e as LocalDataSynced;
+    void synced.changes;
+  });
+  off();
+  const meta: Metadata = cd.metadata();
+  const engine: "indexeddb" | "localstorage" | "memory" = meta.engine;
+  const leader: boolean = meta.leader;
+
+  const lock = cd.createLock("notes-app/export", { ttlMs: 30_000, retryIntervalMs: 1_000, maxWaitMs: 60_000 });
+  const result: unknown = await lock.withLock(async (grant) => kv.setMany([["exported", grant.epoch]], { fence: grant }));
+  const info = await lock.inspect();
+  if (info !== null) await lock.forceRelease(info.nonce);
+  const free = createLock("supervisor", "other/lock");
+  await free.acquire();
+  await free.release();
+
+  const report: VerifyResult = await cd.createVerifier().verify();
+  const healthy: boolean = report.healthy && report.latencyMs >= 0;
+  const svc = cd.createSyncService();
+  const pulled: number = await svc.pullChanged({ signal, context: { models: ["notes-app"] } });
+  const pushed: number = await svc.pushChanged();
+  svc.markDirty({ relPath: "notes-app/draft" });
+  svc.markDirty();
+  const scoped: boolean = svc.capabilities().scopedSync;
+  await svc.hydrateFile("notes-app/draft");
+
+  const provider = datastore.createProvider({ name: "supervisor", server: "https://sync.example", token: "t" });
+  const parsed = datastore.configSchema.safeParse({ name: "" });
+  const ok: boolean = parsed.success;
+  const path: string = provider.resolveDatastorePath();
+  const moved: number = await provider.createSyncService().pullChanged();
+
+  const bucket = keyValueStore(cd).open("wasi-bucket");
+  bucket.set("k", new Uint8Array([1]));
+  const got: Uint8Array | undefined = bucket.get("k");
+  const page: { keys: string[]; cursor: string | undefined } = bucket.listKeys();
+  const passed: string[] = await runLockConformance((p, o) => createLock("supervisor", p, o));
+
+  void [value, has, keys, n, engine, leader, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
+  await cd.close();
+}
