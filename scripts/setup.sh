@@ -38,7 +38,7 @@ log "wasm-pack"
 command -v wasm-pack >/dev/null || cargo install wasm-pack --locked || cargo install wasm-pack
 
 log "npm dev dependencies"
-for dir in tools e2e bench; do
+for dir in tools e2e e2e/bundler bench; do
   if [ -f "$dir/package-lock.json" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
