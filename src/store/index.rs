@@ -188,6 +188,19 @@ impl<C> Index<C> {
     pub fn set_vector(&mut self, kind: VectorKind, plugin: PluginId, vector: VersionVector) {
         self.vectors.insert((kind, plugin), vector);
     }
+
+    /// Whether every vector of `vectors` is already held as it is (absent counts as empty), so
+    /// committing them would change nothing.
+    pub fn holds_vectors(&self, vectors: &[(VectorKind, Watermarks)]) -> bool {
+        vectors.iter().all(|(kind, watermarks)| {
+            watermarks.iter().all(|(plugin, vector)| {
+                match self.vectors.get(&(*kind, plugin.clone())) {
+                    Some(held) => held == vector,
+                    None => vector.is_empty(),
+                }
+            })
+        })
+    }
 }
 
 impl<C: Default> Index<C> {
@@ -298,6 +311,31 @@ mod tests {
             assert_eq!(ix.len(), 1);
             assert_eq!(ix.usage(&pid("p")), 2);
         }
+    }
+
+    #[test]
+    fn held_vectors_are_recognised_so_a_no_change_round_commits_nothing() {
+        let mut ix = Index::<()>::new();
+        let mut w = Watermarks::new();
+        w.advance(&pid("p"), hlc(5, 1));
+        let empty: Watermarks = [(pid("q"), VersionVector::new())].into_iter().collect();
+        assert!(!ix.holds_vectors(&[(VectorKind::Seen, w.clone())]));
+        assert!(
+            ix.holds_vectors(&[(VectorKind::Seen, empty.clone())]),
+            "absent = empty"
+        );
+        ix.set_vector(VectorKind::Seen, pid("p"), w.plugin(&pid("p")));
+        assert!(ix.holds_vectors(&[
+            (VectorKind::Seen, w.clone()),
+            (VectorKind::PeerCoverage, empty)
+        ]));
+        assert!(
+            !ix.holds_vectors(&[(VectorKind::PeerCoverage, w.clone())]),
+            "per kind"
+        );
+        let mut later = w.clone();
+        later.advance(&pid("p"), hlc(6, 1));
+        assert!(!ix.holds_vectors(&[(VectorKind::Seen, later)]));
     }
 
     #[test]

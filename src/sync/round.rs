@@ -278,7 +278,16 @@ impl Syncer {
         let applied = plan.applied;
         let has_more = plan.has_more;
         let new_clock = plan.clock.clone();
-        let changed = self.db.apply_remote(plan.batch).await?;
+        // A round that moved nothing (the common idle round) has nothing to commit.
+        let idle = plan.batch.records.is_empty()
+            && self
+                .db
+                .with_index(|index| index.holds_vectors(&plan.batch.vectors));
+        let changed = if idle {
+            Vec::new()
+        } else {
+            self.db.apply_remote(plan.batch).await?
+        };
         self.db.adopt_clock(new_clock);
         {
             // What was pushed is covered now; a dirty mark made during the round stays.
