@@ -203,7 +203,8 @@ impl Syncer {
         let clock = self.db.clock();
         let walk = self.dirty.borrow().walk;
         let dirty_keys: Vec<(PluginId, Key)> = self.dirty.borrow().keys.iter().cloned().collect();
-        let mut walk_next: Option<Option<Hlc>> = None;
+        // A pull-only round leaves a full walk where it was.
+        let mut walk_next: Option<Option<Hlc>> = walk;
         let (request, more_to_push) = self.db.with_index(|index| {
             let mut outgoing = match self.client.request(index, &clock, scope, limit) {
                 Ok(o) => o,
