@@ -109,8 +109,8 @@ pub struct CallOptions {
     pub on_progress: Option<Function>,
 }
 
-/// Parses `{ signal, plugins, limit, onProgress }`; `scope_field` names where the plugin list
-/// is (`plugins`, or the sync service's `context.models`).
+/// Parses `{ signal, plugins, limit, onProgress }`; with `swamp_scope` the plugin list is read
+/// from the sync service's `context.models` instead of `plugins`.
 pub fn call_options(
     options: &JsValue,
     config: &SyncConfig,
