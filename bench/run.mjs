@@ -15,12 +15,13 @@
 import { createServer } from "node:http";
 import { readFile, appendFile, readdir, stat } from "node:fs/promises";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
 import { cpus, tmpdir } from "node:os";
 import { join, normalize, extname, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startServer, SERVER_BIN } from "../e2e/lib/server.mjs";
 import { WebSocketServer } from "ws";
 import { createWsServer } from "tinybase/synchronizers/synchronizer-ws-server";
 import { createMergeableStore } from "tinybase/mergeable-store";
@@ -51,7 +52,6 @@ const SIZE_GOAL_BYTES = 80 * 1024;
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
-const SERVER_BIN = join(ROOT, "target", "server", "clientdata-server");
 const TMP = mkdtempSync(join(tmpdir(), "clientdata-bench-"));
 // Server-side file of a TinyBase path: its pathId made file-name safe.
 const tinybaseFile = (pathId) => join(TMP, `tinybase-${pathId.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
@@ -97,27 +97,7 @@ async function startSyncServer(origin) {
     console.error(`bench: ${SERVER_BIN} missing, sync cases run without clientdata`);
     return null;
   }
-  const args = ["--listen", "127.0.0.1:0", "--database", join(TMP, "sync.sqlite"), "--allow-origin", origin, "--log", "error"];
-  const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = out.match(/listening on (http:\/\/\S+)/);
-      if (match) resolve(match[1]);
-    });
-    child.on("exit", (code) => reject(new Error(`clientdata-server exited with ${code} before listening: ${out}`)));
-  });
-  return {
-    url,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.on("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
-    },
-  };
+  return startServer({ quiet: false, extraArgs: ["--allow-origin", origin, "--log", "error"] });
 }
 
 // A TinyBase WsServer over a `ws` WebSocketServer on a free loopback port. Each path gets a

@@ -9,9 +9,10 @@ import { fileURLToPath } from "node:url";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const SERVER_BIN = join(ROOT, "target", "server", "clientdata-server");
 
-export async function startServer({ listen = "127.0.0.1:0", database, quiet = true } = {}) {
+// `extraArgs` are appended to the command line (e.g. `--allow-origin` for a cross-origin page).
+export async function startServer({ listen = "127.0.0.1:0", database, quiet = true, extraArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "clientdata-e2e-"));
-  const args = ["--listen", listen, "--database", database ?? join(dir, "demo.sqlite"), "--static", join(ROOT, "www"), "--static", `/pkg=${join(ROOT, "pkg")}`];
+  const args = ["--listen", listen, "--database", database ?? join(dir, "demo.sqlite"), "--static", join(ROOT, "www"), "--static", `/pkg=${join(ROOT, "pkg")}`, ...extraArgs];
   const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", quiet ? "ignore" : "inherit"] });
   const url = await new Promise((resolve, reject) => {
     let out = "";

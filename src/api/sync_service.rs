@@ -10,7 +10,7 @@ use super::js_error::to_js;
 use super::sync::{call_options, to_js_sync};
 use crate::core::{Key, PluginId};
 use crate::store::error::StoreError;
-use crate::sync::round::{Direction, Syncer};
+use crate::sync::round::{Direction, Syncer, Totals};
 
 /// Moves changed records between this store and the server.
 ///
@@ -29,6 +29,31 @@ pub struct SyncService {
 impl SyncService {
     pub(crate) fn new(syncer: Rc<Syncer>) -> Self {
         SyncService { syncer }
+    }
+
+    /// Rounds while there is more, with `options` (scope from `context.models`, unless `only`
+    /// names the one plugin).
+    async fn run(
+        &self,
+        options: &JsValue,
+        only: Option<PluginId>,
+        direction: Direction,
+    ) -> Result<Totals, JsValue> {
+        let o = call_options(options, self.syncer.transport().config(), true).map_err(to_js)?;
+        let scope = match only {
+            Some(plugin) => Some(vec![plugin]),
+            None => o.plugins,
+        };
+        self.syncer
+            .sync(
+                scope.as_deref(),
+                o.limit,
+                direction,
+                o.signal.as_ref(),
+                |_| {},
+            )
+            .await
+            .map_err(to_js_sync)
     }
 }
 
@@ -56,19 +81,7 @@ impl SyncService {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<f64, JsValue> {
-        let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
-        let totals = self
-            .syncer
-            .sync(
-                o.plugins.as_deref(),
-                o.limit,
-                Direction::Pull,
-                o.signal.as_ref(),
-                |_| {},
-            )
-            .await
-            .map_err(to_js_sync)?;
-        Ok(totals.applied as f64)
+        Ok(self.run(&options, None, Direction::Pull).await?.applied as f64)
     }
 
     /// Pushes every local record the server has not covered (and keys marked dirty); resolves
@@ -82,19 +95,7 @@ impl SyncService {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<f64, JsValue> {
-        let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
-        let totals = self
-            .syncer
-            .sync(
-                o.plugins.as_deref(),
-                o.limit,
-                Direction::Both,
-                o.signal.as_ref(),
-                |_| {},
-            )
-            .await
-            .map_err(to_js_sync)?;
-        Ok(totals.shipped as f64)
+        Ok(self.run(&options, None, Direction::Both).await?.shipped as f64)
     }
 
     /// Marks `relPath` (`"plugin/key"`) to be pushed again by the next push, or with no
@@ -146,17 +147,7 @@ impl SyncService {
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
         let (plugin, _) = rel_path(&rel).map_err(to_js)?;
-        let o = call_options(&options, self.syncer.transport().config(), true).map_err(to_js)?;
-        self.syncer
-            .sync(
-                Some(&[plugin]),
-                o.limit,
-                Direction::Pull,
-                o.signal.as_ref(),
-                |_| {},
-            )
-            .await
-            .map_err(to_js_sync)?;
+        self.run(&options, Some(plugin), Direction::Pull).await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 
 use super::js_error::to_js;
 use super::sync::sync_error;
-use crate::browser::local_storage::local_storage;
+use crate::browser::local_storage::{self, local_storage};
 use crate::browser::storage_manager::storage_info;
 use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
 use crate::store::db::Db;
@@ -90,9 +90,7 @@ impl Verifier {
         let key = format!("clientdata:{name}:verifier-probe");
         let ls = match local_storage() {
             None => Err("localStorage is not available".into()),
-            Some(s) => s
-                .set_item(&key, "1")
-                .and_then(|()| s.remove_item(&key))
+            Some(s) => local_storage::probe(&s, &key)
                 .map_err(|e| format!("localStorage write failed: {e:?}")),
         };
         probes.push(probe("localStorage", t, ls));

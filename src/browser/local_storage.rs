@@ -10,10 +10,14 @@ pub fn local_storage() -> Option<Storage> {
     let value = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
     let storage = value.dyn_into::<Storage>().ok()?;
     // A storage that refuses every write (some private modes) is as good as none.
-    let probe = "clientdata:probe";
-    storage.set_item(probe, "1").ok()?;
-    storage.remove_item(probe).ok()?;
+    probe(&storage, "clientdata:probe").ok()?;
     Some(storage)
+}
+
+/// Writes and removes item `key`: whether `storage` takes writes right now.
+pub fn probe(storage: &Storage, key: &str) -> Result<(), JsValue> {
+    storage.set_item(key, "1")?;
+    storage.remove_item(key)
 }
 
 /// Every key currently in `storage` that starts with `prefix`.

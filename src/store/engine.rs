@@ -186,7 +186,7 @@ impl Engine {
     ) -> StoreResult<Option<Vec<(VectorKind, PluginId, VersionVector)>>> {
         match self {
             Engine::IndexedDb(e) => e.load_vectors().await.map(Some),
-            Engine::LocalStorage(e) => e.load().map(|l| Some(l.vectors)),
+            Engine::LocalStorage(e) => Ok(Some(e.load_vectors())),
             Engine::Memory => Ok(None),
         }
     }

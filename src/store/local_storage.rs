@@ -10,8 +10,22 @@ use super::codec::js_failure;
 use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use super::error::StoreResult;
 use super::journal;
-use crate::browser::local_storage::keys_with_prefix;
+use crate::browser::local_storage::{keys_with_prefix, probe};
+use crate::core::replica::VectorKind;
 use crate::core::{ClockState, Hlc, Key, NodeId, PluginId, VersionVector};
+
+/// A vector item: `<kind>:<plugin>` (the name after `vec:`) = comma-separated HLCs.
+fn parse_vector(id: &str, text: &str) -> Option<(VectorKind, PluginId, VersionVector)> {
+    let (kind, plugin) = id.split_once(':')?;
+    let kind = parse_kind(kind)?;
+    let plugin = PluginId::new(plugin).ok()?;
+    let vector: VersionVector = text
+        .split(',')
+        .filter_map(|h| Hlc::parse(h).ok())
+        .map(|h| (h.node, h))
+        .collect();
+    Some((kind, plugin, vector))
+}
 
 /// A database kept in localStorage.
 #[derive(Debug)]
@@ -23,11 +37,7 @@ pub struct LsEngine {
 impl LsEngine {
     /// Writes and removes a probe key (the verifier's health check).
     pub fn probe(&self) -> StoreResult<()> {
-        let key = format!("{}verifier-probe", self.root);
-        self.storage
-            .set_item(&key, "1")
-            .and_then(|()| self.storage.remove_item(&key))
-            .map_err(|e| js_failure(&e))
+        probe(&self.storage, &format!("{}verifier-probe", self.root)).map_err(|e| js_failure(&e))
     }
 
     /// The engine for database `db`.
@@ -40,6 +50,18 @@ impl LsEngine {
 
     fn record_key(&self, plugin: &PluginId, key: &Key) -> String {
         format!("{}rec:{}\u{1}{}", self.root, plugin, key)
+    }
+
+    /// Reads every sync vector, and no record (a sync round re-reads them).
+    pub fn load_vectors(&self) -> Vec<(VectorKind, PluginId, VersionVector)> {
+        let prefix = format!("{}vec:", self.root);
+        keys_with_prefix(&self.storage, &prefix)
+            .into_iter()
+            .filter_map(|item| {
+                let text = self.storage.get_item(&item).ok()??;
+                parse_vector(&item[prefix.len()..], &text)
+            })
+            .collect()
     }
 
     /// Reads every record and vector.
@@ -62,18 +84,7 @@ impl LsEngine {
                     }
                 }
             } else if let Some(id) = rest.strip_prefix("vec:") {
-                let Some((kind, plugin)) = id.split_once(':') else {
-                    continue;
-                };
-                let (Some(kind), Ok(plugin)) = (parse_kind(kind), PluginId::new(plugin)) else {
-                    continue;
-                };
-                let vector: VersionVector = text
-                    .split(',')
-                    .filter_map(|h| Hlc::parse(h).ok())
-                    .map(|h| (h.node, h))
-                    .collect();
-                loaded.vectors.push((kind, plugin, vector));
+                loaded.vectors.extend(parse_vector(id, &text));
             }
         }
         Ok(loaded)

@@ -17,7 +17,9 @@ use super::error::SyncError;
 use super::transport::{parse_json, Transport};
 use crate::browser::clock::JsClock;
 use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
-use crate::core::replica::Client;
+use std::convert::Infallible;
+
+use crate::core::replica::{Client, ReplicaError};
 use crate::core::{ExchangeResponse, Hlc, Key, PluginId, Record};
 use crate::store::db::{change_events, Db};
 
@@ -81,6 +83,14 @@ fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
     js_sys::JSON::stringify(&js)
         .map(JsValue::from)
         .map_err(|_| crate::core::Error::InvalidRequest("not serialisable".into()).into())
+}
+
+/// The index cannot fail as a store, so a replica error on it is always a protocol error.
+fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
+    match e {
+        ReplicaError::Protocol(e) => e,
+        ReplicaError::Store(never) => match never {},
+    }
 }
 
 /// Parses and shape-checks a reply body; any failure is `InvalidReply` (or the typed code the
@@ -206,13 +216,10 @@ impl Syncer {
         // A pull-only round leaves a full walk where it was.
         let mut walk_next: Option<Option<Hlc>> = walk;
         let (request, more_to_push) = self.db.with_index(|index| {
-            let mut outgoing = match self.client.request(index, &clock, scope, limit) {
-                Ok(o) => o,
-                Err(never) => match never {
-                    crate::core::replica::ReplicaError::Protocol(e) => return Err(e),
-                    crate::core::replica::ReplicaError::Store(infallible) => match infallible {},
-                },
-            };
+            let mut outgoing = self
+                .client
+                .request(index, &clock, scope, limit)
+                .map_err(protocol_only)?;
             let push = &mut outgoing.request.push;
             match direction {
                 Direction::Pull => {
@@ -259,7 +266,7 @@ impl Syncer {
                     };
                 }
             }
-            Ok((outgoing.request, outgoing.more_to_push))
+            Ok::<_, crate::core::Error>((outgoing.request, outgoing.more_to_push))
         })?;
         let body = to_json(&request)?;
         let answer = self.transport.exchange(&body, signal).await?;
@@ -268,10 +275,7 @@ impl Syncer {
         let plan = self.db.with_index(|index| {
             self.client
                 .plan(index, &request, &reply, &clock, now)
-                .map_err(|e| match e {
-                    crate::core::replica::ReplicaError::Protocol(e) => e,
-                    crate::core::replica::ReplicaError::Store(infallible) => match infallible {},
-                })
+                .map_err(protocol_only)
         })?;
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);

@@ -187,7 +187,7 @@ impl Transport {
                     token = self.token().await?;
                 }
                 Err(e) if e.is_transient() && attempt < self.config.retries => {
-                    let jitter = crate::core::NodeId::random().map_or(0, |n| n.get() as u32);
+                    let jitter = getrandom::u32().unwrap_or(0);
                     sleep(backoff_ms(attempt, jitter)).await;
                     attempt += 1;
                 }
