@@ -11,7 +11,10 @@
 //   node bench/run.mjs            full run: warm-up + 5 runs per pair, medians, goals checked,
 //                                 results appended to bench/RESULTS.md
 //   node bench/run.mjs --smoke    one small run per pair, no goals: keeps the harness from rotting
-//   --case W1,R                   only these cases (full runs with --case append nothing)
+//   --case W1,R                   only these cases (full runs with --case append nothing); X is
+//                                 the server's ingest example, run natively
+//   --profile                     also CPU-profile every library's timed runs (100 µs sampling)
+//                                 and print each case's top functions by self time, per library
 import { createServer } from "node:http";
 import { readFile, appendFile, readdir, stat } from "node:fs/promises";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
@@ -32,6 +35,7 @@ const SMOKE = process.argv.includes("--smoke");
 const ONLY = process.argv.includes("--case") ? process.argv[process.argv.indexOf("--case") + 1].split(",") : null;
 const MODE = SMOKE ? "smoke" : "full";
 const RUNS = SMOKE ? 1 : 5;
+const PROFILE = process.argv.includes("--profile");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
 // Goals from the benchmark issue: ratio = clientdata throughput / peer throughput (or, for
@@ -49,6 +53,9 @@ const ABSOLUTE_GOALS = {
   S: { atMostMs: 1000 },
 };
 const SIZE_GOAL_BYTES = 80 * 1024;
+// X: the reference server's ingest on SQLite, records/s (native, no browser).
+const INGEST_GOAL = 50_000;
+const INGEST_BIN = join(ROOT, "target", "server", "examples", "ingest");
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
@@ -165,17 +172,20 @@ async function runAll(origin, syncServer, tinybaseServer) {
   await page.goto(`${origin}/bench/page.html?${query}`);
   await page.waitForFunction(() => window.benchReady === true);
   const plan = await page.evaluate(() => window.bench.describe());
+  const profiles = PROFILE ? await startProfiling(page) : null;
 
   const rows = [];
   for (const [name, { libraries, lowerIsBetter }] of Object.entries(plan)) {
     if (ONLY && !ONLY.includes(name)) continue;
     const samples = Object.fromEntries(libraries.map((l) => [l, []]));
+    const profiled = Object.fromEntries(libraries.map((l) => [l, []]));
     // Warm-up (full mode): one untimed round of every library.
     if (!SMOKE) for (const lib of libraries) await page.evaluate(([c, l, m]) => window.bench.run(c, l, m), [name, lib, "smoke"]);
     for (let i = 0; i < RUNS; i++) {
       for (const lib of libraries) {
-        const r = await page.evaluate(([c, l, m]) => window.bench.run(c, l, m), [name, lib, MODE]);
+        const r = await page.evaluate(([c, l, m, p]) => window.bench.run(c, l, m, p), [name, lib, MODE, PROFILE]);
         samples[lib].push(r);
+        if (profiles) profiled[lib].push(...(await profiles.take()));
       }
     }
     const score = (lib) => {
@@ -204,12 +214,15 @@ async function runAll(origin, syncServer, tinybaseServer) {
       if (extras) verdict = verdict ? `${verdict}; ${extras}` : extras;
       rows.push([name, oursText, `${peer}: ${theirs === null ? "n/a" : fmt(theirs) + unit}`, ratio === null ? "n/a" : `${ratio.toFixed(2)}x`, verdict]);
     }
+    if (profiles) for (const lib of libraries) printProfile(name, lib, profiled[lib]);
     const absolute = ABSOLUTE_GOALS[name];
     if (absolute) {
       const verdict = ours === null || SMOKE ? "" : ours <= absolute.atMostMs ? "met" : "MISSED";
       rows.push([`${name} (absolute)`, oursText, `goal: ≤ ${fmt(absolute.atMostMs)} ms`, ours === null ? "n/a" : `${(ours / absolute.atMostMs).toFixed(2)}x of budget`, verdict]);
     }
   }
+
+  rows.push(...serverIngestRows());
 
   const size = await pkgSize();
   rows.push(["B", size === null ? "n/a (no pkg/)" : `${(size / 1024).toFixed(1)} KiB gz`, `goal: ≤ ${SIZE_GOAL_BYTES / 1024} KiB`, size === null ? "n/a" : `${(size / SIZE_GOAL_BYTES).toFixed(2)}x of budget`, size === null || SMOKE ? "" : size <= SIZE_GOAL_BYTES ? "met" : "MISSED"]);
@@ -239,6 +252,68 @@ async function runAll(origin, syncServer, tinybaseServer) {
   const missing = rows.filter((r) => r[1] === "n/a" && !r[0].endsWith("(absolute)"));
   if (missing.length) console.log(`\n${missing.length} row(s) n/a: clientdata lacks the feature in this build`);
   console.log(`\nbench: ${rows.length} rows, ${SMOKE ? "smoke" : "full"} run complete`);
+}
+
+// X: the server's `ingest` example (server/examples/ingest.rs: pushes of 1000 records x 1 KiB
+// into a file database in WAL mode, through the store alone and over HTTP on loopback), RUNS
+// times, median per level and size. Built by `cargo build --profile server -p clientdata-server
+// --examples`; rows say n/a without it.
+function serverIngestRows() {
+  if (ONLY && !ONLY.includes("X")) return [];
+  const sizes = SMOKE ? [2000] : [10_000, 100_000];
+  if (!existsSync(INGEST_BIN)) return sizes.map((n) => [`X (${fmt(n)})`, "n/a", `goal: ≥ ${fmt(INGEST_GOAL)}/s`, "n/a", "ingest example not built"]);
+  const rates = new Map();
+  for (let i = 0; i < RUNS; i++) {
+    const out = execFileSync(INGEST_BIN, ["store", "http", ...sizes.map(String)], { encoding: "utf8", timeout: 600_000 });
+    // e.g. "store ingest    10000 records   0.126 s     79402 records/s   cpu   0.21 s"
+    for (const [, level, n, rate] of out.matchAll(/^(store|http)\s+ingest\s+(\d+) records\s+[\d.]+ s\s+(\d+) records\/s/gm)) {
+      const label = `X ${level === "http" ? "HTTP" : "store"} ingest (${fmt(Number(n))})`;
+      rates.set(label, [...(rates.get(label) ?? []), Number(rate)]);
+    }
+  }
+  if (rates.size !== sizes.length * 2) throw new Error(`bench X: expected ${sizes.length * 2} ingest lines from ${INGEST_BIN}, parsed ${rates.size}`);
+  return [...rates].map(([label, xs]) => {
+    const rate = median(xs);
+    const verdict = SMOKE ? "" : rate >= INGEST_GOAL ? "met" : "MISSED";
+    return [label, `${fmt(rate)}/s`, `goal: ≥ ${fmt(INGEST_GOAL)}/s`, `${(rate / INGEST_GOAL).toFixed(2)}x of goal`, verdict];
+  });
+}
+
+// Collects the console profiles the page records around each timed part; take() returns those
+// finished since the last call (the event may trail the run's result by a moment).
+async function startProfiling(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const profiles = [];
+  cdp.on("Profiler.consoleProfileFinished", (e) => profiles.push(e.profile));
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  return {
+    async take() {
+      await new Promise((r) => setTimeout(r, 50));
+      return profiles.splice(0);
+    },
+  };
+}
+
+// Self time per function over all of a case's profiles of one library, top 15 (wasm functions
+// appear by index: pkg/ is built without names).
+function printProfile(name, lib, profiles) {
+  const self = new Map();
+  let total = 0;
+  for (const p of profiles) {
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    p.samples.forEach((id, i) => {
+      const { functionName, url, lineNumber } = byId.get(id).callFrame;
+      const label = `${functionName || "(anonymous)"} ${url ? `${url.split("/").pop()}:${lineNumber + 1}` : ""}`.trim();
+      const dt = (p.timeDeltas[i] ?? 0) / 1000;
+      self.set(label, (self.get(label) ?? 0) + dt);
+      total += dt;
+    });
+  }
+  console.log(`\nprofile ${name} (${lib}, ${profiles.length} run(s), ${fmt(total)} ms sampled), top self time:`);
+  for (const [label, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+    console.log(`  ${((ms / total) * 100).toFixed(1).padStart(5)}%  ${fmt(ms).padStart(7)} ms  ${label}`);
+  }
 }
 
 main().catch((e) => {

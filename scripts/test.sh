@@ -38,7 +38,7 @@ if sed '/^export interface InitOutput/,$d' pkg/clientdata.d.ts | grep -nE '(:|<|
 fi
 
 step "reference server build (for the benchmarks, the end-to-end tests and the demo)"
-cargo build --profile server -p clientdata-server
+cargo build --profile server -p clientdata-server --bins --examples
 
 step "benchmark harness smoke (no goals checked)"
 node bench/run.mjs --smoke

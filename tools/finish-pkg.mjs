@@ -11,9 +11,10 @@ const extra = (await readdir(join(root, "js"))).filter((f) => f.endsWith(".js") 
 for (const file of extra) await copyFile(join(root, "js", file), join(pkg, file));
 
 const manifest = JSON.parse(await readFile(join(pkg, "package.json"), "utf8"));
-const modules = extra.filter((f) => f.endsWith(".js"));
+// index.js (the entry: the generated module plus its JS read path) is ".", not a subpath.
+const modules = extra.filter((f) => f.endsWith(".js") && f !== "index.js");
 const exportsMap = {
-  ".": { types: "./clientdata.d.ts", default: "./clientdata.js" },
+  ".": { types: "./index.d.ts", default: "./index.js" },
   "./clientdata_bg.wasm": "./clientdata_bg.wasm",
 };
 for (const file of modules) {
@@ -28,12 +29,13 @@ const out = {
   repository: manifest.repository,
   keywords: manifest.keywords,
   type: "module",
-  main: "./clientdata.js",
-  module: "./clientdata.js",
-  types: "./clientdata.d.ts",
+  main: "./index.js",
+  module: "./index.js",
+  types: "./index.d.ts",
   exports: exportsMap,
   files: [...new Set([...(manifest.files ?? []), "clientdata_bg.wasm.d.ts", ...extra])].sort(),
-  // Importing the package runs no code until init() is called; the snippets are plain modules.
+  // Importing the package runs no code until init() is called (which also installs index.js's
+  // read path); the snippets are plain modules.
   sideEffects: false,
 };
 await writeFile(join(pkg, "package.json"), JSON.stringify(out, null, 2) + "\n");

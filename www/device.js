@@ -1,6 +1,6 @@
 // One device panel of the demo: a real ClientData instance on its own database, syncing with
 // the reference server that serves this page. ?device=A|B picks the database, ?tab=N the tab.
-import init, { ClientData } from "/pkg/clientdata.js";
+import init, { ClientData } from "/pkg/index.js";
 
 const params = new URLSearchParams(location.search);
 const device = params.get("device") ?? "A";

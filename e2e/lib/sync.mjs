@@ -27,7 +27,7 @@ export async function devicePage(context, base) {
     if (m.type() === "error" || m.type() === "warning") console.error(`[page console.${m.type()}] ${m.text()}`);
   });
   await page.evaluate(async () => {
-    await import("/pkg/clientdata.js");
+    await import("/pkg/index.js");
     window.__sync ??= { cds: {}, tokenCalls: {}, events: {}, pending: {}, controllers: {} };
   });
   return page;
@@ -55,7 +55,7 @@ export class PageError extends Error {
 export async function openInstance(page, id, spec) {
   const out = await page.evaluate(
     async ({ id, spec }) => {
-      const { ClientData } = await import("/pkg/clientdata.js");
+      const { ClientData } = await import("/pkg/index.js");
       const state = window.__sync;
       const options = { name: spec.name };
       if (spec.server !== null) {

@@ -39,6 +39,9 @@ pub struct PluginStore {
 
 impl PluginStore {
     pub(crate) fn new(db: Db, plugin: PluginId) -> Self {
+        // Creates the plugin's read-cache map now, so every write from here on fills it and the
+        // first read of a value just written is already a hit.
+        db.read_cache(&plugin);
         PluginStore { db, plugin }
     }
 }
@@ -67,6 +70,13 @@ impl PluginStore {
     ) -> Result<JsValue, JsValue> {
         let key = key_from_js(&key).map_err(to_js)?;
         self.db.get(&self.plugin, &key).map_err(to_js)
+    }
+
+    /// The read cache the package entry answers `get` and `has` from (see `js/index.js`).
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __readCache, skip_typescript)]
+    pub fn read_cache(&self) -> js_sys::Map {
+        self.db.read_cache(&self.plugin)
     }
 
     /// Whether `key` holds a value.

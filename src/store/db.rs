@@ -10,12 +10,13 @@ use futures::channel::oneshot;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::codec::{is_shareable, record_to_row, row_to_record, value_to_js};
+use super::codec::{record_to_row, row_to_record, value_to_js};
 use super::engine::{Engine, SlotRow};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal_storage::{Appended, Journal};
 use super::outbox::{Outbox, Ticket};
+use super::read_cache::ReadCache;
 use crate::browser::clock::JsClock;
 use crate::browser::events::Emitter;
 use crate::browser::slots::SlotLease;
@@ -56,7 +57,9 @@ pub(crate) type Waiter = (u64, oneshot::Sender<StoreResult<()>>);
 
 #[derive(Debug)]
 pub(crate) struct State {
-    pub index: Index<Option<JsValue>>,
+    pub index: Index,
+    /// Mirrors the index's primitive values for the JS entry; changed with it (see its docs).
+    pub reads: ReadCache,
     pub clock: HlcClock,
     pub journal: Option<Journal>,
     pub queue: Vec<Queued>,
@@ -79,6 +82,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Marks the store closed: the API refuses further calls, and the read cache empties so
+    /// cached reads fail too.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.reads.clear();
+    }
+
     /// Resolves every waiter whose writes are committed.
     pub fn settle(&mut self) {
         let committed = self.committed;
@@ -206,26 +216,36 @@ impl Db {
     }
 
     /// The value of (plugin, key) as a fresh JS value (`undefined` if absent or deleted).
-    /// Primitives are cached and returned as they are; objects are parsed anew each time.
+    /// Objects are parsed anew each time; primitives are answered from, or land in, the read
+    /// cache.
     pub fn get(&self, plugin: &PluginId, key: &Key) -> StoreResult<JsValue> {
-        let mut st = self.inner.state.borrow_mut();
+        let st = self.inner.state.borrow();
         if st.closed {
             return Err(StoreError::StoreClosed);
         }
-        let Some(entry) = st.index.entry_mut(plugin, key.as_str()) else {
+        let Some(value) = st
+            .index
+            .live(plugin, key.as_str())
+            .and_then(|e| e.value.as_ref())
+        else {
             return Ok(JsValue::UNDEFINED);
         };
-        let Some(value) = &entry.value else {
-            return Ok(JsValue::UNDEFINED);
-        };
-        if let Some(cached) = &entry.cache {
-            return Ok(cached.clone());
+        if let Some(cached) = st.reads.get(plugin, key) {
+            return Ok(cached);
         }
         let js = value_to_js(value)?;
-        if is_shareable(&js) {
-            entry.cache = Some(js.clone());
-        }
+        st.reads.put(plugin, key, Some(&js));
         Ok(js)
+    }
+
+    /// `plugin`'s read-cache map for the JS entry; a detached empty map once closed, so every
+    /// read reaches [`Db::get`] and fails.
+    pub fn read_cache(&self, plugin: &PluginId) -> js_sys::Map {
+        let mut st = self.inner.state.borrow_mut();
+        if st.closed {
+            return js_sys::Map::new();
+        }
+        st.reads.map(plugin)
     }
 
     /// Whether (plugin, key) holds a live value.
@@ -267,9 +287,10 @@ impl Db {
         Ok((page, last, exhausted))
     }
 
-    /// Runs `f` on the index (e.g. to plan a sync round through its [`crate::core::Store`]
-    /// implementation). `f` must not call back into this store.
-    pub fn with_index<R>(&self, f: impl FnOnce(&mut Index<Option<JsValue>>) -> R) -> R {
+    /// Runs `f` on the index to plan a sync round through its [`crate::core::Store`]
+    /// implementation. `f` must not call back into this store, nor change records: those
+    /// change through [`Db::apply_remote`], which keeps the read cache in step.
+    pub fn with_index<R>(&self, f: impl FnOnce(&mut Index) -> R) -> R {
         f(&mut self.inner.state.borrow_mut().index)
     }
 
@@ -422,7 +443,8 @@ impl Db {
                     continue;
                 };
                 let (plugin, key, hlc) = (record.plugin.clone(), record.key.clone(), record.hlc);
-                if st.index.apply(record, None) {
+                if st.index.apply(record) {
+                    st.reads.put(&plugin, &key, None);
                     changed.push((plugin, key));
                     newest = newest.max(Some(hlc));
                 }
@@ -447,7 +469,7 @@ impl Db {
     pub(crate) fn shut_down(&self) {
         {
             let mut st = self.inner.state.borrow_mut();
-            st.closed = true;
+            st.close();
             st.dead = true;
             st.queue.clear();
             for (_, tx) in st.waiters.drain(..) {
@@ -470,7 +492,7 @@ impl Db {
             if already {
                 return Ok(());
             }
-            self.inner.state.borrow_mut().closed = true;
+            self.inner.state.borrow_mut().close();
             self.flush_any().await
         };
         self.shut_down();

@@ -1,5 +1,4 @@
-//! The in-memory index every read is served from synchronously. Pure (generic over a per-entry
-//! cache the browser layer uses for ready-made JS values), tested natively.
+//! The in-memory index every read is served from synchronously. Pure, tested natively.
 //!
 //! Holds every record, tombstones included (they carry the HLCs sync needs), keyed by plugin
 //! and then by key in a Rust map: a key like `__proto__` is just a string here. Also orders all
@@ -16,49 +15,28 @@ use crate::core::{Hlc, Key, PluginId, Record, Value, VersionVector, Watermarks};
 
 /// One (plugin, key)'s current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry<C> {
+pub struct Entry {
     /// The version's stamp.
     pub hlc: Hlc,
     /// The value, `None` for a tombstone.
     pub value: Option<Value>,
-    /// Whatever the owner caches with the value (a JS primitive in the browser, `()` in tests).
-    pub cache: C,
 }
 
-#[derive(Debug, Clone)]
-struct Namespace<C> {
-    entries: BTreeMap<String, Entry<C>>,
+#[derive(Debug, Clone, Default)]
+struct Namespace {
+    entries: BTreeMap<String, Entry>,
     used: usize,
 }
 
-impl<C> Default for Namespace<C> {
-    fn default() -> Self {
-        Namespace {
-            entries: BTreeMap::new(),
-            used: 0,
-        }
-    }
-}
-
 /// All records of one database, LWW-resolved.
-#[derive(Debug, Clone)]
-pub struct Index<C> {
-    plugins: BTreeMap<PluginId, Namespace<C>>,
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    plugins: BTreeMap<PluginId, Namespace>,
     by_hlc: BTreeSet<(Hlc, PluginId, Key)>,
     vectors: BTreeMap<(VectorKind, PluginId), VersionVector>,
 }
 
-impl<C> Default for Index<C> {
-    fn default() -> Self {
-        Index {
-            plugins: BTreeMap::new(),
-            by_hlc: BTreeSet::new(),
-            vectors: BTreeMap::new(),
-        }
-    }
-}
-
-impl<C> Index<C> {
+impl Index {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
@@ -66,7 +44,7 @@ impl<C> Index<C> {
 
     /// Applies `record` under last-write-wins: it replaces the current version only if its HLC
     /// is greater. Returns whether it did (replaying a record is a no-op returning `false`).
-    pub fn apply(&mut self, record: Record, cache: C) -> bool {
+    pub fn apply(&mut self, record: Record) -> bool {
         let ns = self.plugins.entry(record.plugin.clone()).or_default();
         let current = ns.entries.get(record.key.as_str());
         if !record.wins_over(current.map(|e| &e.hlc)) {
@@ -85,24 +63,18 @@ impl<C> Index<C> {
             Entry {
                 hlc: record.hlc,
                 value: record.value,
-                cache,
             },
         );
         true
     }
 
     /// The current version of (plugin, key), tombstones included.
-    pub fn entry(&self, plugin: &PluginId, key: &str) -> Option<&Entry<C>> {
+    pub fn entry(&self, plugin: &PluginId, key: &str) -> Option<&Entry> {
         self.plugins.get(plugin)?.entries.get(key)
     }
 
-    /// The current version for in-place cache updates.
-    pub fn entry_mut(&mut self, plugin: &PluginId, key: &str) -> Option<&mut Entry<C>> {
-        self.plugins.get_mut(plugin)?.entries.get_mut(key)
-    }
-
     /// The live (non-tombstone) version of (plugin, key).
-    pub fn live(&self, plugin: &PluginId, key: &str) -> Option<&Entry<C>> {
+    pub fn live(&self, plugin: &PluginId, key: &str) -> Option<&Entry> {
         self.entry(plugin, key).filter(|e| e.value.is_some())
     }
 
@@ -154,7 +126,7 @@ impl<C> Index<C> {
         plugin: &PluginId,
         prefix: &'a str,
         after: Option<&'a str>,
-    ) -> impl Iterator<Item = (&'a String, &'a Entry<C>)> + 'a {
+    ) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
         let lower = match after {
             Some(a) if a >= prefix => Bound::Excluded(a),
             _ => Bound::Included(prefix),
@@ -201,16 +173,14 @@ impl<C> Index<C> {
             })
         })
     }
-}
 
-impl<C: Default> Index<C> {
     /// Applies a batch of records and vectors (the in-memory half of a sync commit; the caller
     /// has already written it to storage in one transaction). Returns the records that won.
     pub fn apply_batch(&mut self, batch: Batch) -> Vec<(PluginId, Key)> {
         let mut won = Vec::new();
         for r in batch.records {
             let id = (r.plugin.clone(), r.key.clone());
-            if self.apply(r, C::default()) {
+            if self.apply(r) {
                 won.push(id);
             }
         }
@@ -223,7 +193,7 @@ impl<C: Default> Index<C> {
     }
 }
 
-impl<C: Default> Store for Index<C> {
+impl Store for Index {
     type Error = std::convert::Infallible;
 
     fn version(&mut self, plugin: &PluginId, key: &Key) -> Result<Option<Hlc>, Self::Error> {
@@ -302,12 +272,12 @@ mod tests {
         let a = put("p", "k", "1", 5);
         let b = put("p", "k", "2", 7);
         for order in [[&a, &b], [&b, &a]] {
-            let mut ix = Index::<()>::new();
+            let mut ix = Index::new();
             for r in order {
-                ix.apply(r.clone(), ());
+                ix.apply(r.clone());
             }
             assert_eq!(ix.entry(&pid("p"), "k").unwrap().hlc, b.hlc);
-            assert!(!ix.apply(b.clone(), ()), "replay must not win");
+            assert!(!ix.apply(b.clone()), "replay must not win");
             assert_eq!(ix.len(), 1);
             assert_eq!(ix.usage(&pid("p")), 2);
         }
@@ -315,7 +285,7 @@ mod tests {
 
     #[test]
     fn held_vectors_are_recognised_so_a_no_change_round_commits_nothing() {
-        let mut ix = Index::<()>::new();
+        let mut ix = Index::new();
         let mut w = Watermarks::new();
         w.advance(&pid("p"), hlc(5, 1));
         let empty: Watermarks = [(pid("q"), VersionVector::new())].into_iter().collect();
@@ -340,29 +310,29 @@ mod tests {
 
     #[test]
     fn tombstones_hide_values_but_keep_their_hlc_and_free_quota() {
-        let mut ix = Index::<()>::new();
-        ix.apply(put("p", "k", "123", 1), ());
+        let mut ix = Index::new();
+        ix.apply(put("p", "k", "123", 1));
         assert_eq!(ix.usage(&pid("p")), 4);
-        assert!(ix.apply(del("p", "k", 2), ()));
+        assert!(ix.apply(del("p", "k", 2)));
         assert!(ix.live(&pid("p"), "k").is_none());
         assert_eq!(ix.entry(&pid("p"), "k").unwrap().hlc, hlc(2, 1));
         assert_eq!(ix.usage(&pid("p")), 0);
         assert!(ix.keys(&pid("p"), "", 10).is_empty());
         assert_eq!(ix.records_in_hlc_order().count(), 1);
-        assert!(!ix.apply(put("p", "k", "old", 1), ()));
+        assert!(!ix.apply(put("p", "k", "old", 1)));
     }
 
     #[test]
     fn keys_are_prefix_filtered_sorted_bounded_and_namespaced() {
-        let mut ix = Index::<()>::new();
+        let mut ix = Index::new();
         for (i, k) in ["b2", "a", "b1", "__proto__", "b", "c", "ba"]
             .iter()
             .enumerate()
         {
-            ix.apply(put("p", k, "1", i as u64 + 1), ());
+            ix.apply(put("p", k, "1", i as u64 + 1));
         }
-        ix.apply(put("q", "b0", "1", 50), ());
-        ix.apply(del("p", "b1", 60), ());
+        ix.apply(put("q", "b0", "1", 50));
+        ix.apply(del("p", "b1", 60));
         assert_eq!(ix.keys(&pid("p"), "b", 10), ["b", "b2", "ba"]);
         assert_eq!(ix.keys(&pid("p"), "b", 2), ["b", "b2"]);
         assert_eq!(ix.keys(&pid("p"), "", 3), ["__proto__", "a", "b"]);
@@ -381,7 +351,7 @@ mod tests {
     #[test]
     fn records_above_and_commit_agree_with_the_core_memory_store() {
         let mut rng = fastrand::Rng::with_seed(11);
-        let mut ix = Index::<()>::new();
+        let mut ix = Index::new();
         let mut model = MemoryStore::new();
         let plugins = [pid("a"), pid("b"), pid("c")];
         for round in 0..200u64 {

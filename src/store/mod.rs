@@ -6,6 +6,7 @@
 //! - `engine` chooses between `indexeddb`, `local_storage` and memory.
 //! - `journal` (pure) + `journal_storage`: the synchronous durability journal.
 //! - `codec`: JS values and rows ↔ core records.
+//! - `read_cache`: the JS maps the package entry answers `get`/`has` from without entering wasm.
 
 pub mod error;
 pub mod index;
@@ -27,6 +28,8 @@ pub mod journal_storage;
 pub mod local_storage;
 #[cfg(target_arch = "wasm32")]
 pub mod open;
+#[cfg(target_arch = "wasm32")]
+pub mod read_cache;
 #[cfg(target_arch = "wasm32")]
 pub mod schema;
 #[cfg(target_arch = "wasm32")]

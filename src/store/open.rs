@@ -116,7 +116,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
 
     let mut index = Index::new();
     for record in loaded.records {
-        index.apply(record, None);
+        index.apply(record);
     }
     for (kind, plugin, vector) in loaded.vectors {
         index.set_vector(kind, plugin, vector);
@@ -173,7 +173,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
             continue;
         };
         journal.adopt(appended.cost);
-        if index.apply(f.record, None) {
+        if index.apply(f.record) {
             queue.push(Queued {
                 plugin,
                 key,
@@ -198,6 +198,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let written = queue.len() as u64;
     let state = State {
         index,
+        reads: Default::default(),
         clock: HlcClock::new(node, clock_state, options.max_drift_ms),
         journal,
         queue,

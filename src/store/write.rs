@@ -75,7 +75,8 @@ impl Db {
                 pending,
                 replayed: false,
             };
-            st.index.apply(record, cache);
+            st.index.apply(record);
+            st.reads.put(&queued.plugin, &queued.key, cache.as_ref());
             st.queue.push(queued);
             st.written += 1;
             !std::mem::replace(&mut st.running, true)
@@ -181,9 +182,10 @@ impl Db {
         {
             let mut st = self.inner.state.borrow_mut();
             for (record, cache) in records.into_iter().zip(caches) {
-                let id = (record.plugin.clone(), record.key.clone());
-                if st.index.apply(record, cache) {
-                    changed.push(id);
+                let (plugin, key) = (record.plugin.clone(), record.key.clone());
+                if st.index.apply(record) {
+                    st.reads.put(&plugin, &key, cache.as_ref());
+                    changed.push((plugin, key));
                 }
             }
         }
@@ -219,7 +221,11 @@ impl Db {
         let ok = result.is_ok() && rows.length() > 0;
         self.fill_post(ticket, ok.then(|| rows_message(&rows, true)));
         result?;
-        let changed = self.inner.state.borrow_mut().index.apply_batch(batch);
+        let mut st = self.inner.state.borrow_mut();
+        let changed = st.index.apply_batch(batch);
+        for (plugin, key) in &changed {
+            st.reads.put(plugin, key, None);
+        }
         Ok(changed)
     }
 
