@@ -12,6 +12,11 @@ async function run() {
     const kv = cd.plugin("bundled-app");
     kv.set("greeting", { text: "hello from a bundle", n: 42 });
     const value = kv.get("greeting");
+    // The entry's JS read path survives bundling: a value only the read-cache map holds (put
+    // there by hand, white-box) comes back, so `get` asked the map and not wasm.
+    kv.set("theme", "dark");
+    kv.__readCache().set("probe", "from the map");
+    const reads = [kv.get("theme"), kv.get("probe")];
 
     const bucket = keyValueStore(cd).open("bundled-bucket");
     bucket.set("blob", new Uint8Array([1, 2, 3, 255]));
@@ -20,6 +25,7 @@ async function run() {
 
     return {
       value,
+      reads,
       bytes: bytes && [...bytes],
       bytesType: bytes?.constructor.name,
       exists: [bucket.exists("blob"), bucket.exists("missing")],

@@ -127,6 +127,7 @@ test("the built app runs in Chromium: init(), open, plugin set/get and a wasi bu
   const { result, failure } = await page.evaluate(() => ({ result: window.result, failure: window.failure }));
   assert.equal(failure, undefined, `the app failed: ${JSON.stringify(failure)}\n${problems.join("\n")}`);
   assert.deepEqual(result.value, { text: "hello from a bundle", n: 42 });
+  assert.deepEqual(result.reads, ["dark", "from the map"], "the package entry's read path is installed in the bundle");
   assert.deepEqual(result.bytes, [1, 2, 3, 255]);
   assert.equal(result.bytesType, "Uint8Array");
   assert.deepEqual(result.exists, [true, false]);
