@@ -373,6 +373,20 @@ export const cases = {
         return n;
       });
     },
+    // The floor of a lease other tabs can read: the same, plus one localStorage write of a
+    // lease-sized JSON per grant (what clientdata writes so inspect() and stale-lease stealing
+    // work across tabs).
+    async "raw navigator.locks.request + one lease setItem"(n) {
+      const name = fresh("ls");
+      const key = `bench:${name}:lease`;
+      const lease = (i) => JSON.stringify({ holder: "tab-1", hostname: location.hostname, pid: 1, acquiredAtMs: Date.now(), ttlMs: 30000, nonce: `nonce-${i}`, path: "bench/lock", epoch: i });
+      const result = await timed(async () => {
+        for (let i = 0; i < n; i++) await navigator.locks.request(name, async () => localStorage.setItem(key, lease(i)));
+        return n;
+      });
+      localStorage.removeItem(key);
+      return result;
+    },
   },
 
   // S: cold pull of n records x 1 KiB from a sync server on loopback into IndexedDB, on a fresh

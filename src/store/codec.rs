@@ -100,28 +100,36 @@ fn field(row: &JsValue, name: &str) -> JsValue {
     Reflect::get(row, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
+thread_local! {
+    /// A row's field names as JS strings, made once: opening reads them from every row (a JS
+    /// string made from Rust per field and row cost more than the read itself).
+    static ROW_FIELDS: [JsValue; 5] = ["p", "k", "h", "v", "b"].map(JsValue::from_str);
+}
+
 /// A record from a row, validating every field; `None` for a malformed row (skipped, never
 /// trusted: it may come from another tab or an older build).
 pub fn row_to_record(row: &JsValue) -> Option<Record> {
-    let plugin = PluginId::new(field(row, "p").as_string()?).ok()?;
-    let key = Key::new(field(row, "k").as_string()?).ok()?;
-    let hlc = Hlc::parse(&field(row, "h").as_string()?).ok()?;
-    let v = field(row, "v");
-    let b = field(row, "b");
-    let value = if let Some(text) = v.as_string() {
-        Some(Value::Json(text))
-    } else if let Some(bytes) = b.dyn_ref::<Uint8Array>() {
-        Some(Value::Bytes(bytes.to_vec()))
-    } else if v.is_undefined() && b.is_undefined() {
-        None
-    } else {
-        return None;
-    };
-    Some(Record {
-        plugin,
-        key,
-        hlc,
-        value,
+    ROW_FIELDS.with(|[p, k, h, v, b]| {
+        let get = |name: &JsValue| Reflect::get(row, name).unwrap_or(JsValue::UNDEFINED);
+        let plugin = PluginId::new(get(p).as_string()?).ok()?;
+        let key = Key::new(get(k).as_string()?).ok()?;
+        let hlc = Hlc::parse(&get(h).as_string()?).ok()?;
+        let (v, b) = (get(v), get(b));
+        let value = if let Some(text) = v.as_string() {
+            Some(Value::Json(text))
+        } else if let Some(bytes) = b.dyn_ref::<Uint8Array>() {
+            Some(Value::Bytes(bytes.to_vec()))
+        } else if v.is_undefined() && b.is_undefined() {
+            None
+        } else {
+            return None;
+        };
+        Some(Record {
+            plugin,
+            key,
+            hlc,
+            value,
+        })
     })
 }
 

@@ -2,8 +2,10 @@
 //! slot, replay journals dead tabs left behind, join the cross-tab channel.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
 
 use super::codec::js_failure;
 use super::db::{Db, Info, Inner, Queued, State};
@@ -77,13 +79,28 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let name = options.name.as_str();
     check_name(name)?;
     let (engine, fallback) = Engine::select(name, options.engine).await?;
-    let loaded = engine.load().await?;
-
-    let lease = if engine.is_persistent() {
-        slots::claim(name).await.map_err(|e| js_failure(&e))?
-    } else {
-        None
+    let persistent = engine.is_persistent();
+    // Reading the rows, claiming a writer slot (then seeing which slots others hold) and asking
+    // for the storage estimate do not depend on each other: run together, opening waits for
+    // the slowest of them rather than for their sum.
+    let claim = async {
+        if !persistent {
+            return Ok((None, BTreeSet::new()));
+        }
+        let lease = slots::claim(name).await?;
+        let held = match lease {
+            Some(_) => slots::held_locks().await?,
+            None => BTreeSet::new(),
+        };
+        Ok((lease, held))
     };
+    let (loaded, claimed, estimate) = futures::join!(
+        engine.load(),
+        claim,
+        storage_info(options.persist && persistent)
+    );
+    let loaded = loaded?;
+    let (lease, held) = claimed.map_err(|e: JsValue| js_failure(&e))?;
     let slot = lease.as_ref().map(|l| l.slot());
     let stored = match slot {
         Some(n) => engine.load_slot(n).await?,
@@ -123,18 +140,9 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     }
 
     // Journals: ours (a previous life of this slot) and those of slots nobody holds.
-    let storage = if engine.is_persistent() {
-        local_storage()
-    } else {
-        None
-    };
+    let local = if persistent { local_storage() } else { None };
     let mut found = Vec::new();
-    if let Some(storage) = &storage {
-        let held = if slot.is_some() {
-            slots::held_locks().await.map_err(|e| js_failure(&e))?
-        } else {
-            Default::default()
-        };
+    if let Some(storage) = &local {
         found = Journal::scan(storage, name)
             .into_iter()
             .filter(|f| Some(f.slot) == slot || !held.contains(&slots::lock_name(name, f.slot)))
@@ -161,7 +169,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         }
     }
     let mut journal =
-        storage.map(|s| Journal::new(s, name, journal_slot, next_seq, options.journal_budget));
+        local.map(|s| Journal::new(s, name, journal_slot, next_seq, options.journal_budget));
     let mut queue = Vec::new();
     for f in found {
         let appended = Appended {
@@ -193,7 +201,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         fallback,
         slot,
         node,
-        storage: storage_info(options.persist && engine.is_persistent()).await,
+        storage: estimate,
     };
     let written = queue.len() as u64;
     let state = State {
