@@ -17,7 +17,7 @@ function install() {
   if (installed) return;
   installed = true;
   const proto = PluginStore.prototype;
-  const { get: wasmGet, has: wasmHas } = proto;
+  const { get: wasmGet, has: wasmHas, free: wasmFree } = proto;
   const cacheOf = (store) => store[CACHE] ?? (store[CACHE] = store.__readCache());
   Object.defineProperties(proto, {
     get: {
@@ -33,6 +33,15 @@ function install() {
       writable: true,
       value: function has(key) {
         return cacheOf(this).has(key) || wasmHas.call(this, key);
+      },
+    },
+    // A freed store forgets its map, so its reads fail in wasm as they would without the entry.
+    free: {
+      configurable: true,
+      writable: true,
+      value: function free() {
+        this[CACHE] = undefined;
+        return wasmFree.call(this);
       },
     },
   });

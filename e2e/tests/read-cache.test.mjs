@@ -137,6 +137,24 @@ scenario("after close, even cached keys fail with StoreClosedError", async (cont
   assert.deepEqual(out, { before: "v", names: ["StoreClosedError", "StoreClosedError"] });
 });
 
+scenario("a freed PluginStore no longer answers from the map; a fresh one does", async (context) => {
+  const page = await single(context);
+  const out = await withCd(page, "A", (cd) => {
+    const kv = cd.plugin("rc");
+    kv.set("k", "v");
+    kv.get("k");
+    kv.free();
+    let freed;
+    try {
+      freed = `no error: ${kv.get("k")}`;
+    } catch (e) {
+      freed = e instanceof Error;
+    }
+    return { freed, fresh: cd.plugin("rc").get("k") };
+  });
+  assert.deepEqual(out, { freed: true, fresh: "v" });
+});
+
 scenario("another tab's writes and deletes replace what this tab cached", async (context) => {
   const device = unique("rctab");
   const one = await openDevice(context, server.url, device, 1);
