@@ -6,8 +6,9 @@
 //! Coherence: every change to the index's records goes through [`ReadCache::put`] in the same
 //! `RefCell` borrow that changes the index (local writes, other tabs' writes, sync commits), so a
 //! map never disagrees with the index between two JS turns. Closing empties every map, so reads
-//! of a closed store reach wasm and fail with `StoreClosed`. A plugin's map exists only once the
-//! JS entry asked for it: without the entry nothing is cached and nothing is paid.
+//! of a closed store reach wasm and fail with `StoreClosed`. A plugin's map is made with its
+//! first `PluginStore` (`ClientData.plugin`), so writes through it fill the map from the start;
+//! the wasm `get` answers from it too, before parsing.
 
 use std::collections::BTreeMap;
 
