@@ -50,16 +50,20 @@ export function cd_put_rows(store, rows, ifNewer) {
   // IndexedDB orders [plugin, key] arrays of strings by UTF-16 code units, as `<` does.
   const before = (a, b) => a.p < b.p || (a.p === b.p && a.k < b.k);
   let lo = rows[0], hi = rows[0];
-  const batch = new Map();
   for (const row of rows) {
     if (before(row, lo)) lo = row;
     if (before(hi, row)) hi = row;
-    let keys = batch.get(row.p);
-    if (!keys) batch.set(row.p, (keys = new Set()));
-    keys.add(row.k);
   }
   const keys = store.getAllKeys(IDBKeyRange.bound([lo.p, lo.k], [hi.p, hi.k]));
   keys.onsuccess = () => {
+    // Nothing stored in the span (a first sync, new keys): every row goes in as it is.
+    if (keys.result.length === 0) { for (const row of rows) store.put(row); return; }
+    const batch = new Map();
+    for (const row of rows) {
+      let ks = batch.get(row.p);
+      if (!ks) batch.set(row.p, (ks = new Set()));
+      ks.add(row.k);
+    }
     const stored = new Map();
     for (const [p, k] of keys.result) {
       if (!batch.get(p)?.has(k)) continue;
