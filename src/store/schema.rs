@@ -8,8 +8,8 @@
 //! Stores (version 2):
 //! - `records`: one row per (plugin, key), keyPath `["p", "k"]`, so identity is a tuple and
 //!   never a concatenated string. No secondary index: HLC order is the in-memory index's job,
-//!   and version 1's index `by_hlc` on `h`, never read, cost every put an index update (version
-//!   2 drops it: 10,000 puts of 1 KiB rows took about a fifth longer with it).
+//!   and version 1's index `by_hlc` on `h`, never read, cost every put an index update, so
+//!   version 2 drops it.
 //! - `meta`: small named values (store epoch, schema notes), out-of-line string keys.
 //! - `vectors`: watermarks, keyPath `["kind", "plugin"]`.
 //! - `slots`: writer slots (DESIGN invariant 3), keyPath `slot` (a number): node id, clock state.
