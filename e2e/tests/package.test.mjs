@@ -1,26 +1,18 @@
 // The package as users meet it: the swamp datastore and wasi:keyvalue adapters shipped in pkg/,
 // and the demo page rendering for real (screenshot checked to be non-blank).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer, ROOT } from "../lib/server.mjs";
-import { launch, openDevice } from "../lib/browser.mjs";
+import { ROOT } from "../lib/server.mjs";
+import { harness } from "../lib/harness.mjs";
+import { openDevice } from "../lib/browser.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const h = harness();
 
 test("the swamp datastore: shape, config schema, provider contract", async () => {
-  const context = await browser.newContext();
-  const page = await openDevice(context, server.url, `swamp${Date.now()}`);
+  const context = await h.browser.newContext();
+  const page = await openDevice(context, h.server.url, `swamp${Date.now()}`);
   const r = await page.evaluate(async (origin) => {
     const { datastore } = await import("/pkg/swamp.js");
     const s = datastore.configSchema;
@@ -50,7 +42,7 @@ test("the swamp datastore: shape, config schema, provider contract", async () =>
       path: provider.resolveDatastorePath(), cache: provider.resolveCachePath(), threw, free, held: typeof held,
       pushed, capabilities: svc.capabilities(), healthy: report.healthy, message: report.message,
     };
-  }, server.url);
+  }, h.server.url);
   assert.match(r.type, /^@[a-z0-9-]+\/[a-z0-9-]+$/);
   assert.ok(r.name.length > 0 && r.description.length > 0);
   assert.equal(r.valid, true);
@@ -68,8 +60,8 @@ test("the swamp datastore: shape, config schema, provider contract", async () =>
 });
 
 test("the wasi:keyvalue bucket: bytes round trip, exists, delete, listKeys pages, typed errors", async () => {
-  const context = await browser.newContext();
-  const page = await openDevice(context, server.url, `wasi${Date.now()}`);
+  const context = await h.browser.newContext();
+  const page = await openDevice(context, h.server.url, `wasi${Date.now()}`);
   const r = await page.evaluate(async () => {
     const { keyValueStore, LIST_PAGE } = await import("/pkg/wasi-keyvalue.js");
     const store = keyValueStore(window.clientdata);
@@ -110,9 +102,9 @@ test("the wasi:keyvalue bucket: bytes round trip, exists, delete, listKeys pages
 });
 
 test("the demo renders: three device panels open, a screenshot that is not blank", async () => {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const context = await h.browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
-  await page.goto(`${server.url}/index.html`);
+  await page.goto(`${h.server.url}/index.html`);
   await page.waitForFunction(() => [...document.querySelectorAll("iframe")].every((f) => f.contentWindow?.clientdata), null, { timeout: 30_000 });
   const titles = await page.evaluate(() => [...document.querySelectorAll("iframe")].map((f) => f.contentDocument.getElementById("title").textContent));
   assert.deepEqual(titles, ["device A, tab 1", "device A, tab 2", "device B, tab 1"]);

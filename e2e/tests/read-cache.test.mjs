@@ -2,37 +2,18 @@
 // from a JS Map without entering wasm. Every test first reads a key so it is cached, then
 // changes it another way (a local write, setMany, a failed write, close, another tab, a sync
 // round) and checks the next read sees exactly what the store holds.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.mjs";
-import { launch, openDevice } from "../lib/browser.mjs";
+import { harness } from "../lib/harness.mjs";
+import { openDevice } from "../lib/browser.mjs";
 import { unique, devicePage, openInstance, withCd, sync, poll } from "../lib/sync.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const h = harness();
 
-function scenario(name, fn, timeout = 60_000) {
-  test(name, { timeout }, async () => {
-    const context = await browser.newContext();
-    try {
-      await fn(context);
-    } finally {
-      await context.close();
-    }
-  });
-}
+const scenario = (name, fn) => h.scenario(name, fn, 60_000);
 
 /** A page with one open instance "A" of its own database. */
 async function single(context) {
-  const page = await devicePage(context, server.url);
+  const page = await devicePage(context, h.server.url);
   await openInstance(page, "A", { name: unique("rc"), user: unique("user"), server: null });
   return page;
 }
@@ -157,8 +138,8 @@ scenario("a freed PluginStore no longer answers from the map; a fresh one does",
 
 scenario("another tab's writes and deletes replace what this tab cached", async (context) => {
   const device = unique("rctab");
-  const one = await openDevice(context, server.url, device, 1);
-  const two = await openDevice(context, server.url, device, 2);
+  const one = await openDevice(context, h.server.url, device, 1);
+  const two = await openDevice(context, h.server.url, device, 2);
   await one.evaluate(() => window.clientdata.plugin("notes").set("shared", "v1"));
   const read = () => two.evaluate(() => window.clientdata.plugin("notes").get("shared"));
   assert.equal(await poll(async () => (await read()) === "v1", 5000), true, "tab 2 sees v1");
@@ -170,7 +151,7 @@ scenario("another tab's writes and deletes replace what this tab cached", async 
 });
 
 scenario("a sync round replaces and deletes what the other device cached", async (context) => {
-  const page = await devicePage(context, server.url);
+  const page = await devicePage(context, h.server.url);
   const user = unique("user");
   for (const id of ["A", "B"]) await openInstance(page, id, { name: unique(`rc${id}`), user });
   const write = (id, value) =>

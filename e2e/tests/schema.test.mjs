@@ -1,27 +1,16 @@
 // IndexedDB schema migration on a real profile: a database left by a version 1 build (its
 // `records` store still carries the `by_hlc` index) opens under this build with every row
 // intact, on IndexedDB (no fallback), and is version 2 without the index afterwards.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.mjs";
-import { launch } from "../lib/browser.mjs";
+import { harness } from "../lib/harness.mjs";
 import { unique, devicePage } from "../lib/sync.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const h = harness();
 
-test("a version 1 database upgrades to version 2 with its rows and without the by_hlc index", { timeout: 60_000 }, async () => {
-  const context = await browser.newContext();
-  try {
-    const page = await devicePage(context, server.url);
+h.scenario(
+  "a version 1 database upgrades to version 2 with its rows and without the by_hlc index",
+  async (context) => {
+    const page = await devicePage(context, h.server.url);
     const out = await page.evaluate(async (name) => {
       const { ClientData } = await import("/pkg/index.js");
       const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
@@ -69,7 +58,6 @@ test("a version 1 database upgrades to version 2 with its rows and without the b
       opened: { engine: "indexeddb", draft: { title: "kept" }, theme: "dark", keys: ["draft", "theme"] },
       afterUpgrade: { version: 2, indexes: [], rows: 3 },
     });
-  } finally {
-    await context.close();
-  }
-});
+  },
+  60_000,
+);

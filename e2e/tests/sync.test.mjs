@@ -1,28 +1,20 @@
 // Sync end to end: ClientData instances in Debian's Chromium against the real reference server.
 // Two "devices" are two databases (different names) of the same user; each test has its own user
 // and database names, so tests never see each other's data on the shared server.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer } from "../lib/server.mjs";
-import { launch } from "../lib/browser.mjs";
+import { harness } from "../lib/harness.mjs";
 import {
   unique, freePort, devicePage, openInstance, withCd, sync, exchange, set, del, get, dump, events,
   tokenCalls, recordExchanges, interceptNode, tamperNode, hlc, hlcWall, poll,
 } from "../lib/sync.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const h = harness();
+const { scenario } = h;
 
 /** Starts the server again on the same address and database (the port may linger briefly). */
 async function restart(listen, database) {
@@ -36,21 +28,10 @@ async function restart(listen, database) {
   }
 }
 
-/** A test with its own browser context, closed afterwards whatever happens. */
-function scenario(name, fn, timeout = 90_000) {
-  test(name, { timeout }, async () => {
-    const context = await browser.newContext();
-    try {
-      await fn(context);
-    } finally {
-      await context.close();
-    }
-  });
-}
 
 /** A page with instances `ids` (default A and B), each its own database, all of one user. */
 async function devices(context, ids = ["A", "B"], specs = {}) {
-  const page = await devicePage(context, server.url);
+  const page = await devicePage(context, h.server.url);
   const user = unique("user");
   const nodes = {};
   for (const id of ids) {
@@ -333,7 +314,7 @@ test("server stopped: a typed network error, no local write lost; restarted, the
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
   let own = await startServer({ listen, database });
-  const context = await browser.newContext();
+  const context = await h.browser.newContext();
   try {
     // The page is served by this server and stays loaded while it is down.
     const page = await devicePage(context, own.url);
@@ -639,8 +620,8 @@ scenario("events: local-data-synced per round, remote-update-available for the k
 });
 
 scenario("another tab of the synced database sees the pulled values and hears the round with fromThisInstance: false", async (context) => {
-  const one = await devicePage(context, server.url);
-  const two = await devicePage(context, server.url);
+  const one = await devicePage(context, h.server.url);
+  const two = await devicePage(context, h.server.url);
   const user = unique("user");
   const name = unique("dbB");
   await openInstance(one, "A", { name: unique("dbA"), user });
@@ -669,8 +650,8 @@ scenario("another tab of the synced database sees the pulled values and hears th
 });
 
 scenario("autoSync leadership: one leader per database across tabs; it passes on when the leader closes", async (context) => {
-  const one = await devicePage(context, server.url);
-  const two = await devicePage(context, server.url);
+  const one = await devicePage(context, h.server.url);
+  const two = await devicePage(context, h.server.url);
   const user = unique("user");
   const name = unique("dbL");
   const auto = { autoSync: { intervalMs: 600_000 } };
@@ -793,7 +774,7 @@ scenario("large values: four 900 KB values cross in pages cut by the 3 MiB byte 
 });
 
 scenario("autoSync failures are reported as sync-failed with the typed error", async (context) => {
-  const page = await devicePage(context, server.url);
+  const page = await devicePage(context, h.server.url);
   const port = await freePort();
   await openInstance(page, "X", { name: unique("dbX"), user: unique("user"), server: `http://127.0.0.1:${port}`, autoSync: { intervalMs: 200 }, sync: { retries: 0 } });
   const failed = await poll(async () => (await events(page, "X")).find((e) => e.type === "sync-failed"), 10_000);
@@ -888,7 +869,7 @@ scenario("verifier: typed report, healthy against the server, unhealthy and nami
   const remote = report.details.server;
   probe(remote, "server");
   assert.equal(remote.ok, true);
-  assert.ok(remote.url.startsWith(`${server.url}/`), `the probe names the server: ${remote.url}`);
+  assert.ok(remote.url.startsWith(`${h.server.url}/`), `the probe names the server: ${remote.url}`);
   assert.equal(remote.health?.healthy, true, `the server's /health: ${JSON.stringify(remote)}`);
   assert.equal(remote.health.database, "sqlite");
   assert.equal(report.datastoreType, `clientdata-${report.details.engine}`);
@@ -907,7 +888,7 @@ scenario("verifier: typed report, healthy against the server, unhealthy and nami
 });
 
 scenario("without a server option, exchange and sync reject with SyncNotConfiguredError", async (context) => {
-  const page = await devicePage(context, server.url);
+  const page = await devicePage(context, h.server.url);
   const meta = await openInstance(page, "L", { name: unique("local"), server: null });
   assert.equal(meta.server, null);
   assert.match(meta.nodeId, /^[0-9a-f]{16}$/);
@@ -920,18 +901,18 @@ scenario("without a server option, exchange and sync reject with SyncNotConfigur
 
   const user = unique("user");
   const configured = await openInstance(page, "S", { name: unique("srv"), user });
-  assert.equal(configured.server?.replace(/\/$/, ""), server.url);
+  assert.equal(configured.server?.replace(/\/$/, ""), h.server.url);
 
   // A base URL with a trailing slash reaches the same endpoint.
   await set(page, "S", "notes", "k", "via origin");
   await sync(page, "S");
-  await openInstance(page, "T", { name: unique("slash"), user, server: `${server.url}/` });
+  await openInstance(page, "T", { name: unique("slash"), user, server: `${h.server.url}/` });
   assert.equal((await sync(page, "T")).result.applied, 1);
   assert.equal(await get(page, "T", "notes", "k"), "via origin");
 });
 
 scenario("malformed sync options are refused at open with InvalidOptionsError", async (context) => {
-  const page = await devicePage(context, server.url);
+  const page = await devicePage(context, h.server.url);
   const user = unique("user");
   for (const sync of [{ pageLimit: 0 }, { pageLimit: 1001 }, { pageLimit: 2.5 }]) {
     await assert.rejects(openInstance(page, "bad", { name: unique("bad"), user, sync }), { name: "InvalidOptionsError", code: "invalid_options" }, JSON.stringify(sync));

@@ -1,19 +1,11 @@
 // Real tabs of one browser against the real server: the store and the locks across tabs.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.mjs";
-import { launch, openDevice } from "../lib/browser.mjs";
+import { harness } from "../lib/harness.mjs";
+import { openDevice } from "../lib/browser.mjs";
+import { poll } from "../lib/sync.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const h = harness();
 
 /** Kills a tab's renderer the hard way: no unload handlers, no flush, no close(). */
 async function crash(page) {
@@ -23,33 +15,23 @@ async function crash(page) {
   await Promise.race([sent, new Promise((r) => setTimeout(r, 1000))]);
 }
 
-async function poll(fn, timeoutMs) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > end) return value;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test("a write in tab 1 appears in tab 2 of the same device", async () => {
-  const context = await browser.newContext();
+  const context = await h.browser.newContext();
   const device = `tabs${Date.now()}`;
-  const one = await openDevice(context, server.url, device, 1);
-  const two = await openDevice(context, server.url, device, 2);
+  const one = await openDevice(context, h.server.url, device, 1);
+  const two = await openDevice(context, h.server.url, device, 2);
   const slots = await Promise.all([one, two].map((p) => p.evaluate(() => window.clientdata.metadata().slot)));
   assert.notEqual(slots[0], slots[1], "two tabs must hold different writer slots");
   await one.evaluate(() => window.clientdata.plugin("notes").set("shared", { from: "tab 1" }));
-  const seen = await poll(() => two.evaluate(() => window.clientdata.plugin("notes").get("shared")), 2000);
+  const seen = await poll(() => two.evaluate(() => window.clientdata.plugin("notes").get("shared")), 2000, 20);
   assert.deepEqual(seen, { from: "tab 1" });
   await context.close();
 });
 
 test("4 tabs x 1,000 withLock increments of a shared counter end at exactly 4,000", async () => {
-  const context = await browser.newContext();
+  const context = await h.browser.newContext();
   const device = `count${Date.now()}`;
-  const tabs = await Promise.all([1, 2, 3, 4].map((t) => openDevice(context, server.url, device, t)));
+  const tabs = await Promise.all([1, 2, 3, 4].map((t) => openDevice(context, h.server.url, device, t)));
   // The counter lives in raw IndexedDB, read and written in two separate transactions with an
   // await between them: without mutual exclusion, updates are lost.
   const run = (page) =>
@@ -86,10 +68,10 @@ test("4 tabs x 1,000 withLock increments of a shared counter end at exactly 4,00
 });
 
 test("the holding tab killed: the next waiter acquires within retryIntervalMs + 1 s", async () => {
-  const context = await browser.newContext();
+  const context = await h.browser.newContext();
   const device = `kill${Date.now()}`;
-  const holder = await openDevice(context, server.url, device, 1);
-  const waiter = await openDevice(context, server.url, device, 2);
+  const holder = await openDevice(context, h.server.url, device, 1);
+  const waiter = await openDevice(context, h.server.url, device, 2);
   const options = { ttlMs: 30_000, retryIntervalMs: 1000, maxWaitMs: 20_000 };
   await holder.evaluate((o) => window.clientdata.createLock("e2e/kill", o).acquire(), options);
   const acquired = waiter.evaluate(async (o) => {
@@ -105,9 +87,9 @@ test("the holding tab killed: the next waiter acquires within retryIntervalMs + 
 });
 
 test("a tab killed right after set() returns loses none of the writes it reported durable", async () => {
-  const context = await browser.newContext();
+  const context = await h.browser.newContext();
   const device = `crash${Date.now()}`;
-  const writer = await openDevice(context, server.url, device, 1);
+  const writer = await openDevice(context, h.server.url, device, 1);
   // 800 x 1 KiB fits the journal's 2 MiB budget (localStorage counts UTF-16, 2 bytes a char):
   // every set() is durable when it returns (pendingBytes stays 0). Beyond the budget writes
   // are accepted but reported pending, and the store never claims they survive a crash.
@@ -121,7 +103,7 @@ test("a tab killed right after set() returns loses none of the writes it reporte
   assert.equal(pendingBytes, 0, "every write claimed durable");
   assert.ok(journalBytes > 800 * 1024, `the writes sit in the journal (${journalBytes} bytes)`);
   await crash(writer); // no flush, no close: whatever IndexedDB lacks is only in the journal
-  const reader = await openDevice(context, server.url, device, 2);
+  const reader = await openDevice(context, h.server.url, device, 2);
   const missing = await reader.evaluate((n) => {
     const kv = window.clientdata.plugin("notes");
     const lost = [];
@@ -133,8 +115,8 @@ test("a tab killed right after set() returns loses none of the writes it reporte
 });
 
 test("writes beyond the journal budget are reported pending until committed", async () => {
-  const context = await browser.newContext();
-  const writer = await openDevice(context, server.url, `budget${Date.now()}`, 1);
+  const context = await h.browser.newContext();
+  const writer = await openDevice(context, h.server.url, `budget${Date.now()}`, 1);
   const { pendingBefore, pendingAfter } = await writer.evaluate(async () => {
     const kv = window.clientdata.plugin("notes");
     const value = "y".repeat(1024);
