@@ -23,6 +23,7 @@ use crate::browser::slots::SlotLease;
 use crate::browser::storage_manager::StorageInfo;
 use crate::browser::tabs::Tabs;
 use crate::core::hlc::Clock;
+use crate::core::replica::Batch;
 use crate::core::{Hlc, HlcClock, Key, NodeId, PluginId, Record, Value};
 
 /// What `metadata()` reports that does not change after open.
@@ -57,6 +58,7 @@ pub(crate) type Waiter = (u64, oneshot::Sender<StoreResult<()>>);
 
 #[derive(Debug)]
 pub(crate) struct State {
+    /// Change records through [`State::apply`] or [`State::apply_batch`] only.
     pub index: Index,
     /// Mirrors the index's primitive values for the JS entry; changed with it (see its docs).
     pub reads: ReadCache,
@@ -87,6 +89,28 @@ impl State {
     pub fn close(&mut self) {
         self.closed = true;
         self.reads.clear();
+    }
+
+    /// Applies `record` under last-write-wins to the index and, when it wins, to the read cache
+    /// (`js`: its value as JS, when at hand). Returns its (plugin, key) if it won. Every record
+    /// change goes through here or [`State::apply_batch`], so the two never disagree.
+    pub fn apply(&mut self, record: Record, js: Option<&JsValue>) -> Option<(PluginId, Key)> {
+        let id = (record.plugin.clone(), record.key.clone());
+        if !self.index.apply(record) {
+            return None;
+        }
+        self.reads.put(&id.0, &id.1, js);
+        Some(id)
+    }
+
+    /// Applies a sync round's batch (see [`Index::apply_batch`]), dropping the records that won
+    /// from the read cache. Returns their (plugin, key).
+    pub fn apply_batch(&mut self, batch: Batch) -> Vec<(PluginId, Key)> {
+        let changed = self.index.apply_batch(batch);
+        for (plugin, key) in &changed {
+            self.reads.put(plugin, key, None);
+        }
+        changed
     }
 
     /// Resolves every waiter whose writes are committed.
@@ -442,10 +466,9 @@ impl Db {
                 let Some(record) = row_to_record(&row) else {
                     continue;
                 };
-                let (plugin, key, hlc) = (record.plugin.clone(), record.key.clone(), record.hlc);
-                if st.index.apply(record) {
-                    st.reads.put(&plugin, &key, None);
-                    changed.push((plugin, key));
+                let hlc = record.hlc;
+                if let Some(id) = st.apply(record, None) {
+                    changed.push(id);
                     newest = newest.max(Some(hlc));
                 }
             }

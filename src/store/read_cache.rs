@@ -3,9 +3,10 @@
 //! numbers, booleans, null: immutable, so handing out the same one is safe; objects are parsed
 //! anew on every `get`, which wasm does).
 //!
-//! Coherence: every change to the index's records goes through [`ReadCache::put`] in the same
-//! `RefCell` borrow that changes the index (local writes, other tabs' writes, sync commits), so a
-//! map never disagrees with the index between two JS turns. Closing empties every map, so reads
+//! Coherence: every change to the index's records goes through `State::apply` or
+//! `State::apply_batch` (db.rs), which change the index and the maps together in one `RefCell`
+//! borrow (local writes, other tabs' writes, sync commits), so a map never disagrees with the
+//! index between two JS turns. Closing empties every map, so reads
 //! of a closed store reach wasm and fail with `StoreClosed`. A plugin's map is made with its
 //! first `PluginStore` (`ClientData.plugin`), so writes through it fill the map from the start;
 //! the wasm `get` answers from it too, before parsing.

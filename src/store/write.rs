@@ -75,8 +75,7 @@ impl Db {
                 pending,
                 replayed: false,
             };
-            st.index.apply(record);
-            st.reads.put(&queued.plugin, &queued.key, cache.as_ref());
+            st.apply(record, cache.as_ref());
             st.queue.push(queued);
             st.written += 1;
             !std::mem::replace(&mut st.running, true)
@@ -182,11 +181,7 @@ impl Db {
         {
             let mut st = self.inner.state.borrow_mut();
             for (record, cache) in records.into_iter().zip(caches) {
-                let (plugin, key) = (record.plugin.clone(), record.key.clone());
-                if st.index.apply(record) {
-                    st.reads.put(&plugin, &key, cache.as_ref());
-                    changed.push((plugin, key));
-                }
+                changed.extend(st.apply(record, cache.as_ref()));
             }
         }
         self.announce(&changed, true);
@@ -221,12 +216,7 @@ impl Db {
         let ok = result.is_ok() && rows.length() > 0;
         self.fill_post(ticket, ok.then(|| rows_message(&rows, true)));
         result?;
-        let mut st = self.inner.state.borrow_mut();
-        let changed = st.index.apply_batch(batch);
-        for (plugin, key) in &changed {
-            st.reads.put(plugin, key, None);
-        }
-        Ok(changed)
+        Ok(self.inner.state.borrow_mut().apply_batch(batch))
     }
 
     /// Resolves when the engine holds every write accepted before the call.
