@@ -95,7 +95,7 @@ async fn record_value(db: &idb::Database, key: &str) -> Option<f64> {
 fn runs_in_a_real_browser_window() {
     let window = web_sys::window().expect("these tests must run in a browser window");
     assert!(window.navigator().user_agent().unwrap().contains("Chrome"));
-    assert!(clientdata::browser::web_locks::lock_manager().is_some());
+    assert!(clientdata::browser::lock_manager::lock_manager().is_some());
 }
 
 #[wasm_bindgen_test]
@@ -322,7 +322,7 @@ async fn four_lock_users_count_to_exactly_1000() {
     let key = format!("{db}:counter");
     local_storage().set_item(&key, "0").unwrap();
     let key = Rc::new(key);
-    let slots_before = clientdata::browser::settle::open_slots();
+    let slots_before = clientdata::browser::promise_watch::open_watches();
     let users = (0..4).map(|_| {
         let l = lock(&db, "counter", LockOptions::default());
         let key = key.clone();
@@ -349,7 +349,7 @@ async fn four_lock_users_count_to_exactly_1000() {
     assert_eq!(local_storage().get_item(&key).unwrap().unwrap(), "1000");
     // 1,000 grants leave no request slots behind.
     sleep(20).await;
-    assert!(clientdata::browser::settle::open_slots() <= slots_before);
+    assert!(clientdata::browser::promise_watch::open_watches() <= slots_before);
 }
 
 /// The control for the test above: the same workload without the lock loses updates, so the
@@ -416,7 +416,7 @@ async fn an_abort_signal_rejects_a_waiting_acquire_and_leaves_no_lock() {
     assert!(!waiter.is_held());
     // An already aborted signal: rejected without queueing.
     assert_eq!(waiter.acquire().await.unwrap_err().code(), "aborted");
-    let js = clientdata::api::lock::lock_error_to_js(&LockError::Aborted { path: "p".into() });
+    let js = JsValue::from(LockError::Aborted { path: "p".into() });
     assert_eq!(Reflect::get(&js, &"name".into()).unwrap(), "AbortError");
 }
 

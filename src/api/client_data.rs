@@ -3,21 +3,22 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::js_error::to_js;
 use super::options::{self, MAX_SAFE};
 use super::plugin_store::PluginStore;
-use super::sync::{call_options, sync_options, to_js_sync, totals_to_js};
+use super::sync::{call_options, sync_options, totals_to_js};
 use super::sync_service::SyncService;
 use super::verifier::Verifier;
+use crate::browser::interop::{number, or_null, Obj};
 use crate::store::codec::plugin_from_js;
 use crate::store::db::Db;
 use crate::store::error::StoreError;
 use crate::store::open::open;
 use crate::sync::auto::Auto;
 use crate::sync::round::{Direction, Syncer};
+use crate::sync::summary;
 use crate::sync::transport::Transport;
 use crate::sync::SyncError;
 
@@ -47,10 +48,6 @@ impl ClientData {
     }
 }
 
-fn set(obj: &Object, name: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
-}
-
 #[wasm_bindgen(js_class = ClientData)]
 impl ClientData {
     /// Opens (creating if needed) database `options.name`: IndexedDB, else localStorage, else
@@ -64,9 +61,10 @@ impl ClientData {
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<ClientData, JsValue> {
-        let sync = sync_options(&options).map_err(to_js)?;
-        let options = options::open_options(&options).map_err(to_js)?;
-        let db = open(options).await.map_err(to_js)?;
+        let sync = sync_options(&options)?;
+        let options = options::open_options(&options)?;
+        let db = open(options).await?;
+        summary::listen(&db);
         let mut auto = None;
         let syncer = sync.map(|(config, token)| {
             let auto_config = config.auto;
@@ -95,12 +93,12 @@ impl ClientData {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "PluginOptions")] options: JsValue,
     ) -> Result<PluginStore, JsValue> {
-        self.db.check_open().map_err(to_js)?;
-        let plugin = plugin_from_js(&id).map_err(to_js)?;
-        let quota = options::field(&options, "quotaBytes").map_err(to_js)?;
+        self.db.check_open()?;
+        let plugin = plugin_from_js(&id)?;
+        let quota = options::field(&options, "quotaBytes")?;
         if quota.is_null() {
             self.db.set_quota(&plugin, None);
-        } else if let Some(q) = options::integer(&quota, "quotaBytes", MAX_SAFE).map_err(to_js)? {
+        } else if let Some(q) = options::integer(&quota, "quotaBytes", MAX_SAFE)? {
             self.db.set_quota(&plugin, Some(q));
         }
         Ok(PluginStore::new(self.db.clone(), plugin))
@@ -113,46 +111,26 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = metadata, unchecked_return_type = "Metadata")]
     pub fn metadata(&self) -> Result<JsValue, JsValue> {
-        self.db.check_open().map_err(to_js)?;
+        self.db.check_open()?;
         let info = self.db.info();
-        let m = Object::new();
-        set(&m, "name", &JsValue::from_str(&info.name));
-        set(&m, "engine", &JsValue::from_str(self.db.engine_kind()));
-        let fallback = info
-            .fallback
-            .as_deref()
-            .map_or(JsValue::NULL, JsValue::from_str);
-        set(&m, "fallbackReason", &fallback);
-        set(&m, "nodeId", &JsValue::from_str(&info.node.to_string()));
-        set(&m, "slot", &info.slot.map_or(JsValue::NULL, JsValue::from));
-        set(&m, "persisted", &JsValue::from_bool(info.storage.persisted));
-        set(
-            &m,
-            "quota",
-            &info.storage.quota.map_or(JsValue::NULL, JsValue::from),
-        );
-        set(
-            &m,
-            "pendingBytes",
-            &JsValue::from(self.db.pending_bytes() as f64),
-        );
-        set(
-            &m,
-            "journalBytes",
-            &JsValue::from(self.db.journal_bytes() as f64),
-        );
         let server = self
             .syncer
             .as_ref()
             .map(|s| s.transport().config().server.clone());
-        set(
-            &m,
-            "server",
-            &server.map_or(JsValue::NULL, |s| JsValue::from_str(&s)),
-        );
         let leader = self.auto.borrow().as_ref().is_some_and(Auto::is_leader);
-        set(&m, "leader", &JsValue::from_bool(leader));
-        Ok(m.into())
+        Ok(Obj::new()
+            .with("name", info.name.as_str())
+            .with("engine", self.db.engine_kind())
+            .with("fallbackReason", or_null(info.fallback.as_deref()))
+            .with("nodeId", info.node.to_string())
+            .with("slot", or_null(info.slot))
+            .with("persisted", info.storage.persisted)
+            .with("quota", or_null(info.storage.quota))
+            .with("pendingBytes", number(self.db.pending_bytes()))
+            .with("journalBytes", number(self.db.journal_bytes()))
+            .with("server", or_null(server))
+            .with("leader", leader)
+            .into())
     }
 
     /// Subscribes to an event; returns the function that unsubscribes.
@@ -174,12 +152,9 @@ impl ClientData {
         #[wasm_bindgen(unchecked_param_type = "(event: ClientDataEvent) => void")]
         listener: Function,
     ) -> Result<Function, JsValue> {
-        self.db.check_open().map_err(to_js)?;
-        self.db.on(&kind, listener).ok_or_else(|| {
-            to_js(StoreError::InvalidOptions(format!(
-                "unknown event type {kind:?}"
-            )))
-        })
+        self.db.check_open()?;
+        let unknown = || StoreError::InvalidOptions(format!("unknown event type {kind:?}"));
+        Ok(self.db.on(&kind, listener).ok_or_else(unknown)?)
     }
 
     /// Resolves when the database holds every write made before the call.
@@ -189,7 +164,7 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = flush)]
     pub async fn flush(&self) -> Result<(), JsValue> {
-        self.db.clone().flush().await.map_err(to_js)
+        Ok(self.db.clone().flush().await?)
     }
 
     /// Flushes, releases the writer slot and closes the database. Every later call fails with
@@ -202,7 +177,7 @@ impl ClientData {
     pub async fn close(&self) -> Result<(), JsValue> {
         // Stops automatic sync first: leadership passes to the next tab in the queue.
         self.auto.borrow_mut().take();
-        self.db.clone().close().await.map_err(to_js)
+        Ok(self.db.clone().close().await?)
     }
 
     /// One exchange round with the server: ships the local records it has not covered,
@@ -218,7 +193,7 @@ impl ClientData {
         #[wasm_bindgen(unchecked_optional_param_type = "ExchangeOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let syncer = self.syncer()?;
-        let o = call_options(&options, syncer.transport().config(), false).map_err(to_js)?;
+        let o = call_options(&options, syncer.transport().config(), false)?;
         let outcome = syncer
             .round(
                 o.plugins.as_deref(),
@@ -226,13 +201,12 @@ impl ClientData {
                 Direction::Both,
                 o.signal.as_ref(),
             )
-            .await
-            .map_err(to_js_sync)?;
-        let r = Object::new();
-        set(&r, "applied", &JsValue::from(outcome.applied as f64));
-        set(&r, "shipped", &JsValue::from(outcome.shipped as f64));
-        set(&r, "hasMore", &JsValue::from_bool(outcome.has_more));
-        Ok(r.into())
+            .await?;
+        Ok(Obj::new()
+            .with("applied", number(outcome.applied))
+            .with("shipped", number(outcome.shipped))
+            .with("hasMore", outcome.has_more)
+            .into())
     }
 
     /// Runs rounds while there is more to move (`hasMore`), calling `onProgress` after each.
@@ -246,7 +220,7 @@ impl ClientData {
         #[wasm_bindgen(unchecked_optional_param_type = "SyncCallOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let syncer = self.syncer()?;
-        let o = call_options(&options, syncer.transport().config(), false).map_err(to_js)?;
+        let o = call_options(&options, syncer.transport().config(), false)?;
         let progress = o.on_progress.clone();
         let totals = syncer
             .sync(
@@ -260,8 +234,7 @@ impl ClientData {
                     }
                 },
             )
-            .await
-            .map_err(to_js_sync)?;
+            .await?;
         Ok(totals_to_js(&totals))
     }
 
@@ -285,17 +258,15 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = createVerifier)]
     pub fn create_verifier(&self) -> Result<Verifier, JsValue> {
-        self.db.check_open().map_err(to_js)?;
+        self.db.check_open()?;
         Ok(Verifier::new(self.db.clone(), self.syncer.clone()))
     }
 }
 
 impl ClientData {
     fn syncer(&self) -> Result<Rc<Syncer>, JsValue> {
-        self.db.check_open().map_err(to_js)?;
-        self.syncer
-            .clone()
-            .ok_or_else(|| to_js_sync(SyncError::NotConfigured))
+        self.db.check_open()?;
+        Ok(self.syncer.clone().ok_or(SyncError::NotConfigured)?)
     }
 }
 

@@ -1,17 +1,16 @@
 //! `createLock` and the `DistributedLock` class: swamp's lock contract over `navigator.locks`
 //! (DESIGN invariant 8). Converts only; the lock lives in [`crate::lock`].
 
-use super::client_data::ClientData;
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::browser::settle::Watch;
-
-use super::js_error::{js_error, set_field};
-use crate::lock::web_lock::{Grant, Release};
-use crate::lock::{DistributedLock, Lease, LockEnv, LockError, LockOptions};
+use super::client_data::ClientData;
+use super::options::lock_options;
+use crate::browser::interop::{get, Obj};
+use crate::browser::promise_watch::Watch;
+use crate::lock::{DistributedLock, Grant, Lease, LockEnv, LockError, Release};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_LOCK: &str = r#"
@@ -51,81 +50,6 @@ export interface LockGrant {
 }
 "#;
 
-/// A JS error for `err`, with the extra fields of its kind (`holder`, `path`, `waitedMs`,
-/// `epoch`, `lock`).
-pub fn lock_error_to_js(err: &LockError) -> JsValue {
-    let error = js_error(err);
-    match err {
-        LockError::Timeout {
-            path,
-            holder,
-            waited_ms,
-        } => {
-            set_field(&error, "holder", &JsValue::from_str(holder));
-            set_field(&error, "path", &JsValue::from_str(path));
-            set_field(&error, "waitedMs", &JsValue::from_f64(*waited_ms as f64));
-        }
-        LockError::Lost { lock, epoch, .. } => {
-            set_field(&error, "lock", &JsValue::from_str(lock));
-            set_field(&error, "epoch", &JsValue::from_f64(*epoch as f64));
-        }
-        LockError::Aborted { path } => set_field(&error, "path", &JsValue::from_str(path)),
-        _ => {}
-    }
-    error.into()
-}
-
-fn to_js(err: LockError) -> JsValue {
-    lock_error_to_js(&err)
-}
-
-/// Reads the options object (absent fields take their defaults).
-fn parse_options(
-    options: Option<Object>,
-) -> Result<(LockOptions, Option<web_sys::AbortSignal>), LockError> {
-    let mut opts = LockOptions::default();
-    let Some(options) = options else {
-        return Ok((opts, None));
-    };
-    let field = |name: &str| {
-        Reflect::get(&options, &JsValue::from_str(name))
-            .ok()
-            .filter(|v| !v.is_undefined() && !v.is_null())
-    };
-    let ms = |name: &str, into: &mut u64| -> Result<(), LockError> {
-        if let Some(v) = field(name) {
-            match v.as_f64() {
-                Some(n) if n.is_finite() && n >= 0.0 && n <= i32::MAX as f64 => {
-                    *into = n.round() as u64
-                }
-                _ => {
-                    return Err(LockError::InvalidOptions(format!(
-                        "{name} must be a number of milliseconds"
-                    )))
-                }
-            }
-        }
-        Ok(())
-    };
-    ms("ttlMs", &mut opts.ttl_ms)?;
-    ms("retryIntervalMs", &mut opts.retry_interval_ms)?;
-    ms("maxWaitMs", &mut opts.max_wait_ms)?;
-    if let Some(v) = field("lockKey") {
-        opts.lock_key = Some(
-            v.as_string()
-                .ok_or_else(|| LockError::InvalidOptions("lockKey must be a string".into()))?,
-        );
-    }
-    let signal = match field("signal") {
-        Some(v) => Some(
-            v.dyn_into::<web_sys::AbortSignal>()
-                .map_err(|_| LockError::InvalidOptions("signal must be an AbortSignal".into()))?,
-        ),
-        None => None,
-    };
-    Ok((opts, signal))
-}
-
 /// Creates a lease lock named `clientdata:<dbName>:lock:<lockKey or path>`. Nothing is
 /// requested until `acquire`/`withLock`. Throws `InvalidLockOptionsError` for out-of-range
 /// options. Where `navigator.locks` is missing (insecure context, old browser) the lock is
@@ -142,9 +66,9 @@ pub fn create_lock(
     path: &str,
     #[wasm_bindgen(unchecked_optional_param_type = "LockOptions")] options: Option<Object>,
 ) -> Result<JsDistributedLock, JsValue> {
-    let (opts, signal) = parse_options(options).map_err(to_js)?;
-    let lock =
-        DistributedLock::new(db_name, path, opts, signal, LockEnv::from_global()).map_err(to_js)?;
+    let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
+    let (opts, signal) = lock_options(&options)?;
+    let lock = DistributedLock::new(db_name, path, opts, signal, LockEnv::from_global())?;
     Ok(JsDistributedLock { lock })
 }
 
@@ -167,20 +91,11 @@ impl JsDistributedLock {
 }
 
 fn grant_to_js(grant: &Grant) -> JsValue {
-    let obj = Object::new();
-    // Setting properties on a fresh plain object cannot fail.
-    let _ = Reflect::set(
-        &obj,
-        &"epoch".into(),
-        &JsValue::from_f64(grant.epoch as f64),
-    );
-    let _ = Reflect::set(&obj, &"nonce".into(), &JsValue::from_str(&grant.nonce));
-    let _ = Reflect::set(
-        &obj,
-        &"lockName".into(),
-        &JsValue::from_str(&grant.lock_name),
-    );
-    obj.into()
+    Obj::new()
+        .with("epoch", grant.epoch as f64)
+        .with("nonce", grant.nonce.as_str())
+        .with("lockName", grant.lock_name.as_str())
+        .into()
 }
 
 fn lease_to_js(lease: &Lease) -> JsValue {
@@ -223,7 +138,7 @@ impl JsDistributedLock {
     pub fn acquire(&self) -> Promise {
         let lock = self.lock.clone();
         future_to_promise(async move {
-            let grant = lock.acquire().await.map_err(to_js)?;
+            let grant = lock.acquire().await?;
             Ok(grant_to_js(&grant))
         })
     }
@@ -254,7 +169,7 @@ impl JsDistributedLock {
     ) -> Promise {
         let lock = self.lock.clone();
         future_to_promise(async move {
-            let grant = lock.acquire().await.map_err(to_js)?;
+            let grant = lock.acquire().await?;
             let result = match callback.call1(&JsValue::UNDEFINED, &grant_to_js(&grant)) {
                 Ok(value) => match value.dyn_ref::<Promise>() {
                     Some(promise) => Watch::promise(promise).await,
@@ -266,11 +181,12 @@ impl JsDistributedLock {
             let released = lock.release();
             let value = result?;
             if released == Release::WasLost {
-                return Err(to_js(LockError::Lost {
+                return Err(LockError::Lost {
                     lock: grant.lock_name,
                     epoch: grant.epoch,
                     newer: None,
-                }));
+                }
+                .into());
             }
             Ok(value)
         })
@@ -286,7 +202,7 @@ impl JsDistributedLock {
     pub fn inspect(&self) -> Promise {
         let lock = self.lock.clone();
         future_to_promise(async move {
-            let lease = lock.inspect().await.map_err(to_js)?;
+            let lease = lock.inspect().await?;
             Ok(lease.as_ref().map_or(JsValue::NULL, lease_to_js))
         })
     }
@@ -305,14 +221,14 @@ impl JsDistributedLock {
     ) -> Promise {
         let lock = self.lock.clone();
         future_to_promise(async move {
-            let freed = lock.force_release(&expected_nonce).await.map_err(to_js)?;
+            let freed = lock.force_release(&expected_nonce).await?;
             Ok(JsValue::from_bool(freed))
         })
     }
 }
 
 fn is_thenable(value: &JsValue) -> bool {
-    value.is_object() && Reflect::get(value, &"then".into()).is_ok_and(|then| then.is_function())
+    value.is_object() && get(value, "then").is_function()
 }
 
 #[wasm_bindgen(js_class = ClientData)]

@@ -2,7 +2,6 @@
 //! decide. wasm32 only.
 
 pub mod client_data;
-pub mod js_error;
 pub mod lock;
 pub mod options;
 pub mod plugin_store;

@@ -1,25 +1,32 @@
-//! Reading option objects passed from JS (`open`, `plugin`, `keys`, `scan`), with typed
-//! `InvalidOptions` errors for anything malformed.
+//! Reading every option object passed from JS (`open`, `plugin`, `keys`, `scan`, writes'
+//! `fence`, sync calls, `createLock`), with typed errors for anything malformed
+//! (`InvalidOptions`, or `InvalidLockOptions` for locks). Built on `browser::interop`.
 
-use js_sys::{Object, Reflect};
+use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::AbortSignal;
 
+use crate::browser::interop::get;
 use crate::core::PluginId;
-use crate::store::engine::Choice;
+use crate::lock::{LockError, LockOptions};
+use crate::store::engine::{Choice, Fence};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::open::OpenOptions;
 
-fn invalid(message: String) -> StoreError {
-    StoreError::InvalidOptions(message)
+fn invalid(message: impl Into<String>) -> StoreError {
+    StoreError::InvalidOptions(message.into())
 }
+
+/// Largest integer a JS number represents exactly.
+pub const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 /// `options[name]`, or `undefined` when `options` itself is `undefined`/`null`.
 pub fn field(options: &JsValue, name: &str) -> StoreResult<JsValue> {
-    if options.is_undefined() || options.is_null() {
+    if options.is_null_or_undefined() {
         return Ok(JsValue::UNDEFINED);
     }
     if !options.is_object() {
-        return Err(invalid("options must be an object".into()));
+        return Err(invalid("options must be an object"));
     }
     Reflect::get(options, &JsValue::from_str(name))
         .map_err(|_| invalid(format!("option {name} could not be read")))
@@ -32,7 +39,7 @@ pub fn count(options: &JsValue, name: &str, max: f64) -> StoreResult<Option<usiz
 
 /// `value` as a non-negative integer up to `max`; `None` for `undefined`/`null`.
 pub fn integer(value: &JsValue, name: &str, max: f64) -> StoreResult<Option<usize>> {
-    if value.is_undefined() || value.is_null() {
+    if value.is_null_or_undefined() {
         return Ok(None);
     }
     match value.as_f64() {
@@ -48,7 +55,7 @@ pub fn integer(value: &JsValue, name: &str, max: f64) -> StoreResult<Option<usiz
 /// A string option; `None` when absent.
 pub fn string(options: &JsValue, name: &str) -> StoreResult<Option<String>> {
     let value = field(options, name)?;
-    if value.is_undefined() || value.is_null() {
+    if value.is_null_or_undefined() {
         return Ok(None);
     }
     value
@@ -59,7 +66,7 @@ pub fn string(options: &JsValue, name: &str) -> StoreResult<Option<String>> {
 
 fn boolean(options: &JsValue, name: &str) -> StoreResult<Option<bool>> {
     let value = field(options, name)?;
-    if value.is_undefined() || value.is_null() {
+    if value.is_null_or_undefined() {
         return Ok(None);
     }
     value
@@ -68,12 +75,18 @@ fn boolean(options: &JsValue, name: &str) -> StoreResult<Option<bool>> {
         .ok_or_else(|| invalid(format!("{name} must be a boolean")))
 }
 
-/// Largest integer a JS number represents exactly.
-pub const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+/// `value` cast to `T` (a function, an `AbortSignal`); `None` for `undefined`/`null`, the
+/// `wrong` message when it is something else.
+pub fn typed<T: JsCast>(value: JsValue, wrong: &str) -> StoreResult<Option<T>> {
+    if value.is_null_or_undefined() {
+        return Ok(None);
+    }
+    value.dyn_into::<T>().map(Some).map_err(|_| invalid(wrong))
+}
 
 /// Parses `ClientData.open`'s options.
 pub fn open_options(options: &JsValue) -> StoreResult<OpenOptions> {
-    let name = string(options, "name")?.ok_or_else(|| invalid("name is required".into()))?;
+    let name = string(options, "name")?.ok_or_else(|| invalid("name is required"))?;
     let mut out = OpenOptions::new(name);
     if let Some(engine) = string(options, "engine")? {
         out.engine = Choice::parse(&engine)?;
@@ -88,10 +101,10 @@ pub fn open_options(options: &JsValue) -> StoreResult<OpenOptions> {
         out.max_drift_ms = drift as u64;
     }
     let quotas = field(options, "quotas")?;
-    if !quotas.is_undefined() && !quotas.is_null() {
+    if !quotas.is_null_or_undefined() {
         let object = quotas
             .dyn_ref::<Object>()
-            .ok_or_else(|| invalid("quotas must be an object".into()))?;
+            .ok_or_else(|| invalid("quotas must be an object"))?;
         for entry in Object::entries(object).iter() {
             let plugin = Reflect::get_u32(&entry, 0)
                 .ok()
@@ -105,4 +118,81 @@ pub fn open_options(options: &JsValue) -> StoreResult<OpenOptions> {
         }
     }
     Ok(out)
+}
+
+/// 2^53 - 1: epochs travel as JS numbers.
+const MAX_SAFE_EPOCH: f64 = MAX_SAFE;
+
+/// The `fence` of a write's options: `{ lockName: string, epoch: number }` (a lock grant).
+pub fn fence(options: &JsValue) -> StoreResult<Option<Fence>> {
+    if options.is_null_or_undefined() {
+        return Ok(None);
+    }
+    let fence = get(options, "fence");
+    if fence.is_null_or_undefined() {
+        return Ok(None);
+    }
+    let invalid = || invalid("fence must be a lock grant { lockName: string, epoch: number }");
+    let lock = get(&fence, "lockName")
+        .as_string()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(invalid)?;
+    let epoch = get(&fence, "epoch")
+        .as_f64()
+        .filter(|e| e.fract() == 0.0 && *e >= 1.0 && *e <= MAX_SAFE_EPOCH)
+        .ok_or_else(invalid)?;
+    Ok(Some(Fence {
+        lock,
+        epoch: epoch as u64,
+    }))
+}
+
+/// `createLock`'s options (absent fields take their defaults).
+pub fn lock_options(options: &JsValue) -> Result<(LockOptions, Option<AbortSignal>), LockError> {
+    let mut opts = LockOptions::default();
+    if options.is_null_or_undefined() {
+        return Ok((opts, None));
+    }
+    let field = |name: &str| {
+        Reflect::get(options, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_null_or_undefined())
+    };
+    let ms = |name: &str, into: &mut u64| -> Result<(), LockError> {
+        if let Some(v) = field(name) {
+            match v.as_f64() {
+                Some(n) if n.is_finite() && n >= 0.0 && n <= i32::MAX as f64 => {
+                    *into = n.round() as u64
+                }
+                _ => {
+                    return Err(LockError::InvalidOptions(format!(
+                        "{name} must be a number of milliseconds"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    };
+    ms("ttlMs", &mut opts.ttl_ms)?;
+    ms("retryIntervalMs", &mut opts.retry_interval_ms)?;
+    ms("maxWaitMs", &mut opts.max_wait_ms)?;
+    if let Some(v) = field("lockKey") {
+        opts.lock_key = Some(
+            v.as_string()
+                .ok_or_else(|| LockError::InvalidOptions("lockKey must be a string".into()))?,
+        );
+    }
+    let signal = match field("signal") {
+        Some(v) => Some(
+            v.dyn_into::<AbortSignal>()
+                .map_err(|_| LockError::InvalidOptions("signal must be an AbortSignal".into()))?,
+        ),
+        None => None,
+    };
+    Ok((opts, signal))
+}
+
+/// A function option (`token`, `onProgress`); see [`typed`].
+pub fn function(value: JsValue, wrong: &str) -> StoreResult<Option<Function>> {
+    typed::<Function>(value, wrong)
 }

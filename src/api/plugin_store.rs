@@ -1,15 +1,13 @@
 //! `PluginStore`: one plugin's namespace.
 
-use js_sys::{Array, Reflect};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use super::js_error::to_js;
 use super::options;
 use super::scan::scan_iterable;
 use crate::core::PluginId;
 use crate::store::codec::{key_from_js, value_from_js};
 use crate::store::db::Db;
-use crate::store::engine::Fence;
 use crate::store::error::StoreError;
 
 /// Default and largest `keys()` limit.
@@ -68,8 +66,8 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let key = key_from_js(&key).map_err(to_js)?;
-        self.db.get(&self.plugin, &key).map_err(to_js)
+        let key = key_from_js(&key)?;
+        Ok(self.db.get(&self.plugin, &key)?)
     }
 
     /// The read cache the package entry answers `get` and `has` from (see `js/index.js`).
@@ -89,8 +87,8 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<bool, JsValue> {
-        let key = key_from_js(&key).map_err(to_js)?;
-        self.db.has(&self.plugin, &key).map_err(to_js)
+        let key = key_from_js(&key)?;
+        Ok(self.db.has(&self.plugin, &key)?)
     }
 
     /// Stores `value` (JSON-compatible or `Uint8Array`, at most 64 KiB encoded). Durable when
@@ -108,10 +106,10 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
     ) -> Result<(), JsValue> {
-        let key = key_from_js(&key).map_err(to_js)?;
-        self.db.check_open().map_err(to_js)?;
-        let value = value_from_js(&value).map_err(to_js)?;
-        self.db.write(&self.plugin, key, Some(value)).map_err(to_js)
+        let key = key_from_js(&key)?;
+        self.db.check_open()?;
+        let value = value_from_js(&value)?;
+        Ok(self.db.write(&self.plugin, key, Some(value))?)
     }
 
     /// Deletes `key` (a tombstone, so the delete syncs). Durable when it returns.
@@ -124,8 +122,8 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<(), JsValue> {
-        let key = key_from_js(&key).map_err(to_js)?;
-        self.db.write(&self.plugin, key, None).map_err(to_js)
+        let key = key_from_js(&key)?;
+        Ok(self.db.write(&self.plugin, key, None)?)
     }
 
     /// Up to `limit` (default 1000, at most 100000) keys starting with `prefix`, sorted by code
@@ -139,16 +137,13 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "KeysOptions")] options: JsValue,
     ) -> Result<Array, JsValue> {
-        let prefix = options::string(&options, "prefix").map_err(to_js)?;
-        let limit = options::count(&options, "limit", KEYS_MAX_LIMIT).map_err(to_js)?;
-        let keys = self
-            .db
-            .keys(
-                &self.plugin,
-                prefix.as_deref().unwrap_or(""),
-                limit.unwrap_or(KEYS_DEFAULT_LIMIT),
-            )
-            .map_err(to_js)?;
+        let prefix = options::string(&options, "prefix")?;
+        let limit = options::count(&options, "limit", KEYS_MAX_LIMIT)?;
+        let keys = self.db.keys(
+            &self.plugin,
+            prefix.as_deref().unwrap_or(""),
+            limit.unwrap_or(KEYS_DEFAULT_LIMIT),
+        )?;
         Ok(keys.iter().map(|k| JsValue::from_str(k)).collect())
     }
 
@@ -166,13 +161,11 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "ScanOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.db.check_open().map_err(to_js)?;
-        let prefix = options::string(&options, "prefix").map_err(to_js)?;
-        let page = options::count(&options, "pageSize", SCAN_MAX_PAGE).map_err(to_js)?;
+        self.db.check_open()?;
+        let prefix = options::string(&options, "prefix")?;
+        let page = options::count(&options, "pageSize", SCAN_MAX_PAGE)?;
         if page == Some(0) {
-            return Err(to_js(StoreError::InvalidOptions(
-                "pageSize must be at least 1".into(),
-            )));
+            return Err(StoreError::InvalidOptions("pageSize must be at least 1".into()).into());
         }
         Ok(scan_iterable(
             self.db.clone(),
@@ -189,7 +182,7 @@ impl PluginStore {
     /// ```
     #[wasm_bindgen(js_name = flush)]
     pub async fn flush(&self) -> Result<(), JsValue> {
-        self.db.clone().flush().await.map_err(to_js)
+        Ok(self.db.clone().flush().await?)
     }
 
     /// Stores one value of up to 1 MiB without the journal; resolves when it is durable.
@@ -204,13 +197,13 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
-        let key = key_from_js(&key).map_err(to_js)?;
-        let value = value_from_js(&value).map_err(to_js)?;
-        let fence = fence_option(&options).map_err(to_js)?;
+        let key = key_from_js(&key)?;
+        let value = value_from_js(&value)?;
+        let fence = options::fence(&options)?;
         let db = self.db.clone();
-        db.set_many(&self.plugin, vec![(key, Some(value))], fence.as_ref())
-            .await
-            .map_err(to_js)
+        Ok(db
+            .set_many(&self.plugin, vec![(key, Some(value))], fence.as_ref())
+            .await?)
     }
 
     /// Stores many `[key, value]` pairs in one transaction without the journal (bulk loads);
@@ -230,60 +223,21 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "Iterable<[string, StoredValue]>")] entries: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
-        let fence = fence_option(&options).map_err(to_js)?;
-        let invalid = || {
-            to_js(StoreError::InvalidOptions(
-                "entries must be an array of [key, value]".into(),
-            ))
-        };
+        let fence = options::fence(&options)?;
+        let invalid =
+            || StoreError::InvalidOptions("entries must be an array of [key, value]".into());
         let entries = Array::from(&entries);
         let mut parsed = Vec::with_capacity(entries.length() as usize);
         for entry in entries.iter() {
             if !Array::is_array(&entry) {
-                return Err(invalid());
+                return Err(invalid().into());
             }
             let pair = Array::from(&entry);
-            let key = key_from_js(&pair.get(0)).map_err(to_js)?;
-            let value = value_from_js(&pair.get(1)).map_err(to_js)?;
+            let key = key_from_js(&pair.get(0))?;
+            let value = value_from_js(&pair.get(1))?;
             parsed.push((key, Some(value)));
         }
         let db = self.db.clone();
-        db.set_many(&self.plugin, parsed, fence.as_ref())
-            .await
-            .map_err(to_js)
+        Ok(db.set_many(&self.plugin, parsed, fence.as_ref()).await?)
     }
 }
-
-/// The `fence` of a write's options: `{ lockName: string, epoch: number }` (a lock grant).
-fn fence_option(options: &JsValue) -> Result<Option<Fence>, StoreError> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
-    }
-    let get = |target: &JsValue, name: &str| {
-        Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-    };
-    let fence = get(options, "fence");
-    if fence.is_undefined() || fence.is_null() {
-        return Ok(None);
-    }
-    let invalid = || {
-        StoreError::InvalidOptions(
-            "fence must be a lock grant { lockName: string, epoch: number }".into(),
-        )
-    };
-    let lock = get(&fence, "lockName")
-        .as_string()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(invalid)?;
-    let epoch = get(&fence, "epoch")
-        .as_f64()
-        .filter(|e| e.fract() == 0.0 && *e >= 1.0 && *e <= MAX_SAFE_EPOCH)
-        .ok_or_else(invalid)?;
-    Ok(Some(Fence {
-        lock,
-        epoch: epoch as u64,
-    }))
-}
-
-/// 2^53 - 1: epochs travel as JS numbers.
-const MAX_SAFE_EPOCH: f64 = 9_007_199_254_740_991.0;

@@ -5,12 +5,11 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use super::js_error::to_js;
-use crate::browser::js::cd_async_iterable;
+use crate::browser::interop::{async_iterable, Obj};
 use crate::core::{PluginId, Value};
 use crate::store::codec::value_to_js;
 use crate::store::db::Db;
@@ -29,10 +28,10 @@ struct Scan {
 }
 
 fn result(value: &JsValue, done: bool) -> JsValue {
-    let r = Object::new();
-    let _ = Reflect::set(&r, &JsValue::from_str("value"), value);
-    let _ = Reflect::set(&r, &JsValue::from_str("done"), &JsValue::from_bool(done));
-    r.into()
+    Obj::new()
+        .with("value", value.clone())
+        .with("done", done)
+        .into()
 }
 
 async fn next(scan: Rc<RefCell<Scan>>) -> Result<JsValue, JsValue> {
@@ -40,7 +39,7 @@ async fn next(scan: Rc<RefCell<Scan>>) -> Result<JsValue, JsValue> {
         let (db, plugin, prefix, after, size, flushed) = {
             let mut s = scan.borrow_mut();
             if let Some((key, value)) = s.buffer.pop_front() {
-                let value = value_to_js(&value).map_err(to_js)?;
+                let value = value_to_js(&value)?;
                 let pair = Array::of2(&JsValue::from_str(&key), &value);
                 return Ok(result(&pair, false));
             }
@@ -57,13 +56,10 @@ async fn next(scan: Rc<RefCell<Scan>>) -> Result<JsValue, JsValue> {
             )
         };
         if !flushed {
-            db.flush().await.map_err(to_js)?;
+            db.flush().await?;
             scan.borrow_mut().flushed = true;
         }
-        let (page, last, exhausted) = db
-            .page(&plugin, &prefix, after.as_deref(), size)
-            .await
-            .map_err(to_js)?;
+        let (page, last, exhausted) = db.page(&plugin, &prefix, after.as_deref(), size).await?;
         let mut s = scan.borrow_mut();
         s.buffer.extend(page);
         if last.is_some() {
@@ -105,5 +101,5 @@ pub fn scan_iterable(db: Db, plugin: PluginId, prefix: String, page_size: u32) -
         s.exhausted = true;
         Promise::resolve(&result(&JsValue::UNDEFINED, true))
     });
-    cd_async_iterable(&next_fn.into_js_value(), &return_fn.into_js_value())
+    async_iterable(&next_fn.into_js_value(), &return_fn.into_js_value())
 }

@@ -1,36 +1,20 @@
 //! The sync surface of `ClientData`: open options (`server`, `token`, `autoSync`, `sync`),
-//! `exchange`, `sync`, and the conversion of `SyncError` into JS errors.
+//! the options of `exchange`/`sync`/the sync service, and their results.
 
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use super::js_error::{js_error, set_field};
-use super::options::{count, field, MAX_SAFE};
+use super::options::{count, field, function, typed, MAX_SAFE};
+use crate::browser::interop::{number, Obj};
 use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
 use crate::store::error::{StoreError, StoreResult};
 use crate::sync::config::{AutoSync, SyncConfig, MAX_RETRIES};
 use crate::sync::round::Totals;
-use crate::sync::SyncError;
 
 fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::InvalidOptions(message.into())
-}
-
-/// A `SyncError` as a JS `Error`: `SyncHttpError` carries the server's `code` and the `status`.
-pub fn sync_error(err: &SyncError) -> js_sys::Error {
-    let error = js_error(err);
-    if let SyncError::Http { status, code, .. } = err {
-        set_field(&error, "code", &JsValue::from_str(code));
-        set_field(&error, "status", &JsValue::from(*status));
-    }
-    error
-}
-
-/// Rejection value for a failed sync call.
-pub fn to_js_sync(err: SyncError) -> JsValue {
-    sync_error(&err).into()
 }
 
 /// The sync part of `ClientData.open`'s options: `None` without `server`.
@@ -39,10 +23,10 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
     let token = field(options, "token")?;
     let auto = field(options, "autoSync")?;
     let tuning = field(options, "sync")?;
-    if server.is_undefined() || server.is_null() {
+    if server.is_null_or_undefined() {
         let configured = [&token, &auto, &tuning]
             .iter()
-            .any(|v| !v.is_undefined() && !v.is_null() && v.as_bool() != Some(false));
+            .any(|v| !v.is_null_or_undefined() && v.as_bool() != Some(false));
         if configured {
             return Err(invalid("token, autoSync and sync need a server"));
         }
@@ -52,13 +36,10 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
         .as_string()
         .ok_or_else(|| invalid("server must be a string (the sync server's base URL)"))?;
     let mut config = SyncConfig::new(&server).map_err(invalid)?;
-    let token = if token.is_undefined() || token.is_null() {
-        None
-    } else {
-        Some(token.dyn_into::<Function>().map_err(|_| {
-            invalid("token must be a function returning a string or a promise of one")
-        })?)
-    };
+    let token = function(
+        token,
+        "token must be a function returning a string or a promise of one",
+    )?;
     if let Some(ms) = count(&tuning, "timeoutMs", MAX_SAFE)? {
         if ms == 0 {
             return Err(invalid("sync.timeoutMs must be at least 1"));
@@ -74,7 +55,7 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
     config.auto = match auto.as_bool() {
         Some(true) => Some(AutoSync::default()),
         Some(false) => None,
-        None if auto.is_undefined() || auto.is_null() => None,
+        None if auto.is_null_or_undefined() => None,
         None if auto.is_object() => {
             let mut a = AutoSync::default();
             if let Some(ms) = count(&auto, "intervalMs", MAX_SAFE)? {
@@ -116,22 +97,13 @@ pub fn call_options(
     config: &SyncConfig,
     swamp_scope: bool,
 ) -> StoreResult<CallOptions> {
-    let signal = field(options, "signal")?;
-    let signal = if signal.is_undefined() || signal.is_null() {
-        None
-    } else {
-        Some(
-            signal
-                .dyn_into::<AbortSignal>()
-                .map_err(|_| invalid("signal must be an AbortSignal"))?,
-        )
-    };
+    let signal = typed::<AbortSignal>(field(options, "signal")?, "signal must be an AbortSignal")?;
     let list = if swamp_scope {
         field(&field(options, "context")?, "models")?
     } else {
         field(options, "plugins")?
     };
-    let plugins = if list.is_undefined() || list.is_null() {
+    let plugins = if list.is_null_or_undefined() {
         None
     } else {
         let array = list
@@ -153,16 +125,10 @@ pub fn call_options(
         Some(n) => config.check_page_limit(n as u32).map_err(invalid)?,
         None => config.page_limit,
     };
-    let progress = field(options, "onProgress")?;
-    let on_progress = if progress.is_undefined() || progress.is_null() {
-        None
-    } else {
-        Some(
-            progress
-                .dyn_into::<Function>()
-                .map_err(|_| invalid("onProgress must be a function"))?,
-        )
-    };
+    let on_progress = function(
+        field(options, "onProgress")?,
+        "onProgress must be a function",
+    )?;
     Ok(CallOptions {
         signal,
         plugins,
@@ -171,16 +137,12 @@ pub fn call_options(
     })
 }
 
-fn set(obj: &Object, name: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
-}
-
 /// `{ rounds, applied, shipped, hasMore }`.
 pub fn totals_to_js(t: &Totals) -> JsValue {
-    let o = Object::new();
-    set(&o, "rounds", &JsValue::from(t.rounds as f64));
-    set(&o, "applied", &JsValue::from(t.applied as f64));
-    set(&o, "shipped", &JsValue::from(t.shipped as f64));
-    set(&o, "hasMore", &JsValue::from_bool(t.has_more));
-    o.into()
+    Obj::new()
+        .with("rounds", number(t.rounds))
+        .with("applied", number(t.applied))
+        .with("shipped", number(t.shipped))
+        .with("hasMore", t.has_more)
+        .into()
 }

@@ -3,11 +3,10 @@
 
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::js_error::to_js;
-use super::sync::{call_options, to_js_sync};
+use super::sync::call_options;
+use crate::browser::interop::Obj;
 use crate::core::{Key, PluginId};
 use crate::store::error::StoreError;
 use crate::sync::round::{Direction, Syncer, Totals};
@@ -39,12 +38,13 @@ impl SyncService {
         only: Option<PluginId>,
         direction: Direction,
     ) -> Result<Totals, JsValue> {
-        let o = call_options(options, self.syncer.transport().config(), true).map_err(to_js)?;
+        let o = call_options(options, self.syncer.transport().config(), true)?;
         let scope = match only {
             Some(plugin) => Some(vec![plugin]),
             None => o.plugins,
         };
-        self.syncer
+        Ok(self
+            .syncer
             .sync(
                 scope.as_deref(),
                 o.limit,
@@ -52,8 +52,7 @@ impl SyncService {
                 o.signal.as_ref(),
                 |_| {},
             )
-            .await
-            .map_err(to_js_sync)
+            .await?)
     }
 }
 
@@ -110,13 +109,12 @@ impl SyncService {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "{ relPath?: string }")] options: JsValue,
     ) -> Result<(), JsValue> {
-        self.syncer.db().check_open().map_err(to_js)?;
-        let path = super::options::field(&options, "relPath").map_err(to_js)?;
-        if path.is_undefined() || path.is_null() {
+        self.syncer.db().check_open()?;
+        let path = super::options::field(&options, "relPath")?;
+        if path.is_null_or_undefined() {
             self.syncer.mark_dirty(None);
         } else {
-            self.syncer
-                .mark_dirty(Some(rel_path(&path).map_err(to_js)?));
+            self.syncer.mark_dirty(Some(rel_path(&path)?));
         }
         Ok(())
     }
@@ -129,10 +127,10 @@ impl SyncService {
     /// ```
     #[wasm_bindgen(js_name = capabilities, unchecked_return_type = "SyncCapabilities")]
     pub fn capabilities(&self) -> JsValue {
-        let o = Object::new();
-        let _ = Reflect::set(&o, &"scopedSync".into(), &JsValue::TRUE);
-        let _ = Reflect::set(&o, &"lazyHydration".into(), &JsValue::FALSE);
-        o.into()
+        Obj::new()
+            .with("scopedSync", true)
+            .with("lazyHydration", false)
+            .into()
     }
 
     /// Makes sure `relPath`'s newest version is local: pulls its plugin's changes.
@@ -146,7 +144,7 @@ impl SyncService {
         #[wasm_bindgen(unchecked_param_type = "string")] rel: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
-        let (plugin, _) = rel_path(&rel).map_err(to_js)?;
+        let (plugin, _) = rel_path(&rel)?;
         self.run(&options, Some(plugin), Direction::Pull).await?;
         Ok(())
     }

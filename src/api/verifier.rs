@@ -3,17 +3,15 @@
 
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::js_error::to_js;
-use super::sync::sync_error;
-use crate::browser::local_storage::{self, local_storage};
+use crate::browser::interop::{get, or_null, parse_json, set, Obj};
+use crate::browser::lock_manager::{self, lock_manager, RequestOptions, Wake};
 use crate::browser::storage_manager::storage_info;
-use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
+use crate::browser::web_storage::{self, local_storage};
+use crate::error::to_js_error;
 use crate::store::db::Db;
 use crate::sync::round::Syncer;
-use crate::sync::transport::parse_json;
 
 /// Checks that the store can do its job right now.
 ///
@@ -34,28 +32,19 @@ impl Verifier {
     }
 }
 
-fn set(obj: &Object, name: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
-}
-
 /// One probe's result: `{ ok, latencyMs, error? }` plus extra fields.
 struct Probe {
     name: &'static str,
     ok: bool,
-    detail: Object,
+    detail: JsValue,
 }
 
 fn probe(name: &'static str, started: f64, result: Result<(), String>) -> Probe {
-    let detail = Object::new();
-    set(&detail, "ok", &JsValue::from_bool(result.is_ok()));
-    set(
-        &detail,
-        "latencyMs",
-        &JsValue::from(js_sys::Date::now() - started),
-    );
-    if let Err(e) = &result {
-        set(&detail, "error", &JsValue::from_str(e));
-    }
+    let detail = Obj::new()
+        .with("ok", result.is_ok())
+        .with("latencyMs", js_sys::Date::now() - started)
+        .with_some("error", result.as_ref().err().map(String::as_str))
+        .into();
     Probe {
         name,
         ok: result.is_ok(),
@@ -74,7 +63,7 @@ impl Verifier {
     /// ```
     #[wasm_bindgen(js_name = verify, unchecked_return_type = "VerifyResult")]
     pub async fn verify(&self) -> Result<JsValue, JsValue> {
-        self.db.check_open().map_err(to_js)?;
+        self.db.check_open()?;
         let started = js_sys::Date::now();
         let name = self.db.info().name.clone();
         let mut probes = Vec::new();
@@ -90,7 +79,7 @@ impl Verifier {
         let key = format!("clientdata:{name}:verifier-probe");
         let ls = match local_storage() {
             None => Err("localStorage is not available".into()),
-            Some(s) => local_storage::probe(&s, &key)
+            Some(s) => web_storage::probe(&s, &key)
                 .map_err(|e| format!("localStorage write failed: {e:?}")),
         };
         probes.push(probe("localStorage", t, ls));
@@ -103,7 +92,7 @@ impl Verifier {
                     if_available: true,
                     ..RequestOptions::default()
                 };
-                let mut request = web_locks::request(&m, &format!("{key}:lock"), options);
+                let mut request = lock_manager::request(&m, &format!("{key}:lock"), options);
                 match request.wait(None).await {
                     Wake::Granted(release) => {
                         let _ = release.call0(&JsValue::UNDEFINED);
@@ -120,35 +109,24 @@ impl Verifier {
         let t = js_sys::Date::now();
         let info = storage_info(false).await;
         let quota = probe("quota", t, Ok(()));
-        set(
-            &quota.detail,
-            "persisted",
-            &JsValue::from_bool(info.persisted),
-        );
-        set(
-            &quota.detail,
-            "quota",
-            &info.quota.map_or(JsValue::NULL, JsValue::from),
-        );
+        set(&quota.detail, "persisted", &info.persisted.into());
+        set(&quota.detail, "quota", &or_null(info.quota));
         probes.push(quota);
 
         if let Some(syncer) = &self.syncer {
             let t = js_sys::Date::now();
             let answer = syncer.transport().health().await;
             let health = answer.as_ref().ok().and_then(|a| parse_json(&a.text).ok());
-            let healthy = health
-                .as_ref()
-                .and_then(|h| Reflect::get(h, &"healthy".into()).ok())
-                .and_then(|h| h.as_bool());
+            let healthy = health.as_ref().and_then(|h| get(h, "healthy").as_bool());
             let result = match (&answer, healthy) {
-                (Err(e), _) => Err(sync_error(e).message().into()),
+                (Err(e), _) => Err(to_js_error(e).message().into()),
                 (Ok(_), Some(false)) => Err("the server reports itself unhealthy".into()),
                 (Ok(_), None) => Err("the server's /health answer is not { healthy }".into()),
                 (Ok(_), Some(true)) => Ok(()),
             };
             let server = probe("server", t, result);
             let url = syncer.transport().config().health_url();
-            set(&server.detail, "url", &JsValue::from_str(&url));
+            set(&server.detail, "url", &url.into());
             if let Some(h) = health {
                 set(&server.detail, "health", &h);
             }
@@ -159,38 +137,26 @@ impl Verifier {
             .iter()
             .filter(|p| !p.ok)
             .map(|p| {
-                let error = Reflect::get(&p.detail, &"error".into())
-                    .ok()
-                    .and_then(|e| e.as_string())
-                    .unwrap_or_default();
+                let error = get(&p.detail, "error").as_string().unwrap_or_default();
                 format!("{}: {error}", p.name)
             })
             .collect();
-        let details = Object::new();
-        set(
-            &details,
-            "engine",
-            &JsValue::from_str(self.db.engine_kind()),
-        );
+        let details = Obj::new().with("engine", self.db.engine_kind());
         for p in &probes {
-            set(&details, p.name, &p.detail);
+            set(details.as_object(), p.name, &p.detail);
         }
-        let report = Object::new();
-        set(&report, "healthy", &JsValue::from_bool(failed.is_empty()));
         let message = if failed.is_empty() {
             format!("healthy ({} engine)", self.db.engine_kind())
         } else {
             format!("unhealthy: {}", failed.join("; "))
         };
-        set(&report, "message", &JsValue::from_str(&message));
-        set(
-            &report,
-            "latencyMs",
-            &JsValue::from(js_sys::Date::now() - started),
-        );
         let kind = format!("clientdata-{}", self.db.engine_kind());
-        set(&report, "datastoreType", &JsValue::from_str(&kind));
-        set(&report, "details", &details);
-        Ok(report.into())
+        Ok(Obj::new()
+            .with("healthy", failed.is_empty())
+            .with("message", message)
+            .with("latencyMs", js_sys::Date::now() - started)
+            .with("datastoreType", kind)
+            .with("details", details)
+            .into())
     }
 }

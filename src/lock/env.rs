@@ -8,7 +8,7 @@ use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbDatabase, Storage};
 
-use crate::browser::web_locks::{self, LockManager};
+use crate::browser::lock_manager::{self, LockManager};
 
 thread_local! {
     /// This tab's number (`pid` in the lease).
@@ -79,7 +79,7 @@ impl LockEnv {
             .and_then(|o| o.as_string())
             .unwrap_or_default();
         LockEnv {
-            manager: web_locks::lock_manager(),
+            manager: lock_manager::lock_manager(),
             storage,
             hostname,
         }

@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::error::Field;
+
 /// What went wrong while acquiring, holding, releasing or fencing a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LockError {
@@ -89,6 +91,29 @@ impl crate::error::Coded for LockError {
     }
     fn code(&self) -> &'static str {
         LockError::code(self)
+    }
+    /// `holder`, `path`, `waitedMs` of a timeout; `lock`, `epoch` of a loss; `path` of an abort.
+    fn fields(&self) -> Vec<(&'static str, Field)> {
+        let text = |s: &str| Field::Text(s.to_owned());
+        match self {
+            LockError::Timeout {
+                path,
+                holder,
+                waited_ms,
+            } => vec![
+                ("holder", text(holder)),
+                ("path", text(path)),
+                ("waitedMs", Field::Number(*waited_ms as f64)),
+            ],
+            LockError::Lost { lock, epoch, .. } => {
+                vec![
+                    ("lock", text(lock)),
+                    ("epoch", Field::Number(*epoch as f64)),
+                ]
+            }
+            LockError::Aborted { path } => vec![("path", text(path))],
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -38,4 +38,4 @@ pub use error::LockError;
 pub use lease::{Lease, LockOptions};
 
 #[cfg(target_arch = "wasm32")]
-pub use web_lock::{DistributedLock, Grant, LockEnv};
+pub use web_lock::{DistributedLock, Grant, LockEnv, Release};

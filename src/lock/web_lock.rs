@@ -14,8 +14,8 @@ pub use super::env::LockEnv;
 use super::env::{describe, now_ms, DATABASES, HELD_HERE, PID, TAB_EPOCHS};
 use super::lease::{self, Bump, Lease, LockOptions, Names, WaitStep};
 use super::{fencing, LockError};
+use crate::browser::lock_manager::{self, LockManager, LockRequest, RequestOptions, Wake};
 use crate::browser::timer::Deadline;
-use crate::browser::web_locks::{self, LockManager, LockRequest, RequestOptions, Wake};
 
 /// What code running under the lock gets: the fencing epoch to pass to store writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,7 +221,7 @@ impl DistributedLock {
             // Only if free right now, as the browser sees it: a release made a moment ago may
             // not have reached it yet. (Not used as a fast path before queueing for that
             // reason: in a loop it would mostly cost a second request.)
-            let mut now_or_never = web_locks::request(
+            let mut now_or_never = lock_manager::request(
                 &manager,
                 name,
                 RequestOptions {
@@ -246,7 +246,7 @@ impl DistributedLock {
         let started = now_ms();
         // The caller's signal is passed straight through; timing out and stealing abandon the
         // queued request instead of aborting it (no AbortController on the common path).
-        let mut queued = web_locks::request(
+        let mut queued = lock_manager::request(
             &manager,
             name,
             RequestOptions {
@@ -278,7 +278,7 @@ impl DistributedLock {
                     if let Some((queued, release)) = queued.abandon() {
                         return Ok(self.on_grant(queued, release, false));
                     }
-                    let mut thief = web_locks::request(
+                    let mut thief = lock_manager::request(
                         &manager,
                         name,
                         RequestOptions {
@@ -462,7 +462,7 @@ impl DistributedLock {
     /// (localStorage full, or a worker without localStorage) therefore reads as free.
     pub async fn inspect(&self) -> Result<Option<Lease>, LockError> {
         let manager = self.manager()?;
-        let held = web_locks::held_names(&manager)
+        let held = lock_manager::held_names(&manager)
             .await
             .map_err(|e| LockError::Failed(describe(&e)))?;
         if !held.iter().any(|n| n == &self.inner.names.lock) {
@@ -494,7 +494,7 @@ impl DistributedLock {
         if expected.is_empty() || !matches(self.read_lease()) {
             return Ok(false);
         }
-        let held = web_locks::held_names(&manager)
+        let held = lock_manager::held_names(&manager)
             .await
             .map_err(|e| LockError::Failed(describe(&e)))?;
         if !held.iter().any(|n| n == &self.inner.names.lock) {
@@ -507,7 +507,7 @@ impl DistributedLock {
                 None => false,
             });
         }
-        let mut thief = web_locks::request(
+        let mut thief = lock_manager::request(
             &manager,
             &self.inner.names.lock,
             RequestOptions {

@@ -6,7 +6,8 @@ use js_sys::{JsString, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{StoreError, StoreResult};
-use crate::browser::js::{cd_row, cd_to_json};
+use crate::browser::idb_requests::record_row;
+use crate::browser::interop::{get as field, to_json};
 use crate::core::{Error, Hlc, Key, PluginId, Record, Value};
 
 /// A value converted for storage, and the JS value to hand back from `get` when that is safe to
@@ -23,16 +24,9 @@ pub fn value_from_js(value: &JsValue) -> StoreResult<Encoded> {
         || value.is_null()
         || value.as_bool().is_some()
         || value.as_f64().is_some_and(f64::is_finite);
-    let text = cd_to_json(value);
-    match text.as_string() {
-        Some(text) => Ok((Value::Json(text), primitive.then(|| value.clone()))),
-        None => {
-            let why = Reflect::get(&text, &JsValue::from_str("why"))
-                .ok()
-                .and_then(|w| w.as_string())
-                .unwrap_or_else(|| "not JSON-serializable".into());
-            Err(StoreError::InvalidValue(why))
-        }
+    match to_json(value) {
+        Ok(text) => Ok((Value::Json(text), primitive.then(|| value.clone()))),
+        Err(why) => Err(StoreError::InvalidValue(why)),
     }
 }
 
@@ -87,17 +81,13 @@ pub fn record_to_row(record: &Record) -> JsValue {
         Some(Value::Json(text)) => (Some(text.clone()), None),
         Some(Value::Bytes(bytes)) => (None, Some(Uint8Array::from(bytes.as_slice()))),
     };
-    cd_row(
+    record_row(
         record.plugin.as_str(),
         record.key.as_str(),
         &record.hlc.encode(),
         v,
         b,
     )
-}
-
-fn field(row: &JsValue, name: &str) -> JsValue {
-    Reflect::get(row, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
 thread_local! {

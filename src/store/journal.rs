@@ -155,6 +155,30 @@ impl Budget {
     }
 }
 
+/// One appended entry: its localStorage key and what it costs the budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The localStorage key.
+    pub key: String,
+    /// Bytes reserved in the budget.
+    pub cost: usize,
+}
+
+/// An entry found at open.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The localStorage key.
+    pub key: String,
+    /// The slot that wrote it.
+    pub slot: u32,
+    /// Its sequence number within the slot.
+    pub seq: u64,
+    /// The record (malformed entries are not returned).
+    pub record: Record,
+    /// Budget cost.
+    pub cost: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,32 +6,9 @@ use web_sys::Storage;
 use super::codec::js_failure;
 use super::error::StoreResult;
 use super::journal::{self, Budget};
-use crate::browser::local_storage::keys_with_prefix;
+pub use super::journal::{Appended, Found};
+use crate::browser::web_storage::keys_with_prefix;
 use crate::core::Record;
-
-/// One appended entry: its localStorage key and what it costs the budget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    /// The localStorage key.
-    pub key: String,
-    /// Bytes reserved in the budget.
-    pub cost: usize,
-}
-
-/// An entry found at open.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The localStorage key.
-    pub key: String,
-    /// The slot that wrote it.
-    pub slot: u32,
-    /// Its sequence number within the slot.
-    pub seq: u64,
-    /// The record (malformed entries are not returned).
-    pub record: Record,
-    /// Budget cost.
-    pub cost: usize,
-}
 
 /// This instance's journal.
 #[derive(Debug)]

@@ -1,24 +1,27 @@
-//! Opening a database: choose the engine, load every record into the index, claim a writer
-//! slot, replay journals dead tabs left behind, join the cross-tab channel.
+//! Opening a database, as a sequence of named steps: check the name, choose the engine, then
+//! (together) load every record, claim a writer slot and read the storage estimate; settle the
+//! slot's node id; build the index; replay journals dead tabs left behind (the decision is the
+//! pure `replay::plan`); assemble the store (which joins the cross-tab channel); commit what
+//! was replayed.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 
 use super::codec::js_failure;
-use super::db::{Db, Info, Inner, Queued, State};
-use super::engine::{Choice, Commit, Engine, SlotRow};
+use super::db::{Db, Info, State};
+use super::engine::{Choice, Commit, Engine, Loaded, SlotRow};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal::DEFAULT_BUDGET_BYTES;
-use super::journal_storage::{Appended, Journal};
-use crate::browser::events::Emitter;
-use crate::browser::local_storage::local_storage;
-use crate::browser::slots::{self, MAX_SLOTS};
-use crate::browser::storage_manager::storage_info;
-use crate::browser::tabs::Tabs;
+use super::journal_storage::Journal;
+use super::lifecycle::Lifecycle;
+use super::pipeline::{Pipeline, Queued};
+use super::records::Records;
+use super::replay::{self, Instance, Replay};
+use crate::browser::storage_manager::{storage_info, StorageInfo};
+use crate::browser::web_storage::local_storage;
+use crate::browser::writer_slots::{self, SlotLease, MAX_SLOTS};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
 use crate::core::{ClockState, HlcClock, NodeId, PluginId};
 
@@ -61,6 +64,70 @@ impl OpenOptions {
     }
 }
 
+/// Opens database `options.name`.
+pub async fn open(options: OpenOptions) -> StoreResult<Db> {
+    let name = options.name.as_str();
+    check_name(name)?;
+    let (engine, fallback) = Engine::select(name, options.engine).await?;
+    let (loaded, claimed, storage) = load_claim_estimate(&engine, name, options.persist).await?;
+    let Claimed { lease, held } = claimed;
+    let slot = lease.as_ref().map(SlotLease::slot);
+    let (node, clock) = slot_identity(&engine, slot).await?;
+    let mut index = index_of(loaded);
+
+    // Journals: ours (a previous life of this slot) and those of slots nobody holds.
+    let local = if engine.is_persistent() {
+        local_storage()
+    } else {
+        None
+    };
+    let found = match &local {
+        Some(storage) => Journal::scan(storage, name),
+        None => Vec::new(),
+    };
+    let me = Instance {
+        slot,
+        lockless_slot: lockless_slot()?,
+        node,
+        clock,
+    };
+    let held_by_other = |n| held.contains(&writer_slots::lock_name(name, n));
+    let replay = replay::plan(found, me, held_by_other, &mut index);
+    let journal = local.map(|s| {
+        Journal::new(
+            s,
+            name,
+            replay.journal_slot,
+            replay.next_seq,
+            options.journal_budget,
+        )
+    });
+    let clock = HlcClock::new(node, replay.clock, options.max_drift_ms);
+    let pipeline = take_over(journal, replay);
+    let replayed = !pipeline.queue.is_empty();
+
+    let info = Info {
+        name: name.to_owned(),
+        fallback,
+        slot,
+        node,
+        storage,
+    };
+    let state = State {
+        records: Records::new(index),
+        clock,
+        pipeline,
+        quotas: options.quotas,
+        lifecycle: Lifecycle::Open,
+    };
+    let db = Db::assemble(info, engine, state, lease);
+    if replayed {
+        // Replayed writes stay journaled if this fails; the next flush retries.
+        let _ = db.flush_any().await;
+    }
+    Ok(db)
+}
+
 fn check_name(name: &str) -> StoreResult<()> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(StoreError::InvalidOptions(format!(
@@ -74,63 +141,82 @@ fn random_node() -> StoreResult<NodeId> {
     NodeId::random().map_err(|e| StoreError::StorageUnavailable(format!("no random source: {e}")))
 }
 
-/// Opens database `options.name`.
-pub async fn open(options: OpenOptions) -> StoreResult<Db> {
-    let name = options.name.as_str();
-    check_name(name)?;
-    let (engine, fallback) = Engine::select(name, options.engine).await?;
+/// A journal slot for an instance without a writer slot: random, above every lockable one.
+fn lockless_slot() -> StoreResult<u32> {
+    Ok(LOCKLESS_BASE + (random_node()?.get() % u64::from(u32::MAX - LOCKLESS_BASE)) as u32)
+}
+
+/// The writer slot claimed, and the Web Locks held in the origin right after (whose slots'
+/// journals belong to live instances).
+struct Claimed {
+    lease: Option<SlotLease>,
+    held: BTreeSet<String>,
+}
+
+/// Reads the rows, claims a writer slot (then sees which slots others hold) and asks for the
+/// storage estimate. They do not depend on each other: run together, opening waits for the
+/// slowest of them rather than for their sum.
+async fn load_claim_estimate(
+    engine: &Engine,
+    name: &str,
+    persist: bool,
+) -> StoreResult<(Loaded, Claimed, StorageInfo)> {
     let persistent = engine.is_persistent();
-    // Reading the rows, claiming a writer slot (then seeing which slots others hold) and asking
-    // for the storage estimate do not depend on each other: run together, opening waits for
-    // the slowest of them rather than for their sum.
     let claim = async {
         if !persistent {
-            return Ok((None, BTreeSet::new()));
+            return Ok(Claimed {
+                lease: None,
+                held: BTreeSet::new(),
+            });
         }
-        let lease = slots::claim(name).await?;
+        let lease = writer_slots::claim(name).await?;
         let held = match lease {
-            Some(_) => slots::held_locks().await?,
+            Some(_) => writer_slots::held_locks().await?,
             None => BTreeSet::new(),
         };
-        Ok((lease, held))
+        Ok(Claimed { lease, held })
     };
-    let (loaded, claimed, estimate) = futures::join!(
-        engine.load(),
-        claim,
-        storage_info(options.persist && persistent)
-    );
-    let loaded = loaded?;
-    let (lease, held) = claimed.map_err(|e: JsValue| js_failure(&e))?;
-    let slot = lease.as_ref().map(|l| l.slot());
+    let (loaded, claimed, estimate) =
+        futures::join!(engine.load(), claim, storage_info(persist && persistent));
+    let claimed = claimed.map_err(|e: JsValue| js_failure(&e))?;
+    Ok((loaded?, claimed, estimate))
+}
+
+/// The slot's node id and clock state: stored with the slot, or a new random node whose row
+/// is persisted before anything is stamped with it.
+async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeId, ClockState)> {
     let stored = match slot {
         Some(n) => engine.load_slot(n).await?,
         None => None,
     };
-    let (node, mut clock_state) = match stored {
-        Some(row) => (row.node, row.clock),
-        None => (random_node()?, ClockState::default()),
-    };
-    if let (Some(n), None) = (slot, stored) {
-        // Persist the new slot's node id before anything is stamped with it.
-        let row = SlotRow {
-            slot: n,
-            node,
-            clock: clock_state,
-        };
+    if let Some(row) = stored {
+        return Ok((row.node, row.clock));
+    }
+    let node = random_node()?;
+    let clock = ClockState::default();
+    if let Some(n) = slot {
         let rows = js_sys::Array::new();
         engine
             .start(&Commit {
                 records: &[],
                 rows: &rows,
                 if_newer: false,
-                slot: Some(row),
+                slot: Some(SlotRow {
+                    slot: n,
+                    node,
+                    clock,
+                }),
                 vectors: &[],
                 fence: None,
             })?
             .done()
             .await?;
     }
+    Ok((node, clock))
+}
 
+/// The index of everything stored.
+fn index_of(loaded: Loaded) -> Index {
     let mut index = Index::new();
     for record in loaded.records {
         index.apply(record);
@@ -138,109 +224,34 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     for (kind, plugin, vector) in loaded.vectors {
         index.set_vector(kind, plugin, vector);
     }
+    index
+}
 
-    // Journals: ours (a previous life of this slot) and those of slots nobody holds.
-    let local = if persistent { local_storage() } else { None };
-    let mut found = Vec::new();
-    if let Some(storage) = &local {
-        found = Journal::scan(storage, name)
-            .into_iter()
-            .filter(|f| Some(f.slot) == slot || !held.contains(&slots::lock_name(name, f.slot)))
-            .collect();
-    }
-    let journal_slot = match slot {
-        Some(n) => n,
-        None => LOCKLESS_BASE + (random_node()?.get() % u64::from(u32::MAX - LOCKLESS_BASE)) as u32,
+/// Carries out a replay: adopts the entries into this instance's journal, drops the redundant
+/// ones, queues the rest for the first commit.
+fn take_over(mut journal: Option<Journal>, replay: Replay) -> Pipeline {
+    let Some(j) = journal.as_mut() else {
+        // No journal, so nothing was found to take over.
+        return Pipeline::new(None, Vec::new());
     };
-    let next_seq = found
-        .iter()
-        .filter(|f| f.slot == journal_slot)
-        .map(|f| f.seq + 1)
-        .max()
-        .unwrap_or(0);
-    for f in &found {
-        // A previous life of this slot may have stamped beyond the persisted clock state.
-        let h = f.record.hlc;
-        if h.node == node && (h.wall_ms, h.counter) > (clock_state.wall_ms, clock_state.counter) {
-            clock_state = ClockState {
-                wall_ms: h.wall_ms,
-                counter: h.counter,
-            };
-        }
+    for entry in &replay.adopted {
+        j.adopt(entry.cost);
     }
-    let mut journal =
-        local.map(|s| Journal::new(s, name, journal_slot, next_seq, options.journal_budget));
-    let mut queue = Vec::new();
-    for f in found {
-        let appended = Appended {
-            key: f.key,
-            cost: f.cost,
-        };
-        let (plugin, key, hlc) = (f.record.plugin.clone(), f.record.key.clone(), f.record.hlc);
-        let Some(journal) = journal.as_mut() else {
-            continue;
-        };
-        journal.adopt(appended.cost);
-        if index.apply(f.record) {
-            queue.push(Queued {
-                plugin,
-                key,
-                hlc,
-                journal: Some(appended),
-                pending: 0,
-                replayed: true,
-            });
-        } else {
-            // Already stored (or superseded): the entry is redundant.
-            journal.remove(&appended);
-        }
+    for entry in &replay.redundant {
+        // Already stored (or superseded): the entry is redundant.
+        j.remove(entry);
     }
-
-    let info = Info {
-        name: name.to_owned(),
-        fallback,
-        slot,
-        node,
-        storage: estimate,
-    };
-    let written = queue.len() as u64;
-    let state = State {
-        index,
-        reads: Default::default(),
-        clock: HlcClock::new(node, clock_state, options.max_drift_ms),
-        journal,
-        queue,
-        running: false,
-        written,
-        committed: 0,
-        waiters: Vec::new(),
-        pending_bytes: 0,
-        quotas: options.quotas,
-        closed: false,
-        dead: false,
-        outbox: Default::default(),
-    };
-    let db = Db {
-        inner: Rc::new(Inner {
-            info,
-            engine,
-            state: RefCell::new(state),
-            emitter: Emitter::default(),
-            tabs: RefCell::new(None),
-            lease: RefCell::new(lease),
-            change_hook: RefCell::new(None),
-        }),
-    };
-    let weak = Rc::downgrade(&db.inner);
-    let tabs = Tabs::join(name, move |message| {
-        if let Some(inner) = weak.upgrade() {
-            Db { inner }.receive(&message);
-        }
-    });
-    *db.inner.tabs.borrow_mut() = tabs;
-    if written > 0 {
-        // Replayed writes stay journaled if this fails; the next flush retries.
-        let _ = db.flush_any().await;
-    }
-    Ok(db)
+    let queue = replay
+        .replayed
+        .into_iter()
+        .map(|r| Queued {
+            plugin: r.plugin,
+            key: r.key,
+            hlc: r.hlc,
+            journal: Some(r.entry),
+            pending: 0,
+            replayed: true,
+        })
+        .collect();
+    Pipeline::new(journal, queue)
 }

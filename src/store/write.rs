@@ -1,19 +1,18 @@
-//! Writing (DESIGN invariant 6). `set`/`delete` validate, stamp an HLC, append to the
-//! localStorage journal synchronously, update the index and queue the write; a task scheduled on
-//! the microtask queue commits everything queued in ONE engine transaction, removes the journal
-//! entries and resolves `flush()` waiters. `setMany` skips the journal and resolves when its own
-//! transaction is durable. A write that fails a check changes nothing.
+//! Writing (DESIGN invariant 6, docs/DESIGN.md). `set`/`delete` validate, stamp an HLC,
+//! append to the localStorage journal synchronously, update the records and hand the write to
+//! the commit pipeline (`pipeline.rs`). `setMany` skips the journal and resolves when its own
+//! transaction is durable; a sync round's batch commits here too. A write that fails a check
+//! changes nothing.
 
 use std::collections::BTreeMap;
 
-use futures::channel::oneshot;
-use wasm_bindgen_futures::spawn_local;
-
+use super::bus::rows_message;
 use super::codec::Encoded;
-use super::db::{rows_message, Db, Queued, State};
+use super::db::{Db, State};
 use super::engine::{Commit, Fence};
 use super::error::{StoreError, StoreResult};
 use super::journal::SYNC_MAX_VALUE_BYTES;
+use super::pipeline::Queued;
 use super::quota::{self, record_cost};
 use crate::browser::clock::JsClock;
 use crate::core::record::MAX_VALUE_BYTES;
@@ -27,9 +26,7 @@ impl Db {
         let start = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
-            if st.closed {
-                return Err(StoreError::StoreClosed);
-            }
+            st.check_open()?;
             let (value, cache) = match value {
                 Some((v, c)) => (Some(v), c),
                 None => (None, None),
@@ -40,8 +37,8 @@ impl Db {
             quota::check(
                 plugin,
                 st.quotas.get(plugin).copied(),
-                st.index.usage(plugin),
-                st.index.cost(plugin, &key),
+                st.records.index().usage(plugin),
+                st.records.index().cost(plugin, &key),
                 record_cost(&key, value.as_ref()),
             )?;
             let mut clock = st.clock.clone();
@@ -52,7 +49,7 @@ impl Db {
                 hlc,
                 value,
             };
-            let journal = match &mut st.journal {
+            let journal = match &mut st.pipeline.journal {
                 Some(j) => j.append(&record)?,
                 None => None,
             };
@@ -63,7 +60,7 @@ impl Db {
             } else {
                 0
             };
-            st.pending_bytes += pending;
+            st.pipeline.pending_bytes += pending;
             let Record {
                 plugin, key, hlc, ..
             } = &record;
@@ -75,14 +72,10 @@ impl Db {
                 pending,
                 replayed: false,
             };
-            st.apply(record, cache.as_ref());
-            st.queue.push(queued);
-            st.written += 1;
-            !std::mem::replace(&mut st.running, true)
+            st.records.apply(record, cache.as_ref());
+            st.pipeline.enqueue(queued)
         };
-        if start {
-            spawn_local(run(self.clone()));
-        }
+        self.kick(start);
         Ok(())
     }
 
@@ -99,11 +92,9 @@ impl Db {
         let (records, caches, slot, ticket, ready) = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
-            if st.closed {
-                return Err(StoreError::StoreClosed);
-            }
+            st.check_open()?;
             let quota = st.quotas.get(plugin).copied();
-            let mut used = st.index.usage(plugin);
+            let mut used = st.records.index().usage(plugin);
             let mut costs: BTreeMap<&Key, usize> = BTreeMap::new();
             for (key, value) in &entries {
                 let value = value.as_ref().map(|(v, _)| v);
@@ -113,7 +104,7 @@ impl Db {
                 let old = costs
                     .get(key)
                     .copied()
-                    .unwrap_or_else(|| st.index.cost(plugin, key));
+                    .unwrap_or_else(|| st.records.index().cost(plugin, key));
                 let new = record_cost(key, value);
                 quota::check(plugin, quota, used, old, new)?;
                 used = used - old + new;
@@ -141,11 +132,11 @@ impl Db {
             // first (see outbox.rs), and of ours only once we know whether they committed.
             let earlier = queued_rows(st);
             let ready = if earlier.length() > 0 {
-                st.outbox.push(rows_message(&earlier, false))
+                self.inner.bus.push(rows_message(&earlier, false))
             } else {
                 Vec::new()
             };
-            let ticket = st.outbox.reserve();
+            let ticket = self.inner.bus.reserve();
             (
                 records,
                 caches,
@@ -181,7 +172,7 @@ impl Db {
         {
             let mut st = self.inner.state.borrow_mut();
             for (record, cache) in records.into_iter().zip(caches) {
-                changed.extend(st.apply(record, cache.as_ref()));
+                changed.extend(st.records.apply(record, cache.as_ref()));
             }
         }
         self.announce(&changed, true);
@@ -194,13 +185,11 @@ impl Db {
     pub async fn apply_remote(&self, batch: Batch) -> StoreResult<Vec<(PluginId, Key)>> {
         let slot = {
             let st = self.inner.state.borrow();
-            if st.closed {
-                return Err(StoreError::StoreClosed);
-            }
+            st.check_open()?;
             st.slot_row(self.inner.info.slot)
         };
         let rows = Db::rows(&batch.records);
-        let ticket = self.inner.state.borrow_mut().outbox.reserve();
+        let ticket = self.inner.bus.reserve();
         let started = self.inner.engine.start(&Commit {
             records: &batch.records,
             rows: &rows,
@@ -216,152 +205,16 @@ impl Db {
         let ok = result.is_ok() && rows.length() > 0;
         self.fill_post(ticket, ok.then(|| rows_message(&rows, true)));
         result?;
-        Ok(self.inner.state.borrow_mut().apply_batch(batch))
-    }
-
-    /// Resolves when the engine holds every write accepted before the call.
-    pub async fn flush(&self) -> StoreResult<()> {
-        self.check_open()?;
-        self.flush_any().await
-    }
-
-    /// [`Db::flush`] without the closed check (used by `close`).
-    pub(crate) async fn flush_any(&self) -> StoreResult<()> {
-        let (rx, start) = {
-            let mut st = self.inner.state.borrow_mut();
-            if st.dead {
-                return Err(StoreError::StoreClosed);
-            }
-            if st.committed >= st.written && st.queue.is_empty() {
-                return Ok(());
-            }
-            let (tx, rx) = oneshot::channel();
-            let target = st.written;
-            st.waiters.push((target, tx));
-            (rx, !std::mem::replace(&mut st.running, true))
-        };
-        if start {
-            spawn_local(run(self.clone()));
-        }
-        rx.await.unwrap_or(Err(StoreError::StoreClosed))
+        Ok(self.inner.state.borrow_mut().records.apply_batch(batch))
     }
 }
 
 /// Rows for the writes still queued (their current index versions), in queue (stamp) order.
 fn queued_rows(st: &State) -> js_sys::Array {
     let records: Vec<Record> = st
-        .queue
-        .iter()
-        .filter_map(|q| {
-            let entry = st.index.entry(&q.plugin, q.key.as_str())?;
-            (entry.hlc == q.hlc).then(|| Record {
-                plugin: q.plugin.clone(),
-                key: q.key.clone(),
-                hlc: entry.hlc,
-                value: entry.value.clone(),
-            })
-        })
+        .pipeline
+        .current_records(st.records.index())
+        .map(|(_, record)| record)
         .collect();
     Db::rows(&records)
-}
-
-/// Commits batches until the queue is empty. Runs on the microtask queue, so a synchronous
-/// loop of `set`s ends up in one batch.
-pub(crate) async fn run(db: Db) {
-    loop {
-        let (items, records, changed, upto, if_newer, slot) = {
-            let mut st = db.inner.state.borrow_mut();
-            if st.dead {
-                st.running = false;
-                return;
-            }
-            if st.queue.is_empty() {
-                st.running = false;
-                st.settle();
-                return;
-            }
-            let items = std::mem::take(&mut st.queue);
-            let announce = db.wants_changes();
-            let mut records = Vec::with_capacity(items.len());
-            let mut changed = Vec::new();
-            for q in &items {
-                let Some(entry) = st.index.entry(&q.plugin, q.key.as_str()) else {
-                    continue;
-                };
-                // A later write to the same key superseded this one: it is queued too.
-                if entry.hlc != q.hlc {
-                    continue;
-                }
-                records.push(Record {
-                    plugin: q.plugin.clone(),
-                    key: q.key.clone(),
-                    hlc: entry.hlc,
-                    value: entry.value.clone(),
-                });
-                if announce && !q.replayed {
-                    changed.push((q.plugin.clone(), q.key.clone()));
-                }
-            }
-            // Always compare inside the transaction: another instance of this database may
-            // have committed a newer version of the same key in a transaction ordered before
-            // ours (two tabs writing one key in the same instant), and LWW must hold in storage
-            // as it does in every index.
-            let if_newer = true;
-            (
-                items,
-                records,
-                changed,
-                st.written,
-                if_newer,
-                st.slot_row(db.inner.info.slot),
-            )
-        };
-        let rows = Db::rows(&records);
-        let started = db.inner.engine.start(&Commit {
-            records: &records,
-            rows: &rows,
-            if_newer,
-            slot,
-            vectors: &[],
-            fence: None,
-        });
-        // Other tabs hear of the batch once its transaction exists, so any write they make in
-        // response is ordered after it in IndexedDB.
-        db.broadcast(&rows);
-        db.announce(&changed, true);
-        let result = match started {
-            Ok(started) => started.done().await,
-            Err(e) => Err(e),
-        };
-        let mut st = db.inner.state.borrow_mut();
-        if st.dead {
-            st.running = false;
-            return;
-        }
-        match result {
-            Ok(()) => {
-                for item in &items {
-                    if let (Some(journal), Some(entry)) = (st.journal.as_mut(), &item.journal) {
-                        journal.remove(entry);
-                    }
-                    st.pending_bytes -= item.pending;
-                }
-                st.committed = upto;
-                st.settle();
-            }
-            Err(error) => {
-                // Everything stays journaled; the next write or flush retries.
-                let later = std::mem::replace(&mut st.queue, items);
-                st.queue.extend(later);
-                st.running = false;
-                for (_, tx) in st.waiters.drain(..) {
-                    let _ = tx.send(Err(error.clone()));
-                }
-                drop(st);
-                let detail = crate::api::js_error::js_error(&error);
-                db.inner.emitter.emit("write-failed", &detail.into());
-                return;
-            }
-        }
-    }
 }

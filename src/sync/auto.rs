@@ -17,29 +17,11 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::AbortController;
 
 use super::config::AutoSync;
-use super::round::{Direction, Held, Syncer};
-use crate::api::sync::sync_error;
+use super::round::{Direction, Syncer};
+use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
+use crate::browser::page_events::on_wake;
 use crate::browser::timer::sleep;
-use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
 use crate::store::db::Db;
-
-#[wasm_bindgen(inline_js = r#"
-export function cd_on_wake(callback) {
-  const g = globalThis;
-  if (typeof g.addEventListener !== "function") return () => {};
-  const onOnline = () => callback();
-  const onVisible = () => { if (g.document && g.document.visibilityState === "visible") callback(); };
-  g.addEventListener("online", onOnline);
-  if (g.document) g.document.addEventListener("visibilitychange", onVisible);
-  return () => {
-    g.removeEventListener("online", onOnline);
-    if (g.document) g.document.removeEventListener("visibilitychange", onVisible);
-  };
-}
-"#)]
-extern "C" {
-    fn cd_on_wake(callback: &Function) -> Function;
-}
 
 /// Why the leader should run a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +61,7 @@ impl Auto {
             .db()
             .set_change_hook(Some(Rc::new(trigger(Trigger::Write))));
         let wake = Closure::<dyn FnMut()>::new(trigger(Trigger::Now));
-        let unsubscribe = cd_on_wake(wake.as_ref().unchecked_ref());
+        let unsubscribe = on_wake(wake.as_ref().unchecked_ref());
         let controller = AbortController::new().ok();
         let signal = controller.as_ref().map(AbortController::signal);
         let db = syncer.db().clone();
@@ -120,18 +102,18 @@ async fn run(
 ) {
     let _held = match lock_manager() {
         // Without Web Locks every instance syncs for itself.
-        None => Held(None),
+        None => HeldLock::none(),
         Some(manager) => {
             let name = format!("clientdata:{}:sync", syncer.db().info().name);
             let options = RequestOptions {
                 signal: signal.as_ref(),
                 ..RequestOptions::default()
             };
-            match web_locks::request(&manager, &name, options)
+            match lock_manager::request(&manager, &name, options)
                 .wait(None)
                 .await
             {
-                Wake::Granted(release) => Held(Some(release)),
+                Wake::Granted(release) => HeldLock::new(release),
                 _ => return, // closed while queued
             }
         }
@@ -149,7 +131,7 @@ async fn run(
             if syncer.db().check_open().is_err() || signal.as_ref().is_some_and(|s| s.aborted()) {
                 break;
             }
-            syncer.db().emit("sync-failed", &sync_error(&e).into());
+            syncer.db().emit("sync-failed", &JsValue::from(e));
         }
         let next = select(sleep(config.interval_ms), triggers.next()).await;
         match next {

@@ -2,7 +2,7 @@
 //! watermark advanced, the clock where it was; the next round retries.
 
 use crate::core;
-use crate::error::Coded;
+use crate::error::{Coded, Field};
 use crate::store::error::StoreError;
 
 /// A failed round (or sync-service call).
@@ -87,6 +87,17 @@ impl Coded for SyncError {
             SyncError::Token(_) => "token_failed",
             SyncError::Protocol(e) => e.code(),
             SyncError::Store(e) => e.code(),
+        }
+    }
+
+    /// `SyncHttpError` carries the server's `code` and the HTTP `status`.
+    fn fields(&self) -> Vec<(&'static str, Field)> {
+        match self {
+            SyncError::Http { status, code, .. } => vec![
+                ("code", Field::Text(code.clone())),
+                ("status", Field::Number(f64::from(*status))),
+            ],
+            _ => Vec::new(),
         }
     }
 }

@@ -1,19 +1,25 @@
-//! Sync over `fetch` (DESIGN invariant 4): exchange rounds with the reference server, decided
-//! by `core::replica` and committed through the store in one transaction per round.
+//! Sync over `fetch` (DESIGN invariant 4, docs/DESIGN.md): exchange rounds with the reference
+//! server, decided by `core::replica` and committed through the store in one transaction per
+//! round.
 //!
 //! - `config` (pure): options, endpoint URLs, retry backoff.
 //! - `error` (pure): `SyncError`, each kind with a JS name and a stable code.
+//! - `push_plan` (pure): dirty keys and the full walk merged into a round's push.
 //! - `transport` (wasm32): one POST with timeout, abort, retries and one token refresh on 401.
 //! - `round` (wasm32): `Syncer`, one round and the `hasMore` loop, scope and dirty keys.
+//! - `summary` (wasm32): a round's events, here and in the other tabs.
 //! - `auto` (wasm32): the leader tab's automatic rounds (interval, online, visible, writes).
 
 pub mod config;
 pub mod error;
+pub mod push_plan;
 
 #[cfg(target_arch = "wasm32")]
 pub mod auto;
 #[cfg(target_arch = "wasm32")]
 pub mod round;
+#[cfg(target_arch = "wasm32")]
+pub mod summary;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
 

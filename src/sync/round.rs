@@ -6,22 +6,23 @@
 //! commit leaves everything as it was.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::convert::Infallible;
 
-use js_sys::{Array, Object, Reflect};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
 use super::error::SyncError;
-use super::transport::{parse_json, Transport};
+pub use super::push_plan::Direction;
+use super::push_plan::{self, Dirty};
+use super::summary;
+use super::transport::Transport;
 use crate::browser::clock::JsClock;
-use crate::browser::web_locks::{self, lock_manager, RequestOptions, Wake};
-use std::convert::Infallible;
-
+use crate::browser::interop::parse_json;
+use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
 use crate::core::replica::{Client, ReplicaError};
-use crate::core::{ExchangeResponse, Hlc, Key, PluginId, Record};
-use crate::store::db::{change_events, Db};
+use crate::core::{ExchangeResponse, Key, PluginId};
+use crate::store::db::Db;
 
 /// What a round moved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,24 +37,6 @@ pub struct Outcome {
     pub changed: Vec<(PluginId, Key)>,
 }
 
-/// Which way a round moves records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Push and pull (an ordinary round).
-    Both,
-    /// Pull only: nothing is pushed this round.
-    Pull,
-}
-
-/// Keys `markDirty` asked to re-push, and a full walk of the store in progress.
-#[derive(Debug, Default)]
-struct Dirty {
-    /// A full walk: `Some(from)` re-pushes every record above `from` (`None`: from the start),
-    /// a page per round, until it reaches the end.
-    walk: Option<Option<Hlc>>,
-    keys: BTreeSet<(PluginId, Key)>,
-}
-
 /// Runs rounds for one store.
 #[derive(Debug)]
 pub struct Syncer {
@@ -61,17 +44,6 @@ pub struct Syncer {
     transport: Transport,
     client: Client,
     dirty: RefCell<Dirty>,
-}
-
-/// A held Web Lock, released on drop.
-pub(crate) struct Held(pub(crate) Option<js_sys::Function>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some(release) = self.0.take() {
-            let _ = release.call0(&JsValue::UNDEFINED);
-        }
-    }
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
@@ -130,33 +102,22 @@ impl Syncer {
     /// Marks one key (or, with `None`, everything) to be pushed again by the next round,
     /// whatever the server is known to cover. Cheap and idempotent.
     pub fn mark_dirty(&self, key: Option<(PluginId, Key)>) {
-        let mut dirty = self.dirty.borrow_mut();
-        match key {
-            Some(k) => {
-                dirty.keys.insert(k);
-            }
-            None => {
-                if dirty.walk.is_none() {
-                    dirty.walk = Some(None);
-                }
-            }
-        }
+        self.dirty.borrow_mut().mark(key);
     }
 
     /// Whether `markDirty` left work for the next round.
     pub fn has_dirty(&self) -> bool {
-        let d = self.dirty.borrow();
-        d.walk.is_some() || !d.keys.is_empty()
+        !self.dirty.borrow().is_empty()
     }
 
-    async fn round_lock(&self, signal: Option<&AbortSignal>) -> Result<Held, SyncError> {
+    async fn round_lock(&self, signal: Option<&AbortSignal>) -> Result<HeldLock, SyncError> {
         let Some(manager) = lock_manager() else {
             // No Web Locks: rounds of this instance are still serialised by the caller's await;
             // other tabs may overlap, which costs repeated records, never correctness.
-            return Ok(Held(None));
+            return Ok(HeldLock::none());
         };
         let name = format!("clientdata:{}:round", self.db.info().name);
-        let mut request = web_locks::request(
+        let mut request = lock_manager::request(
             &manager,
             &name,
             RequestOptions {
@@ -165,7 +126,7 @@ impl Syncer {
             },
         );
         match request.wait(None).await {
-            Wake::Granted(release) => Ok(Held(Some(release))),
+            Wake::Granted(release) => Ok(HeldLock::new(release)),
             _ if signal.is_some_and(AbortSignal::aborted) => Err(SyncError::Aborted),
             _ => Err(SyncError::Network {
                 url: name,
@@ -188,7 +149,7 @@ impl Syncer {
 
     /// Takes the round lock and re-reads the stored watermarks: another tab's round may have
     /// moved them, and while the lock is held no other round can.
-    async fn begin(&self, signal: Option<&AbortSignal>) -> Result<Held, SyncError> {
+    async fn begin(&self, signal: Option<&AbortSignal>) -> Result<HeldLock, SyncError> {
         self.db.check_open()?;
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
@@ -211,62 +172,23 @@ impl Syncer {
             return Err(SyncError::Aborted);
         }
         let clock = self.db.clock();
-        let walk = self.dirty.borrow().walk;
-        let dirty_keys: Vec<(PluginId, Key)> = self.dirty.borrow().keys.iter().cloned().collect();
-        // A pull-only round leaves a full walk where it was.
-        let mut walk_next: Option<Option<Hlc>> = walk;
-        let (request, more_to_push) = self.db.with_index(|index| {
+        let dirty = self.dirty.borrow().clone();
+        let (request, more_to_push, walk_next) = self.db.with_index(|index| {
             let mut outgoing = self
                 .client
                 .request(index, &clock, scope, limit)
                 .map_err(protocol_only)?;
-            let push = &mut outgoing.request.push;
-            match direction {
-                Direction::Pull => {
-                    push.clear();
-                    outgoing.more_to_push = false;
-                }
-                Direction::Both => {
-                    let in_scope = |p: &PluginId| scope.is_none_or(|s| s.contains(p));
-                    let mut extra: Vec<Record> = dirty_keys
-                        .iter()
-                        .filter(|(p, _)| in_scope(p))
-                        .filter_map(|(p, k)| index.record(p, k))
-                        .collect();
-                    let mut walk_ends = true;
-                    if let Some(from) = walk {
-                        let mut page: Vec<Record> = index
-                            .records_in_hlc_order()
-                            .filter(|r| from.is_none_or(|f| r.hlc > f) && in_scope(&r.plugin))
-                            .take(limit as usize + 1)
-                            .collect();
-                        walk_ends = page.len() <= limit as usize;
-                        page.truncate(limit as usize);
-                        extra.extend(page);
-                    }
-                    let extra_max = extra.iter().map(|r| r.hlc).max();
-                    if !extra.is_empty() {
-                        let mut seen: BTreeSet<Hlc> = push.iter().map(|r| r.hlc).collect();
-                        push.extend(extra.into_iter().filter(|r| seen.insert(r.hlc)));
-                        push.sort_by_key(|r| r.hlc);
-                        if push.len() > limit as usize {
-                            push.truncate(limit as usize);
-                            outgoing.more_to_push = true;
-                        }
-                    }
-                    // The walk ends once every record it still had to ship is in this push.
-                    let last = push.last().map(|r| r.hlc);
-                    walk_ends = walk_ends && extra_max.is_none_or(|m| last.is_some_and(|l| m <= l));
-                    if walk.is_some() && !walk_ends {
-                        outgoing.more_to_push = true;
-                    }
-                    walk_next = match (walk, walk_ends) {
-                        (None, _) | (_, true) => None,
-                        (Some(from), false) => Some(last.or(from)),
-                    };
-                }
-            }
-            Ok::<_, crate::core::Error>((outgoing.request, outgoing.more_to_push))
+            let planned = push_plan::plan(
+                index,
+                &dirty,
+                scope,
+                limit,
+                direction,
+                std::mem::take(&mut outgoing.request.push),
+                outgoing.more_to_push,
+            );
+            outgoing.request.push = planned.push;
+            Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
         let body = to_json(&request)?;
         let answer = self.transport.exchange(&body, signal).await?;
@@ -294,51 +216,17 @@ impl Syncer {
             self.db.apply_remote(plan.batch).await?
         };
         self.db.adopt_clock(new_clock);
-        {
-            // What was pushed is covered now; a dirty mark made during the round stays.
-            let mut dirty = self.dirty.borrow_mut();
-            if walk.is_some() && dirty.walk == walk {
-                dirty.walk = walk_next;
-            }
-            for r in &request.push {
-                dirty.keys.remove(&(r.plugin.clone(), r.key.clone()));
-            }
-        }
+        self.dirty
+            .borrow_mut()
+            .after_round(dirty.walk, walk_next, &request.push);
         let outcome = Outcome {
             applied,
             shipped: request.push.len(),
             has_more: has_more || more_to_push,
             changed,
         };
-        self.announce(&outcome);
+        summary::announce(&self.db, &outcome);
         Ok(outcome)
-    }
-
-    /// Tells this instance's listeners and the other tabs what a round did.
-    fn announce(&self, outcome: &Outcome) {
-        self.db
-            .announce_as("remote-update-available", &outcome.changed, true);
-        let summary = |from_this: bool| -> JsValue {
-            let e = Object::new();
-            let set = |k: &str, v: &JsValue| {
-                let _ = Reflect::set(&e, &JsValue::from_str(k), v);
-            };
-            set("applied", &JsValue::from(outcome.applied as f64));
-            set("shipped", &JsValue::from(outcome.shipped as f64));
-            set("hasMore", &JsValue::from_bool(outcome.has_more));
-            let changes: Array = change_events(&outcome.changed, from_this)
-                .into_iter()
-                .collect();
-            set("changes", &changes);
-            set("fromThisInstance", &JsValue::from_bool(from_this));
-            e.into()
-        };
-        if self.db.wants("local-data-synced") {
-            self.db.emit("local-data-synced", &summary(true));
-        }
-        let message = Object::new();
-        let _ = Reflect::set(&message, &JsValue::from_str("synced"), &summary(false));
-        self.db.post_now(&message.into());
     }
 
     /// Rounds while there is more to move; `progress` hears after each round.

@@ -1,71 +1,17 @@
-//! One exchange request over the global `fetch` (windows and workers): JSON body, bearer token,
-//! timeout, the caller's `AbortSignal`, retries with jittered backoff on network errors and
-//! 5xx, and on 401 one more attempt with a freshly asked token.
+//! One exchange request (`browser::fetch`): JSON body, bearer token, timeout, the caller's
+//! `AbortSignal`, retries with jittered backoff on network errors and 5xx, and on 401 one more
+//! attempt with a freshly asked token.
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
 use super::config::{backoff_ms, SyncConfig};
 use super::error::SyncError;
+use crate::browser::fetch::{call_token_provider, fetch_text};
+use crate::browser::interop::{get as field, parse_json};
 use crate::browser::timer::sleep;
-
-#[wasm_bindgen(inline_js = r#"
-function cdWithTimeout(timeoutMs, signal, run) {
-  const ctl = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, timeoutMs);
-  const onAbort = () => ctl.abort();
-  if (signal) { if (signal.aborted) ctl.abort(); else signal.addEventListener("abort", onAbort, { once: true }); }
-  return run(ctl.signal).catch((e) => ({
-    failed: signal && signal.aborted ? "aborted" : timedOut ? "timeout" : "network",
-    message: String((e && e.message) || e),
-  })).finally(() => { clearTimeout(timer); if (signal) signal.removeEventListener("abort", onAbort); });
-}
-export function cd_fetch(method, url, body, token, timeoutMs, maxBytes, signal) {
-  return cdWithTimeout(timeoutMs, signal, async (s) => {
-    const headers = {};
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (token !== undefined) headers.authorization = "Bearer " + token;
-    const res = await fetch(url, { method, headers, body, signal: s, credentials: "omit", cache: "no-store" });
-    const declared = Number(res.headers.get("content-length"));
-    if (declared > maxBytes) { res.body && res.body.cancel().catch(() => {}); return { status: res.status, tooLarge: declared }; }
-    const buf = await res.arrayBuffer();
-    if (buf.byteLength > maxBytes) return { status: res.status, tooLarge: buf.byteLength };
-    return { status: res.status, text: new TextDecoder().decode(buf) };
-  });
-}
-export function cd_token(provider) {
-  try {
-    return Promise.resolve(provider()).then(
-      (t) => (typeof t === "string" ? { token: t } : { failed: "it returned " + (t === null ? "null" : typeof t) + ", not a string" }),
-      (e) => ({ failed: String((e && e.message) || e) }));
-  } catch (e) {
-    return Promise.resolve({ failed: String((e && e.message) || e) });
-  }
-}
-export function cd_parse_json(text) {
-  try { return { value: JSON.parse(text) }; } catch (e) { return { failed: String(e.message || e) }; }
-}
-"#)]
-extern "C" {
-    fn cd_fetch(
-        method: &str,
-        url: &str,
-        body: &JsValue,
-        token: Option<String>,
-        timeout_ms: f64,
-        max_bytes: f64,
-        signal: Option<AbortSignal>,
-    ) -> Promise;
-    fn cd_token(provider: &Function) -> Promise;
-    fn cd_parse_json(text: &JsValue) -> JsValue;
-}
-
-fn field(obj: &JsValue, name: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
 
 /// A successful (2xx) answer's body.
 #[derive(Debug)]
@@ -99,7 +45,7 @@ impl Transport {
         let Some(provider) = &self.token else {
             return Ok(None);
         };
-        let got = JsFuture::from(cd_token(provider))
+        let got = JsFuture::from(call_token_provider(provider))
             .await
             .map_err(|e| SyncError::Token(format!("{e:?}")))?;
         match field(&got, "token").as_string() {
@@ -120,7 +66,7 @@ impl Transport {
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
         let limit = self.config.limits.max_body_bytes;
-        let got = JsFuture::from(cd_fetch(
+        let got = JsFuture::from(fetch_text(
             method,
             url,
             body,
@@ -222,13 +168,4 @@ fn http_error(answer: Answer) -> Result<Answer, SyncError> {
         code: text("code").unwrap_or_else(|| "http_error".into()),
         message: text("message").unwrap_or_else(|| format!("HTTP {}", answer.status)),
     })
-}
-
-/// `JSON.parse` of a JS string, with the parser's message on failure.
-pub fn parse_json(text: &JsValue) -> Result<JsValue, String> {
-    let got = cd_parse_json(text);
-    match field(&got, "failed").as_string() {
-        Some(why) => Err(why),
-        None => Ok(field(&got, "value")),
-    }
 }

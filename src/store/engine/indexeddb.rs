@@ -5,18 +5,19 @@
 //! Rows: `records` `{p, k, h, v?: JSON text, b?: Uint8Array}` (neither `v` nor `b`: tombstone);
 //! `slots` `{slot, node, wall, counter}`; `vectors` `{kind, plugin, h: [hlc, ...]}`.
 
-use js_sys::{Array, Reflect};
+use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTransactionMode};
 
-use super::codec::{js_failure, row_to_record};
-use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
-use super::error::StoreResult;
-use super::schema::{self, OpenError, EPOCHS, META, RECORDS, SLOTS, VECTORS};
-use crate::browser::js::{cd_fence, cd_put_rows, cd_request, cd_tx_done};
+use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
+use crate::browser::idb_requests::{fence_epoch, put_rows, request_done, tx_done};
+use crate::browser::interop::{get, Obj};
 use crate::core::replica::VectorKind;
 use crate::core::{ClockState, Hlc, NodeId, PluginId, Value, VersionVector};
+use crate::store::codec::{js_failure, row_to_record};
+use crate::store::error::StoreResult;
+use crate::store::schema::{self, OpenError, EPOCHS, META, RECORDS, SLOTS, VECTORS};
 
 /// An open IndexedDB database.
 #[derive(Debug)]
@@ -24,16 +25,8 @@ pub struct IdbEngine {
     db: IdbDatabase,
 }
 
-fn get(obj: &JsValue, name: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn set(obj: &JsValue, name: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
-}
-
 async fn request(req: &JsValue) -> StoreResult<JsValue> {
-    JsFuture::from(cd_request(req))
+    JsFuture::from(request_done(req))
         .await
         .map_err(|e| js_failure(&e))
 }
@@ -154,7 +147,7 @@ impl IdbEngine {
             stores.push(EPOCHS);
         }
         let tx = self.transaction(&stores, IdbTransactionMode::Readwrite)?;
-        let done = JsFuture::from(cd_tx_done(&tx));
+        let done = JsFuture::from(tx_done(&tx));
         let fail = |e: JsValue| {
             let _ = tx.abort();
             js_failure(&e)
@@ -162,7 +155,7 @@ impl IdbEngine {
         if let Some(fence) = commit.fence {
             // Queued first: if a newer epoch is stored, the transaction aborts and every write
             // queued after this is undone with it.
-            cd_fence(
+            fence_epoch(
                 &tx,
                 &Self::store(&tx, EPOCHS)?.into(),
                 &fence.lock,
@@ -170,27 +163,29 @@ impl IdbEngine {
             );
         }
         let records = Self::store(&tx, RECORDS)?;
-        cd_put_rows(&records, commit.rows, commit.if_newer).map_err(fail)?;
+        put_rows(&records, commit.rows, commit.if_newer).map_err(fail)?;
         if let Some(slot) = commit.slot {
-            let row = js_sys::Object::new();
-            set(&row, "slot", &JsValue::from(slot.slot));
-            set(&row, "node", &JsValue::from_str(&slot.node.to_string()));
-            set(&row, "wall", &JsValue::from(slot.clock.wall_ms as f64));
-            set(&row, "counter", &JsValue::from(slot.clock.counter));
+            let row: JsValue = Obj::new()
+                .with("slot", slot.slot)
+                .with("node", slot.node.to_string())
+                .with("wall", slot.clock.wall_ms as f64)
+                .with("counter", slot.clock.counter)
+                .into();
             Self::store(&tx, SLOTS)?.put(&row).map_err(fail)?;
         }
         if !commit.vectors.is_empty() {
             let store = Self::store(&tx, VECTORS)?;
             for (kind, watermarks) in commit.vectors {
                 for (plugin, vector) in watermarks.iter() {
-                    let row = js_sys::Object::new();
-                    set(&row, "kind", &JsValue::from_str(kind_name(*kind)));
-                    set(&row, "plugin", &JsValue::from_str(plugin.as_str()));
                     let stamps: Array = vector
                         .iter()
                         .map(|(_, h)| JsValue::from_str(&h.encode()))
                         .collect();
-                    set(&row, "h", &stamps);
+                    let row: JsValue = Obj::new()
+                        .with("kind", kind_name(*kind))
+                        .with("plugin", plugin.as_str())
+                        .with("h", stamps)
+                        .into();
                     store.put(&row).map_err(fail)?;
                 }
             }
@@ -247,7 +242,7 @@ impl IdbEngine {
     /// Writes and deletes a probe row in one transaction (the verifier's health check).
     pub async fn probe(&self) -> StoreResult<()> {
         let tx = self.transaction(&[META], IdbTransactionMode::Readwrite)?;
-        let done = JsFuture::from(cd_tx_done(&tx));
+        let done = JsFuture::from(tx_done(&tx));
         let meta = Self::store(&tx, META)?;
         let key = JsValue::from_str("verifier-probe");
         meta.put_with_key(&JsValue::from(js_sys::Date::now()), &key)

@@ -1,9 +1,9 @@
 //! Receiving JS callbacks and awaiting JS promises without a Rust closure per call: three
-//! closures per thread, bound (`Function.prototype.bind`) to a slot id for each use. On hot
+//! closures per thread, bound (`Function.prototype.bind`) to a watch id for each use. On hot
 //! paths (every lock grant) this replaces `Closure::once` and `JsFuture`, which create fresh JS
 //! function wrappers every time.
 //!
-//! A slot lives until its promise settles, even when its Rust owner is dropped first, so a
+//! A watch entry lives until its promise settles, even when its Rust owner is dropped first, so a
 //! late callback always finds it (or finds it abandoned and does the safe thing).
 
 use std::cell::RefCell;
@@ -29,21 +29,21 @@ extern "C" {
 }
 
 #[derive(Default)]
-struct Slot {
+struct Watched {
     /// Set by the lock callback: `Some(release)` when granted, `None` for `ifAvailable` misses.
     granted: Option<Option<Function>>,
     settled: Option<Result<JsValue, JsValue>>,
     /// The promise settled (`settled` may have been taken since).
     done: bool,
     waker: Option<Waker>,
-    /// The owner is gone: a later grant is released at once, settling removes the slot.
+    /// The owner is gone: a later grant is released at once, settling removes the entry.
     abandoned: bool,
 }
 
 #[derive(Default)]
-struct Slots {
+struct Watches {
     next: u32,
-    map: HashMap<u32, Slot>,
+    map: HashMap<u32, Watched>,
 }
 
 struct Handlers {
@@ -53,7 +53,7 @@ struct Handlers {
 }
 
 thread_local! {
-    static SLOTS: RefCell<Slots> = RefCell::default();
+    static WATCHES: RefCell<Watches> = RefCell::default();
     /// Created once per thread and kept for its life.
     static HANDLERS: Handlers = Handlers {
         lock_callback: Closure::new(on_lock_callback),
@@ -62,8 +62,8 @@ thread_local! {
     };
 }
 
-fn with_slot<R>(id: u32, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
-    SLOTS.with(|s| s.borrow_mut().map.get_mut(&id).map(f))
+fn with_watched<R>(id: u32, f: impl FnOnce(&mut Watched) -> R) -> Option<R> {
+    WATCHES.with(|s| s.borrow_mut().map.get_mut(&id).map(f))
 }
 
 fn wake(waker: Option<Waker>) {
@@ -82,12 +82,12 @@ fn held_promise() -> Option<(Promise, Function)> {
 }
 
 fn on_lock_callback(id: u32, lock: JsValue) -> JsValue {
-    let abandoned = with_slot(id, |slot| slot.abandoned).unwrap_or(true);
+    let abandoned = with_watched(id, |watched| watched.abandoned).unwrap_or(true);
     if abandoned {
         // Granted after the waiter gave up: hold nothing, the lock is released at once.
         return JsValue::UNDEFINED;
     }
-    let held = if lock.is_null() || lock.is_undefined() {
+    let held = if lock.is_null_or_undefined() {
         None
     } else {
         held_promise()
@@ -96,49 +96,49 @@ fn on_lock_callback(id: u32, lock: JsValue) -> JsValue {
         Some((promise, resolve)) => (Some(resolve), promise.into()),
         None => (None, JsValue::UNDEFINED),
     };
-    let waker = with_slot(id, |slot| {
-        slot.granted = Some(release);
-        slot.waker.take()
+    let waker = with_watched(id, |watched| {
+        watched.granted = Some(release);
+        watched.waker.take()
     });
     wake(waker.flatten());
     hold
 }
 
 fn on_settled(id: u32, result: Result<JsValue, JsValue>) {
-    let waker = SLOTS.with(|s| {
+    let waker = WATCHES.with(|s| {
         let mut s = s.borrow_mut();
-        let slot = s.map.get_mut(&id)?;
-        if slot.abandoned {
+        let watched = s.map.get_mut(&id)?;
+        if watched.abandoned {
             s.map.remove(&id);
             return None;
         }
-        slot.settled = Some(result);
-        slot.done = true;
-        slot.waker.take()
+        watched.settled = Some(result);
+        watched.done = true;
+        watched.waker.take()
     });
     wake(waker);
 }
 
-/// One slot: a promise being watched and, for lock requests, the callback's grant.
+/// One watch: a promise being watched and, for lock requests, the callback's grant.
 #[derive(Debug)]
 pub struct Watch {
     id: u32,
 }
 
 impl Watch {
-    /// A new slot (call [`Watch::watch`] once the promise exists).
+    /// A new watch (call [`Watch::watch`] once the promise exists).
     pub fn new() -> Watch {
-        let id = SLOTS.with(|s| {
+        let id = WATCHES.with(|s| {
             let mut s = s.borrow_mut();
             s.next = s.next.wrapping_add(1);
             let id = s.next;
-            s.map.insert(id, Slot::default());
+            s.map.insert(id, Watched::default());
             id
         });
         Watch { id }
     }
 
-    /// The `navigator.locks.request` callback for this slot: on grant it returns a promise
+    /// The `navigator.locks.request` callback for this watch: on grant it returns a promise
     /// that holds the lock until the function from [`Watch::poll_granted`] is called.
     pub fn lock_callback(&self) -> Function {
         HANDLERS.with(|h| {
@@ -169,12 +169,12 @@ impl Watch {
     }
 
     fn register(&self, cx: &Context<'_>) {
-        with_slot(self.id, |slot| slot.waker = Some(cx.waker().clone()));
+        with_watched(self.id, |watched| watched.waker = Some(cx.waker().clone()));
     }
 
     /// The grant, once the lock callback ran (`Some(None)`: `ifAvailable` found it taken).
     pub fn poll_granted(&self, cx: &Context<'_>) -> Poll<Option<Function>> {
-        match with_slot(self.id, |slot| slot.granted.take()).flatten() {
+        match with_watched(self.id, |watched| watched.granted.take()).flatten() {
             Some(granted) => Poll::Ready(granted),
             None => {
                 self.register(cx);
@@ -185,12 +185,12 @@ impl Watch {
 
     /// The grant if the callback already ran, without waiting.
     pub fn try_granted(&self) -> Option<Option<Function>> {
-        with_slot(self.id, |slot| slot.granted.take()).flatten()
+        with_watched(self.id, |watched| watched.granted.take()).flatten()
     }
 
     /// The promise's outcome.
     pub fn poll_settled(&self, cx: &Context<'_>) -> Poll<Result<JsValue, JsValue>> {
-        match with_slot(self.id, |slot| slot.settled.take()).flatten() {
+        match with_watched(self.id, |watched| watched.settled.take()).flatten() {
             Some(result) => Poll::Ready(result),
             None => {
                 self.register(cx);
@@ -208,16 +208,16 @@ impl Default for Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let release = SLOTS.with(|s| {
+        let release = WATCHES.with(|s| {
             let mut s = s.borrow_mut();
-            let slot = s.map.get_mut(&self.id)?;
+            let watched = s.map.get_mut(&self.id)?;
             // A grant nobody took: release it rather than hold the lock forever.
-            let release = slot.granted.take().flatten();
-            if slot.done {
+            let release = watched.granted.take().flatten();
+            if watched.done {
                 s.map.remove(&self.id);
             } else {
-                slot.abandoned = true;
-                slot.waker = None;
+                watched.abandoned = true;
+                watched.waker = None;
             }
             release
         });
@@ -240,7 +240,7 @@ impl Future for Settled {
     }
 }
 
-/// How many slots are open (tests check that nothing accumulates).
-pub fn open_slots() -> usize {
-    SLOTS.with(|s| s.borrow().map.len())
+/// How many watches are open (tests check that nothing accumulates).
+pub fn open_watches() -> usize {
+    WATCHES.with(|s| s.borrow().map.len())
 }

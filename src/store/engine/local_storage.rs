@@ -6,13 +6,13 @@
 
 use web_sys::Storage;
 
-use super::codec::js_failure;
-use super::engine::{kind_name, parse_kind, Commit, Loaded, SlotRow};
-use super::error::StoreResult;
-use super::journal;
-use crate::browser::local_storage::{keys_with_prefix, probe};
+use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
+use crate::browser::web_storage::{keys_with_prefix, probe};
 use crate::core::replica::VectorKind;
 use crate::core::{ClockState, Hlc, Key, NodeId, PluginId, VersionVector};
+use crate::store::codec::js_failure;
+use crate::store::error::StoreResult;
+use crate::store::journal;
 
 /// A vector item: `<kind>:<plugin>` (the name after `vec:`) = comma-separated HLCs.
 fn parse_vector(id: &str, text: &str) -> Option<(VectorKind, PluginId, VersionVector)> {

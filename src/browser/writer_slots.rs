@@ -9,27 +9,17 @@ use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::web_locks::{lock_manager, LockManager};
+use super::lock_manager::{lock_manager, LockManager};
 
 /// How many slots are tried before giving up (then the instance runs without a slot).
 pub const MAX_SLOTS: u32 = 256;
 
-#[wasm_bindgen(inline_js = r#"
-export function cd_try_lock(locks, name) {
-  return new Promise((resolve, reject) => {
-    locks.request(name, { ifAvailable: true }, (lock) => {
-      if (!lock) { resolve(null); return undefined; }
-      return new Promise((release) => resolve(release));
-    }).catch(reject);
-  });
-}
-export function cd_held_locks(locks) {
-  return locks.query().then((s) => (s.held || []).map((l) => l.name));
-}
-"#)]
+#[wasm_bindgen(module = "/src/browser/writer_slots.js")]
 extern "C" {
-    fn cd_try_lock(locks: &LockManager, name: &str) -> Promise;
-    fn cd_held_locks(locks: &LockManager) -> Promise;
+    #[wasm_bindgen(js_name = tryLock)]
+    fn try_lock(locks: &LockManager, name: &str) -> Promise;
+    #[wasm_bindgen(js_name = heldLockNames)]
+    fn held_lock_names(locks: &LockManager) -> Promise;
 }
 
 /// The name of slot `n`'s lock.
@@ -71,7 +61,7 @@ pub async fn claim(db: &str) -> Result<Option<SlotLease>, JsValue> {
         return Ok(None);
     };
     for n in 0..MAX_SLOTS {
-        let granted = JsFuture::from(cd_try_lock(&locks, &lock_name(db, n))).await?;
+        let granted = JsFuture::from(try_lock(&locks, &lock_name(db, n))).await?;
         if let Some(release) = granted.dyn_ref::<Function>() {
             return Ok(Some(SlotLease {
                 slot: n,
@@ -87,7 +77,7 @@ pub async fn held_locks() -> Result<BTreeSet<String>, JsValue> {
     let Some(locks) = lock_manager() else {
         return Ok(BTreeSet::new());
     };
-    let held: Array = JsFuture::from(cd_held_locks(&locks))
+    let held: Array = JsFuture::from(held_lock_names(&locks))
         .await?
         .unchecked_into();
     Ok(held.iter().filter_map(|v| v.as_string()).collect())

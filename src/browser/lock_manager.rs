@@ -5,12 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::browser::settle::Watch;
+use crate::browser::interop::{get, Obj};
+use crate::browser::promise_watch::Watch;
 
 #[wasm_bindgen]
 extern "C" {
@@ -35,12 +36,8 @@ extern "C" {
 /// The global scope's `navigator.locks`, or `None` (insecure context, old browser, no navigator).
 /// Read through `js_sys::global()` so it works in windows and workers.
 pub fn lock_manager() -> Option<LockManager> {
-    let navigator = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok()?;
-    if navigator.is_undefined() || navigator.is_null() {
-        return None;
-    }
-    let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).ok()?;
-    if locks.is_undefined() || locks.is_null() {
+    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
+    if locks.is_null_or_undefined() {
         return None;
     }
     Some(locks.unchecked_into())
@@ -83,18 +80,11 @@ pub struct LockRequest {
 /// [`Wake::Granted`] is called (or the lock is stolen, or the page goes away).
 pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
     let watch = Watch::new();
-    let opts = Object::new();
-    // Setting a property on a fresh plain object cannot fail.
-    if options.if_available {
-        let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
-    }
-    if options.steal {
-        let _ = Reflect::set(&opts, &"steal".into(), &JsValue::TRUE);
-    }
-    if let Some(signal) = options.signal {
-        let _ = Reflect::set(&opts, &"signal".into(), signal);
-    }
-    let done = manager.request_with_options(name, &opts, &watch.lock_callback());
+    let opts = Obj::new()
+        .with_some("ifAvailable", options.if_available.then_some(true))
+        .with_some("steal", options.steal.then_some(true))
+        .with_some("signal", options.signal.cloned());
+    let done = manager.request_with_options(name, opts.as_object(), &watch.lock_callback());
     watch.watch(&done);
     LockRequest {
         watch,
@@ -156,12 +146,37 @@ impl LockRequest {
 /// The names of the locks currently held in this origin, from `locks.query()`.
 pub async fn held_names(manager: &LockManager) -> Result<Vec<String>, JsValue> {
     let snapshot = JsFuture::from(manager.query()).await?;
-    let held = Reflect::get(&snapshot, &"held".into())?;
+    let held = get(&snapshot, "held");
     let Some(held) = held.dyn_ref::<js_sys::Array>() else {
         return Ok(Vec::new());
     };
     Ok(held
         .iter()
-        .filter_map(|info| Reflect::get(&info, &"name".into()).ok()?.as_string())
+        .filter_map(|info| get(&info, "name").as_string())
         .collect())
+}
+
+/// A granted Web Lock (or, with `None`, a stand-in where the API is missing), released when
+/// dropped.
+#[derive(Debug)]
+pub struct HeldLock(Option<Function>);
+
+impl HeldLock {
+    /// Holds the lock `release` releases.
+    pub fn new(release: Function) -> HeldLock {
+        HeldLock(Some(release))
+    }
+
+    /// Holds nothing (no Web Locks API: the caller runs unguarded).
+    pub fn none() -> HeldLock {
+        HeldLock(None)
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+    }
 }

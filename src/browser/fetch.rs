@@ -1,0 +1,28 @@
+//! One HTTP request over the global `fetch` (windows and workers) with a timeout, the caller's
+//! `AbortSignal` and a body size limit, and one call of a token provider; both as plain
+//! results, never a rejection. The JS half is `fetch.js`; retries and errors are the sync
+//! layer's (`sync::transport`).
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use web_sys::AbortSignal;
+
+#[wasm_bindgen(module = "/src/browser/fetch.js")]
+extern "C" {
+    /// Resolves with `{ status, text }`, `{ status, tooLarge }` (over `max_bytes`), or
+    /// `{ failed: "aborted" | "timeout" | "network", message }`.
+    #[wasm_bindgen(js_name = fetchText)]
+    pub fn fetch_text(
+        method: &str,
+        url: &str,
+        body: &JsValue,
+        token: Option<String>,
+        timeout_ms: f64,
+        max_bytes: f64,
+        signal: Option<AbortSignal>,
+    ) -> Promise;
+
+    /// Calls `provider()` and resolves with `{ token }` (a string) or `{ failed }`.
+    #[wasm_bindgen(js_name = callTokenProvider)]
+    pub fn call_token_provider(provider: &Function) -> Promise;
+}

@@ -1,0 +1,42 @@
+// The JS half of src/browser/interop.rs: strict JSON both ways and the async-iterator shape.
+// Plain functions of their arguments: no globals, no state.
+
+// JSON.stringify that refuses what does not round-trip: returns the text, or { why }.
+export function toJson(value) {
+  let why = null;
+  try {
+    return JSON.stringify(value, function (_key, x) {
+      switch (typeof x) {
+        case "undefined": why = "undefined is not JSON"; throw why;
+        case "function": why = "a function is not JSON"; throw why;
+        case "symbol": why = "a symbol is not JSON"; throw why;
+        case "bigint": why = "a BigInt is not JSON"; throw why;
+        case "number":
+          if (!Number.isFinite(x)) { why = String(x) + " is not JSON"; throw why; }
+          break;
+        case "object":
+          if (x !== null && (ArrayBuffer.isView(x) || x instanceof ArrayBuffer || x instanceof Map || x instanceof Set)) {
+            why = "a nested binary value, Map or Set does not round-trip through JSON (store a Uint8Array at the top level)";
+            throw why;
+          }
+      }
+      return x;
+    });
+  } catch (e) {
+    return { why: why ?? (e && e.message ? e.message : String(e)) };
+  }
+}
+
+// JSON.parse as { value } or { failed }.
+export function parseJson(text) {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (e) {
+    return { failed: String(e.message || e) };
+  }
+}
+
+// An async iterator object over two functions.
+export function asyncIterable(next, ret) {
+  return { next, return: ret, [Symbol.asyncIterator]() { return this; } };
+}

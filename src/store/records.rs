@@ -1,0 +1,93 @@
+//! The in-memory state every read is served from: the index (records by LWW, sync vectors) and
+//! the read cache mirroring its primitive values for the package's JS entry. Every record
+//! change goes through [`Records::apply`] or [`Records::apply_batch`], which change both in
+//! one call (so within one `RefCell` borrow of the store's state): the two never disagree.
+
+use js_sys::Map;
+use wasm_bindgen::JsValue;
+
+use super::codec::value_to_js;
+use super::error::StoreResult;
+use super::index::Index;
+use super::read_cache::ReadCache;
+use crate::core::replica::Batch;
+use crate::core::{Key, PluginId, Record};
+
+/// The index and the read cache, changed together.
+#[derive(Debug, Default)]
+pub struct Records {
+    index: Index,
+    reads: ReadCache,
+}
+
+impl Records {
+    /// The records loaded at open (the read cache starts empty: maps are made per plugin).
+    pub fn new(index: Index) -> Self {
+        Records {
+            index,
+            reads: ReadCache::default(),
+        }
+    }
+
+    /// The index, for reads.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The index for planning a sync round (its `core::Store` implementation takes `&mut`).
+    /// Callers must not change records through it: they change through [`Records::apply`] and
+    /// [`Records::apply_batch`] only.
+    pub fn index_for_planning(&mut self) -> &mut Index {
+        &mut self.index
+    }
+
+    /// Applies `record` under last-write-wins to the index and, when it wins, to the read cache
+    /// (`js`: its value as JS, when at hand). Returns its (plugin, key) if it won.
+    pub fn apply(&mut self, record: Record, js: Option<&JsValue>) -> Option<(PluginId, Key)> {
+        let id = (record.plugin.clone(), record.key.clone());
+        if !self.index.apply(record) {
+            return None;
+        }
+        self.reads.put(&id.0, &id.1, js);
+        Some(id)
+    }
+
+    /// Applies a sync round's batch (see [`Index::apply_batch`]), dropping the records that won
+    /// from the read cache. Returns their (plugin, key).
+    pub fn apply_batch(&mut self, batch: Batch) -> Vec<(PluginId, Key)> {
+        let changed = self.index.apply_batch(batch);
+        for (plugin, key) in &changed {
+            self.reads.put(plugin, key, None);
+        }
+        changed
+    }
+
+    /// The value of (plugin, key) as a fresh JS value (`undefined` if absent or deleted).
+    /// Objects are parsed anew each time; primitives are answered from, or land in, the read
+    /// cache.
+    pub fn get(&self, plugin: &PluginId, key: &Key) -> StoreResult<JsValue> {
+        let Some(value) = self
+            .index
+            .live(plugin, key.as_str())
+            .and_then(|e| e.value.as_ref())
+        else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        if let Some(cached) = self.reads.get(plugin, key) {
+            return Ok(cached);
+        }
+        let js = value_to_js(value)?;
+        self.reads.put(plugin, key, Some(&js));
+        Ok(js)
+    }
+
+    /// `plugin`'s read-cache map, created empty on first use.
+    pub fn read_cache(&mut self, plugin: &PluginId) -> Map {
+        self.reads.map(plugin)
+    }
+
+    /// Empties the read cache (the store closed: cached reads must fail too).
+    pub fn clear_read_cache(&mut self) {
+        self.reads.clear();
+    }
+}
