@@ -8,7 +8,7 @@ use clientdata::api::lock::{create_lock, JsDistributedLock};
 use clientdata::browser::timer::sleep;
 use clientdata::core::NodeId;
 use clientdata::lock::fencing;
-use clientdata::lock::web_lock::Release;
+use clientdata::lock::Release;
 use clientdata::lock::{DistributedLock, LockEnv, LockError, LockOptions};
 use clientdata::store::schema::{EPOCHS, RECORDS};
 use idb::TransactionMode;

@@ -1,6 +1,6 @@
 //! Fencing epochs (DESIGN invariant 8). Every grant carries an epoch, strictly greater than
 //! the epochs of earlier grants of the lock (proposed from this tab's last grant and the hints
-//! in localStorage, see [`super::lease::propose_epoch`]). The `epochs` store holds, per Web
+//! in localStorage, see [`super::rules::propose_epoch`]). The `epochs` store holds, per Web
 //! Lock name, the newest epoch that *fences*: a write made under a lock calls [`check`] inside
 //! its own transaction (which must include `epochs`) and fails with `LockLostError` when a
 //! newer epoch is stored.
@@ -13,7 +13,7 @@
 //!   in creation order, so every write the victim starts after the steal sees the newer epoch,
 //!   and nothing waits for that transaction;
 //! - an ordinary grant (the queue handing the lock on) touches no IndexedDB at all: the first
-//!   fenced write under it raises the stored epoch in its own transaction ([`super::lease::Fence::Raise`]).
+//!   fenced write under it raises the stored epoch in its own transaction ([`super::rules::FenceCheck::Raise`]).
 //!
 //! Storing an epoch at every grant cost 7x in uncontended `withLock` throughput (a commit per
 //! grant); this keeps the guarantee that matters at no cost on the common path. What it gives
@@ -35,7 +35,7 @@ use std::future::{Future, IntoFuture};
 use idb::{Database, Transaction, TransactionMode, TransactionResult};
 use wasm_bindgen::JsValue;
 
-use super::lease::{self, Bump, Fence};
+use super::rules::{self, Bump, FenceCheck};
 use super::LockError;
 use crate::store::schema::{EPOCHS, RECORDS};
 
@@ -75,15 +75,15 @@ pub async fn check(tx: &Transaction, lock_name: &str, epoch: u64) -> Result<(), 
         .map_err(storage)?
         .await
         .map_err(storage)?;
-    match lease::fence(as_epoch(value), epoch) {
-        Fence::Current => Ok(()),
-        Fence::Raise => {
+    match rules::fence(as_epoch(value), epoch) {
+        FenceCheck::Current => Ok(()),
+        FenceCheck::Raise => {
             store
                 .put(&JsValue::from_f64(epoch as f64), Some(&key))
                 .map_err(storage)?;
             Ok(())
         }
-        Fence::Stale(newer) => Err(LockError::Lost {
+        FenceCheck::Stale(newer) => Err(LockError::Lost {
             lock: lock_name.to_owned(),
             epoch,
             newer: Some(newer),
@@ -132,7 +132,7 @@ pub fn start_bump(
     let key = JsValue::from_str(lock_name);
     let read = store.get(key.clone()).map_err(storage)?.into_future();
     Ok(async move {
-        let decision = lease::bump(as_epoch(read.await.map_err(storage)?), proposed);
+        let decision = rules::bump(as_epoch(read.await.map_err(storage)?), proposed);
         let (Bump::Store(value) | Bump::Supersede(value)) = decision;
         store
             .put(&JsValue::from_f64(value as f64), Some(&key))

@@ -1,12 +1,13 @@
-//! Lease locks over the Web Locks API (DESIGN invariant 8): swamp's `DistributedLock` contract
+//! Lease locks over the Web Locks API (DESIGN invariant 8, docs/DESIGN.md): swamp's `DistributedLock` contract
 //! (acquire / release / withLock / inspect / forceRelease) with ttl leases, stale-holder
 //! stealing and fencing epochs checked inside IndexedDB transactions.
 //!
 //! - [`error`]: [`LockError`], the typed errors of this area (pure).
-//! - [`lease`]: the lease record and every rule about it: names, staleness, renewal cadence,
-//!   what a waiter does next, epoch proposals and fencing decisions. Pure, tested natively
-//!   with injected time.
-//! - `web_lock` (wasm32): the lock itself over `navigator.locks` and localStorage.
+//! - [`lease`]: the lease record, its JSON and staleness (pure).
+//! - [`rules`]: every rule about a lock: options, names, renewal cadence, what a waiter does
+//!   next, epoch proposals and fencing decisions. Pure, tested natively with injected time.
+//! - `distributed_lock` (wasm32): the lock itself over `navigator.locks` and localStorage;
+//!   `acquire` (wasm32): waiting, stealing, granting, renewing.
 //! - `env` (wasm32): what a lock needs from its context (injectable) and per-tab registries.
 //! - `fencing` (wasm32): epochs in the `epochs` IndexedDB store; the check a store write makes
 //!   inside its own transaction.
@@ -26,16 +27,20 @@
 
 pub mod error;
 pub mod lease;
+pub mod rules;
 
+#[cfg(target_arch = "wasm32")]
+pub mod acquire;
+#[cfg(target_arch = "wasm32")]
+pub mod distributed_lock;
 #[cfg(target_arch = "wasm32")]
 pub mod env;
 #[cfg(target_arch = "wasm32")]
 pub mod fencing;
-#[cfg(target_arch = "wasm32")]
-pub mod web_lock;
 
 pub use error::LockError;
-pub use lease::{Lease, LockOptions};
+pub use lease::Lease;
+pub use rules::LockOptions;
 
 #[cfg(target_arch = "wasm32")]
-pub use web_lock::{DistributedLock, Grant, LockEnv, Release};
+pub use distributed_lock::{DistributedLock, Grant, LockEnv, Release};
