@@ -27,6 +27,8 @@ export const configSchema = {
       const known = new Set(["name", "server", "token", "autoSync", "engine"]);
       for (const key of Object.keys(config)) if (!known.has(key)) issues.push(issue(key, `unknown option ${key}`));
       const { name, server, token, autoSync, engine } = config;
+      // Control characters are exactly what this rejects.
+      // eslint-disable-next-line no-control-regex
       if (typeof name !== "string" || name.length === 0 || name.length > 256 || /[\u0000-\u001f\u007f]/.test(name)) {
         issues.push(issue("name", "name must be 1 to 256 characters without control characters"));
       }

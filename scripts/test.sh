@@ -12,6 +12,9 @@ step() { printf '\n== test: %s\n' "$1"; }
 step "rustfmt"
 cargo fmt --all -- --check
 
+step "eslint (the shipped JS: wasm-bindgen snippets in src/browser/, the package modules in js/)"
+tools/node_modules/.bin/eslint --config tools/eslint.config.mjs --max-warnings 0 src/browser js
+
 step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -1,5 +1,5 @@
 //! `createLock` and the `DistributedLock` class: swamp's lock contract over `navigator.locks`
-//! (DESIGN invariant 8). Converts only; the lock lives in [`crate::lock`].
+//! (docs/DESIGN.md invariant 8). Converts only; the lock lives in [`crate::lock`].
 
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;

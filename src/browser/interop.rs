@@ -1,8 +1,8 @@
 //! The one place Rust reads and builds plain JS values: property reads that never throw,
-//! object building, strict JSON text both ways, and the
-//! async-iterator shape. Everything else in the crate goes through these instead of its own
-//! `Reflect` helpers (and test for absent values with wasm-bindgen's own
-//! `JsValue::is_null_or_undefined`). The JS half is `interop.js` (wasm-bindgen ships it as a snippet).
+//! object building, strict JSON text both ways, and the async-iterator shape. Everything else
+//! in the crate goes through these instead of its own `Reflect` helpers, and tests for absent
+//! values with wasm-bindgen's own `JsValue::is_null_or_undefined`. The JS half is `interop.js`
+//! (wasm-bindgen ships it as a snippet).
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;

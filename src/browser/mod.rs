@@ -7,7 +7,7 @@
 //! - `idb_requests` (+ `.js`): IndexedDB callbacks as promises, a commit's per-row loops.
 //! - `lock_manager`: `navigator.locks` (hand-written binding), [`lock_manager::HeldLock`].
 //! - `promise_watch`: JS callbacks and promises as futures without a closure per call.
-//! - `writer_slots` (+ `.js`): the tab's writer slot lock (DESIGN invariant 3).
+//! - `writer_slots` (+ `.js`): the tab's writer slot lock (docs/DESIGN.md invariant 3).
 //! - `web_storage`: `localStorage` from the global scope.
 //! - `fetch` (+ `.js`): one HTTP request with timeout, abort and size limit; the token call.
 //! - `page_events` (+ `.js`): `online` and "became visible".

@@ -1,4 +1,4 @@
-//! Writer slots (DESIGN invariant 3): a tab claims the lowest slot `n` whose Web Lock
+//! Writer slots (docs/DESIGN.md invariant 3): a tab claims the lowest slot `n` whose Web Lock
 //! `clientdata:<db>:slot:<n>` is free and holds it for its life; the slot's persisted node id
 //! and clock state make a restarted tab in the same slot continue monotonically. Closing (or the
 //! tab dying) releases the lock, so slots are reused and version vectors stay small.

@@ -1,4 +1,4 @@
-//! The exchange round, decided here once for client and server (DESIGN.md invariant 4).
+//! The exchange round, decided here once for client and server (docs/DESIGN.md invariant 4).
 //!
 //! Sans-IO: the state machine reads through the [`Store`] trait and hands every change back as
 //! one [`Batch`], which the store commits atomically (one IndexedDB transaction in the browser,

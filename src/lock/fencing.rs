@@ -1,4 +1,4 @@
-//! Fencing epochs (DESIGN invariant 8). Every grant carries an epoch, strictly greater than
+//! Fencing epochs (docs/DESIGN.md invariant 8). Every grant carries an epoch, strictly greater than
 //! the epochs of earlier grants of the lock (proposed from this tab's last grant and the hints
 //! in localStorage, see [`super::rules::propose_epoch`]). The `epochs` store holds, per Web
 //! Lock name, the newest epoch that *fences*: a write made under a lock calls [`check`] inside
@@ -13,7 +13,8 @@
 //!   in creation order, so every write the victim starts after the steal sees the newer epoch,
 //!   and nothing waits for that transaction;
 //! - an ordinary grant (the queue handing the lock on) touches no IndexedDB at all: the first
-//!   fenced write under it raises the stored epoch in its own transaction ([`super::rules::FenceCheck::Raise`]).
+//!   fenced write under it raises the stored epoch in its own transaction
+//!   ([`super::rules::FenceCheck::Raise`]).
 //!
 //! Storing an epoch at every grant cost 7x in uncontended `withLock` throughput (a commit per
 //! grant); this keeps the guarantee that matters at no cost on the common path. What it gives

@@ -1,6 +1,6 @@
-//! Lease locks over the Web Locks API (DESIGN invariant 8, docs/DESIGN.md): swamp's `DistributedLock` contract
-//! (acquire / release / withLock / inspect / forceRelease) with ttl leases, stale-holder
-//! stealing and fencing epochs checked inside IndexedDB transactions.
+//! Lease locks over the Web Locks API (docs/DESIGN.md invariant 8): swamp's `DistributedLock`
+//! contract (acquire / release / withLock / inspect / forceRelease) with ttl leases,
+//! stale-holder stealing and fencing epochs checked inside IndexedDB transactions.
 //!
 //! - [`error`]: [`LockError`], the typed errors of this area (pure).
 //! - [`lease`]: the lease record, its JSON and staleness (pure).

@@ -1,4 +1,4 @@
-//! The commit pipeline (DESIGN invariant 6, docs/DESIGN.md): writes accepted synchronously
+//! The commit pipeline (docs/DESIGN.md invariant 6): writes accepted synchronously
 //! wait here, journaled, until a task on the microtask queue commits everything queued in ONE
 //! engine transaction, removes their journal entries and resolves the `flush()` waiters whose
 //! writes it covered. A failed commit keeps everything journaled and queued; the next write or

@@ -12,7 +12,8 @@
 //!   version 2 drops it.
 //! - `meta`: small named values (store epoch, schema notes), out-of-line string keys.
 //! - `vectors`: watermarks, keyPath `["kind", "plugin"]`.
-//! - `slots`: writer slots (DESIGN invariant 3), keyPath `slot` (a number): node id, clock state.
+//! - `slots`: writer slots (docs/DESIGN.md invariant 3), keyPath `slot` (a number): node id,
+//!   clock state.
 //! - `epochs`: fencing epochs of locks, out-of-line key = lock name, value = number.
 
 use std::cell::Cell;

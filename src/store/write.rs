@@ -1,4 +1,4 @@
-//! Writing (DESIGN invariant 6, docs/DESIGN.md). `set`/`delete` validate, stamp an HLC,
+//! Writing (docs/DESIGN.md invariant 6). `set`/`delete` validate, stamp an HLC,
 //! append to the localStorage journal synchronously, update the records and hand the write to
 //! the commit pipeline (`pipeline.rs`). `setMany` skips the journal and resolves when its own
 //! transaction is durable; a sync round's batch commits here too. A write that fails a check

@@ -1,4 +1,4 @@
-//! Sync over `fetch` (DESIGN invariant 4, docs/DESIGN.md): exchange rounds with the reference
+//! Sync over `fetch` (docs/DESIGN.md invariant 4): exchange rounds with the reference
 //! server, decided by `core::replica` and committed through the store in one transaction per
 //! round.
 //!

@@ -1,9 +1,10 @@
-//! `Syncer`: exchange rounds for one open store. A round, in order (STYLE 10: lock -> fetch ->
-//! transaction): take the Web Lock `clientdata:<db>:round` (one round at a time across tabs),
-//! reload the watermarks other tabs' rounds stored, plan the request against the index, POST
-//! it, check the reply (`core::replica::Client::plan`), commit records and watermarks in ONE
-//! transaction, and only then adopt the clock that observed the reply. Any failure before the
-//! commit leaves everything as it was.
+//! `Syncer`: exchange rounds for one open store. A round, in order (docs/DESIGN.md STYLE 10:
+//! lock -> fetch -> transaction): take the Web Lock `clientdata:<db>:round` (one round at a
+//! time across tabs), reload the watermarks other tabs' rounds stored, plan the request
+//! against the index (`push_plan` adds dirty keys and the full walk), POST it, check the reply
+//! (`core::replica::Client::plan`), commit records and watermarks in ONE transaction, and only
+//! then adopt the clock that observed the reply. Any failure before the commit leaves
+//! everything as it was. Events go out through `summary`.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
