@@ -4,10 +4,10 @@
 //! one place errors become JS values (`impl From<..> for JsValue`, so exports use `?`).
 
 /// An extra own property of a JS error (`status`, `holder`, `epoch`, ...).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Field {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
     /// A string property.
-    Text(String),
+    Text(&'a str),
     /// A number property.
     Number(f64),
 }
@@ -18,10 +18,11 @@ pub trait Coded: std::error::Error {
     fn name(&self) -> &'static str;
     /// The stable `code`, e.g. `"invalid_key"`.
     fn code(&self) -> &'static str;
-    /// Extra properties the JS error carries, set in this order after `code` (a `"code"` entry
-    /// replaces the stable code, as a server's own code does for `SyncHttpError`).
-    fn fields(&self) -> Vec<(&'static str, Field)> {
-        Vec::new()
+    /// Hands `put` the extra properties the JS error carries, in order; they are set after
+    /// `code` (a `"code"` entry replaces the stable code, as a server's own code does for
+    /// `SyncHttpError`). A callback rather than a list: nothing is allocated or copied.
+    fn fields(&self, put: &mut dyn FnMut(&'static str, Field<'_>)) {
+        let _ = put;
     }
 }
 
@@ -46,18 +47,29 @@ mod js {
 
     /// A JS `Error` with `name`, `code`, `message` and the [`Coded::fields`] of `err`.
     pub fn to_js_error<E: Coded + ?Sized>(err: &E) -> js_sys::Error {
-        let error = js_sys::Error::new(&err.to_string());
-        error.set_name(err.name());
-        // Setting a property on a fresh `Error` cannot fail.
-        let _ = Reflect::set(&error, &"code".into(), &JsValue::from_str(err.code()));
-        for (name, field) in err.fields() {
-            let value = match field {
-                Field::Text(text) => JsValue::from_str(&text),
-                Field::Number(n) => JsValue::from_f64(n),
-            };
-            let _ = Reflect::set(&error, &JsValue::from_str(name), &value);
-        }
+        let error = new_error(&err.to_string(), err.name(), err.code());
+        err.fields(&mut |name, field| set_field(&error, name, field));
         error
+    }
+
+    // The parts shared by every error type, kept out of line so each type adds only its own
+    // `to_string` and `fields`.
+    #[inline(never)]
+    fn new_error(message: &str, name: &str, code: &str) -> js_sys::Error {
+        let error = js_sys::Error::new(message);
+        error.set_name(name);
+        set_field(&error, "code", Field::Text(code));
+        error
+    }
+
+    #[inline(never)]
+    fn set_field(error: &js_sys::Error, name: &str, field: Field<'_>) {
+        let value = match field {
+            Field::Text(text) => JsValue::from_str(text),
+            Field::Number(n) => JsValue::from_f64(n),
+        };
+        // Setting a property on a fresh `Error` cannot fail.
+        let _ = Reflect::set(error, &JsValue::from_str(name), &value);
     }
 
     macro_rules! into_js {
@@ -84,6 +96,18 @@ mod tests {
     use crate::lock::LockError;
     use crate::sync::SyncError;
 
+    fn fields(err: &dyn Coded) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        err.fields(&mut |name, field| {
+            let text = match field {
+                Field::Text(t) => t.to_owned(),
+                Field::Number(n) => n.to_string(),
+            };
+            out.push((name, text));
+        });
+        out
+    }
+
     #[test]
     fn extra_fields_name_what_each_kind_carries() {
         let http = SyncError::Http {
@@ -92,20 +116,29 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(
-            http.fields(),
-            vec![
-                ("code", Field::Text("unauthorized".into())),
-                ("status", Field::Number(401.0))
-            ]
+            fields(&http),
+            [("code", "unauthorized".into()), ("status", "401".into())]
         );
         let timeout = LockError::Timeout {
             path: "p".into(),
             holder: "tab-1".into(),
             waited_ms: 5,
         };
-        let names: Vec<_> = timeout.fields().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["holder", "path", "waitedMs"]);
-        assert!(SyncError::Aborted.fields().is_empty());
-        assert!(crate::core::Error::NoProgress.fields().is_empty());
+        assert_eq!(
+            fields(&timeout),
+            [
+                ("holder", "tab-1".into()),
+                ("path", "p".into()),
+                ("waitedMs", "5".into())
+            ]
+        );
+        let lost = LockError::Lost {
+            lock: "l".into(),
+            epoch: 3,
+            newer: Some(4),
+        };
+        assert_eq!(fields(&lost), [("lock", "l".into()), ("epoch", "3".into())]);
+        assert!(fields(&SyncError::Aborted).is_empty());
+        assert!(fields(&crate::core::Error::NoProgress).is_empty());
     }
 }

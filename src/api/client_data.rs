@@ -121,14 +121,17 @@ impl ClientData {
         Ok(Obj::new()
             .with("name", info.name.as_str())
             .with("engine", self.db.engine_kind())
-            .with("fallbackReason", or_null(info.fallback.as_deref()))
+            .with(
+                "fallbackReason",
+                or_null(info.fallback.as_deref().map(JsValue::from)),
+            )
             .with("nodeId", info.node.to_string())
-            .with("slot", or_null(info.slot))
+            .with("slot", or_null(info.slot.map(JsValue::from)))
             .with("persisted", info.storage.persisted)
-            .with("quota", or_null(info.storage.quota))
+            .with("quota", or_null(info.storage.quota.map(JsValue::from)))
             .with("pendingBytes", number(self.db.pending_bytes()))
             .with("journalBytes", number(self.db.journal_bytes()))
-            .with("server", or_null(server))
+            .with("server", or_null(server.map(JsValue::from)))
             .with("leader", leader)
             .into())
     }

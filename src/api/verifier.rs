@@ -9,7 +9,6 @@ use crate::browser::interop::{get, or_null, parse_json, set, Obj};
 use crate::browser::lock_manager::{self, lock_manager, RequestOptions, Wake};
 use crate::browser::storage_manager::storage_info;
 use crate::browser::web_storage::{self, local_storage};
-use crate::error::to_js_error;
 use crate::store::db::Db;
 use crate::sync::round::Syncer;
 
@@ -110,7 +109,11 @@ impl Verifier {
         let info = storage_info(false).await;
         let quota = probe("quota", t, Ok(()));
         set(&quota.detail, "persisted", &info.persisted.into());
-        set(&quota.detail, "quota", &or_null(info.quota));
+        set(
+            &quota.detail,
+            "quota",
+            &or_null(info.quota.map(JsValue::from)),
+        );
         probes.push(quota);
 
         if let Some(syncer) = &self.syncer {
@@ -119,7 +122,7 @@ impl Verifier {
             let health = answer.as_ref().ok().and_then(|a| parse_json(&a.text).ok());
             let healthy = health.as_ref().and_then(|h| get(h, "healthy").as_bool());
             let result = match (&answer, healthy) {
-                (Err(e), _) => Err(to_js_error(e).message().into()),
+                (Err(e), _) => Err(e.to_string()),
                 (Ok(_), Some(false)) => Err("the server reports itself unhealthy".into()),
                 (Ok(_), None) => Err("the server's /health answer is not { healthy }".into()),
                 (Ok(_), Some(true)) => Ok(()),

@@ -82,8 +82,8 @@ pub fn number(n: usize) -> JsValue {
 }
 
 /// `null` for `None`.
-pub fn or_null<T: Into<JsValue>>(value: Option<T>) -> JsValue {
-    value.map_or(JsValue::NULL, Into::into)
+pub fn or_null(value: Option<JsValue>) -> JsValue {
+    value.unwrap_or(JsValue::NULL)
 }
 
 /// Strict `JSON.stringify` (see `interop.js`): the text, or why the value is not JSON.

@@ -93,26 +93,23 @@ impl crate::error::Coded for LockError {
         LockError::code(self)
     }
     /// `holder`, `path`, `waitedMs` of a timeout; `lock`, `epoch` of a loss; `path` of an abort.
-    fn fields(&self) -> Vec<(&'static str, Field)> {
-        let text = |s: &str| Field::Text(s.to_owned());
+    fn fields(&self, put: &mut dyn FnMut(&'static str, Field<'_>)) {
         match self {
             LockError::Timeout {
                 path,
                 holder,
                 waited_ms,
-            } => vec![
-                ("holder", text(holder)),
-                ("path", text(path)),
-                ("waitedMs", Field::Number(*waited_ms as f64)),
-            ],
-            LockError::Lost { lock, epoch, .. } => {
-                vec![
-                    ("lock", text(lock)),
-                    ("epoch", Field::Number(*epoch as f64)),
-                ]
+            } => {
+                put("holder", Field::Text(holder));
+                put("path", Field::Text(path));
+                put("waitedMs", Field::Number(*waited_ms as f64));
             }
-            LockError::Aborted { path } => vec![("path", text(path))],
-            _ => Vec::new(),
+            LockError::Lost { lock, epoch, .. } => {
+                put("lock", Field::Text(lock));
+                put("epoch", Field::Number(*epoch as f64));
+            }
+            LockError::Aborted { path } => put("path", Field::Text(path)),
+            _ => {}
         }
     }
 }

@@ -91,13 +91,10 @@ impl Coded for SyncError {
     }
 
     /// `SyncHttpError` carries the server's `code` and the HTTP `status`.
-    fn fields(&self) -> Vec<(&'static str, Field)> {
-        match self {
-            SyncError::Http { status, code, .. } => vec![
-                ("code", Field::Text(code.clone())),
-                ("status", Field::Number(f64::from(*status))),
-            ],
-            _ => Vec::new(),
+    fn fields(&self, put: &mut dyn FnMut(&'static str, Field<'_>)) {
+        if let SyncError::Http { status, code, .. } = self {
+            put("code", Field::Text(code));
+            put("status", Field::Number(f64::from(*status)));
         }
     }
 }

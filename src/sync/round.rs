@@ -173,7 +173,7 @@ impl Syncer {
             return Err(SyncError::Aborted);
         }
         let clock = self.db.clock();
-        let dirty = self.dirty.borrow().clone();
+        let walk = self.dirty.borrow().walk;
         let (request, more_to_push, walk_next) = self.db.with_index(|index| {
             let mut outgoing = self
                 .client
@@ -181,7 +181,7 @@ impl Syncer {
                 .map_err(protocol_only)?;
             let planned = push_plan::plan(
                 index,
-                &dirty,
+                &self.dirty.borrow(),
                 scope,
                 limit,
                 direction,
@@ -219,7 +219,7 @@ impl Syncer {
         self.db.adopt_clock(new_clock);
         self.dirty
             .borrow_mut()
-            .after_round(dirty.walk, walk_next, &request.push);
+            .after_round(walk, walk_next, &request.push);
         let outcome = Outcome {
             applied,
             shipped: request.push.len(),
