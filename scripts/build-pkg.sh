@@ -8,9 +8,12 @@ wasm-pack build --target web --release --out-dir pkg . >"$log" 2>&1 || { cat "$l
 rm -f "$log"
 wasm=pkg/clientdata_bg.wasm
 # The features rustc's wasm32 target emits; -Oz measured smaller than -Os here.
-tools/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  "$wasm" -o "$wasm"
+# --low-memory-unused lets binaryen fold small constant offsets into loads and stores (about
+# 4 KB smaller): it assumes nothing lives in the first 1 KiB of linear memory, which holds for
+# rustc's layout (the stack sits below 1 MiB and grows down, static data starts at 1 MiB).
+tools/node_modules/.bin/wasm-opt -Oz --low-memory-unused --enable-bulk-memory \
+  --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  --enable-reference-types --enable-multivalue "$wasm" -o "$wasm"
 # Shipped beside the module (js/): the lock conformance suite, the swamp datastore and the
 # wasi:keyvalue adapters; then package.json for consumers (exports, types, sideEffects).
 node tools/finish-pkg.mjs
