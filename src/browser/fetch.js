@@ -1,6 +1,3 @@
-// The JS half of src/browser/fetch.rs: one HTTP request over the global fetch, and the token
-// provider's call. Both resolve with a plain result object and never reject.
-
 function withTimeout(timeoutMs, signal, run) {
   const ctl = new AbortController();
   let timedOut = false;
@@ -24,7 +21,6 @@ function withTimeout(timeoutMs, signal, run) {
     });
 }
 
-// { status, text } | { status, tooLarge } | { failed: "aborted" | "timeout" | "network", message }
 export function fetchText(method, url, body, token, timeoutMs, maxBytes, signal) {
   return withTimeout(timeoutMs, signal, async (s) => {
     const headers = {};
@@ -42,7 +38,6 @@ export function fetchText(method, url, body, token, timeoutMs, maxBytes, signal)
   });
 }
 
-// { token } | { failed }
 export function callTokenProvider(provider) {
   try {
     return Promise.resolve(provider()).then(

@@ -1,8 +1,3 @@
-// The JS half of src/browser/idb_requests.rs: IndexedDB callbacks as promises, and the loops
-// that issue a commit's requests without crossing into wasm per row.
-
-// Settled by a transaction's complete (resolve) or abort (reject with its error, or with
-// { name: "LockLostError", newer } when fenceEpoch found a newer epoch).
 export function txDone(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
@@ -12,7 +7,6 @@ export function txDone(tx) {
   });
 }
 
-// Settled by an IDBRequest.
 export function requestDone(req) {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -20,7 +14,6 @@ export function requestDone(req) {
   });
 }
 
-// Puts every row; with ifNewer only rows whose h is greater than the stored row's.
 export function putRows(store, rows, ifNewer) {
   if (!ifNewer || rows.length === 0) {
     for (const row of rows) store.put(row);
@@ -70,8 +63,6 @@ export function putRows(store, rows, ifNewer) {
   };
 }
 
-// Fencing inside a readwrite transaction over `epochs`: a newer stored epoch aborts tx, an
-// older one is raised.
 export function fenceEpoch(tx, epochs, lockName, epoch) {
   const get = epochs.get(lockName);
   get.onsuccess = () => {
@@ -85,7 +76,6 @@ export function fenceEpoch(tx, epochs, lockName, epoch) {
   };
 }
 
-// A records-store row { p, k, h, v?, b? }.
 export function recordRow(p, k, h, v, b) {
   const row = { p, k, h };
   if (v !== undefined) row.v = v;

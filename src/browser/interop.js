@@ -1,7 +1,3 @@
-// The JS half of src/browser/interop.rs: strict JSON both ways and the async-iterator shape.
-// Plain functions of their arguments: no globals, no state.
-
-// JSON.stringify that refuses what does not round-trip: returns the text, or { why }.
 export function toJson(value) {
   let why = null;
   try {
@@ -27,7 +23,6 @@ export function toJson(value) {
   }
 }
 
-// JSON.parse as { value } or { failed }.
 export function parseJson(text) {
   try {
     return { value: JSON.parse(text) };
@@ -36,7 +31,6 @@ export function parseJson(text) {
   }
 }
 
-// An async iterator object over two functions.
 export function asyncIterable(next, ret) {
   return { next, return: ret, [Symbol.asyncIterator]() { return this; } };
 }

@@ -1,7 +1,3 @@
-// The JS half of src/browser/page_events.rs.
-
-// Calls callback when the page comes back online or becomes visible; returns the function
-// that unsubscribes.
 export function onWake(callback) {
   const g = globalThis;
   if (typeof g.addEventListener !== "function") return () => {};

@@ -1,5 +1,3 @@
-// The JS half of src/browser/storage_manager.rs: navigator.storage, never throwing.
-
 export async function storageInfo(askPersist) {
   const s = globalThis.navigator && globalThis.navigator.storage;
   let persisted = false, quota = null;
@@ -8,7 +6,7 @@ export async function storageInfo(askPersist) {
     persisted = s.persisted ? await s.persisted() : false;
     if (!persisted && askPersist && s.persist) persisted = await s.persist();
   } catch {
-    // Refused or unsupported: reported as not persisted.
+    // not persisted
   }
   try {
     if (s.estimate) {
@@ -16,7 +14,7 @@ export async function storageInfo(askPersist) {
       if (typeof e.quota === "number") quota = e.quota;
     }
   } catch {
-    // No estimate: no quota reported.
+    // no quota
   }
   return { persisted, quota };
 }

@@ -1,14 +1,15 @@
 //! `localStorage` from the global scope, if this context has one and lets us use it.
 
-use js_sys::Reflect;
+use super::interop::get;
 use wasm_bindgen::prelude::*;
 use web_sys::Storage;
 
 /// The global `localStorage`, or `None` (workers, opaque origins, storage disabled: reading the
-/// property can throw a `SecurityError`, which is caught here).
+/// property can throw a `SecurityError`, which `interop::get` turns into `undefined`).
 pub fn local_storage() -> Option<Storage> {
-    let value = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
-    let storage = value.dyn_into::<Storage>().ok()?;
+    let storage = get(&js_sys::global(), "localStorage")
+        .dyn_into::<Storage>()
+        .ok()?;
     // A storage that refuses every write (some private modes) is as good as none.
     probe(&storage, "clientdata:probe").ok()?;
     Some(storage)

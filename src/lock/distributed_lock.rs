@@ -2,7 +2,9 @@
 //! tab death) and localStorage (the lease every tab can read synchronously): creating it,
 //! reading the lease, releasing, `withLock`, `inspect`, `forceRelease`. Acquiring, granting and
 //! renewing are in `acquire`; the rules it follows are in [`super::rules`]; epochs are stored
-//! by [`super::fencing`].
+//! by [`super::fencing`]. About 340 lines because the contract's operations share one grant
+//! state and each carries the race it must survive in its docs; splitting them apart would
+//! separate `forceRelease` from the release rules it mirrors.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

@@ -4,10 +4,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbDatabase, Storage};
 
+use crate::browser::interop::get;
 use crate::browser::lock_manager::{self, LockManager};
 
 thread_local! {
@@ -70,13 +70,9 @@ impl LockEnv {
     /// Everything read from the global scope (window or worker).
     pub fn from_global() -> LockEnv {
         let global = js_sys::global();
-        let storage = Reflect::get(&global, &"localStorage".into())
-            .ok()
-            .and_then(|s| s.dyn_into::<Storage>().ok());
-        let hostname = Reflect::get(&global, &"location".into())
-            .and_then(|l| Reflect::get(&l, &"origin".into()))
-            .ok()
-            .and_then(|o| o.as_string())
+        let storage = get(&global, "localStorage").dyn_into::<Storage>().ok();
+        let hostname = get(&get(&global, "location"), "origin")
+            .as_string()
             .unwrap_or_default();
         LockEnv {
             manager: lock_manager::lock_manager(),

@@ -1,7 +1,8 @@
 //! Every rule about a lock, with time passed in: options and their ranges, names, renewal
 //! cadence, what a waiter does next, epoch proposals and fencing decisions. Pure, tested
 //! natively; the browser parts (`distributed_lock`, `acquire`, `fencing`) only carry these
-//! decisions out. The lease record itself is `lease`.
+//! decisions out. The lease record itself is `lease`. (Over 300 lines only with its tests:
+//! each rule has its own, with injected time.)
 
 use super::lease::Lease;
 use super::LockError;

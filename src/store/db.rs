@@ -8,7 +8,8 @@
 //! - `events`: listeners and the event payloads;
 //! - `lifecycle`: open → closing → closed.
 //!
-//! State lives in one `RefCell`, borrowed only between awaits, never across one.
+//! State lives in one `RefCell`, borrowed only between awaits, never across one. (About 300
+//! lines: the handle's reads and lifecycle, plus this map of the parts.)
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
