@@ -1,5 +1,5 @@
 //! Browser tier for the core: the JS clock, node ids from the browser's CSPRNG, and the
-//! IndexedDB schema, in real headless Chromium.
+//! IndexedDB schema, and typed errors as JS values, in real headless Chromium.
 #![cfg(target_arch = "wasm32")]
 
 use clientdata::browser::clock::JsClock;
@@ -66,4 +66,53 @@ async fn schema_opens_with_every_store_and_reopens_without_migrating() {
     let again = clientdata::store::schema::open(&name).await.unwrap();
     assert_eq!(again.store_names().len(), 5);
     again.close();
+}
+
+/// `src/error.rs` is the one place errors become JS values: a real `Error` with `name`, the
+/// stable `code`, the message, and the extra fields of its kind, with the types JS expects.
+#[wasm_bindgen_test]
+fn errors_become_js_errors_with_name_code_and_their_fields() {
+    use clientdata::lock::LockError;
+    use clientdata::store::error::StoreError;
+    use clientdata::sync::SyncError;
+    use js_sys::Reflect;
+    use wasm_bindgen::{JsCast, JsValue};
+
+    let field = |v: &JsValue, name: &str| Reflect::get(v, &name.into()).unwrap();
+    let http = JsValue::from(SyncError::Http {
+        status: 401,
+        code: "unauthorized".into(),
+        message: "bad token".into(),
+    });
+    let error = http.dyn_ref::<js_sys::Error>().expect("a real Error");
+    assert_eq!(String::from(error.name()), "SyncHttpError");
+    assert!(String::from(error.message()).contains("bad token"));
+    assert_eq!(
+        field(&http, "code"),
+        "unauthorized",
+        "the server's code wins"
+    );
+    assert_eq!(field(&http, "status").as_f64(), Some(401.0));
+
+    let closed = JsValue::from(StoreError::StoreClosed);
+    assert_eq!(field(&closed, "name"), "StoreClosedError");
+    assert_eq!(field(&closed, "code"), "store_closed");
+    assert!(field(&closed, "status").is_undefined());
+
+    let timeout = JsValue::from(LockError::Timeout {
+        path: "notes/export".into(),
+        holder: "tab-7".into(),
+        waited_ms: 250,
+    });
+    assert_eq!(field(&timeout, "code"), "lock_timeout");
+    assert_eq!(field(&timeout, "holder"), "tab-7");
+    assert_eq!(field(&timeout, "path"), "notes/export");
+    assert_eq!(field(&timeout, "waitedMs").as_f64(), Some(250.0));
+    let lost = JsValue::from(LockError::Lost {
+        lock: "clientdata:db:lock:x".into(),
+        epoch: 3,
+        newer: Some(4),
+    });
+    assert_eq!(field(&lost, "name"), "LockLostError");
+    assert_eq!(field(&lost, "epoch").as_f64(), Some(3.0));
 }
