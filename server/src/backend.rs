@@ -88,7 +88,10 @@ impl<B> Serialized<B> {
     pub fn with<T>(&self, f: impl FnOnce(&mut B) -> T) -> T {
         // A panic while holding the lock left no open transaction behind (dropping one rolls it
         // back during unwinding), so a poisoned lock is safe to take over.
-        let mut backend = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut backend = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut backend)
     }
 }

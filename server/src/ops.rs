@@ -163,9 +163,10 @@ pub fn run(command: &Command, config: &Config) -> Result<ExitCode, OpsError> {
             println!("postgres schema version {version}");
             Ok(ExitCode::SUCCESS)
         }
-        (command, DatabaseUrl::Sqlite(path)) => {
-            on(&mut SqliteBackend::open(path, SqliteOptions::default())?, command)
-        }
+        (command, DatabaseUrl::Sqlite(path)) => on(
+            &mut SqliteBackend::open(path, SqliteOptions::default())?,
+            command,
+        ),
         (command, DatabaseUrl::Postgres(url)) => {
             on(&mut PgDatabase::open(url, options)?.connection()?, command)
         }

@@ -192,10 +192,8 @@ struct Health {
 /// for the database, which is what a caller would wait too.
 async fn health<B: Database>(State(state): State<Arc<AppState<B>>>) -> Response {
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || {
-        state.database.ping().map_err(|e| e.to_string())
-    })
-    .await;
+    let result =
+        tokio::task::spawn_blocking(move || state.database.ping().map_err(|e| e.to_string())).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let healthy = match result {
         Ok(Ok(())) => true,

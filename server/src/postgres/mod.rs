@@ -55,6 +55,9 @@ pub enum PgError {
     /// A stored row did not decode (a hand-edited database).
     #[error("stored row: {0}")]
     Decode(#[from] clientdata::core::Error),
+    /// The pool is being closed (shutdown).
+    #[error("the connection pool is closed")]
+    Closed,
     /// A stored value is not what its kind says (a hand-edited database).
     #[error("stored row: {0}")]
     Corrupt(String),
@@ -88,14 +91,30 @@ type Manager = PostgresConnectionManager<NoTls>;
 
 /// A PostgreSQL database holding every user's records: the pool, shared by request threads.
 pub struct PgDatabase {
-    pool: Pool<Manager>,
+    /// `None` only while being dropped (see the `Drop` impl).
+    pool: Option<Pool<Manager>>,
     options: PgOptions,
+}
+
+/// A `postgres::Client` blocks on its own runtime when dropped, which panics on an async worker
+/// (where axum drops its state at shutdown): the pool is dropped on a thread of its own.
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let closing = std::thread::Builder::new()
+                .name("postgres-pool-close".into())
+                .spawn(move || drop(pool));
+            if let Ok(thread) = closing {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PgDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgDatabase")
-            .field("state", &self.pool.state())
+            .field("state", &self.pool.as_ref().map(Pool::state))
             .field("options", &self.options)
             .finish()
     }
@@ -127,13 +146,17 @@ impl PgDatabase {
             // database closed (restart, idle timeout) is replaced instead of failing the round.
             .test_on_check_out(true)
             .build(PostgresConnectionManager::new(config, NoTls))?;
-        Ok(PgDatabase { pool, options })
+        Ok(PgDatabase {
+            pool: Some(pool),
+            options,
+        })
     }
 
     /// One connection from the pool, as a [`Backend`].
     pub fn connection(&self) -> Result<PgConn, PgError> {
+        let pool = self.pool.as_ref().ok_or(PgError::Closed)?;
         Ok(PgConn {
-            client: self.pool.get()?,
+            client: pool.get()?,
             apply_delay: self.options.apply_delay,
         })
     }
@@ -194,8 +217,10 @@ impl Backend for PgConn {
 
     fn ping(&mut self) -> Result<(), PgError> {
         // Touches a real table: connected, and the schema is in place.
-        self.client
-            .query_one("SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) AS one", &[])?;
+        self.client.query_one(
+            "SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) AS one",
+            &[],
+        )?;
         Ok(())
     }
 }
@@ -216,7 +241,10 @@ fn user_row(tx: &mut postgres::Transaction<'_>, user: &UserId) -> Result<i64, Pg
     let name = user.as_str();
     let row = match tx.query_opt("SELECT id FROM users WHERE name = $1", &[&name])? {
         Some(row) => row,
-        None => tx.query_one("INSERT INTO users (name) VALUES ($1) RETURNING id", &[&name])?,
+        None => tx.query_one(
+            "INSERT INTO users (name) VALUES ($1) RETURNING id",
+            &[&name],
+        )?,
     };
     Ok(row.try_get(0)?)
 }

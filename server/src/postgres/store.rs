@@ -220,7 +220,8 @@ impl Store for PgTx<'_> {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = plugins.iter().map(PluginId::as_str).collect();
-        let (mut floor_plugins, mut floor_nodes, mut floor_hlcs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut floor_plugins, mut floor_nodes, mut floor_hlcs) =
+            (Vec::new(), Vec::new(), Vec::new());
         for plugin in plugins {
             for (node, hlc) in floor.plugin(plugin).iter() {
                 floor_plugins.push(plugin.as_str());

@@ -27,9 +27,11 @@ impl Admin for SqliteBackend {
     fn has_user(&mut self, user: &UserId) -> Result<bool, SqliteError> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM users WHERE name = ?1", [user.as_str()], |_| {
-                Ok(())
-            })
+            .query_row(
+                "SELECT 1 FROM users WHERE name = ?1",
+                [user.as_str()],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
@@ -39,9 +41,11 @@ impl Admin for SqliteBackend {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(id) = tx
-            .query_row("SELECT id FROM users WHERE name = ?1", [user.as_str()], |row| {
-                row.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT id FROM users WHERE name = ?1",
+                [user.as_str()],
+                |row| row.get::<_, i64>(0),
+            )
             .optional()?
         else {
             return Ok(None);

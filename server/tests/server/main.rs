@@ -1,5 +1,6 @@
 //! End-to-end tests against the real `clientdata-server` binary on loopback.
 
+#[macro_use]
 mod support;
 
 mod config;
