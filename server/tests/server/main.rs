@@ -9,3 +9,5 @@ mod errors;
 mod exchange;
 mod http;
 mod isolation;
+mod ops;
+mod scaleout;
