@@ -31,8 +31,7 @@ impl FromStr for DatabaseUrl {
         if s.is_empty() {
             return Err("empty database".into());
         }
-        let lower = s.to_ascii_lowercase();
-        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             // Parsed now, so a typo fails at startup with the driver's message.
             s.parse::<postgres::Config>()
                 .map_err(|e| format!("{}: {e}", redact(s)))?;
@@ -102,11 +101,15 @@ mod tests {
         for url in [
             "postgres://u@127.0.0.1:5432/db",
             "postgresql://u:pw@localhost/db?connect_timeout=5",
-            "POSTGRES://u@h/db",
         ] {
             assert_eq!(url.parse::<DatabaseUrl>().map(|d| d.kind()), Ok("postgres"));
         }
-        for bad in ["", "mysql://u@h/db", "postgres://u@h:notaport/db"] {
+        for bad in [
+            "",
+            "mysql://u@h/db",
+            "POSTGRES://u@h/db",
+            "postgres://u@h:notaport/db",
+        ] {
             assert!(bad.parse::<DatabaseUrl>().is_err(), "{bad}");
         }
     }

@@ -248,3 +248,6 @@ fn user_row(tx: &mut postgres::Transaction<'_>, user: &UserId) -> Result<i64, Pg
     };
     Ok(row.try_get(0)?)
 }
+
+#[cfg(test)]
+mod tests;
