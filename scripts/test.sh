@@ -63,4 +63,7 @@ node bench/run.mjs --smoke
 step "end-to-end tests (playwright-core, real tabs, the real server)"
 (cd e2e && timeout 900 npm test)
 
+step "end-to-end sync suite again, the server on PostgreSQL"
+(cd e2e && CLIENTDATA_E2E_BACKEND=postgres timeout 600 node --test --test-concurrency=1 tests/sync.test.mjs)
+
 printf '\n== test: all checks passed\n'
