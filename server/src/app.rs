@@ -96,7 +96,9 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
         source,
     };
     let limits = Limits::default();
+    config.database.check().map_err(|e| failed(e.into()))?;
     let app = match &config.database {
+        DatabaseUrl::Unsupported(_) => return Err(failed("unsupported database URL".into())),
         DatabaseUrl::Sqlite(path) => {
             let backend = SqliteBackend::open(path, SqliteOptions { apply_delay })
                 .map_err(|e| failed(e.into()))?;

@@ -12,6 +12,9 @@ pub enum DatabaseUrl {
     Sqlite(PathBuf),
     /// A PostgreSQL connection URL (libpq syntax: `postgres://user[:password]@host[:port]/db`).
     Postgres(String),
+    /// A URL of another scheme: refused at startup ([`DatabaseUrl::check`]). Parsing never
+    /// fails on a URL, because the argument parser would print the raw value, password and all.
+    Unsupported(String),
 }
 
 impl DatabaseUrl {
@@ -19,7 +22,20 @@ impl DatabaseUrl {
     pub fn kind(&self) -> &'static str {
         match self {
             DatabaseUrl::Sqlite(_) => "sqlite",
-            DatabaseUrl::Postgres(_) => "postgres",
+            DatabaseUrl::Postgres(_) | DatabaseUrl::Unsupported(_) => "postgres",
+        }
+    }
+
+    /// Refuses what cannot be opened; the reason never shows a password (the driver's parse
+    /// errors name the option, not its value).
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            DatabaseUrl::Sqlite(_) => Ok(()),
+            DatabaseUrl::Postgres(url) => url
+                .parse::<postgres::Config>()
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            DatabaseUrl::Unsupported(_) => Err("only postgres:// URLs or SQLite file paths".into()),
         }
     }
 }
@@ -32,16 +48,10 @@ impl FromStr for DatabaseUrl {
             return Err("empty database".into());
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            // Parsed now, so a typo fails at startup with the driver's message.
-            s.parse::<postgres::Config>()
-                .map_err(|e| format!("{}: {e}", redact(s)))?;
             return Ok(DatabaseUrl::Postgres(s.to_owned()));
         }
         if s.contains("://") {
-            return Err(format!(
-                "{}: only postgres:// URLs or SQLite file paths",
-                redact(s)
-            ));
+            return Ok(DatabaseUrl::Unsupported(s.to_owned()));
         }
         Ok(DatabaseUrl::Sqlite(PathBuf::from(s)))
     }
@@ -52,7 +62,7 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "{}", path.display()),
-            DatabaseUrl::Postgres(url) => f.write_str(&redact(url)),
+            DatabaseUrl::Postgres(url) | DatabaseUrl::Unsupported(url) => f.write_str(&redact(url)),
         }
     }
 }
@@ -102,15 +112,17 @@ mod tests {
             "postgres://u@127.0.0.1:5432/db",
             "postgresql://u:pw@localhost/db?connect_timeout=5",
         ] {
-            assert_eq!(url.parse::<DatabaseUrl>().map(|d| d.kind()), Ok("postgres"));
+            let db: DatabaseUrl = url.parse().unwrap();
+            assert_eq!((db.kind(), db.check()), ("postgres", Ok(())));
         }
+        assert!("".parse::<DatabaseUrl>().is_err());
         for bad in [
-            "",
             "mysql://u@h/db",
             "POSTGRES://u@h/db",
             "postgres://u@h:notaport/db",
         ] {
-            assert!(bad.parse::<DatabaseUrl>().is_err(), "{bad}");
+            let url: DatabaseUrl = bad.parse().unwrap();
+            assert!(url.check().is_err(), "{bad}");
         }
     }
 
@@ -126,7 +138,9 @@ mod tests {
             url.to_string(),
             "postgres://app@db/c?password=***&sslmode=disable"
         );
-        let bad = "postgres://app:s3cret@db:nope/c".parse::<DatabaseUrl>();
-        assert!(!bad.unwrap_err().contains("s3cret"));
+        let bad: DatabaseUrl = "postgres://app:s3cret@db:nope/c".parse().unwrap();
+        assert!(!bad.check().unwrap_err().contains("s3cret"));
+        let other: DatabaseUrl = "mysql://app:s3cret@db/c".parse().unwrap();
+        assert!(!other.check().unwrap_err().contains("s3cret"));
     }
 }

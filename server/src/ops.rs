@@ -91,6 +91,9 @@ pub enum OpsError {
     /// Reading or writing a file or stream.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The `--database` value cannot be used.
+    #[error("database {0}")]
+    Database(String),
     /// A user name that is not a valid user id.
     #[error("invalid user {0:?}")]
     User(String),
@@ -126,17 +129,24 @@ pub fn run(command: &Command, config: &Config) -> Result<ExitCode, OpsError> {
         pool_size: 1,
         ..PgOptions::default()
     };
+    config
+        .database
+        .check()
+        .map_err(|e| OpsError::Database(format!("{}: {e}", config.database)))?;
     match (command, &config.database) {
+        (_, DatabaseUrl::Unsupported(_)) => Err(OpsError::Database(config.database.to_string())),
         (Command::Schema { check }, db) => {
             let found = match db {
                 DatabaseUrl::Sqlite(path) => SqliteBackend::stored_version(path)?,
-                DatabaseUrl::Postgres(url) => {
+                DatabaseUrl::Postgres(url) | DatabaseUrl::Unsupported(url) => {
                     PgDatabase::open_unmigrated(url, options)?.schema_version()?
                 }
             };
             let known = match db {
                 DatabaseUrl::Sqlite(_) => crate::sqlite::SCHEMA_VERSION,
-                DatabaseUrl::Postgres(_) => crate::postgres::SCHEMA_VERSION,
+                DatabaseUrl::Postgres(_) | DatabaseUrl::Unsupported(_) => {
+                    crate::postgres::SCHEMA_VERSION
+                }
             };
             let verdict = match found.cmp(&known) {
                 std::cmp::Ordering::Equal => "up to date",
