@@ -79,7 +79,7 @@ fn writes_are_conditional_on_a_greater_hlc() {
         Some(2_000)
     );
     let held = tx
-        .records_above(&[plugin.clone()], &Watermarks::new(), 10)
+        .records_above(std::slice::from_ref(&plugin), &Watermarks::new(), 10)
         .unwrap();
     assert_eq!(held[0].value, Some(Value::Json("\"new\"".into())));
     let vectors = tx.vectors(VectorKind::Coverage, &[plugin]).unwrap();
