@@ -871,7 +871,7 @@ scenario("verifier: typed report, healthy against the server, unhealthy and nami
   assert.equal(remote.ok, true);
   assert.ok(remote.url.startsWith(`${h.server.url}/`), `the probe names the server: ${remote.url}`);
   assert.equal(remote.health?.healthy, true, `the server's /health: ${JSON.stringify(remote)}`);
-  assert.equal(remote.health.database, "sqlite");
+  assert.equal(remote.health.database, process.env.CLIENTDATA_E2E_BACKEND === "postgres" ? "postgres" : "sqlite");
   assert.equal(report.datastoreType, `clientdata-${report.details.engine}`);
 
   const port = await freePort();
