@@ -13,7 +13,7 @@
 //   node bench/run.mjs --smoke    one small run per pair, no goals: keeps the harness from rotting
 //   --case W1,R                   only these cases (full runs with --case append nothing); X is
 //                                 the server's ingest example, run natively
-//                                 S: whole server processes, SQLite vs PostgreSQL, one vs two
+//                                 P: whole server processes, SQLite vs PostgreSQL, one vs two
 //                                 processes on one PostgreSQL (server/examples/scaleout.rs)
 //   --profile                     also CPU-profile every library's timed runs (100 µs sampling)
 //                                 and print each case's top functions by self time, per library
@@ -290,10 +290,10 @@ function serverIngestRows() {
 // times interleaved, median per row. PostgreSQL is the cluster at CLIENTDATA_TEST_PG (what
 // scripts/test.sh starts), else a throwaway one from scripts/pg.sh; rows say n/a without it.
 function serverScaleoutRows() {
-  if (ONLY && !ONLY.includes("S")) return [];
+  if (ONLY && !ONLY.includes("P")) return [];
   const records = SMOKE ? 500 : 10_000;
   const configs = [["sqlite", 1], ["postgres", 1], ["postgres", 2]];
-  const label = (kind, n, what) => `S ${what}, 4 users (${kind}, ${n} process${n > 1 ? "es" : ""})`;
+  const label = (kind, n, what) => `P ${what}, 4 users (${kind}, ${n} process${n > 1 ? "es" : ""})`;
   const na = (why) => configs.flatMap(([k, n]) => ["ingest", "answer"].map((w) => [label(k, n, w), "n/a", "—", "—", why]));
   if (!existsSync(SCALEOUT_BIN)) return na("scaleout example not built");
   let pg = process.env.CLIENTDATA_TEST_PG;
@@ -326,7 +326,7 @@ function serverScaleoutRows() {
       rmSync(cluster, { recursive: true, force: true });
     }
   }
-  if (rates.size !== configs.length * 2) throw new Error(`bench S: expected ${configs.length * 2} lines from ${SCALEOUT_BIN}, parsed ${rates.size}`);
+  if (rates.size !== configs.length * 2) throw new Error(`bench P: expected ${configs.length * 2} lines from ${SCALEOUT_BIN}, parsed ${rates.size}`);
   const rate = (k, n, w) => median(rates.get(label(k, n, w)));
   return configs.flatMap(([kind, n]) =>
     ["ingest", "answer"].map((what) => {

@@ -5,7 +5,7 @@
 //! Run (after `cargo build --profile server -p clientdata-server --bins --examples`):
 //! `target/server/examples/scaleout --database DB --processes N [--users U] [--records R]`
 //! where DB is `sqlite` (a temp file; one process only) or a PostgreSQL admin URL (a fresh
-//! database is created in that cluster for the run). bench/run.mjs runs it for the S rows.
+//! database is created in that cluster for the run). bench/run.mjs runs it for the P rows.
 //! Prints one line per phase, e.g.
 //! `scaleout postgres 2 processes ingest 40000 records 1.234 s 32414 records/s`.
 
