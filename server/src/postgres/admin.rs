@@ -8,7 +8,7 @@ use crate::ops::{Admin, UserStats};
 impl Admin for PgConn {
     fn users(&mut self) -> Result<Vec<UserStats>, PgError> {
         let rows = self.client.query(
-            "SELECT u.name, count(r.id), COALESCE(sum(octet_length(r.key) + COALESCE(octet_length(r.value), 0)), 0)::bigint
+            "SELECT u.name, count(r.user_id), COALESCE(sum(octet_length(r.key) + COALESCE(octet_length(r.value), 0)), 0)::bigint
              FROM users u LEFT JOIN records r ON r.user_id = u.id
              GROUP BY u.id, u.name ORDER BY u.name",
             &[],

@@ -10,7 +10,9 @@ use postgres::Client;
 use super::{PgError, LOCK_CLASS, MIGRATION_LOCK};
 
 /// Every migration, in order. Every table carries `user_id` and every query names it, which is
-/// what keeps one user's rows out of another's answers. Text that is compared or ordered (HLCs,
+/// what keeps one user's rows out of another's answers. No foreign keys, as in SQLite: a key
+/// check per written row cost more than it guards (rows are only written for a user row found or
+/// made in the same transaction; `delete-user` deletes all three tables' rows together). Text that is compared or ordered (HLCs,
 /// plugins, keys) is `COLLATE "C"`: byte order, so the fixed-width HLC encoding sorts as HLCs do
 /// whatever the database's locale.
 const MIGRATIONS: &[&str] = &[r#"
@@ -19,27 +21,27 @@ CREATE TABLE users (
     name text COLLATE "C" NOT NULL UNIQUE
 );
 
--- The LWW winner per (user, plugin, key), tombstones included. `id` names a row for the second
--- step of an answer (the values of the chosen rows only).
+-- The LWW winner per (user, plugin, key), tombstones included.
 CREATE TABLE records (
-    id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id bigint NOT NULL,
     plugin  text COLLATE "C" NOT NULL,
     key     text COLLATE "C" NOT NULL,
     node    bigint NOT NULL,            -- the HLC's writer (u64 bits stored as i64)
     hlc     text COLLATE "C" NOT NULL,  -- fixed-width encoding: byte order is HLC order
     kind    smallint NOT NULL,          -- 0 tombstone, 1 JSON text (UTF-8), 2 bytes
     value   bytea,
-    UNIQUE (user_id, plugin, key)
+    PRIMARY KEY (user_id, plugin, key)
 );
 
 -- Watermarks are per (plugin, node), so the records above one are a single range of this index,
--- in HLC order; it also serves the distinct-node and distinct-plugin walks.
-CREATE INDEX records_by_node ON records (user_id, plugin, node, hlc) INCLUDE (id);
+-- in HLC order; it also serves the distinct-node and distinct-plugin walks. It carries the key,
+-- so an answer picks its rows from the index alone and reads only the chosen rows' values (by
+-- primary key). Two indexes per row, as in SQLite.
+CREATE INDEX records_by_node ON records (user_id, plugin, node, hlc) INCLUDE (key);
 
 -- The server's coverage vector per (user, plugin, node), kept on its own (DESIGN.md 4a).
 CREATE TABLE coverage (
-    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id bigint NOT NULL,
     plugin  text COLLATE "C" NOT NULL,
     node    bigint NOT NULL,
     hlc     text COLLATE "C" NOT NULL,

@@ -121,8 +121,9 @@ const COVERAGE: &str =
     "SELECT plugin, hlc FROM coverage WHERE user_id = $1 AND plugin = ANY($2::text[])";
 
 /// The records above a floor, as SQLite does it: per (plugin, node) one index range above the
-/// node's watermark (nodes found by a skip scan), at most `$6` from each, merged by (hlc, id) and
-/// cut at `$6`; only then are the chosen rows' values read.
+/// node's watermark (nodes found by a skip scan), at most `$6` from each, merged by HLC and cut
+/// at `$6`; only then are the chosen rows' values read. (Equal stamps on two keys cannot happen:
+/// every write is ticked; the key only makes the order total.)
 const RECORDS_ABOVE: &str = "WITH RECURSIVE nodes (plugin, node) AS (
          SELECT p.plugin, (SELECT min(r.node) FROM records r
                            WHERE r.user_id = $1 AND r.plugin = p.plugin)
@@ -136,20 +137,21 @@ const RECORDS_ABOVE: &str = "WITH RECURSIVE nodes (plugin, node) AS (
          SELECT * FROM unnest($3::text[], $4::bigint[], $5::text[])
      ),
      chosen AS (
-         SELECT c.id, c.hlc FROM nodes n
+         SELECT n.plugin, c.key, c.hlc FROM nodes n
          CROSS JOIN LATERAL (
-             SELECT r.id, r.hlc FROM records r
+             SELECT r.key, r.hlc FROM records r
              WHERE r.user_id = $1 AND r.plugin = n.plugin AND r.node = n.node
                AND r.hlc > COALESCE((SELECT f.hlc FROM floor f
                                      WHERE f.plugin = n.plugin AND f.node = n.node), '')
              ORDER BY r.hlc LIMIT $6
          ) c
          WHERE n.node IS NOT NULL
-         ORDER BY c.hlc, c.id LIMIT $6
+         ORDER BY c.hlc, n.plugin, c.key LIMIT $6
      )
      SELECT r.plugin, r.key, r.hlc, r.kind, r.value
-     FROM chosen c JOIN records r ON r.id = c.id
-     ORDER BY c.hlc, c.id";
+     FROM chosen c
+     JOIN records r ON r.user_id = $1 AND r.plugin = c.plugin AND r.key = c.key
+     ORDER BY c.hlc, c.plugin, c.key";
 
 impl crate::backend::Transaction for PgTx<'_> {
     fn commit_transaction(self) -> Result<(), PgError> {
