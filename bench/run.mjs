@@ -13,6 +13,8 @@
 //   node bench/run.mjs --smoke    one small run per pair, no goals: keeps the harness from rotting
 //   --case W1,R                   only these cases (full runs with --case append nothing); X is
 //                                 the server's ingest example, run natively
+//                                 P: whole server processes, SQLite vs PostgreSQL, one vs two
+//                                 processes on one PostgreSQL (server/examples/scaleout.rs)
 //   --profile                     also CPU-profile every library's timed runs (100 µs sampling)
 //                                 and print each case's top functions by self time, per library
 import { createServer } from "node:http";
@@ -56,6 +58,7 @@ const SIZE_GOAL_BYTES = 80 * 1024;
 // X: the reference server's ingest on SQLite, records/s (native, no browser).
 const INGEST_GOAL = 50_000;
 const INGEST_BIN = join(ROOT, "target", "server", "examples", "ingest");
+const SCALEOUT_BIN = join(ROOT, "target", "server", "examples", "scaleout");
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
@@ -223,6 +226,7 @@ async function runAll(origin, syncServer, tinybaseServer) {
   }
 
   rows.push(...serverIngestRows());
+  rows.push(...serverScaleoutRows());
 
   const size = await pkgSize();
   rows.push(["B", size === null ? "n/a (no pkg/)" : `${(size / 1024).toFixed(1)} KiB gz`, `goal: ≤ ${SIZE_GOAL_BYTES / 1024} KiB`, size === null ? "n/a" : `${(size / SIZE_GOAL_BYTES).toFixed(2)}x of budget`, size === null || SMOKE ? "" : size <= SIZE_GOAL_BYTES ? "met" : "MISSED"]);
@@ -277,6 +281,61 @@ function serverIngestRows() {
     const verdict = SMOKE ? "" : rate >= INGEST_GOAL ? "met" : "MISSED";
     return [label, `${fmt(rate)}/s`, `goal: ≥ ${fmt(INGEST_GOAL)}/s`, `${(rate / INGEST_GOAL).toFixed(2)}x of goal`, verdict];
   });
+}
+
+// Scale-out: `scaleout` (server/examples/scaleout.rs) starts real server processes on one
+// database and has 4 users push (pushes of 1000 x 1 KiB) and then pull their records at once,
+// each user through its own process (user i through process i mod N, pulled back through the
+// next). Configurations: SQLite with 1 process, PostgreSQL with 1 and with 2 processes, RUNS
+// times interleaved, median per row. PostgreSQL is the cluster at CLIENTDATA_TEST_PG (what
+// scripts/test.sh starts), else a throwaway one from scripts/pg.sh; rows say n/a without it.
+function serverScaleoutRows() {
+  if (ONLY && !ONLY.includes("P")) return [];
+  const records = SMOKE ? 500 : 10_000;
+  const configs = [["sqlite", 1], ["postgres", 1], ["postgres", 2]];
+  const label = (kind, n, what) => `P ${what}, 4 users (${kind}, ${n} process${n > 1 ? "es" : ""})`;
+  const na = (why) => configs.flatMap(([k, n]) => ["ingest", "answer"].map((w) => [label(k, n, w), "n/a", "—", "—", why]));
+  if (!existsSync(SCALEOUT_BIN)) return na("scaleout example not built");
+  let pg = process.env.CLIENTDATA_TEST_PG;
+  let cluster = null;
+  if (!pg) {
+    cluster = mkdtempSync(join(tmpdir(), "clientdata-bench-pg-"));
+    try {
+      pg = execFileSync("bash", [join(ROOT, "scripts", "pg.sh"), "start", cluster], { encoding: "utf8" }).trim();
+    } catch (e) {
+      rmSync(cluster, { recursive: true, force: true });
+      return na(`no PostgreSQL: ${String(e.message).split("\n")[0]}`);
+    }
+  }
+  const rates = new Map();
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      for (const [kind, n] of configs) {
+        const database = kind === "sqlite" ? "sqlite" : pg;
+        const out = execFileSync(SCALEOUT_BIN, ["--database", database, "--processes", String(n), "--users", "4", "--records", String(records)], { encoding: "utf8", timeout: 600_000 });
+        // e.g. "scaleout postgres 2 processes ingest 40000 records 1.234 s 32414 records/s"
+        for (const [, k, p, what, rate] of out.matchAll(/^scaleout (\w+) (\d+) process(?:es)? (ingest|answer) \d+ records [\d.]+ s (\d+) records\/s/gm)) {
+          const key = label(k, Number(p), what);
+          rates.set(key, [...(rates.get(key) ?? []), Number(rate)]);
+        }
+      }
+    }
+  } finally {
+    if (cluster) {
+      execFileSync("bash", [join(ROOT, "scripts", "pg.sh"), "stop", cluster]);
+      rmSync(cluster, { recursive: true, force: true });
+    }
+  }
+  if (rates.size !== configs.length * 2) throw new Error(`bench P: expected ${configs.length * 2} lines from ${SCALEOUT_BIN}, parsed ${rates.size}`);
+  const rate = (k, n, w) => median(rates.get(label(k, n, w)));
+  return configs.flatMap(([kind, n]) =>
+    ["ingest", "answer"].map((what) => {
+      const r = rate(kind, n, what);
+      // The peer column: PostgreSQL against SQLite; two processes against one.
+      const [peerName, peer] = kind === "sqlite" ? [null, null] : n === 1 ? ["SQLite", rate("sqlite", 1, what)] : ["1 process", rate("postgres", 1, what)];
+      return [label(kind, n, what), `${fmt(r)}/s`, peer ? `${peerName}: ${fmt(peer)}/s` : "—", peer ? `${(r / peer).toFixed(2)}x` : "—", ""];
+    }),
+  );
 }
 
 // Collects the console profiles the page records around each timed part; take() returns those

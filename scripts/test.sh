@@ -9,6 +9,16 @@ export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 
 step() { printf '\n== test: %s\n' "$1"; }
 
+# A throwaway PostgreSQL cluster for the server's PostgreSQL backend (native tests, e2e, bench),
+# stopped and removed whatever happens. CLIENTDATA_REQUIRE_PG makes every PostgreSQL test fail
+# rather than skip if it cannot reach it.
+step "PostgreSQL cluster (scripts/pg.sh)"
+PG_DIR="$(mktemp -d /tmp/clientdata-pg.XXXXXX)"
+trap 'bash scripts/pg.sh stop "$PG_DIR"; rm -rf "$PG_DIR"' EXIT
+CLIENTDATA_TEST_PG="$(bash scripts/pg.sh start "$PG_DIR")"
+export CLIENTDATA_TEST_PG CLIENTDATA_REQUIRE_PG=1
+echo "$CLIENTDATA_TEST_PG"
+
 step "rustfmt"
 cargo fmt --all -- --check
 
@@ -22,7 +32,14 @@ step "clippy (wasm32, library and browser tests)"
 cargo clippy -p clientdata --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
 step "native tests"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee "$PG_DIR/native-tests.log"
+# Every server test runs on both backends: none may have been left out on PostgreSQL.
+pg_ran=$(grep -cE '^test .*::postgres \.\.\. ok$' "$PG_DIR/native-tests.log" || true)
+sqlite_ran=$(grep -cE '^test .*::sqlite \.\.\. ok$' "$PG_DIR/native-tests.log" || true)
+echo "server tests passed: $sqlite_ran on SQLite, $pg_ran on PostgreSQL"
+if [ "$pg_ran" -eq 0 ] || [ "$pg_ran" -ne "$sqlite_ran" ]; then
+  echo "PostgreSQL tests did not all run"; exit 1
+fi
 
 step "browser tests (headless Chromium)"
 # A stalled browser fails the run after 15 minutes instead of eating CI's 90 (a browser that
@@ -48,5 +65,8 @@ node bench/run.mjs --smoke
 
 step "end-to-end tests (playwright-core, real tabs, the real server)"
 (cd e2e && timeout 900 npm test)
+
+step "end-to-end sync suite again, the server on PostgreSQL"
+(cd e2e && CLIENTDATA_E2E_BACKEND=postgres timeout 600 node --test --test-concurrency=1 tests/sync.test.mjs)
 
 printf '\n== test: all checks passed\n'

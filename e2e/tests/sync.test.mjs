@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer } from "../lib/server.mjs";
+import { startServer, freshDatabase } from "../lib/server.mjs";
 import { harness } from "../lib/harness.mjs";
 import {
   unique, freePort, devicePage, openInstance, withCd, sync, exchange, set, del, get, dump, events,
@@ -310,7 +310,7 @@ scenario("an aborted round applies nothing; the next sync receives the record", 
 
 test("server stopped: a typed network error, no local write lost; restarted, the next sync delivers", { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "clientdata-e2e-restart-"));
-  const database = join(dir, "restart.sqlite");
+  const database = freshDatabase(dir, "restart.sqlite");
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
   let own = await startServer({ listen, database });
@@ -871,7 +871,7 @@ scenario("verifier: typed report, healthy against the server, unhealthy and nami
   assert.equal(remote.ok, true);
   assert.ok(remote.url.startsWith(`${h.server.url}/`), `the probe names the server: ${remote.url}`);
   assert.equal(remote.health?.healthy, true, `the server's /health: ${JSON.stringify(remote)}`);
-  assert.equal(remote.health.database, "sqlite");
+  assert.equal(remote.health.database, process.env.CLIENTDATA_E2E_BACKEND === "postgres" ? "postgres" : "sqlite");
   assert.equal(report.datastoreType, `clientdata-${report.details.engine}`);
 
   const port = await freePort();

@@ -3,16 +3,19 @@
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clientdata::core::Limits;
 use tokio::net::TcpListener;
 
 use crate::auth::{Tokens, TokensError, DEV_TOKEN_PREFIX};
+use crate::backend::Serialized;
 use crate::config::Config;
+use crate::database::DatabaseUrl;
+use crate::postgres::{PgDatabase, PgOptions};
 use crate::routes::{router, AppState};
-use crate::sqlite::{SqliteBackend, SqliteError, SqliteOptions};
+use crate::sqlite::{SqliteBackend, SqliteOptions};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +26,10 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database {path}: {source}")]
     Database {
-        /// The file.
+        /// The file or URL (without its password).
         path: String,
         /// Why.
-        source: SqliteError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A static directory does not exist.
     #[error("static directory {0} does not exist")]
@@ -81,26 +84,53 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
             return Err(StartError::StaticDir(mount.dir.display().to_string()));
         }
     }
-    let options = SqliteOptions {
-        apply_delay: config.test_apply_delay_ms.map(Duration::from_millis),
-    };
+    let apply_delay = config.test_apply_delay_ms.map(Duration::from_millis);
     if let Some(ms) = config.test_apply_delay_ms {
         tracing::warn!(
             ms,
             "test apply delay is on: every push sleeps inside its transaction"
         );
     }
-    let backend =
-        SqliteBackend::open(&config.database, options).map_err(|source| StartError::Database {
-            path: config.database.display().to_string(),
-            source,
-        })?;
-    let state = Arc::new(AppState {
-        backend: Mutex::new(backend),
-        tokens,
-        limits: Limits::default(),
-    });
-    let app = router(state, &config.allow_origins, &config.statics);
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| StartError::Database {
+        path: config.database.to_string(),
+        source,
+    };
+    let limits = Limits::default();
+    config.database.check().map_err(|e| failed(e.into()))?;
+    let app = match &config.database {
+        DatabaseUrl::Unsupported(_) => return Err(failed("unsupported database URL".into())),
+        DatabaseUrl::Sqlite(path) => {
+            let backend = SqliteBackend::open(path, SqliteOptions { apply_delay })
+                .map_err(|e| failed(e.into()))?;
+            let state = AppState {
+                database: Serialized::new(backend),
+                tokens,
+                limits,
+            };
+            router(Arc::new(state), &config.allow_origins, &config.statics)
+        }
+        DatabaseUrl::Postgres(url) => {
+            let (url, options) = (
+                url.clone(),
+                PgOptions {
+                    pool_size: config.pool_size,
+                    apply_delay,
+                    ..PgOptions::default()
+                },
+            );
+            // Connecting and migrating block: off the async workers.
+            let database = tokio::task::spawn_blocking(move || PgDatabase::open(&url, options))
+                .await
+                .map_err(|e| failed(e.into()))?
+                .map_err(|e| failed(e.into()))?;
+            let state = AppState {
+                database,
+                tokens,
+                limits,
+            };
+            router(Arc::new(state), &config.allow_origins, &config.statics)
+        }
+    };
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -119,7 +149,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    tracing::info!(%addr, database = %config.database.display(), origins = config.allow_origins.len(), statics = config.statics.len(), "listening");
+    tracing::info!(%addr, database = %config.database, origins = config.allow_origins.len(), statics = config.statics.len(), "listening");
     bound.serve(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

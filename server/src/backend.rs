@@ -1,6 +1,8 @@
 //! The storage seam: a [`Backend`] opens one transaction per round, scoped to one user, which the
-//! shared core drives through its [`Store`] trait. SQLite implements it today; a PostgreSQL
-//! backend implements the same two traits (a `REPEATABLE READ` transaction from a pool).
+//! shared core drives through its [`Store`] trait. SQLite (`crate::sqlite`) and PostgreSQL
+//! (`crate::postgres`, one pooled connection per round) implement it; the HTTP layer holds a
+//! [`Database`], which runs rounds from many threads: SQLite's one connection behind a mutex
+//! ([`Serialized`]), PostgreSQL's pool without one.
 
 use clientdata::core::replica::{serve, ReplicaError, ServeStats};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits, Store};
@@ -46,4 +48,69 @@ pub fn exchange<B: Backend>(
     let answer = serve(&mut tx, request, limits, now_ms)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(answer)
+}
+
+/// What the HTTP layer holds: something that runs rounds from many request threads at once. A
+/// pooled database (PostgreSQL) runs rounds of different users concurrently; a single SQLite
+/// connection is a [`Serialized`] backend that runs them one at a time.
+pub trait Database: Send + Sync + 'static {
+    /// The backend's failure type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Short name reported by `/health` (e.g. `"sqlite"`).
+    const NAME: &'static str;
+
+    /// One round for `user` (see [`exchange`]); blocking, so called off the async workers.
+    fn exchange(
+        &self,
+        user: &UserId,
+        request: &ExchangeRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<Self::Error>>;
+
+    /// A trivial query, to prove the database answers; blocking.
+    fn ping(&self) -> Result<(), Self::Error>;
+}
+
+/// A single-connection [`Backend`] behind a mutex: every round waits for the one before. Right
+/// for SQLite, which has a single writer anyway.
+#[derive(Debug)]
+pub struct Serialized<B>(std::sync::Mutex<B>);
+
+impl<B> Serialized<B> {
+    /// Wraps `backend`.
+    pub fn new(backend: B) -> Self {
+        Serialized(std::sync::Mutex::new(backend))
+    }
+
+    /// The backend, for the duration of `f` (operations commands, tests).
+    pub fn with<T>(&self, f: impl FnOnce(&mut B) -> T) -> T {
+        // A panic while holding the lock left no open transaction behind (dropping one rolls it
+        // back during unwinding), so a poisoned lock is safe to take over.
+        let mut backend = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut backend)
+    }
+}
+
+impl<B: Backend> Database for Serialized<B> {
+    type Error = B::Error;
+    const NAME: &'static str = B::NAME;
+
+    fn exchange(
+        &self,
+        user: &UserId,
+        request: &ExchangeRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
+        self.with(|backend| exchange(backend, user, request, limits, now_ms))
+    }
+
+    fn ping(&self) -> Result<(), B::Error> {
+        self.with(|backend| backend.ping())
+    }
 }

@@ -7,8 +7,12 @@ use std::str::FromStr;
 use clap::Parser;
 use tracing_subscriber::filter::Targets;
 
+use crate::database::DatabaseUrl;
+use crate::ops::Command;
+
 /// Reference sync server for clientdata: answers `POST /sync/exchange` with the shared core over
-/// SQLite, and can serve the demo's static files.
+/// SQLite or PostgreSQL, and can serve the demo's static files. Without a subcommand it serves;
+/// the subcommands are operations on the database (see docs/DEPLOY.md).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "clientdata-server", version, about)]
 pub struct Config {
@@ -17,9 +21,21 @@ pub struct Config {
     #[arg(long, env = "CLIENTDATA_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: String,
 
-    /// SQLite database file, created on first run (WAL mode, synchronous=NORMAL).
-    #[arg(long, env = "CLIENTDATA_DATABASE", default_value = "clientdata.sqlite")]
-    pub database: PathBuf,
+    /// SQLite database file, created on first run (WAL mode, synchronous=NORMAL), or a
+    /// PostgreSQL URL `postgres://user[:password]@host[:port]/db` (migrated at startup; several
+    /// server processes may share it).
+    #[arg(
+        long,
+        env = "CLIENTDATA_DATABASE",
+        default_value = "clientdata.sqlite",
+        global = true,
+        value_name = "FILE|URL"
+    )]
+    pub database: DatabaseUrl,
+
+    /// PostgreSQL only: most connections this process opens (rounds beyond it wait for one).
+    #[arg(long, env = "CLIENTDATA_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
 
     /// Tokens file: one `TOKEN USER` pair per line, `#` starts a comment line. Without it the
     /// server runs in DEV MODE, where `dev-token-<user>` authenticates as `<user>`.
@@ -59,6 +75,10 @@ pub struct Config {
     /// push, so a test can kill the server mid-apply.
     #[arg(long, env = "CLIENTDATA_TEST_APPLY_DELAY_MS", hide = true)]
     pub test_apply_delay_ms: Option<u64>,
+
+    /// An operation instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 /// A CORS origin: `*` or `scheme://host[:port]`.

@@ -1,5 +1,6 @@
 //! clientdata's reference sync server: `POST /sync/exchange` answered by the same core the browser
-//! runs (`clientdata::core::replica::serve`), inside one SQLite transaction per round.
+//! runs (`clientdata::core::replica::serve`), inside one database transaction per round, on
+//! SQLite (embedded, the default) or PostgreSQL (several server processes on one database).
 //!
 //! The map:
 //! - [`config`]: command line and environment.
@@ -8,13 +9,19 @@
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
 //! - [`backend`]: the storage seam (a transaction per round, scoped to one user).
+//! - [`database`]: which backend a `--database` value selects.
 //! - [`sqlite`]: the SQLite backend.
+//! - [`postgres`]: the PostgreSQL backend (a connection pool, no global lock).
+//! - [`ops`]: the operations subcommands (users, export/import, delete, schema, migrate).
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod database;
 pub mod error;
+pub mod ops;
+pub mod postgres;
 pub mod routes;
 pub mod sqlite;

@@ -1,6 +1,6 @@
 //! The HTTP surface: `POST /sync/exchange`, `GET /health`, CORS and static files.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -19,15 +19,15 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::auth::{Tokens, UserId};
-use crate::backend::{self, Backend};
+use crate::backend::Database;
 use crate::config::{AllowedOrigin, StaticMount};
 use crate::error::{json_errors, ApiError};
 
 /// What every handler shares.
 pub struct AppState<B> {
-    /// The database. One connection behind a mutex: SQLite has a single writer anyway, and every
-    /// round may write. A pooled backend (PostgreSQL) would hold its pool here instead.
-    pub backend: Mutex<B>,
+    /// The database: SQLite's one connection behind a mutex, or PostgreSQL's pool (no global
+    /// lock: rounds of different users run concurrently).
+    pub database: B,
     /// Who may call.
     pub tokens: Tokens,
     /// Protocol limits.
@@ -36,7 +36,7 @@ pub struct AppState<B> {
 
 /// Builds the router: API routes, then static mounts, JSON error bodies, CORS outermost (so
 /// error answers carry CORS headers too and browsers can read them).
-pub fn router<B: Backend>(
+pub fn router<B: Database>(
     state: Arc<AppState<B>>,
     origins: &[AllowedOrigin],
     statics: &[StaticMount],
@@ -84,7 +84,7 @@ fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
 /// `POST /sync/exchange`: authenticate, check media type and size, parse, run the round in one
 /// transaction, answer [`clientdata::core::ExchangeResponse`]. Cheap checks come first so an
 /// unauthenticated or oversized request is refused before its body is read.
-async fn exchange<B: Backend>(
+async fn exchange<B: Database>(
     State(state): State<Arc<AppState<B>>>,
     headers: HeaderMap,
     body: Body,
@@ -114,24 +114,16 @@ async fn exchange<B: Backend>(
         .into_response())
 }
 
-fn run_exchange<B: Backend>(
+fn run_exchange<B: Database>(
     state: &AppState<B>,
     user: &UserId,
     body: &[u8],
 ) -> Result<(Vec<u8>, ServeStats), ApiError> {
     let request: ExchangeRequest = serde_json::from_slice(body).map_err(|e| ApiError::parse(&e))?;
-    let (response, stats) = {
-        // A panic while holding the lock left no open transaction behind (dropping one rolls it
-        // back during unwinding), so a poisoned lock is safe to take over.
-        let mut backend = state.backend.lock().unwrap_or_else(PoisonError::into_inner);
-        backend::exchange(
-            &mut *backend,
-            user,
-            &request,
-            &state.limits,
-            SystemClock.now_ms(),
-        )?
-    };
+    let (response, stats) =
+        state
+            .database
+            .exchange(user, &request, &state.limits, SystemClock.now_ms())?;
     let json = serde_json::to_vec(&response)
         .map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
     Ok((json, stats))
@@ -198,17 +190,10 @@ struct Health {
 
 /// `GET /health`: 200 when a trivial query succeeds, 503 otherwise; `latencyMs` includes waiting
 /// for the database, which is what a caller would wait too.
-async fn health<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Response {
+async fn health<B: Database>(State(state): State<Arc<AppState<B>>>) -> Response {
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || {
-        state
-            .backend
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .ping()
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let result =
+        tokio::task::spawn_blocking(move || state.database.ping().map_err(|e| e.to_string())).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let healthy = match result {
         Ok(Ok(())) => true,

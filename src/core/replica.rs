@@ -48,6 +48,12 @@ pub trait Store {
 
     /// The stored version of (plugin, key), tombstones included.
     fn version(&mut self, plugin: &PluginId, key: &Key) -> Result<Option<Hlc>, Self::Error>;
+    /// The stored versions of several (plugin, key) pairs, in order. By default one
+    /// [`Store::version`] each; a store that pays a network round trip per query (the server's
+    /// PostgreSQL backend) answers them in one.
+    fn versions(&mut self, keys: &[(&PluginId, &Key)]) -> Result<Vec<Option<Hlc>>, Self::Error> {
+        keys.iter().map(|(p, k)| self.version(p, k)).collect()
+    }
     /// Every plugin with a record or a vector.
     fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error>;
     /// The `kind` vectors of `plugins` (absent ones empty).
@@ -128,13 +134,14 @@ fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
             .and_modify(|b| *b = lww(b, r))
             .or_insert(r);
     }
-    let mut out = Vec::new();
-    for r in best.into_values() {
-        if r.wins_over(from_store(store.version(&r.plugin, &r.key))?.as_ref()) {
-            out.push(r.clone());
-        }
-    }
-    Ok(out)
+    let keys: Vec<(&PluginId, &Key)> = best.keys().copied().collect();
+    let stored = from_store(store.versions(&keys))?;
+    Ok(best
+        .into_values()
+        .zip(stored)
+        .filter(|(r, stored)| r.wins_over(stored.as_ref()))
+        .map(|(r, _)| r.clone())
+        .collect())
 }
 
 /// What the server did in one round.

@@ -6,6 +6,7 @@
 //! of the server's coverage with each reply's, so a rolled-back push is simply pushed again.
 //! `FULL` would add an fsync to every round for a window the protocol already covers.
 
+mod admin;
 mod checkpoint;
 mod schema;
 mod store;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use clientdata::core::VectorKind;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::auth::UserId;
 use crate::backend::Backend;
@@ -107,6 +108,13 @@ impl SqliteBackend {
             options,
             _checkpointer: None,
         })
+    }
+
+    /// The schema version of the file at `path` (0 for an empty one), read without creating or
+    /// migrating anything.
+    pub fn stored_version(path: &Path) -> Result<u32, SqliteError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
     }
 
     /// The raw connection, for tests that inspect query plans.

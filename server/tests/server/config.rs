@@ -105,3 +105,45 @@ fn every_option_can_come_from_the_environment() {
         "CLIENTDATA_LOG=warn: {log:#?}"
     );
 }
+
+#[test]
+fn bad_databases_fail_at_startup_without_showing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there, so connecting fails at once.
+    let unreachable = "postgres://app:s3cret@127.0.0.1:1/clientdata?connect_timeout=2";
+    let cases: [(&[&str], &str); 4] = [
+        (&["--database", "mysql://u@h/db"], "only postgres:// URLs"),
+        (
+            &["--database", "postgres://app:s3cret@h:port/db"],
+            "postgres://app:***@h:port/db",
+        ),
+        (
+            &["--database", unreachable],
+            "database postgres://app:***@127.0.0.1:1/clientdata",
+        ),
+        (&["--pool-size", "0"], "--pool-size"),
+    ];
+    for (args, message) in cases {
+        let out = run(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("s3cret"),
+            "{args:?} showed the password: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed a listening line");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_clientdata-server"))
+        .current_dir(dir.path())
+        .env("CLIENTDATA_DATABASE", unreachable)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("postgres://app:***@127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

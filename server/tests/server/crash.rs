@@ -3,17 +3,16 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{token, Device, Server};
+use crate::support::{token, Device, Server, TestDb};
 
-#[test]
-fn sigkill_during_a_push_leaves_nothing_of_it() {
-    let dir = tempfile::tempdir().unwrap();
+fn sigkill_during_a_push_leaves_nothing_of_it(db: &TestDb) {
+    let dir = db.dir();
     let mut device = Device::new(&token("alice"));
     for i in 0..5 {
         device.put("notes", &format!("before-{i}"), "1");
     }
     {
-        let server = Server::with_tokens(dir.path());
+        let server = Server::with_tokens(db);
         assert_eq!(device.sync(&server, 100).pushed, 5);
     }
 
@@ -21,18 +20,9 @@ fn sigkill_during_a_push_leaves_nothing_of_it() {
     for i in 0..10 {
         device.put("notes", &format!("during-{i}"), "2");
     }
-    let tokens = crate::support::tokens_file(dir.path());
-    let args = [
-        "--database",
-        "db.sqlite",
-        "--tokens",
-        tokens.to_str().unwrap(),
-    ];
-    let mut server = Server::start(
-        dir.path(),
-        &args,
-        &[("CLIENTDATA_TEST_APPLY_DELAY_MS", "60000")],
-    );
+    let tokens = crate::support::tokens_file(dir);
+    let args = ["--database", db.arg(), "--tokens", tokens.to_str().unwrap()];
+    let mut server = Server::start(dir, &args, &[("CLIENTDATA_TEST_APPLY_DELAY_MS", "60000")]);
     let out = device
         .client
         .request(&mut device.store, &device.clock, None, 100)
@@ -65,7 +55,7 @@ fn sigkill_during_a_push_leaves_nothing_of_it() {
     );
 
     // Nothing of the push is visible: not its records, not its coverage.
-    server = Server::with_tokens(dir.path());
+    server = Server::with_tokens(db);
     let mut observer = Device::new(&token("alice"));
     observer.sync(&server, 100);
     let keys: Vec<String> = observer.contents().into_iter().map(|(_, k, _)| k).collect();
@@ -79,10 +69,8 @@ fn sigkill_during_a_push_leaves_nothing_of_it() {
     assert_eq!(observer.contents().len(), 15);
 }
 
-#[test]
-fn sigterm_stops_gracefully_and_keeps_the_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn sigterm_stops_gracefully_and_keeps_the_data(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut device = Device::new(&token("bob"));
     device.put("p", "k", "1");
     device.sync(&server, 10);
@@ -94,8 +82,11 @@ fn sigterm_stops_gracefully_and_keeps_the_data() {
     server.wait_for_log("SIGTERM", Duration::from_secs(10));
     server.wait_for_log("stopped", Duration::from_secs(10));
     assert!(server.wait(Duration::from_secs(10)).success());
-    let server = Server::with_tokens(dir.path());
+    let server = Server::with_tokens(db);
     let mut fresh = Device::new(&token("bob"));
     fresh.sync(&server, 10);
     assert_eq!(fresh.contents().len(), 1);
 }
+
+on_both!(sigkill_during_a_push_leaves_nothing_of_it);
+on_both!(sigterm_stops_gracefully_and_keeps_the_data);

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{now_ms, token, Device, Server};
+use crate::support::{now_ms, token, Device, Server, TestDb};
 
 fn hlc(wall_ms: u64, node: &str) -> String {
     format!("{wall_ms:012x}-0000-{node}")
@@ -25,10 +25,8 @@ fn with(mutate: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-#[test]
-fn bad_bodies_get_400_with_their_typed_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn bad_bodies_get_400_with_their_typed_code(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let alice = token("alice");
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
@@ -185,10 +183,8 @@ fn bad_bodies_get_400_with_their_typed_code() {
     );
 }
 
-#[test]
-fn transport_errors_get_their_4xx() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn transport_errors_get_their_4xx(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let body = serde_json::to_vec(&valid()).unwrap();
     let auth = format!("Bearer {}", token("alice"));
     let json = ("content-type", "application/json");
@@ -312,10 +308,8 @@ fn transport_errors_get_their_4xx() {
     );
 }
 
-#[test]
-fn oversized_bodies_get_413_declared_or_streamed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn oversized_bodies_get_413_declared_or_streamed(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let max = 8 << 20;
     let auth = format!(
         "authorization: Bearer {}\r\ncontent-type: application/json\r\n",
@@ -359,10 +353,8 @@ fn oversized_bodies_get_413_declared_or_streamed() {
     assert_nothing_stored(&server);
 }
 
-#[test]
-fn garbage_and_truncations_never_cause_a_5xx() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn garbage_and_truncations_never_cause_a_5xx(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut rng = fastrand::Rng::with_seed(9);
     let valid = serde_json::to_vec(&valid()).unwrap();
     let mut bodies: Vec<Vec<u8>> = (0..valid.len())
@@ -400,3 +392,8 @@ fn assert_nothing_stored(server: &Server) {
     assert_eq!(stats.applied, 0);
     assert!(observer.store.records().next().is_none());
 }
+
+on_both!(bad_bodies_get_400_with_their_typed_code);
+on_both!(transport_errors_get_their_4xx);
+on_both!(oversized_bodies_get_413_declared_or_streamed);
+on_both!(garbage_and_truncations_never_cause_a_5xx);

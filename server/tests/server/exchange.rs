@@ -3,7 +3,7 @@
 use clientdata::core::replica::serve;
 use clientdata::core::{Limits, MemoryStore, PluginId, Value};
 
-use crate::support::{now_ms, plugin, token, Device, Server};
+use crate::support::{now_ms, plugin, token, Device, Server, TestDb};
 
 /// A device's live values, sorted by (plugin, key).
 fn live(device: &Device) -> Vec<(String, String, Value)> {
@@ -12,10 +12,8 @@ fn live(device: &Device) -> Vec<(String, String, Value)> {
     contents
 }
 
-#[test]
-fn devices_of_one_user_converge() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn devices_of_one_user_converge(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut rng = fastrand::Rng::with_seed(1);
     let mut devices = vec![
         Device::new(&token("alice")),
@@ -67,10 +65,8 @@ fn devices_of_one_user_converge() {
     assert_eq!(live(&fresh), expected);
 }
 
-#[test]
-fn paging_with_small_limits_and_byte_budgets_delivers_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn paging_with_small_limits_and_byte_budgets_delivers_everything(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut writer = Device::new(&token("bob"));
     for i in 0..250 {
         writer.put(
@@ -113,10 +109,8 @@ fn paging_with_small_limits_and_byte_budgets_delivers_everything() {
     );
 }
 
-#[test]
-fn replaying_a_request_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn replaying_a_request_changes_nothing(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut other = Device::new(&token("alice"));
     other.put("p", "shared", "\"other\"");
     other.sync(&server, 100);
@@ -183,10 +177,8 @@ fn mirrored_round(
     plan.has_more || out.more_to_push
 }
 
-#[test]
-fn lww_conflicts_resolve_exactly_as_the_core_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn lww_conflicts_resolve_exactly_as_the_core_model(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut model = MemoryStore::new();
     let mut rng = fastrand::Rng::with_seed(42);
     let mut devices: Vec<Device> = (0..4).map(|_| Device::new(&token("bob"))).collect();
@@ -232,3 +224,8 @@ fn lww_conflicts_resolve_exactly_as_the_core_model() {
         assert_eq!(d.store.records().cloned().collect::<Vec<_>>(), winners);
     }
 }
+
+on_both!(devices_of_one_user_converge);
+on_both!(paging_with_small_limits_and_byte_budgets_delivers_everything);
+on_both!(replaying_a_request_changes_nothing);
+on_both!(lww_conflicts_resolve_exactly_as_the_core_model);

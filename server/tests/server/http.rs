@@ -1,11 +1,9 @@
 //! `/health`, CORS, static files, dev mode, and what the log must never contain.
 
-use crate::support::{token, Device, Server};
+use crate::support::{token, Device, Server, TestDb};
 
-#[test]
-fn health_reports_its_shape() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn health_reports_its_shape(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let reply = server.send("GET", "/health", &[], Vec::new());
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -20,7 +18,7 @@ fn health_reports_its_shape() {
     assert_eq!(keys, ["database", "healthy", "latencyMs", "version"]);
     assert_eq!(body["healthy"], true);
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(body["database"], "sqlite");
+    assert_eq!(body["database"], db.kind());
     let latency = body["latencyMs"].as_f64().unwrap();
     assert!((0.0..5_000.0).contains(&latency), "{latency}");
 }
@@ -264,3 +262,5 @@ fn tokens_never_reach_the_log() {
         );
     }
 }
+
+on_both!(health_reports_its_shape);

@@ -2,12 +2,10 @@
 
 use clientdata::core::{NodeId, Value};
 
-use crate::support::{token, Device, Server};
+use crate::support::{token, Device, Server, TestDb};
 
-#[test]
-fn a_hundred_random_user_pairs_read_nothing_of_each_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::with_tokens(dir.path());
+fn a_hundred_random_user_pairs_read_nothing_of_each_other(db: &TestDb) {
+    let server = Server::with_tokens(db);
     let mut rng = fastrand::Rng::with_seed(2024);
     let mut users: Vec<usize> = (0..200).collect();
     rng.shuffle(&mut users);
@@ -59,3 +57,5 @@ fn a_hundred_random_user_pairs_read_nothing_of_each_other() {
     assert_eq!(cross_reads, 0, "cross-user reads out of {reads}");
     assert!(reads >= 400);
 }
+
+on_both!(a_hundred_random_user_pairs_read_nothing_of_each_other);

@@ -1,5 +1,6 @@
 //! End-to-end tests against the real `clientdata-server` binary on loopback.
 
+#[macro_use]
 mod support;
 
 mod config;
@@ -8,3 +9,5 @@ mod errors;
 mod exchange;
 mod http;
 mod isolation;
+mod ops;
+mod scaleout;

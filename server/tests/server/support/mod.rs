@@ -1,5 +1,6 @@
 //! The real server binary on a free loopback port with a temp database, a small HTTP client, and
-//! simulated devices (the core's `Client` over a `MemoryStore`).
+//! simulated devices (the core's `Client` over a `MemoryStore`), and the database each test runs
+//! on: [`on_both!`] makes a test run once on SQLite and once on PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,10 @@ use clientdata::core::{
     Value,
 };
 use ureq::http;
+
+#[macro_use]
+mod db;
+pub use db::TestDb;
 
 /// The token file every test server gets: `alice`, `bob` and `carol`, plus `user-0..user-199`.
 pub fn tokens_file(dir: &Path) -> PathBuf {
@@ -89,17 +94,12 @@ impl Server {
         }
     }
 
-    /// A server with the test tokens file and a database `db.sqlite` in `dir`.
-    pub fn with_tokens(dir: &Path) -> Server {
-        let tokens = tokens_file(dir);
+    /// A server with the test tokens file on `db`.
+    pub fn with_tokens(db: &TestDb) -> Server {
+        let tokens = tokens_file(db.dir());
         Server::start(
-            dir,
-            &[
-                "--database",
-                "db.sqlite",
-                "--tokens",
-                tokens.to_str().unwrap(),
-            ],
+            db.dir(),
+            &["--database", db.arg(), "--tokens", tokens.to_str().unwrap()],
             &[],
         )
     }
