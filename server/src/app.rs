@@ -11,8 +11,11 @@ use tokio::net::TcpListener;
 
 use crate::auth::{Tokens, TokensError, DEV_TOKEN_PREFIX};
 use crate::config::Config;
+use crate::limits::Intake;
 use crate::routes::{router, AppState};
+use crate::serve::ConnectionOptions;
 use crate::sqlite::{SqliteBackend, SqliteError, SqliteOptions};
+use crate::write_health::WriteHealth;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Dev mode asked for on an address other than loopback.
+    #[error("dev mode (no --tokens) on {0}, which is not loopback: anyone reaching it could read any user's data. Pass --tokens, listen on 127.0.0.1, or add --dev-any-address")]
+    DevModeNotLoopback(SocketAddr),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(#[from] std::io::Error),
@@ -48,6 +54,7 @@ pub enum StartError {
 pub struct Bound {
     listener: TcpListener,
     app: axum::Router,
+    connections: ConnectionOptions,
 }
 
 impl Bound {
@@ -56,14 +63,12 @@ impl Bound {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets open requests finish.
+    /// Serves until `shutdown` resolves, then lets open requests finish within the grace.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        crate::serve::serve(self.listener, self.app, &self.connections, shutdown).await
     }
 }
 
@@ -95,10 +100,13 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
             path: config.database.display().to_string(),
             source,
         })?;
+    let dev_mode = matches!(tokens, Tokens::Dev);
     let state = Arc::new(AppState {
         backend: Mutex::new(backend),
         tokens,
         limits: Limits::default(),
+        intake: Intake::new(&config.requests),
+        writes: WriteHealth::default(),
     });
     let app = router(state, &config.allow_origins, &config.statics);
     let listener = TcpListener::bind(&config.listen)
@@ -107,11 +115,20 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
             addr: config.listen.clone(),
             source,
         })?;
-    Ok(Bound { listener, app })
+    let addr = listener.local_addr()?;
+    if dev_mode && !addr.ip().is_loopback() && !config.dev_any_address {
+        return Err(StartError::DevModeNotLoopback(addr));
+    }
+    Ok(Bound {
+        listener,
+        app,
+        connections: config.connections.clone(),
+    })
 }
 
 /// Runs the server until SIGINT or SIGTERM, then lets open requests finish.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    ignore_file_size_signal();
     let bound = bind(&config).await?;
     let addr = bound.local_addr()?;
     // The one line on stdout, for scripts and tests that start the server on port 0.
@@ -123,6 +140,17 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     bound.serve(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, which kills the process by
+/// default; ignored, the write fails with EFBIG instead, the push gets a 500 and `/health` turns
+/// unhealthy, like any other failed write.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
