@@ -150,6 +150,17 @@ impl Intake {
         ))
     }
 
+    /// The budget is full: reads and discards the rest of the body (within the deadline, holding
+    /// no more than one chunk), so the client reads a 503 rather than a reset connection, then
+    /// answers `overloaded`.
+    async fn refuse(&self, mut body: Body, deadline: tokio::time::Instant) -> ApiError {
+        let _ = tokio::time::timeout_at(deadline, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+        self.overloaded()
+    }
+
     /// Reads a body of at most `limits.max_body_bytes` within the body timeout, holding its bytes
     /// from the budget: the whole declared `Content-Length` before reading, or chunk by chunk.
     /// Keep the reservation until the request's memory is released.
@@ -166,10 +177,12 @@ impl Intake {
         if let Some(size) = declared {
             limits.check_body(size).map_err(|e| ApiError::core(&e))?;
         }
-        let mut reservation = self.reserve(declared.unwrap_or(0))?;
-        let mut data = Vec::with_capacity(declared.unwrap_or(0));
         let deadline = tokio::time::Instant::now() + self.body_timeout;
         let mut body = body;
+        let Ok(mut reservation) = self.reserve(declared.unwrap_or(0)) else {
+            return Err(self.refuse(body, deadline).await);
+        };
+        let mut data = Vec::with_capacity(declared.unwrap_or(0));
         loop {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => {
@@ -202,7 +215,8 @@ impl Intake {
             }
             data.reserve(chunk.len());
             if !reservation.grow_to(data.capacity()) {
-                return Err(self.overloaded());
+                drop((data, reservation));
+                return Err(self.refuse(body, deadline).await);
             }
             data.extend_from_slice(&chunk);
         }

@@ -219,6 +219,9 @@ impl AsyncWrite for GuardedIo {
             this.fresh = false;
             this.idle_start = Instant::now();
             this.head_start = None;
+            // Hyper may have polled the read side while the request was busy (no deadline then)
+            // and wait on it now: poll again, so the idle deadline gets armed.
+            cx.waker().wake_by_ref();
         }
         Poll::Ready(Ok(()))
     }

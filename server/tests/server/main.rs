@@ -6,5 +6,6 @@ mod config;
 mod crash;
 mod errors;
 mod exchange;
+mod hostile;
 mod http;
 mod isolation;
