@@ -24,8 +24,8 @@ pub struct RequestOptions {
     pub body_timeout_secs: Duration,
 
     /// Bytes of request bodies all requests in flight may hold together; a request that would
-    /// exceed it is refused with 503 `overloaded` and `Retry-After`. Peak memory under load is
-    /// about 2.5 times this (bodies parsed) plus the connections' buffers.
+    /// exceed it is refused with 503 `overloaded` and `Retry-After`. Peak memory under load stays
+    /// within about 4 times this (bodies parsed) plus the connections' buffers.
     #[arg(long, env = "CLIENTDATA_MAX_INFLIGHT_BYTES", default_value_t = 64 << 20, value_name = "BYTES")]
     pub max_inflight_bytes: usize,
 }
