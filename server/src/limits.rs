@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{CONTENT_LENGTH, EXPECT};
 use axum::http::{HeaderMap, StatusCode};
 use clientdata::core::Limits;
 use http_body_util::BodyExt;
@@ -152,12 +152,23 @@ impl Intake {
 
     /// The budget is full: reads and discards the rest of the body (within the deadline, holding
     /// no more than one chunk), so the client reads a 503 rather than a reset connection, then
-    /// answers `overloaded`.
-    async fn refuse(&self, mut body: Body, deadline: tokio::time::Instant) -> ApiError {
-        let _ = tokio::time::timeout_at(deadline, async {
-            while let Some(Ok(_)) = body.frame().await {}
-        })
-        .await;
+    /// answers `overloaded`. A client that waits for `100 Continue` is answered at once instead:
+    /// reading would invite the body it has not sent.
+    async fn refuse(
+        &self,
+        headers: &HeaderMap,
+        mut body: Body,
+        deadline: tokio::time::Instant,
+    ) -> ApiError {
+        let waits_for_continue = headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits_for_continue {
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(Ok(_)) = body.frame().await {}
+            })
+            .await;
+        }
         self.overloaded()
     }
 
@@ -180,7 +191,7 @@ impl Intake {
         let deadline = tokio::time::Instant::now() + self.body_timeout;
         let mut body = body;
         let Ok(mut reservation) = self.reserve(declared.unwrap_or(0)) else {
-            return Err(self.refuse(body, deadline).await);
+            return Err(self.refuse(headers, body, deadline).await);
         };
         let mut data = Vec::with_capacity(declared.unwrap_or(0));
         loop {
@@ -216,7 +227,7 @@ impl Intake {
             data.reserve(chunk.len());
             if !reservation.grow_to(data.capacity()) {
                 drop((data, reservation));
-                return Err(self.refuse(body, deadline).await);
+                return Err(self.refuse(headers, body, deadline).await);
             }
             data.extend_from_slice(&chunk);
         }

@@ -144,7 +144,7 @@ fn run_exchange<B: Backend>(
         if !request.push.is_empty() {
             match &result {
                 Ok(_) => state.writes.succeeded(),
-                Err(ReplicaError::Store(e)) => state.writes.failed(e),
+                Err(ReplicaError::Store(_)) => state.writes.failed(),
                 Err(ReplicaError::Protocol(_)) => {}
             }
         }
@@ -191,7 +191,7 @@ struct Health {
 /// otherwise; `latencyMs` includes waiting for the database, which is what a caller would wait too.
 async fn health<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Response {
     let started = Instant::now();
-    let write_failure = state.writes.failure();
+    let write_failed = state.writes.last_failed();
     let result = tokio::task::spawn_blocking(move || {
         state
             .backend
@@ -203,7 +203,10 @@ async fn health<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Response {
     .await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let failure = match result {
-        Ok(Ok(())) => write_failure.map(|e| ("write_failed", format!("the last push failed: {e}"))),
+        Ok(Ok(())) => write_failed.then(|| {
+            let message = "the last push failed in the database (see the server log)";
+            ("write_failed", message.to_owned())
+        }),
         Ok(Err(e)) => {
             tracing::error!(cause = %e, "health check failed");
             Some(("unavailable", "the database does not answer".to_owned()))

@@ -214,3 +214,40 @@ fn sigterm_exits_within_the_grace_with_slow_clients_open() {
         took.as_millis()
     );
 }
+
+#[test]
+fn a_client_that_never_reads_is_dropped_at_the_write_timeout() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("www")).unwrap();
+    let size = 64 << 20;
+    std::fs::write(dir.path().join("www/big.bin"), vec![7u8; size]).unwrap();
+    let server = start(
+        dir.path(),
+        &[],
+        &["--static", "www", "--write-timeout-secs", "0.5"],
+    );
+    let mut stream = connect(&server);
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    // Read nothing while the server's writes stall, well past the write timeout.
+    std::thread::sleep(Duration::from_secs(3));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = 0;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(
+        got < size,
+        "the whole {size} bytes arrived: the stalled write was not dropped"
+    );
+    // The server is fine.
+    assert_eq!(server.send("GET", "/health", &[], Vec::new()).status, 200);
+}
