@@ -535,15 +535,6 @@ scenario("a reply with a record whose value is not JSON: InvalidJsonError, nothi
   );
 });
 
-scenario("a reply with a record carrying an unknown field: InvalidReplyError, nothing applied", async (context) => {
-  await tampered(
-    context,
-    (json) => addRecord(json, { plugin: "t", key: "extra", hlc: hlc(Date.now() + 5, 0, FAKE_NODE), value: { json: "1" }, extra: 1 }),
-    { name: "InvalidReplyError", code: "invalid_reply" },
-    { key: "extra" },
-  );
-});
-
 scenario("maxDriftMs is honoured: 30 s ahead is refused by a device opened with maxDriftMs 5000", async (context) => {
   await tampered(
     context,
