@@ -82,7 +82,7 @@ async fn inside(root: &Path, path: &Path) -> bool {
     if !real.starts_with(root) {
         return false;
     }
-    if real.is_dir() {
+    if tokio::fs::metadata(&real).await.is_ok_and(|m| m.is_dir()) {
         if let Ok(index) = tokio::fs::canonicalize(real.join("index.html")).await {
             return index.starts_with(root);
         }

@@ -58,6 +58,8 @@ pub(crate) struct GuardedIo {
     read_timer: Pin<Box<Sleep>>,
     write_timer: Option<Pin<Box<Sleep>>>,
     replacement: Option<Replacement>,
+    /// The head deadline passed: the read side is at its end.
+    timed_out: bool,
 }
 
 impl GuardedIo {
@@ -79,6 +81,7 @@ impl GuardedIo {
             read_timer: Box::pin(tokio::time::sleep_until(now + timeouts.header)),
             write_timer: None,
             replacement: None,
+            timed_out: false,
         }
     }
 
@@ -146,6 +149,9 @@ impl AsyncRead for GuardedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.timed_out {
+            return Poll::Ready(Ok(()));
+        }
         if this.conn.is_busy() {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
@@ -161,6 +167,7 @@ impl AsyncRead for GuardedIo {
             this.read_timer.as_mut().reset(deadline);
         }
         ready!(this.read_timer.as_mut().poll(cx));
+        this.timed_out = true;
         if this.head_start.is_some() {
             // Best effort: the client is not reading much anyway, and the answer is small.
             let answer = raw_error_response(
