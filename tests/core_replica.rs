@@ -183,7 +183,7 @@ fn honest_round() -> (Device, Outgoing, ExchangeResponse) {
 #[test]
 fn tampered_replies_are_refused_with_nothing_applied_and_the_clock_unchanged() {
     type Tamper = fn(&mut ExchangeResponse, &Outgoing);
-    let cases: [(&str, Tamper); 9] = [
+    let cases: [(&str, Tamper); 11] = [
         ("clock_drift", |r, _| {
             r.records[1].hlc.wall_ms = NOW + 3_600_000
         }),
@@ -206,6 +206,13 @@ fn tampered_replies_are_refused_with_nothing_applied_and_the_clock_unchanged() {
         ("value_too_large", |r, _| {
             r.records[0].value = Some(Value::Bytes(vec![0; (1 << 20) + 1]))
         }),
+        // One record that is not JSON poisons nothing: the whole reply is refused.
+        ("invalid_json", |r, _| {
+            r.records[1].value = Some(Value::Json("{not json".into()))
+        }),
+        ("invalid_json", |r, _| {
+            r.records[0].value = Some(Value::Json(String::new()))
+        }),
     ];
     for (code, tamper) in cases {
         let (mut b, out, mut reply) = honest_round();
@@ -220,6 +227,19 @@ fn tampered_replies_are_refused_with_nothing_applied_and_the_clock_unchanged() {
             other => panic!("{other}"),
         };
         assert_eq!(got, code, "{err}");
+        if code == "invalid_json" {
+            // The error names the record, so a report can point at the bad row.
+            let bad = reply
+                .records
+                .iter()
+                .find(|r| r.value.as_ref().is_some_and(|v| v.check_json().is_err()))
+                .unwrap();
+            assert!(
+                err.to_string()
+                    .contains(&format!("notes/{}@{}", bad.key, bad.hlc)),
+                "{err}"
+            );
+        }
         assert_eq!(b.store, store_before);
         assert_eq!(b.clock.state(), clock_before);
     }

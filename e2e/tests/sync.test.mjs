@@ -526,6 +526,15 @@ scenario("a reply that echoes our own node: OwnNodeEchoedError, nothing applied"
   );
 });
 
+scenario("a reply with a record whose value is not JSON: InvalidJsonError, nothing applied", async (context) => {
+  await tampered(
+    context,
+    (json) => addRecord(json, { plugin: "t", key: "poison", hlc: hlc(Date.now() + 5, 0, FAKE_NODE), value: { json: "{not json" } }),
+    { name: "InvalidJsonError", code: "invalid_json" },
+    { key: "poison" },
+  );
+});
+
 scenario("maxDriftMs is honoured: 30 s ahead is refused by a device opened with maxDriftMs 5000", async (context) => {
   await tampered(
     context,

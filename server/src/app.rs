@@ -13,9 +13,12 @@ use crate::auth::{Tokens, TokensError, DEV_TOKEN_PREFIX};
 use crate::backend::Serialized;
 use crate::config::Config;
 use crate::database::DatabaseUrl;
+use crate::limits::Intake;
 use crate::postgres::{PgDatabase, PgOptions};
 use crate::routes::{router, AppState};
+use crate::serve::ConnectionOptions;
 use crate::sqlite::{SqliteBackend, SqliteOptions};
+use crate::write_health::WriteHealth;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Dev mode asked for on an address other than loopback.
+    #[error("dev mode (no --tokens) on {0}, which is not loopback: anyone reaching it could read any user's data. Pass --tokens, listen on 127.0.0.1, or add --dev-any-address")]
+    DevModeNotLoopback(SocketAddr),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(#[from] std::io::Error),
@@ -51,6 +57,7 @@ pub enum StartError {
 pub struct Bound {
     listener: TcpListener,
     app: axum::Router,
+    connections: ConnectionOptions,
 }
 
 impl Bound {
@@ -59,14 +66,12 @@ impl Bound {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets open requests finish.
+    /// Serves until `shutdown` resolves, then lets open requests finish within the grace.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        crate::serve::serve(self.listener, self.app, &self.connections, shutdown).await
     }
 }
 
@@ -96,6 +101,7 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
         source,
     };
     let limits = Limits::default();
+    let dev_mode = matches!(tokens, Tokens::Dev);
     config.database.check().map_err(|e| failed(e.into()))?;
     let app = match &config.database {
         DatabaseUrl::Unsupported(_) => return Err(failed("unsupported database URL".into())),
@@ -106,6 +112,8 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
                 database: Serialized::new(backend),
                 tokens,
                 limits,
+                intake: Intake::new(&config.requests),
+                writes: WriteHealth::default(),
             };
             router(Arc::new(state), &config.allow_origins, &config.statics)
         }
@@ -127,6 +135,8 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
                 database,
                 tokens,
                 limits,
+                intake: Intake::new(&config.requests),
+                writes: WriteHealth::default(),
             };
             router(Arc::new(state), &config.allow_origins, &config.statics)
         }
@@ -137,11 +147,20 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
             addr: config.listen.clone(),
             source,
         })?;
-    Ok(Bound { listener, app })
+    let addr = listener.local_addr()?;
+    if dev_mode && !addr.ip().is_loopback() && !config.dev_any_address {
+        return Err(StartError::DevModeNotLoopback(addr));
+    }
+    Ok(Bound {
+        listener,
+        app,
+        connections: config.connections.clone(),
+    })
 }
 
 /// Runs the server until SIGINT or SIGTERM, then lets open requests finish.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    ignore_file_size_signal();
     let bound = bind(&config).await?;
     let addr = bound.local_addr()?;
     // The one line on stdout, for scripts and tests that start the server on port 0.
@@ -153,6 +172,17 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     bound.serve(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, which kills the process by
+/// default; ignored, the write fails with EFBIG instead, the push gets a 500 and `/health` turns
+/// unhealthy, like any other failed write.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

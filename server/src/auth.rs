@@ -1,9 +1,13 @@
 //! Bearer tokens and the users they stand for.
 //!
 //! Tokens file: one `TOKEN USER` pair per line, separated by whitespace; blank lines and lines
-//! starting with `#` are ignored. Several tokens may name the same user (one per device). Without
-//! a file the server runs in dev mode, where `dev-token-<user>` is accepted for any valid user.
+//! starting with `#` are ignored. Several tokens may name the same user (one per device). Tokens
+//! shorter than 16 characters are refused. Without a file the server runs in dev mode, where
+//! `dev-token-<user>` is accepted for any valid user (on loopback only, see `app`).
 //! Neither tokens nor lines containing them are ever logged or put into an error message.
+//!
+//! Tokens are kept and looked up as SHA-256 digests: the time a lookup takes depends on the
+//! digest of what was presented, which tells an attacker nothing about a real token's bytes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +19,16 @@ use axum::http::HeaderMap;
 /// The token prefix accepted in dev mode.
 pub const DEV_TOKEN_PREFIX: &str = "dev-token-";
 
-/// Tokens shorter than this draw a startup warning.
-const SHORT_TOKEN: usize = 16;
+/// Shortest token accepted in a tokens file.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// A token's SHA-256 digest.
+type Digest = [u8; 32];
+
+fn digest(token: &str) -> Digest {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
 
 /// An authenticated user: 1 to 128 characters of `A-Z a-z 0-9 . _ - @ +`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,8 +87,8 @@ pub enum TokensError {
 /// How requests are authenticated.
 #[derive(Clone)]
 pub enum Tokens {
-    /// Tokens from a file.
-    File(HashMap<String, UserId>),
+    /// Tokens from a file, by digest.
+    File(HashMap<Digest, UserId>),
     /// Dev mode: `dev-token-<user>` is `<user>`.
     Dev,
 }
@@ -120,13 +132,10 @@ impl Tokens {
             };
             let user = UserId::new(user)
                 .ok_or_else(|| bad("user must be 1-128 characters of A-Z a-z 0-9 . _ - @ +"))?;
-            if token.len() < SHORT_TOKEN {
-                tracing::warn!(
-                    line = line_no,
-                    "token shorter than {SHORT_TOKEN} characters"
-                );
+            if token.chars().count() < MIN_TOKEN_CHARS {
+                return Err(bad("token shorter than 16 characters"));
             }
-            if map.insert(token.to_owned(), user).is_some() {
+            if map.insert(digest(token), user).is_some() {
                 return Err(bad("duplicate token"));
             }
         }
@@ -139,7 +148,7 @@ impl Tokens {
     /// The user `token` stands for.
     pub fn user(&self, token: &str) -> Option<UserId> {
         match self {
-            Tokens::File(map) => map.get(token).cloned(),
+            Tokens::File(map) => map.get(&digest(token)).cloned(),
             Tokens::Dev => token.strip_prefix(DEV_TOKEN_PREFIX).and_then(UserId::new),
         }
     }
@@ -222,8 +231,9 @@ mod tests {
         for (text, line) in [
             ("secret-token-xyz\n", 1),
             ("# c\nsecret-token-xyz a b\n", 2),
-            ("t1 alice\nt1 bob\n", 2),
-            ("t1 al/ice\n", 1),
+            ("t1-0123456789abcdef alice\nt1-0123456789abcdef bob\n", 2),
+            ("t1-0123456789abcdef al/ice\n", 1),
+            ("t1-0123456789abcdef alice\nt1-short bob\n", 2),
         ] {
             let err = Tokens::parse(text).unwrap_err();
             assert!(
@@ -235,6 +245,9 @@ mod tests {
                 "{err}"
             );
         }
+        let short = Tokens::parse("abcdefghijklmno alice\n").unwrap_err();
+        assert!(short.to_string().contains("shorter than 16"), "{short}");
+        assert!(Tokens::parse("abcdefghijklmnop alice\n").is_ok());
         assert!(matches!(
             Tokens::parse("# nothing\n"),
             Err(TokensError::Empty)

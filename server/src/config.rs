@@ -71,6 +71,19 @@ pub struct Config {
     )]
     pub log: Targets,
 
+    /// Allow dev mode (no --tokens) on an address other than loopback. Without it the server
+    /// refuses to start, since anyone reaching it could read any user's data.
+    #[arg(long, env = "CLIENTDATA_DEV_ANY_ADDRESS")]
+    pub dev_any_address: bool,
+
+    /// Connection limits and timeouts.
+    #[command(flatten)]
+    pub connections: crate::serve::ConnectionOptions,
+
+    /// Request body limits.
+    #[command(flatten)]
+    pub requests: crate::limits::RequestOptions,
+
     /// Test only: sleep this many milliseconds inside the transaction after writing half of a
     /// push, so a test can kill the server mid-apply.
     #[arg(long, env = "CLIENTDATA_TEST_APPLY_DELAY_MS", hide = true)]

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use axum::body::Body;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,6 +20,8 @@ use crate::auth::AuthError;
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Seconds for a `Retry-After` header (503 `overloaded`).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -31,7 +33,21 @@ impl ApiError {
                 code: code.into(),
                 message: message.into(),
             },
+            retry_after: None,
         }
+    }
+
+    /// 503 `overloaded` with `Retry-After`: the server is at a capacity limit; nothing was done.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+        }
+    }
+
+    /// 408 `request_timeout`: the request did not arrive in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
     }
 
     /// A core error: 413 for an oversized body, 400 for everything else the client sent wrong.
@@ -43,6 +59,7 @@ impl ApiError {
         ApiError {
             status,
             body: ErrorBody::from(err),
+            retry_after: None,
         }
     }
 
@@ -51,6 +68,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             body: ErrorBody::from_parse_error(&err.to_string()),
+            retry_after: None,
         }
     }
 
@@ -98,6 +116,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
@@ -113,18 +136,7 @@ pub async fn json_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::RANGE_NOT_SATISFIABLE => "range_not_satisfiable",
-        s if s.is_server_error() => "internal",
-        _ => "http_error",
-    };
+    let code = status_code(status);
     let message = status.canonical_reason().unwrap_or("error").to_owned();
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
@@ -137,4 +149,53 @@ pub async fn json_errors(response: Response) -> Response {
     })
     .unwrap_or_default();
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Seconds a client is asked to wait after a 503 `overloaded`.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// The code of an error status answered without a code of its own (axum's 404 and 405, the file
+/// service's errors, hyper's answers to requests it cannot parse). docs/ERRORS.md lists each.
+pub fn status_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::RANGE_NOT_SATISFIABLE => "range_not_satisfiable",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+        s if s.is_server_error() => "internal",
+        _ => "http_error",
+    }
+}
+
+/// A whole HTTP/1.1 error answer as bytes, `{ code, message }` body and `connection: close`, for
+/// the connection layer where no router runs (a head hyper could not parse, a head that timed
+/// out, a connection refused at the cap).
+pub fn raw_error_response(status: StatusCode, message: &str) -> Vec<u8> {
+    let body = serde_json::to_vec(&ErrorBody {
+        code: status_code(status).into(),
+        message: message.into(),
+    })
+    .unwrap_or_default();
+    let retry = if status == StatusCode::SERVICE_UNAVAILABLE {
+        format!("retry-after: {RETRY_AFTER_SECS}\r\n")
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry}connection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
 }

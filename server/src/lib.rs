@@ -5,7 +5,10 @@
 //! The map:
 //! - [`config`]: command line and environment.
 //! - [`app`]: startup, listening, graceful shutdown.
-//! - [`routes`]: handlers, CORS, static files.
+//! - [`serve`]: the connection layer (connection cap, header/idle/write timeouts, bounded drain).
+//! - [`limits`]: request bodies within a deadline and a shared in-flight byte budget.
+//! - [`routes`]: handlers, CORS; [`static_files`]: files confined to their directory.
+//! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
 //! - [`backend`]: the storage seam (a transaction per round, scoped to one user).
@@ -21,7 +24,11 @@ pub mod backend;
 pub mod config;
 pub mod database;
 pub mod error;
+pub mod limits;
 pub mod ops;
 pub mod postgres;
 pub mod routes;
+pub mod serve;
 pub mod sqlite;
+pub mod static_files;
+pub mod write_health;

@@ -3,25 +3,26 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use clientdata::core::hlc::{Clock, SystemClock};
-use clientdata::core::replica::ServeStats;
+use clientdata::core::replica::{ReplicaError, ServeStats};
 use clientdata::core::{ExchangeRequest, Limits};
-use http_body_util::LengthLimitError;
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
 
 use crate::auth::{Tokens, UserId};
 use crate::backend::Database;
 use crate::config::{AllowedOrigin, StaticMount};
 use crate::error::{json_errors, ApiError};
+use crate::limits::Intake;
+use crate::static_files::ConfinedDir;
+use crate::write_health::WriteHealth;
 
 /// What every handler shares.
 pub struct AppState<B> {
@@ -32,6 +33,10 @@ pub struct AppState<B> {
     pub tokens: Tokens,
     /// Protocol limits.
     pub limits: Limits,
+    /// Body deadline and the shared in-flight byte budget.
+    pub intake: Intake,
+    /// Whether the last push could be written.
+    pub writes: WriteHealth,
 }
 
 /// Builds the router: API routes, then static mounts, JSON error bodies, CORS outermost (so
@@ -46,7 +51,7 @@ pub fn router<B: Database>(
         .route("/health", get(health::<B>))
         .with_state(state);
     for mount in statics {
-        let files = ServeDir::new(&mount.dir);
+        let files = ConfinedDir::new(&mount.dir);
         router = match mount.prefix.as_str() {
             "/" => router.fallback_service(files),
             prefix => router.nest_service(prefix, files),
@@ -92,13 +97,18 @@ async fn exchange<B: Database>(
     let started = Instant::now();
     let user = state.tokens.authenticate(&headers)?;
     require_json(&headers)?;
-    let body = read_body(&headers, body, &state.limits).await?;
+    let (body, held) = state
+        .intake
+        .read_body(&headers, body, &state.limits)
+        .await?;
     let task = Arc::clone(&state);
     let task_user = user.clone();
     // Parsing, the transaction and serialising are blocking work: off the async workers.
     let (json, stats) = tokio::task::spawn_blocking(move || run_exchange(&task, &task_user, &body))
         .await
         .map_err(|e| ApiError::internal("exchange task failed", &e))??;
+    // The body's share of the budget covers the answer until it is sent.
+    let json = held.hold_until_sent(json);
     tracing::info!(
         user = %user,
         received = stats.received,
@@ -120,10 +130,17 @@ fn run_exchange<B: Database>(
     body: &[u8],
 ) -> Result<(Vec<u8>, ServeStats), ApiError> {
     let request: ExchangeRequest = serde_json::from_slice(body).map_err(|e| ApiError::parse(&e))?;
-    let (response, stats) =
-        state
-            .database
-            .exchange(user, &request, &state.limits, SystemClock.now_ms())?;
+    let result = state
+        .database
+        .exchange(user, &request, &state.limits, SystemClock.now_ms());
+    if !request.push.is_empty() {
+        match &result {
+            Ok(_) => state.writes.succeeded(),
+            Err(ReplicaError::Store(_)) => state.writes.failed(),
+            Err(ReplicaError::Protocol(_)) => {}
+        }
+    }
+    let (response, stats) = result?;
     let json = serde_json::to_vec(&response)
         .map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
     Ok((json, stats))
@@ -146,38 +163,6 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Reads the body, refusing more than `max_body_bytes`: from `Content-Length` before reading,
-/// and while reading for chunked bodies.
-async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared {
-        limits.check_body(size).map_err(|e| ApiError::core(&e))?;
-    }
-    axum::body::to_bytes(body, limits.max_body_bytes)
-        .await
-        .map_err(|e| {
-            let cause = e.into_inner();
-            if cause.is::<LengthLimitError>() {
-                // The size is unknown (the rest was never read), so no core error that states it.
-                let max = limits.max_body_bytes;
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("body exceeds the limit of {max} bytes"),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "body_read_failed",
-                    format!("could not read the request body: {cause}"),
-                )
-            }
-        })
-}
-
 /// The `/health` answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,26 +171,37 @@ struct Health {
     version: &'static str,
     database: &'static str,
     latency_ms: f64,
+    /// When unhealthy, the error shape's `code` and `message` too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
-/// `GET /health`: 200 when a trivial query succeeds, 503 otherwise; `latencyMs` includes waiting
-/// for the database, which is what a caller would wait too.
+/// `GET /health`: 200 when a trivial query succeeds and the last push could be written, 503
+/// otherwise; `latencyMs` includes waiting for the database, which is what a caller would wait too.
 async fn health<B: Database>(State(state): State<Arc<AppState<B>>>) -> Response {
     let started = Instant::now();
+    let write_failed = state.writes.last_failed();
     let result =
         tokio::task::spawn_blocking(move || state.database.ping().map_err(|e| e.to_string())).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    let healthy = match result {
-        Ok(Ok(())) => true,
+    let failure = match result {
+        Ok(Ok(())) => write_failed.then(|| {
+            let message = "the last push failed in the database (see the server log)";
+            ("write_failed", message.to_owned())
+        }),
         Ok(Err(e)) => {
             tracing::error!(cause = %e, "health check failed");
-            false
+            Some(("unavailable", "the database does not answer".to_owned()))
         }
         Err(e) => {
             tracing::error!(cause = %e, "health check task failed");
-            false
+            Some(("unavailable", "the health check failed".to_owned()))
         }
     };
+    let healthy = failure.is_none();
+    let (code, message) = failure.unzip();
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -218,6 +214,8 @@ async fn health<B: Database>(State(state): State<Arc<AppState<B>>>) -> Response 
             version: env!("CARGO_PKG_VERSION"),
             database: B::NAME,
             latency_ms,
+            code,
+            message,
         }),
     )
         .into_response()

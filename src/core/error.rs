@@ -92,6 +92,14 @@ pub enum Error {
     /// A reply says `hasMore` but carries nothing that would move the next round forward.
     #[error("reply says hasMore but makes no progress")]
     NoProgress,
+    /// A record's `json` value is not JSON text (RFC 8259); nothing of its message is applied.
+    #[error("record {record}: value is not JSON: {reason}")]
+    InvalidJson {
+        /// The record: `plugin/key@hlc` (plugin and key truncated to 80 chars).
+        record: String,
+        /// What the grammar expected, and at which byte.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -113,6 +121,7 @@ impl Error {
             Error::OwnNodeEchoed(_) => "own_node_echoed",
             Error::WatermarkRegression(_) => "watermark_regression",
             Error::NoProgress => "no_progress",
+            Error::InvalidJson { .. } => "invalid_json",
         }
     }
 
@@ -134,6 +143,7 @@ impl Error {
             Error::OwnNodeEchoed(_) => "OwnNodeEchoedError",
             Error::WatermarkRegression(_) => "WatermarkRegressionError",
             Error::NoProgress => "NoProgressError",
+            Error::InvalidJson { .. } => "InvalidJsonError",
         }
     }
 }
@@ -194,6 +204,10 @@ mod tests {
             Error::OwnNodeEchoed(String::new()),
             Error::WatermarkRegression(String::new()),
             Error::NoProgress,
+            Error::InvalidJson {
+                record: String::new(),
+                reason: String::new(),
+            },
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         for code in &codes {

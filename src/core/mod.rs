@@ -4,6 +4,7 @@
 pub mod error;
 pub mod hlc;
 pub mod ids;
+pub mod json;
 pub mod protocol;
 pub mod record;
 pub mod replica;

@@ -57,10 +57,11 @@ impl Limits {
         Ok(())
     }
 
-    /// Checks one record's value size and stamp drift.
+    /// Checks one record's value size, JSON syntax and stamp drift.
     pub fn check_record(&self, record: &Record, now_ms: u64) -> Result<()> {
         record.check_size(self.max_value_bytes)?;
-        check_drift(record.hlc, now_ms, self.max_drift_ms)
+        check_drift(record.hlc, now_ms, self.max_drift_ms)?;
+        record.check_json()
     }
 
     /// Checks every stamp of a set of watermarks for drift.
@@ -344,6 +345,14 @@ mod tests {
                 Box::new(|r| r.push[0].hlc.wall_ms = NOW + 60_001),
             ),
             (
+                "invalid_json",
+                Box::new(|r| r.push[0].value = Some(Value::Json("{not json".into()))),
+            ),
+            (
+                "invalid_json",
+                Box::new(|r| r.push[0].value = Some(Value::Json("1 2".into()))),
+            ),
+            (
                 "clock_drift",
                 Box::new(|r| {
                     r.seen.advance(
@@ -388,6 +397,10 @@ mod tests {
             r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
             r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
             r#"{"version":1,"node":"0000000000000001","limit":-1}"#,
+            // Unknown fields inside a record or its value.
+            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","extra":1}]}"#,
+            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"json":"1","bytes":""}}]}"#,
+            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"text":"1"}}]}"#,
         ] {
             assert!(
                 serde_json::from_str::<ExchangeRequest>(bad).is_err(),

@@ -3,18 +3,20 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::error::{Error, Result};
+use super::error::{excerpt, Error, Result};
 use super::hlc::Hlc;
 use super::ids::{Key, PluginId};
+use super::json::{check_json, JsonSyntaxError};
 
 /// Largest value a record may carry, in encoded bytes (JSON text or raw bytes): 1 MiB.
 /// The browser's synchronous `set()` path has a smaller limit of its own.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// A stored value: JSON text (as `JSON.stringify` wrote it) or raw bytes (`Uint8Array`).
-/// The core never interprets JSON; it only carries and measures it.
+/// The core never interprets JSON; it carries and measures it, and checks its syntax where it
+/// crosses the wire ([`Value::check_json`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Value {
     /// JSON text.
     Json(String),
@@ -39,6 +41,14 @@ impl Value {
         }
         Ok(())
     }
+
+    /// Checks that a `json` value is JSON text (bytes always pass).
+    pub fn check_json(&self) -> std::result::Result<(), JsonSyntaxError> {
+        match self {
+            Value::Json(text) => check_json(text),
+            Value::Bytes(_) => Ok(()),
+        }
+    }
 }
 
 mod base64_bytes {
@@ -58,8 +68,10 @@ mod base64_bytes {
 }
 
 /// One versioned write to (plugin, key). `value: None` is a tombstone (a delete), which wins or
-/// loses by HLC like any write.
+/// loses by HLC like any write. Unknown fields are refused: a peer that sends one speaks
+/// something else, and silently dropping it would store less than was meant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     /// Namespace.
     pub plugin: PluginId,
@@ -101,6 +113,22 @@ impl Record {
     /// Checks the value size against `max` (tombstones always pass).
     pub fn check_size(&self, max: usize) -> Result<()> {
         self.value.as_ref().map_or(Ok(()), |v| v.check_size(max))
+    }
+
+    /// Checks that a `json` value is JSON text; the error names the record.
+    pub fn check_json(&self) -> Result<()> {
+        let Some(value) = &self.value else {
+            return Ok(());
+        };
+        value.check_json().map_err(|e| Error::InvalidJson {
+            record: format!(
+                "{}/{}@{}",
+                excerpt(self.plugin.as_str()),
+                excerpt(self.key.as_str()),
+                self.hlc
+            ),
+            reason: e.to_string(),
+        })
     }
 
     /// A close upper bound of this record's size as JSON on the wire, for byte budgets.

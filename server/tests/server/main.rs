@@ -7,6 +7,7 @@ mod config;
 mod crash;
 mod errors;
 mod exchange;
+mod hostile;
 mod http;
 mod isolation;
 mod ops;

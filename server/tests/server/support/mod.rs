@@ -52,7 +52,25 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `args` plus `--listen 127.0.0.1:0`, and `env`, in `dir`.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clientdata-server"));
+        Server::start_wrapped(dir, &[], args, env)
+    }
+
+    /// [`Server::start`] under a wrapper command (`prlimit --nofile=...`), if any.
+    pub fn start_wrapped(
+        dir: &Path,
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let binary = env!("CARGO_BIN_EXE_clientdata-server");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(binary);
+                cmd
+            }
+            None => Command::new(binary),
+        };
         cmd.current_dir(dir)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
