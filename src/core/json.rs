@@ -175,6 +175,7 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<(), JsonSyntaxError> {
         self.at += 1;
         loop {
+            self.skip_plain();
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
@@ -202,6 +203,28 @@ impl Parser<'_> {
                 Some(0..=0x1f) => return Err(self.error("control character in a string")),
                 Some(_) => self.at += 1,
             }
+        }
+    }
+
+    /// Skips string content that needs no decision, eight bytes at a time: most of a value's
+    /// bytes are plain, and a byte-at-a-time loop made this check 14% of the server's ingest.
+    /// A word is plain when none of its bytes is `"`, a backslash or below 0x20 (exact SWAR tests).
+    fn skip_plain(&mut self) {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+        for chunk in self.bytes[self.at..].chunks_exact(8) {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_ne_bytes(word);
+            let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+            if below_space
+                || has_zero(w ^ (ONES * u64::from(b'"')))
+                || has_zero(w ^ (ONES * u64::from(b'\\')))
+            {
+                return;
+            }
+            self.at += 8;
         }
     }
 }
@@ -270,6 +293,25 @@ mod tests {
         ] {
             let err = check_json(bad).unwrap_err();
             assert_eq!(err.offset, offset, "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_special_byte_at_every_offset_of_a_long_string_is_seen() {
+        // skip_plain reads eight bytes at a time: every offset within and across words.
+        for len in 0..40 {
+            for at in 0..len {
+                for special in ["\"", "\\", "\\n", "\\u00e9", "\u{1}", "\n", "\u{7f}", "é"] {
+                    let mut body = "a".repeat(len);
+                    body.replace_range(at..at + 1, special);
+                    let text = format!("\"{body}\"");
+                    assert_eq!(
+                        check_json(&text).is_ok(),
+                        serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 
