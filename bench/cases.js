@@ -14,11 +14,12 @@ const SYNC_SERVER = PARAMS.get("server");
 const TINYBASE_WS = PARAMS.get("tinybase");
 
 let clientdata = null;
-async function loadClientData() {
+let wasmExports = null;
+export async function loadClientData() {
   if (clientdata === null) {
     try {
       const mod = await import("/pkg/index.js");
-      await mod.default();
+      wasmExports = await mod.default();
       clientdata = mod;
     } catch (e) {
       clientdata = { error: String(e) };
@@ -26,28 +27,30 @@ async function loadClientData() {
   }
   return clientdata.ClientData ? clientdata : null;
 }
+// Size of clientdata's wasm memory (0 before the module loads); it grows and never shrinks.
+export const wasmMemoryBytes = () => wasmExports?.memory?.buffer.byteLength ?? 0;
 
-const VALUE = Array.from({ length: 1024 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join("");
+export const VALUE = Array.from({ length: 1024 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join("");
 const fresh = (tag) => `bench-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
-function idbRequest(request) {
+export function idbRequest(request) {
   return new Promise((resolve, reject) => {
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
   });
 }
-function idbDone(tx) {
+export function idbDone(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onerror = tx.onabort = () => reject(tx.error);
   });
 }
-async function rawOpen(name) {
+export async function rawOpen(name) {
   const request = indexedDB.open(name, 1);
   request.onupgradeneeded = () => request.result.createObjectStore("kv");
   return idbRequest(request);
 }
-async function rawPutAll(db, count) {
+export async function rawPutAll(db, count) {
   const tx = db.transaction("kv", "readwrite");
   const store = tx.objectStore("kv");
   for (let i = 0; i < count; i++) store.put(VALUE, `k${i}`);
@@ -55,7 +58,7 @@ async function rawPutAll(db, count) {
 }
 // Deletes a database; a peer that keeps its connection open (idb-keyval does) would block the
 // delete forever, so a blocked delete completes later on its own and we move on.
-function drop(name) {
+export function drop(name) {
   return new Promise((resolve) => {
     const request = indexedDB.deleteDatabase(name);
     request.onsuccess = request.onerror = request.onblocked = () => resolve();

@@ -15,6 +15,7 @@
 //                                 the server's ingest example, run natively
 //                                 P: whole server processes, SQLite vs PostgreSQL, one vs two
 //                                 processes on one PostgreSQL (server/examples/scaleout.rs)
+//                                 M: memory held after open (JS heap over CDP + wasm memory)
 //   --profile                     also CPU-profile every library's timed runs (100 µs sampling)
 //                                 and print each case's top functions by self time, per library
 import { createServer } from "node:http";
@@ -225,6 +226,7 @@ async function runAll(origin, syncServer, tinybaseServer) {
     }
   }
 
+  rows.push(...(await memoryRows(browser, origin, query)));
   rows.push(...serverIngestRows());
   rows.push(...serverScaleoutRows());
 
@@ -256,6 +258,86 @@ async function runAll(origin, syncServer, tinybaseServer) {
   const missing = rows.filter((r) => r[1] === "n/a" && !r[0].endsWith("(absolute)"));
   if (missing.length) console.log(`\n${missing.length} row(s) n/a: clientdata lacks the feature in this build`);
   console.log(`\nbench: ${rows.length} rows, ${SMOKE ? "smoke" : "full"} run complete`);
+}
+
+// M: what each library holds once a store of n × 1 KiB records is open and readable, in a fresh
+// page (seeded from another page of the same context): the JS heap over the DevTools protocol
+// after a forced collection, plus clientdata's wasm memory growth, each against the same page's
+// baseline with the library loaded. Then wasm memory over open → sync → close cycles, which
+// should stay flat after the first.
+const MEMORY_GOAL = 1.5;
+const MEMORY_PEER = "raw IndexedDB getAll held in a Map";
+async function memoryRows(browser, origin, query) {
+  if (ONLY && !ONLY.includes("M")) return [];
+  const n = SMOKE ? 200 : 10_000;
+  const cycleCount = SMOKE ? 3 : 10;
+  const context = await browser.newContext();
+  const fresh = async () => {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error("page error:", e));
+    await page.goto(`${origin}/bench/page.html?${query}`);
+    await page.waitForFunction(() => window.benchReady === true);
+    return page;
+  };
+  const samples = { clientdata: [], raw: [] };
+  const parts = { heap: [], wasm: [] };
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      for (const lib of ["clientdata", "raw"]) {
+        const name = `bench-m-${lib}-${Date.now()}-${i}`;
+        const seeder = await fresh();
+        await seeder.evaluate(([l, nm, k]) => window.bench.memory.seed(l, nm, k), [lib, name, n]);
+        await seeder.close();
+        const page = await fresh();
+        const cdp = await context.newCDPSession(page);
+        const heap = async () => {
+          await cdp.send("HeapProfiler.collectGarbage");
+          return (await cdp.send("Runtime.getHeapUsage")).usedSize;
+        };
+        const wasm0 = await page.evaluate((l) => window.bench.memory.prepare(l), lib);
+        const heap0 = await heap();
+        const wasm1 = await page.evaluate(([l, nm, k]) => window.bench.memory.load(l, nm, k), [lib, name, n]);
+        const heap1 = await heap();
+        samples[lib].push(heap1 - heap0 + (wasm1 - wasm0));
+        if (lib === "clientdata") {
+          parts.heap.push(heap1 - heap0);
+          parts.wasm.push(wasm1 - wasm0);
+        }
+        await page.evaluate((nm) => window.bench.memory.cleanup(nm), name);
+        await cdp.detach();
+        await page.close();
+      }
+    }
+    // Wasm memory over cycles, without and with a sync round in each (the first cycle's sync
+    // pushes the n records, later ones find nothing to do).
+    const server = new URLSearchParams(query.toString()).get("server");
+    const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
+    const cycleRows = [];
+    for (const srv of server ? [null, server] : [null]) {
+      const page = await fresh();
+      const name = `bench-m-cycles-${Date.now()}`;
+      await page.evaluate(([nm, k]) => window.bench.memory.seed("clientdata", nm, k), [name, n]);
+      const sizes = await page.evaluate(([nm, k, c, s, user]) => window.bench.memory.cycles(nm, k, c, s, user), [name, n, cycleCount, srv, `bench-m-${Date.now()}`]);
+      await page.close();
+      const growth = sizes[sizes.length - 1] - sizes[0];
+      cycleRows.push([
+        `M (${srv ? "open → sync → close" : "open → close"})`,
+        `wasm ${mib(sizes[sizes.length - 1])} after ${cycleCount}`,
+        "—",
+        "—",
+        `after each: ${sizes.map(mib).join(", ")}; ${growth === 0 ? "flat after the first" : `GROWS by ${mib(growth)} after the first`}`,
+      ]);
+    }
+    const ours = median(samples.clientdata);
+    const theirs = median(samples.raw);
+    const ratio = ours / theirs;
+    let verdict = SMOKE ? "" : ratio <= MEMORY_GOAL ? `met (≤ ${MEMORY_GOAL}x)` : `MISSED (≤ ${MEMORY_GOAL}x)`;
+    const extras = `${n.toLocaleString("en-US")} records; JS heap ${mib(median(parts.heap))}, wasm memory growth ${mib(median(parts.wasm))}`;
+    verdict = verdict ? `${verdict}; ${extras}` : extras;
+    return [["M", mib(ours), `${MEMORY_PEER}: ${mib(theirs)}`, `${ratio.toFixed(2)}x`, verdict], ...cycleRows];
+  } finally {
+    await context.close();
+  }
 }
 
 // X: the server's `ingest` example (server/examples/ingest.rs: pushes of 1000 records x 1 KiB
