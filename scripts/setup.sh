@@ -38,6 +38,8 @@ fi
 
 log "wasm-pack"
 command -v wasm-pack >/dev/null || cargo install wasm-pack --locked || cargo install wasm-pack
+# twiggy: the package size check names the biggest contributors (scripts/size-check.sh).
+command -v twiggy >/dev/null || cargo install twiggy --locked || cargo install twiggy
 
 log "npm dev dependencies"
 for dir in tools e2e e2e/bundler bench; do

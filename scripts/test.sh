@@ -50,6 +50,9 @@ timeout 900 cargo test -p clientdata --target wasm32-unknown-unknown
 step "release package (wasm-pack --target web)"
 bash scripts/build-pkg.sh
 
+step "package size: no growth past the ceiling (scripts/size-check.sh), biggest contributors"
+bash scripts/size-check.sh
+
 step "TypeScript: a consumer of the whole API compiles with tsc --strict; no any in the API"
 tools/node_modules/.bin/tsc -p tests/ts/tsconfig.json
 # The raw wasm exports (InitOutput, generated) are typed any by wasm-bindgen; the API above is not.

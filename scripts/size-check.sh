@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fails when the shipped package (pkg/*.wasm + pkg/*.js, gzip -9) grows past its ceiling, and
+# prints the biggest contributors either way (twiggy over cargo's wasm, which still has names;
+# its sizes are before wasm-bindgen and wasm-opt, so read them as proportions).
+#
+# The ceiling is a ratchet: the measured size plus a little room, lowered whenever the package
+# shrinks, so growth is a decision someone makes here rather than drift. The goal is 80 KiB
+# (bench row B); the distance to it is printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CEILING_BYTES=230000
+GOAL_BYTES=$((80 * 1024))
+gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
+echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
+named=target/wasm32-unknown-unknown/release/clientdata.wasm
+if command -v twiggy >/dev/null && [ -f "$named" ]; then
+  echo "biggest functions (twiggy top, before wasm-bindgen and wasm-opt):"
+  twiggy top -n 24 "$named" | grep -vE 'function names|custom section|producers|Σ|\.\.\. and' | head -18
+fi
+if [ "$gz" -gt "$CEILING_BYTES" ]; then
+  echo "package grew past its ceiling: ${gz} > ${CEILING_BYTES} bytes (scripts/size-check.sh)"
+  exit 1
+fi
