@@ -28,11 +28,12 @@ export function freshDatabase(dir, file = "demo.sqlite") {
   return process.env.CLIENTDATA_E2E_BACKEND === "postgres" ? freshPostgres() : join(dir, file);
 }
 
-// `extraArgs` are appended to the command line (e.g. `--allow-origin` for a cross-origin page).
-export async function startServer({ listen = "127.0.0.1:0", database, quiet = true, extraArgs = [] } = {}) {
+// `extraArgs` are appended to the command line (e.g. `--allow-origin` for a cross-origin page);
+// `env` is added to the server's environment (e.g. a test hook).
+export async function startServer({ listen = "127.0.0.1:0", database, quiet = true, extraArgs = [], env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "clientdata-e2e-"));
   const args = ["--listen", listen, "--database", database ?? freshDatabase(dir), "--static", join(ROOT, "www"), "--static", `/pkg=${join(ROOT, "pkg")}`, ...extraArgs];
-  const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", quiet ? "ignore" : "inherit"] });
+  const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", quiet ? "ignore" : "inherit"], env: { ...process.env, ...env } });
   const url = await new Promise((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (chunk) => {
@@ -46,7 +47,8 @@ export async function startServer({ listen = "127.0.0.1:0", database, quiet = tr
     url,
     child,
     async stop() {
-      if (child.exitCode === null) {
+      // A child killed by a signal has signalCode set and exitCode null: it has exited too.
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
         await new Promise((r) => child.on("exit", r));
       }
