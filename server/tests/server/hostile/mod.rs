@@ -7,6 +7,7 @@
 mod connections;
 mod defaults;
 mod inputs;
+mod nodes;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
