@@ -227,6 +227,8 @@ pub struct Client {
     pub node: NodeId,
     /// Limits enforced on replies and used for requests.
     pub limits: Limits,
+    /// The device secret requests carry (see [`ExchangeRequest::secret`]).
+    pub secret: Option<String>,
 }
 
 /// A request and whether more local records wait to be pushed after it.
@@ -257,6 +259,7 @@ impl Client {
         Client {
             node,
             limits: Limits::default(),
+            secret: None,
         }
     }
 
@@ -307,6 +310,7 @@ impl Client {
             seen,
             push,
             limit,
+            secret: self.secret.clone(),
         };
         Ok(Outgoing {
             more_to_push: request.push.len() < available,
