@@ -310,6 +310,20 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"push\"") && text.contains("\"limit\":100"));
         assert_eq!(serde_json::from_str::<ExchangeRequest>(&text).unwrap(), r);
+        assert!(
+            !text.contains("secret"),
+            "absent, not null, for servers before it"
+        );
+        let with = ExchangeRequest {
+            secret: Some("s".repeat(MIN_SECRET_LEN)),
+            ..r.clone()
+        };
+        with.validate(&Limits::default(), NOW).unwrap();
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ExchangeRequest>(&text).unwrap(),
+            with
+        );
         let reply = ExchangeResponse {
             version: 1,
             records: vec![],
@@ -329,6 +343,14 @@ mod tests {
             ("unsupported_version", Box::new(|r| r.version = 2)),
             ("invalid_request", Box::new(|r| r.limit = 0)),
             ("invalid_request", Box::new(|r| r.limit = 1001)),
+            (
+                "invalid_request",
+                Box::new(|r| r.secret = Some("x".repeat(MIN_SECRET_LEN - 1))),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.secret = Some("x".repeat(MAX_SECRET_LEN + 1))),
+            ),
             (
                 "invalid_request",
                 Box::new(|r| r.plugins = Some(vec![PluginId::new("b").unwrap()])),
