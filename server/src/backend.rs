@@ -51,10 +51,10 @@ pub fn exchange<B: Backend>(
     limits: &Limits,
     now_ms: u64,
 ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
-    request.validate(limits, now_ms)?;
     let mut tx = backend.begin(user).map_err(ReplicaError::Store)?;
-    check_node(&mut tx, request)?;
     let answer = serve(&mut tx, request, limits, now_ms)?;
+    // After `serve` validated the request (once); a refusal drops the transaction, push and all.
+    check_node(&mut tx, request)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(answer)
 }
