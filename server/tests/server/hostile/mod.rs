@@ -6,6 +6,7 @@
 
 mod connections;
 mod defaults;
+mod fairness;
 mod inputs;
 mod nodes;
 
