@@ -82,7 +82,7 @@ fn latency_ratio(
     let start = now_ms() - 60_000;
     for chunk in 0..plugins.div_ceil(1000) {
         let ids: Vec<PluginId> = (chunk * 1000..plugins.min((chunk + 1) * 1000))
-            .map(|i| PluginId::new(&format!("p{i:06}")).unwrap())
+            .map(|i| PluginId::new(format!("p{i:06}")).unwrap())
             .collect();
         let push = ids
             .iter()
