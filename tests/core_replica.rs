@@ -292,3 +292,34 @@ fn a_server_restored_from_backup_gets_the_lost_records_pushed_again() {
     a.sync(&mut server, None, 10);
     assert!(server.get(&plugin("notes"), &new).is_some());
 }
+
+#[test]
+fn a_record_forged_with_the_requesters_node_is_never_answered_to_it() {
+    let (mut a, mut b, mut server) = (Device::new(1), Device::new(2), MemoryStore::new());
+    b.write("notes", "mine", "1");
+    b.sync(&mut server, None, 10);
+    // A pushes a record stamped with B's node, above everything B has written.
+    let mut forged = a.write("notes", "forged", "2");
+    forged.hlc.node = node(2);
+    forged.hlc.wall_ms = NOW + 1;
+    a.write("notes", "theirs", "3");
+    let mut out = a.request(None, 10);
+    out.request.push.push(forged);
+    serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    // B keeps syncing: every round succeeds (no `own_node_echoed`), and it never receives it.
+    for _ in 0..3 {
+        let out = b.request(None, 10);
+        let (reply, _) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+        assert!(
+            reply.records.iter().all(|r| r.hlc.node != node(2)),
+            "{reply:?}"
+        );
+        b.apply(&out, &reply).unwrap();
+    }
+    // A fresh device claiming the same node (no `seen` at all) is not answered them either.
+    let mut c = Device::new(2);
+    let out = c.request(None, 10);
+    let (reply, _) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    assert!(reply.records.iter().all(|r| r.hlc.node != node(2)));
+    assert_eq!(reply.records.len(), 1, "A's own record still arrives");
+}

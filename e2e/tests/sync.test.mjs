@@ -526,6 +526,33 @@ scenario("a reply that echoes our own node: OwnNodeEchoedError, nothing applied"
   );
 });
 
+scenario("a record forged with B's node id through the real server never reaches B: B keeps syncing", async (context) => {
+  const { page, user, nodes } = await devices(context);
+  await set(page, "B", "notes", "mine", 1);
+  await sync(page, "B");
+  await set(page, "A", "notes", "theirs", 2);
+  await sync(page, "A");
+  // Another client of the same user pushes a record stamped with B's node id, above B's clock.
+  // Before the server left a requester's own node out of its answers, B refused every reply as
+  // own_node_echoed from here on.
+  const forged = { plugin: "notes", key: "forged", hlc: hlc(Date.now() + 1000, 0, nodes.B), value: { json: "3" } };
+  const res = await fetch(`${h.server.url}/sync/exchange`, {
+    method: "POST",
+    headers: { authorization: `Bearer dev-token-${user}`, "content-type": "application/json" },
+    body: JSON.stringify({ version: 1, node: FAKE_NODE, push: [forged], limit: 10 }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  for (let i = 0; i < 3; i++) await sync(page, "B");
+  assert.equal(await get(page, "B", "notes", "forged"), undefined, "B never receives its own node's record");
+  assert.equal(await get(page, "B", "notes", "theirs"), 2);
+  // B's later writes still reach A (its clock moved past the forged stamp via the coverage).
+  await set(page, "B", "notes", "after", 4);
+  await sync(page, "B");
+  await sync(page, "A");
+  assert.equal(await get(page, "A", "notes", "after"), 4);
+  assert.equal(await get(page, "A", "notes", "forged"), 3, "other devices do receive it");
+});
+
 scenario("a reply with a record whose value is not JSON: InvalidJsonError, nothing applied", async (context) => {
   await tampered(
     context,

@@ -84,6 +84,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
             seen: Watermarks::new(),
             push: push.to_vec(),
             limit: 1000,
+            secret: None,
         })
         .collect()
 }
@@ -97,6 +98,7 @@ fn pull(seen: &Watermarks) -> ExchangeRequest {
         seen: seen.clone(),
         push: Vec::new(),
         limit: 1000,
+        secret: None,
     }
 }
 

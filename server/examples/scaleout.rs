@@ -123,6 +123,7 @@ fn pushes(user: usize, n: usize) -> Vec<Vec<u8>> {
                 seen: Watermarks::new(),
                 push: push.to_vec(),
                 limit: 1000,
+                secret: None,
             })
             .unwrap()
         })
@@ -156,6 +157,7 @@ fn pull_all(agent: &ureq::Agent, url: &str, user: usize) -> usize {
             seen: seen.clone(),
             push: Vec::new(),
             limit: 1000,
+            secret: None,
         };
         let reply: ExchangeResponse = serde_json::from_slice(&post(
             agent,

@@ -5,7 +5,8 @@
 //! ([`Serialized`]), PostgreSQL's pool without one.
 
 use clientdata::core::replica::{serve, ReplicaError, ServeStats};
-use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits, Store};
+use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId, Store};
+use sha2::Digest;
 
 use crate::auth::UserId;
 
@@ -14,6 +15,12 @@ pub trait Transaction: Store {
     /// Makes every write of this transaction durable (as the backend defines it) and visible.
     /// Dropping the transaction instead rolls everything back.
     fn commit_transaction(self) -> Result<(), Self::Error>;
+
+    /// The SHA-256 of the device secret that claimed `node` for this transaction's user, if any.
+    fn node_secret(&mut self, node: NodeId) -> Result<Option<[u8; 32]>, Self::Error>;
+
+    /// Claims `node` for this transaction's user with the SHA-256 of its device secret.
+    fn claim_node(&mut self, node: NodeId, digest: &[u8; 32]) -> Result<(), Self::Error>;
 }
 
 /// A database that can run exchange rounds.
@@ -46,8 +53,38 @@ pub fn exchange<B: Backend>(
 ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
     let mut tx = backend.begin(user).map_err(ReplicaError::Store)?;
     let answer = serve(&mut tx, request, limits, now_ms)?;
+    // After `serve` validated the request (once); a refusal drops the transaction, push and all.
+    check_node(&mut tx, request)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(answer)
+}
+
+/// A node id belongs to the device that first sent it with a secret: later requests for that node
+/// must carry the same secret (compared as SHA-256 digests, so in constant time over the secret).
+/// A request without a secret (clients before it) may use a node nobody has claimed, and claims
+/// nothing. Claims are written in the round's transaction, so a refused round claims nothing.
+fn check_node<T: Transaction>(
+    tx: &mut T,
+    request: &ExchangeRequest,
+) -> Result<(), ReplicaError<T::Error>> {
+    let stored = tx.node_secret(request.node).map_err(ReplicaError::Store)?;
+    let offered: Option<[u8; 32]> = request
+        .secret
+        .as_ref()
+        .map(|s| sha2::Sha256::digest(s.as_bytes()).into());
+    match (stored, offered) {
+        (None, None) => Ok(()),
+        (None, Some(digest)) => tx
+            .claim_node(request.node, &digest)
+            .map_err(ReplicaError::Store),
+        (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(()),
+        (Some(_), _) => Err(Error::NodeIdTaken(request.node.to_string()).into()),
+    }
+}
+
+/// Equality of two digests without an early exit.
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What the HTTP layer holds: something that runs rounds from many request threads at once. A

@@ -54,6 +54,7 @@ impl ApiError {
     pub fn core(err: &CoreError) -> Self {
         let status = match err {
             CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CoreError::NodeIdTaken(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError {

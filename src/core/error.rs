@@ -86,6 +86,10 @@ pub enum Error {
     /// A reply carries a record stamped with the requesting node's own id.
     #[error("reply echoes a record of our own node {0}")]
     OwnNodeEchoed(String),
+    /// The request's node id was claimed by another device of this user (its device secret
+    /// differs, or the request carries none); nothing of the request is applied.
+    #[error("node id {0} belongs to another device of this user")]
+    NodeIdTaken(String),
     /// A reply's coverage is below what the reply itself or the request's push proves.
     #[error("watermark regression: {0}")]
     WatermarkRegression(String),
@@ -119,6 +123,7 @@ impl Error {
             Error::InvalidReply(_) => "invalid_reply",
             Error::BodyTooLarge { .. } => "body_too_large",
             Error::OwnNodeEchoed(_) => "own_node_echoed",
+            Error::NodeIdTaken(_) => "node_id_taken",
             Error::WatermarkRegression(_) => "watermark_regression",
             Error::NoProgress => "no_progress",
             Error::InvalidJson { .. } => "invalid_json",
@@ -141,6 +146,7 @@ impl Error {
             Error::InvalidReply(_) => "InvalidReplyError",
             Error::BodyTooLarge { .. } => "BodyTooLargeError",
             Error::OwnNodeEchoed(_) => "OwnNodeEchoedError",
+            Error::NodeIdTaken(_) => "NodeIdTakenError",
             Error::WatermarkRegression(_) => "WatermarkRegressionError",
             Error::NoProgress => "NoProgressError",
             Error::InvalidJson { .. } => "InvalidJsonError",
@@ -202,6 +208,7 @@ mod tests {
             Error::InvalidReply(String::new()),
             Error::BodyTooLarge { size: 0, max: 0 },
             Error::OwnNodeEchoed(String::new()),
+            Error::NodeIdTaken(String::new()),
             Error::WatermarkRegression(String::new()),
             Error::NoProgress,
             Error::InvalidJson {

@@ -89,6 +89,15 @@ impl Hlc {
         })
     }
 
+    /// The highest stamp `node` can make: a floor at it covers every record of that node.
+    pub fn top(node: NodeId) -> Self {
+        Hlc {
+            wall_ms: MAX_WALL_MS,
+            counter: u16::MAX,
+            node,
+        }
+    }
+
     /// Fixed-width lowercase hex; byte order of the text equals HLC order.
     pub fn encode(&self) -> String {
         format!("{:012x}-{:04x}-{}", self.wall_ms, self.counter, self.node)

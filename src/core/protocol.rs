@@ -73,6 +73,11 @@ impl Limits {
     }
 }
 
+/// Shortest device secret a request may carry (bytes).
+pub const MIN_SECRET_LEN: usize = 16;
+/// Longest device secret a request may carry (bytes).
+pub const MAX_SECRET_LEN: usize = 128;
+
 /// The body of `POST /sync/exchange`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -92,6 +97,11 @@ pub struct ExchangeRequest {
     pub push: Vec<Record>,
     /// Largest number of records to answer (1 ..= `Limits::max_page`).
     pub limit: u32,
+    /// The device secret that owns `node` (16 ..= 128 characters): the first request with a
+    /// secret claims the node for its user; later ones with another secret, or none, are refused
+    /// as `node_id_taken`. Absent (clients before it): the node stays unclaimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// The reply to an [`ExchangeRequest`].
@@ -189,6 +199,14 @@ impl ExchangeRequest {
     pub fn validate(&self, limits: &Limits, now_ms: u64) -> Result<()> {
         check_version(self.version)?;
         let invalid = Error::InvalidRequest;
+        if let Some(secret) = &self.secret {
+            if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
+                return Err(invalid(format!(
+                    "secret of {} bytes, must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN}",
+                    secret.len()
+                )));
+            }
+        }
         if self.limit == 0 || self.limit > limits.max_page {
             return Err(invalid(format!(
                 "limit {} out of range 1..={}",
@@ -281,6 +299,7 @@ mod tests {
             seen: Watermarks::new(),
             push: vec![rec("a", NOW, Value::Json("1".into()))],
             limit: 100,
+            secret: None,
         }
     }
 
@@ -291,6 +310,20 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"push\"") && text.contains("\"limit\":100"));
         assert_eq!(serde_json::from_str::<ExchangeRequest>(&text).unwrap(), r);
+        assert!(
+            !text.contains("secret"),
+            "absent, not null, for servers before it"
+        );
+        let with = ExchangeRequest {
+            secret: Some("s".repeat(MIN_SECRET_LEN)),
+            ..r.clone()
+        };
+        with.validate(&Limits::default(), NOW).unwrap();
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ExchangeRequest>(&text).unwrap(),
+            with
+        );
         let reply = ExchangeResponse {
             version: 1,
             records: vec![],
@@ -310,6 +343,14 @@ mod tests {
             ("unsupported_version", Box::new(|r| r.version = 2)),
             ("invalid_request", Box::new(|r| r.limit = 0)),
             ("invalid_request", Box::new(|r| r.limit = 1001)),
+            (
+                "invalid_request",
+                Box::new(|r| r.secret = Some("x".repeat(MIN_SECRET_LEN - 1))),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.secret = Some("x".repeat(MAX_SECRET_LEN + 1))),
+            ),
             (
                 "invalid_request",
                 Box::new(|r| r.plugins = Some(vec![PluginId::new("b").unwrap()])),

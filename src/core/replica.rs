@@ -190,14 +190,22 @@ pub fn serve<S: Store>(
     }
 
     let plugins = scope_plugins(store, request)?;
-    let floor = effective_seen(request);
+    let mut floor = effective_seen(request);
+    // Never answer the requester its own node's records, whatever its `seen` claims: a record
+    // stamped with its node by someone else (a forged push, a cloned store) would otherwise be
+    // refused by it as `own_node_echoed` on every round. The floor at the top hides them in
+    // every store without a store-specific filter.
+    let top = Hlc::top(request.node);
+    for plugin in &plugins {
+        floor.plugin_mut(plugin).advance(request.node, top);
+    }
     let limit = request.limit as usize;
     let mut records = from_store(store.records_above(&plugins, &floor, limit + 1))?;
     let available = records.len();
     records.truncate(limit);
     cut_to_budget(&mut records, limits.page_bytes);
     let has_more = records.len() < available;
-    // The server never answers the requester's own records: they are in `floor` already.
+    // The server never answers the requester's own records: they are in `floor` now.
     debug_assert!(records.iter().all(|r| !floor.covers(r)));
     let coverage = from_store(store.vectors(VectorKind::Coverage, &plugins))?;
     stats.answered = records.len();
@@ -219,6 +227,8 @@ pub struct Client {
     pub node: NodeId,
     /// Limits enforced on replies and used for requests.
     pub limits: Limits,
+    /// The device secret requests carry (see [`ExchangeRequest::secret`]).
+    pub secret: Option<String>,
 }
 
 /// A request and whether more local records wait to be pushed after it.
@@ -249,6 +259,7 @@ impl Client {
         Client {
             node,
             limits: Limits::default(),
+            secret: None,
         }
     }
 
@@ -299,6 +310,7 @@ impl Client {
             seen,
             push,
             limit,
+            secret: self.secret.clone(),
         };
         Ok(Outgoing {
             more_to_push: request.push.len() < available,

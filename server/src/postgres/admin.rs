@@ -43,6 +43,7 @@ impl Admin for PgConn {
         let id: i64 = row.try_get(0)?;
         let records = tx.execute("DELETE FROM records WHERE user_id = $1", &[&id])?;
         tx.execute("DELETE FROM coverage WHERE user_id = $1", &[&id])?;
+        tx.execute("DELETE FROM nodes WHERE user_id = $1", &[&id])?;
         tx.execute("DELETE FROM users WHERE id = $1", &[&id])?;
         tx.commit()?;
         Ok(Some(records))

@@ -15,7 +15,8 @@ use super::{PgError, LOCK_CLASS, MIGRATION_LOCK};
 /// made in the same transaction; `delete-user` deletes all three tables' rows together). Text that is compared or ordered (HLCs,
 /// plugins, keys) is `COLLATE "C"`: byte order, so the fixed-width HLC encoding sorts as HLCs do
 /// whatever the database's locale.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name text COLLATE "C" NOT NULL UNIQUE
@@ -47,7 +48,17 @@ CREATE TABLE coverage (
     hlc     text COLLATE "C" NOT NULL,
     PRIMARY KEY (user_id, plugin, node)
 );
-"#];
+"#,
+    r#"
+-- Which device owns a node id: the SHA-256 of the secret that first claimed it (PROTOCOL.md).
+CREATE TABLE nodes (
+    user_id bigint NOT NULL,
+    node    bigint NOT NULL,
+    secret  bytea NOT NULL,
+    PRIMARY KEY (user_id, node)
+);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -157,6 +157,24 @@ impl crate::backend::Transaction for PgTx<'_> {
     fn commit_transaction(self) -> Result<(), PgError> {
         Ok(self.tx.commit()?)
     }
+
+    fn node_secret(&mut self, node: NodeId) -> Result<Option<[u8; 32]>, PgError> {
+        let row = self.tx.query_opt(
+            "SELECT secret FROM nodes WHERE user_id = $1 AND node = $2",
+            &[&self.user, &node_column(node)],
+        )?;
+        // A stored digest of another length matches nothing offered (all zeros is no SHA-256).
+        let digest = row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()?;
+        Ok(digest.map(|d| d.try_into().unwrap_or([0; 32])))
+    }
+
+    fn claim_node(&mut self, node: NodeId, digest: &[u8; 32]) -> Result<(), PgError> {
+        self.tx.execute(
+            "INSERT INTO nodes (user_id, node, secret) VALUES ($1, $2, $3)",
+            &[&self.user, &node_column(node), &&digest[..]],
+        )?;
+        Ok(())
+    }
 }
 
 impl Store for PgTx<'_> {

@@ -52,6 +52,7 @@ impl Admin for SqliteBackend {
         };
         let records = tx.execute("DELETE FROM records WHERE user_id = ?1", [id])?;
         tx.execute("DELETE FROM coverage WHERE user_id = ?1", [id])?;
+        tx.execute("DELETE FROM nodes WHERE user_id = ?1", [id])?;
         tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(Some(records as u64))

@@ -7,7 +7,8 @@ use super::SqliteError;
 
 /// Every migration, in order. Every table carries `user_id` and every query names it, which is
 /// what keeps one user's rows out of another's answers.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE users (
     id   INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -39,7 +40,17 @@ CREATE TABLE coverage (
     hlc     TEXT    NOT NULL,
     PRIMARY KEY (user_id, plugin, node)
 ) STRICT, WITHOUT ROWID;
-"];
+",
+    r"
+-- Which device owns a node id: the SHA-256 of the secret that first claimed it (protocol.md).
+CREATE TABLE nodes (
+    user_id INTEGER NOT NULL,
+    node    INTEGER NOT NULL,
+    secret  BLOB    NOT NULL,
+    PRIMARY KEY (user_id, node)
+) STRICT, WITHOUT ROWID;
+",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -95,6 +95,23 @@ impl crate::backend::Transaction for SqliteTx<'_> {
     fn commit_transaction(self) -> Result<(), SqliteError> {
         Ok(self.tx.commit()?)
     }
+
+    fn node_secret(&mut self, node: NodeId) -> Result<Option<[u8; 32]>, SqliteError> {
+        let digest: Option<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT secret FROM nodes WHERE user_id = ?1 AND node = ?2")?
+            .query_row(params![self.user, node_column(node)], |row| row.get(0))
+            .optional()?;
+        // A stored digest of another length matches nothing offered (all zeros is no SHA-256).
+        Ok(digest.map(|d| d.try_into().unwrap_or([0; 32])))
+    }
+
+    fn claim_node(&mut self, node: NodeId, digest: &[u8; 32]) -> Result<(), SqliteError> {
+        self.tx
+            .prepare_cached("INSERT INTO nodes (user_id, node, secret) VALUES (?1, ?2, ?3)")?
+            .execute(params![self.user, node_column(node), &digest[..]])?;
+        Ok(())
+    }
 }
 
 impl Store for SqliteTx<'_> {

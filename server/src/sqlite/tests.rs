@@ -38,6 +38,7 @@ fn request(
         seen,
         push,
         limit,
+        secret: None,
     }
 }
 

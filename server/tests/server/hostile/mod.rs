@@ -6,7 +6,9 @@
 
 mod connections;
 mod defaults;
+mod fairness;
 mod inputs;
+mod nodes;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
