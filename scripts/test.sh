@@ -67,6 +67,9 @@ fi
 step "reference server build (for the benchmarks, the end-to-end tests and the demo)"
 cargo build --profile server -p clientdata-server --bins --examples
 
+step "schemathesis against the live server (docs/openapi.json; no 5xx, every answer conforms)"
+bash scripts/schemathesis.sh
+
 step "benchmark harness smoke (no goals checked)"
 node bench/run.mjs --smoke
 
