@@ -67,17 +67,38 @@ fn check_node<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
 ) -> Result<(), ReplicaError<T::Error>> {
+    match node_verdict(tx, request)? {
+        NodeVerdict::Owned => Ok(()),
+        NodeVerdict::Claim(digest) => tx
+            .claim_node(request.node, &digest)
+            .map_err(ReplicaError::Store),
+    }
+}
+
+/// What a round may do with its node id, once it is not refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeVerdict {
+    /// The request's secret matches the claim, or neither exists: nothing to write.
+    Owned,
+    /// Nobody claimed the node and the request offers a secret: the round must write the claim.
+    Claim([u8; 32]),
+}
+
+/// Reads `request.node`'s claim and decides; another secret (or none) for a claimed node is
+/// `node_id_taken`.
+pub fn node_verdict<T: Transaction>(
+    tx: &mut T,
+    request: &ExchangeRequest,
+) -> Result<NodeVerdict, ReplicaError<T::Error>> {
     let stored = tx.node_secret(request.node).map_err(ReplicaError::Store)?;
     let offered: Option<[u8; 32]> = request
         .secret
         .as_ref()
         .map(|s| sha2::Sha256::digest(s.as_bytes()).into());
     match (stored, offered) {
-        (None, None) => Ok(()),
-        (None, Some(digest)) => tx
-            .claim_node(request.node, &digest)
-            .map_err(ReplicaError::Store),
-        (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(()),
+        (None, None) => Ok(NodeVerdict::Owned),
+        (None, Some(digest)) => Ok(NodeVerdict::Claim(digest)),
+        (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(NodeVerdict::Owned),
         (Some(_), _) => Err(Error::NodeIdTaken(request.node.to_string()).into()),
     }
 }

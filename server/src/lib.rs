@@ -13,7 +13,8 @@
 //! - [`error`]: every error answer as JSON `{ code, message }`.
 //! - [`backend`]: the storage seam (a transaction per round, scoped to one user).
 //! - [`database`]: which backend a `--database` value selects.
-//! - [`sqlite`]: the SQLite backend.
+//! - [`sqlite`]: the SQLite backend (one writer, read-only connections for rounds that only read).
+//! - [`user_gate`]: rounds of one user run one at a time.
 //! - [`postgres`]: the PostgreSQL backend (a connection pool, no global lock).
 //! - [`ops`]: the operations subcommands (users, export/import, delete, schema, migrate).
 #![deny(missing_docs)]
@@ -31,4 +32,5 @@ pub mod routes;
 pub mod serve;
 pub mod sqlite;
 pub mod static_files;
+pub mod user_gate;
 pub mod write_health;

@@ -138,11 +138,11 @@ const RECORDS_ABOVE: &str = "WITH RECURSIVE nodes (plugin, node) AS (
      ),
      chosen AS (
          SELECT n.plugin, c.key, c.hlc FROM nodes n
+         LEFT JOIN floor f ON f.plugin = n.plugin AND f.node = n.node
          CROSS JOIN LATERAL (
              SELECT r.key, r.hlc FROM records r
              WHERE r.user_id = $1 AND r.plugin = n.plugin AND r.node = n.node
-               AND r.hlc > COALESCE((SELECT f.hlc FROM floor f
-                                     WHERE f.plugin = n.plugin AND f.node = n.node), '')
+               AND r.hlc > COALESCE(f.hlc, '')
              ORDER BY r.hlc LIMIT $6
          ) c
          WHERE n.node IS NOT NULL

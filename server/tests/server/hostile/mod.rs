@@ -6,7 +6,6 @@
 
 mod connections;
 mod defaults;
-mod fairness;
 mod inputs;
 mod nodes;
 
