@@ -112,6 +112,7 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
                 database,
                 tokens,
                 limits,
+                caps: config.caps,
                 intake: Intake::new(&config.requests),
                 writes: WriteHealth::default(),
             };
@@ -135,6 +136,7 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
                 database,
                 tokens,
                 limits,
+                caps: config.caps,
                 intake: Intake::new(&config.requests),
                 writes: WriteHealth::default(),
             };

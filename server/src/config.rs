@@ -89,6 +89,10 @@ pub struct Config {
     #[command(flatten)]
     pub requests: crate::limits::RequestOptions,
 
+    /// Per-user caps.
+    #[command(flatten)]
+    pub caps: crate::quota::UserCaps,
+
     /// Test only: sleep this many milliseconds inside the transaction after writing half of a
     /// push, so a test can kill the server mid-apply.
     #[arg(long, env = "CLIENTDATA_TEST_APPLY_DELAY_MS", hide = true)]

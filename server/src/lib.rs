@@ -8,6 +8,7 @@
 //! - [`serve`]: the connection layer (connection cap, header/idle/write timeouts, bounded drain).
 //! - [`limits`]: request bodies within a deadline and a shared in-flight byte budget.
 //! - [`routes`]: handlers, CORS; [`static_files`]: files confined to their directory.
+//! - [`quota`]: per-user caps on plugins, nodes and records.
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod limits;
 pub mod ops;
 pub mod postgres;
+pub mod quota;
 pub mod routes;
 pub mod serve;
 pub mod sqlite;

@@ -25,6 +25,7 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::auth::UserId;
 use crate::backend::{self, Backend, Database};
+use crate::quota::UserCaps;
 
 pub use schema::SCHEMA_VERSION;
 pub use store::PgTx;
@@ -189,10 +190,11 @@ impl Database for PgDatabase {
         user: &UserId,
         request: &ExchangeRequest,
         limits: &Limits,
+        caps: &UserCaps,
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<PgError>> {
         let mut conn = self.connection().map_err(ReplicaError::Store)?;
-        backend::exchange(&mut conn, user, request, limits, now_ms)
+        backend::exchange(&mut conn, user, request, limits, caps, now_ms)
     }
 
     fn ping(&self) -> Result<(), PgError> {

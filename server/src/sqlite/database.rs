@@ -11,6 +11,7 @@ use super::readers::Readers;
 use super::{SqliteBackend, SqliteError, SqliteOptions};
 use crate::auth::UserId;
 use crate::backend::{Database, Serialized};
+use crate::quota::UserCaps;
 use crate::user_gate::UserGate;
 
 /// Read connections by default: rounds of that many users read at once (each user reads on at
@@ -56,6 +57,7 @@ impl Database for SqliteDatabase {
         user: &UserId,
         request: &ExchangeRequest,
         limits: &Limits,
+        caps: &UserCaps,
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<SqliteError>> {
         self.gate.run(user, || {
@@ -64,7 +66,7 @@ impl Database for SqliteDatabase {
                     return Ok(answer);
                 }
             }
-            self.writer.exchange(user, request, limits, now_ms)
+            self.writer.exchange(user, request, limits, caps, now_ms)
         })
     }
 
@@ -120,7 +122,7 @@ mod tests {
     }
 
     fn round(db: &SqliteDatabase, who: &str, r: &ExchangeRequest) -> ExchangeResponse {
-        db.exchange(&user(who), r, &Limits::default(), NOW)
+        db.exchange(&user(who), r, &Limits::default(), &UserCaps::DEFAULT, NOW)
             .unwrap()
             .0
     }
@@ -187,6 +189,7 @@ mod tests {
             &user("new"),
             &request(1, vec![], Some(&other)),
             &Limits::default(),
+            &UserCaps::DEFAULT,
             NOW,
         );
         assert!(matches!(

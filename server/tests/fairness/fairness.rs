@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clientdata::core::{ExchangeRequest, Hlc, Key, NodeId, PluginId, Record, Value, Watermarks};
 
-use crate::support::{now_ms, token, Server, TestDb};
+use crate::support::{now_ms, token, tokens_file, Server, TestDb};
 
 fn body(request: &ExchangeRequest) -> Vec<u8> {
     serde_json::to_vec(request).unwrap()
@@ -91,7 +91,20 @@ fn measure(
     samples: usize,
     span: Duration,
 ) -> Measured {
-    let server = Server::with_tokens(db);
+    // A's plugins may exceed the default per-user cap.
+    let tokens = tokens_file(db.dir());
+    let server = Server::start(
+        db.dir(),
+        &[
+            "--database",
+            db.arg(),
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--max-plugins-per-user",
+            "1000000",
+        ],
+        &[],
+    );
     let base = server.base.clone();
     let agent = new_agent();
     // A: one record in each of `plugins` plugins, pushed 1,000 plugins per scoped round.

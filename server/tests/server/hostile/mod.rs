@@ -8,6 +8,7 @@ mod connections;
 mod defaults;
 mod inputs;
 mod nodes;
+mod quota;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
