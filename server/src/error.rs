@@ -50,11 +50,13 @@ impl ApiError {
         ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
     }
 
-    /// A core error: 413 for an oversized body, 400 for everything else the client sent wrong.
+    /// A core error: 413 for an oversized body or a push past a user's cap, 403 for a node id
+    /// taken, 400 for everything else the client sent wrong.
     pub fn core(err: &CoreError) -> Self {
         let status = match err {
             CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CoreError::NodeIdTaken(_) => StatusCode::FORBIDDEN,
+            CoreError::UserQuotaExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError {
