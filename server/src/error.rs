@@ -176,6 +176,7 @@ pub const ANSWERS: &[(u16, &str)] = &[
     (405, "method_not_allowed"),
     (408, "request_timeout"),
     (413, "body_too_large"),
+    (413, "user_quota_exceeded"),
     (414, "uri_too_long"),
     (415, "unsupported_media_type"),
     (416, "range_not_satisfiable"),
@@ -289,6 +290,10 @@ mod tests {
                 record: String::new(),
                 reason: String::new(),
             },
+            CoreError::UserQuotaExceeded {
+                cap: "plugins",
+                max: 0,
+            },
         ];
         for e in &all {
             match e {
@@ -308,7 +313,8 @@ mod tests {
                 | CoreError::NodeIdTaken(_)
                 | CoreError::WatermarkRegression(_)
                 | CoreError::NoProgress
-                | CoreError::InvalidJson { .. } => {}
+                | CoreError::InvalidJson { .. }
+                | CoreError::UserQuotaExceeded { .. } => {}
             }
         }
         all
