@@ -5,6 +5,7 @@
 //! scripts/measure-hostile.py takes the same measurements as figures.
 
 mod connections;
+mod coverage;
 mod defaults;
 mod inputs;
 mod nodes;
