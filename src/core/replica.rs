@@ -234,7 +234,8 @@ pub fn serve<S: Store>(
     let has_more = records.len() < available;
     // The server never answers the requester's own records: they are in `floor` now.
     debug_assert!(records.iter().all(|r| !floor.covers(r)));
-    let coverage = from_store(store.vectors(VectorKind::Coverage, &plugins))?;
+    let (coverage, coverage_next) =
+        coverage_page(store, &plugins, request, &records, limits.page_bytes)?;
     stats.answered = records.len();
     Ok((
         ExchangeResponse {
@@ -242,9 +243,65 @@ pub fn serve<S: Store>(
             records,
             coverage,
             has_more,
+            coverage_next,
         },
         stats,
     ))
+}
+
+/// Plugins whose coverage is read from the store at a time while a reply's coverage is filled.
+const COVERAGE_CHUNK: usize = 1000;
+
+/// A plugin's coverage as the reply's JSON spells it, at most: `"plugin":{` + `},`, and per node
+/// `"<16 hex>":"<34-char HLC>",`.
+fn coverage_size(plugin: &PluginId, vector: &VersionVector) -> usize {
+    plugin.as_str().len() + 6 + vector.len() * 56
+}
+
+/// A reply's coverage within `budget` bytes: always the plugins of the answered and pushed
+/// records (the client checks their coverage), then the plugins in scope from the request's
+/// `coverage_from` on, in order, until the next would not fit; that one is the reply's
+/// `coverage_next`. At least one such plugin goes in whatever its size, so every reply moves
+/// the cursor. Plugins without coverage are left out (absent means empty).
+fn coverage_page<S: Store>(
+    store: &mut S,
+    plugins: &[PluginId],
+    request: &ExchangeRequest,
+    records: &[Record],
+    budget: usize,
+) -> Res<(Watermarks, Option<PluginId>), S> {
+    let proven: Vec<PluginId> = records
+        .iter()
+        .chain(&request.push)
+        .map(|r| r.plugin.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut coverage = from_store(store.vectors(VectorKind::Coverage, &proven))?;
+    let mut used: usize = coverage.iter().map(|(p, v)| coverage_size(p, v)).sum();
+    let from = request.coverage_from.as_ref();
+    let window: Vec<PluginId> = plugins
+        .iter()
+        .filter(|p| from.is_none_or(|from| *p >= from) && proven.binary_search(p).is_err())
+        .cloned()
+        .collect();
+    let mut taken = 0;
+    for chunk in window.chunks(COVERAGE_CHUNK) {
+        let vectors = from_store(store.vectors(VectorKind::Coverage, chunk))?;
+        for plugin in chunk {
+            let vector = vectors.plugin(plugin);
+            let size = coverage_size(plugin, &vector);
+            if taken > 0 && used + size > budget {
+                return Ok((coverage, Some(plugin.clone())));
+            }
+            used += size;
+            taken += 1;
+            if !vector.is_empty() {
+                coverage.set(plugin.clone(), vector);
+            }
+        }
+    }
+    Ok((coverage, None))
 }
 
 /// One writer's view of rounds: builds requests, checks replies, plans what to commit.
@@ -278,6 +335,9 @@ pub struct Plan {
     pub applied: usize,
     /// The server has more records above this page.
     pub has_more: bool,
+    /// The reply's coverage stopped before this plugin: the next request continues from it
+    /// (its `coverage_from`).
+    pub coverage_next: Option<PluginId>,
 }
 
 impl Client {
@@ -302,6 +362,19 @@ impl Client {
         clock: &HlcClock,
         plugins: Option<&[PluginId]>,
         limit: u32,
+    ) -> Res<Outgoing, S> {
+        self.request_from(store, clock, plugins, limit, None)
+    }
+
+    /// [`Client::request`] continuing a reply's coverage from `coverage_from` (the previous
+    /// [`Plan::coverage_next`]).
+    pub fn request_from<S: Store>(
+        &self,
+        store: &mut S,
+        clock: &HlcClock,
+        plugins: Option<&[PluginId]>,
+        limit: u32,
+        coverage_from: Option<PluginId>,
     ) -> Res<Outgoing, S> {
         let limit = limit.clamp(1, self.limits.max_page);
         let scope: Vec<PluginId> = match plugins {
@@ -338,6 +411,7 @@ impl Client {
             push,
             limit,
             secret: self.secret.clone(),
+            coverage_from,
         };
         Ok(Outgoing {
             more_to_push: request.push.len() < available,
@@ -384,10 +458,17 @@ impl Client {
                 vector.advance(node, cut.map_or(hlc, |c| hlc.min(c)));
             }
         }
-        // The server's coverage replaces our copy, for exactly the plugins in scope.
+        // The server's coverage replaces our copy, for exactly the plugins the reply speaks for:
+        // those it carries, and those of its window (`coverage_from` up to `coverage_next`),
+        // where an absent plugin has none. Others keep our copy until their page comes.
+        let from = request.coverage_from.as_ref();
+        let next = reply.coverage_next.as_ref();
+        let in_window = |p: &PluginId| from.is_none_or(|f| p >= f) && next.is_none_or(|n| p < n);
         let peer: Watermarks = plugins
             .iter()
-            .map(|p| (p.clone(), reply.coverage.plugin(p)))
+            .map(|p| (p, reply.coverage.plugin(p)))
+            .filter(|(p, carried)| in_window(p) || !carried.is_empty())
+            .map(|(p, carried)| (p.clone(), carried))
             .collect();
 
         let (records, _) = winners(store, &reply.records)?;
@@ -401,6 +482,7 @@ impl Client {
             clock,
             applied,
             has_more: reply.has_more,
+            coverage_next: reply.coverage_next.clone(),
         })
     }
 
@@ -427,6 +509,21 @@ impl Client {
         }
         if reply.has_more && reply.records.is_empty() {
             return Err(Error::NoProgress);
+        }
+        if let Some(next) = &reply.coverage_next {
+            // The cursor must move, or the client would ask for the same coverage forever.
+            if request
+                .coverage_from
+                .as_ref()
+                .is_some_and(|from| next <= from)
+            {
+                return Err(Error::NoProgress);
+            }
+            if !request.in_scope(next) {
+                return Err(Error::InvalidReply(format!(
+                    "coverageNext {next} outside the scope"
+                )));
+            }
         }
         let floor = effective_seen(request);
         for r in &reply.records {
@@ -533,10 +630,11 @@ impl Store for MemoryStore {
         floor: &Watermarks,
         limit: usize,
     ) -> Result<Vec<Record>, Self::Error> {
+        let wanted: BTreeSet<&PluginId> = plugins.iter().collect();
         let mut out: Vec<Record> = self
             .records
             .values()
-            .filter(|r| plugins.contains(&r.plugin) && !floor.covers(r))
+            .filter(|r| wanted.contains(&r.plugin) && !floor.covers(r))
             .cloned()
             .collect();
         out.sort_by_key(|r| r.hlc);

@@ -45,6 +45,9 @@ pub struct Syncer {
     transport: Transport,
     client: Client,
     dirty: RefCell<Dirty>,
+    /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
+    /// that reply answered; used only by a round of the same scope.
+    coverage_from: RefCell<Option<(Option<Vec<PluginId>>, PluginId)>>,
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
@@ -87,6 +90,7 @@ impl Syncer {
             transport,
             client,
             dirty: RefCell::default(),
+            coverage_from: RefCell::default(),
         }
     }
 
@@ -174,10 +178,16 @@ impl Syncer {
         }
         let clock = self.db.clock();
         let walk = self.dirty.borrow().walk;
+        let coverage_from = self
+            .coverage_from
+            .borrow()
+            .as_ref()
+            .filter(|(asked, _)| asked.as_deref() == scope)
+            .map(|(_, from)| from.clone());
         let (request, more_to_push, walk_next) = self.db.with_index(|index| {
             let mut outgoing = self
                 .client
-                .request(index, &clock, scope, limit)
+                .request_from(index, &clock, scope, limit, coverage_from)
                 .map_err(protocol_only)?;
             let planned = push_plan::plan(
                 index,
@@ -204,7 +214,8 @@ impl Syncer {
             return Err(SyncError::Aborted);
         }
         let applied = plan.applied;
-        let has_more = plan.has_more;
+        let coverage_next = plan.coverage_next.clone();
+        let has_more = plan.has_more || coverage_next.is_some();
         let new_clock = plan.clock.clone();
         // A round that moved nothing (the common idle round) has nothing to commit.
         let idle = plan.batch.records.is_empty()
@@ -217,6 +228,9 @@ impl Syncer {
             self.db.apply_remote(plan.batch).await?
         };
         self.db.adopt_clock(new_clock);
+        // Only after the commit: a failed round asks for the same coverage again.
+        *self.coverage_from.borrow_mut() =
+            coverage_next.map(|next| (scope.map(<[PluginId]>::to_vec), next));
         self.dirty
             .borrow_mut()
             .after_round(walk, walk_next, &request.push);

@@ -100,6 +100,7 @@ mod tests {
             push,
             limit: 100,
             secret: secret.map(str::to_owned),
+            coverage_from: None,
         }
     }
 

@@ -40,6 +40,7 @@ fn request(
         push,
         limit,
         secret: None,
+        coverage_from: None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Fairness: user B's exchange latency while user A hammers unscoped rounds over many plugins,
 //! against B's idle baseline, printed as a ratio (issue 14). The 100k-plugin run is `#[ignore]`d
-//! (minutes in a debug build); a smaller variant runs the same code with 2,000 plugins.
+//! (minutes in a debug build); a smaller variant runs the same code with 5,000 plugins (long enough rounds of A that B waiting one out would show).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ fn request(node: NodeId, plugins: Option<Vec<PluginId>>, push: Vec<Record>) -> E
         push,
         limit: 1000,
         secret: None,
+        coverage_from: None,
     }
 }
 
@@ -51,9 +52,8 @@ fn new_agent() -> ureq::Agent {
     )
 }
 
-/// The 99th percentile of B's timed rounds of `body`: at least `samples`, for at least `span`
-/// (so A's slow rounds overlap the measurement many times).
-fn p99(base: &str, body: &[u8], samples: usize, span: Duration) -> Duration {
+/// B's timed rounds of `body`: at least `samples`, for at least `span`.
+fn timed(base: &str, body: &[u8], samples: usize, span: Duration) -> Vec<Duration> {
     let agent = new_agent();
     let started = Instant::now();
     let mut times = Vec::new();
@@ -62,9 +62,17 @@ fn p99(base: &str, body: &[u8], samples: usize, span: Duration) -> Duration {
         assert_eq!(post(&agent, base, &token("bob"), body), 200);
         times.push(round.elapsed());
     }
+    times
+}
+
+fn p99(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() * 99 / 100]
 }
+
+/// Idle and loaded phases alternate this many times, so that load from outside the test (a
+/// shared machine) falls on both baselines alike instead of on whichever ran when it came.
+const PHASES: u32 = 3;
 
 /// What one fairness run measured.
 struct Measured {
@@ -156,34 +164,60 @@ fn measure(
     );
     let probe = body(&request(b, Some(vec![notes]), Vec::new()));
 
-    // Warm (connection, caches, statements) before the baseline, which spans a second at least
-    // so that one stray stall of a shared machine is not its p99.
-    p99(&base, &probe, 20, Duration::ZERO);
-    let idle = p99(&base, &probe, samples, Duration::from_secs(1));
-    let stop = Arc::new(AtomicBool::new(false));
+    // Warm (connection, caches, statements) first.
+    timed(&base, &probe, 20, Duration::ZERO);
+    // A hammers only while `active`; `busy` counts its rounds in flight.
+    let (stop, active, busy) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
     let hammer = body(&request(NodeId::random().unwrap(), None, Vec::new()));
     let threads: Vec<_> = (0..hammers)
         .map(|_| {
-            let (stop, base, hammer) = (stop.clone(), base.clone(), hammer.clone());
+            let (stop, active, busy) = (stop.clone(), active.clone(), busy.clone());
+            let (base, hammer) = (base.clone(), hammer.clone());
             std::thread::spawn(move || {
                 let agent = new_agent();
                 let mut rounds = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::SeqCst) {
+                    if !active.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    busy.fetch_add(1, Ordering::SeqCst);
                     let round = Instant::now();
                     assert_eq!(post(&agent, &base, &token("alice"), &hammer), 200);
                     rounds.push(round.elapsed());
+                    busy.fetch_sub(1, Ordering::SeqCst);
                 }
                 rounds
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let loaded = p99(&base, &probe, 10, span);
-    stop.store(true, Ordering::Relaxed);
+    let (mut idle, mut loaded) = (Vec::new(), Vec::new());
+    for _ in 0..PHASES {
+        // Idle: A's last rounds finished. At least a second, so one stray stall is not the p99.
+        active.store(false, Ordering::SeqCst);
+        while busy.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        idle.extend(timed(
+            &base,
+            &probe,
+            samples / PHASES as usize,
+            Duration::from_secs(1),
+        ));
+        active.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(200));
+        loaded.extend(timed(&base, &probe, 10, span / PHASES));
+    }
+    stop.store(true, Ordering::SeqCst);
     let a_rounds: Vec<Duration> = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
+    let (idle, loaded) = (p99(idle), p99(loaded));
     let measured = Measured {
         idle,
         loaded,
@@ -253,7 +287,7 @@ macro_rules! fairness {
     };
 }
 
-fairness!(with_2k_plugins, 2_000, 2);
+fairness!(with_5k_plugins, 5_000, 2);
 fairness!(
     with_100k_plugins,
     100_000,
