@@ -12,7 +12,7 @@ pub mod watermark;
 
 pub use error::Error;
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};
-pub use ids::{Key, NodeId, PluginId};
+pub use ids::{DeviceSecret, Key, NodeId, PluginId};
 pub use protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
 pub use record::{Record, Value};
 pub use replica::{Batch, Client, MemoryStore, Store, VectorKind};

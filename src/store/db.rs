@@ -28,7 +28,7 @@ use super::records::Records;
 use crate::browser::events::Emitter;
 use crate::browser::storage_manager::StorageInfo;
 use crate::browser::writer_slots::SlotLease;
-use crate::core::{HlcClock, Key, NodeId, PluginId, Value};
+use crate::core::{DeviceSecret, HlcClock, Key, NodeId, PluginId, Value};
 
 /// What `metadata()` reports that does not change after open.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub struct Info {
     pub slot: Option<u32>,
     /// This instance's node id.
     pub node: NodeId,
+    /// The device secret that goes with the node id (sent with every exchange).
+    pub secret: DeviceSecret,
     /// Persistence and quota as the browser reported them at open.
     pub storage: StorageInfo,
 }
@@ -71,11 +73,12 @@ impl State {
     }
 
     /// The slot row to persist with a commit.
-    pub fn slot_row(&self, slot: Option<u32>) -> Option<SlotRow> {
-        slot.map(|slot| SlotRow {
+    pub fn slot_row(&self, info: &Info) -> Option<SlotRow> {
+        info.slot.map(|slot| SlotRow {
             slot,
             node: self.clock.node(),
             clock: self.clock.state(),
+            secret: Some(info.secret),
         })
     }
 }

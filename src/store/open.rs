@@ -23,7 +23,7 @@ use crate::browser::storage_manager::{storage_info, StorageInfo};
 use crate::browser::web_storage::local_storage;
 use crate::browser::writer_slots::{self, SlotLease, MAX_SLOTS};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
-use crate::core::{ClockState, HlcClock, NodeId, PluginId};
+use crate::core::{ClockState, DeviceSecret, HlcClock, NodeId, PluginId};
 
 /// Journal slot numbers from here up belong to instances without a Web Lock (no Web Locks API,
 /// or every slot taken); their journals are always treated as replayable.
@@ -72,7 +72,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let (loaded, claimed, storage) = load_claim_estimate(&engine, name, options.persist).await?;
     let Claimed { lease, held } = claimed;
     let slot = lease.as_ref().map(SlotLease::slot);
-    let (node, clock) = slot_identity(&engine, slot).await?;
+    let (node, clock, secret) = slot_identity(&engine, slot).await?;
     let mut index = index_of(loaded);
 
     // Journals: ours (a previous life of this slot) and those of slots nobody holds.
@@ -111,6 +111,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         fallback,
         slot,
         node,
+        secret,
         storage,
     };
     let state = State {
@@ -182,18 +183,32 @@ async fn load_claim_estimate(
     Ok((loaded?, claimed, estimate))
 }
 
-/// The slot's node id and clock state: stored with the slot, or a new random node whose row
-/// is persisted before anything is stamped with it.
-async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeId, ClockState)> {
+/// The slot's node id, clock state and device secret: stored with the slot, or new (a random
+/// node, a random secret) and persisted before anything is stamped or sent with them. A row
+/// from before device secrets gets one now, kept from then on.
+async fn slot_identity(
+    engine: &Engine,
+    slot: Option<u32>,
+) -> StoreResult<(NodeId, ClockState, DeviceSecret)> {
     let stored = match slot {
         Some(n) => engine.load_slot(n).await?,
         None => None,
     };
-    if let Some(row) = stored {
-        return Ok((row.node, row.clock));
+    if let Some(SlotRow {
+        node,
+        clock,
+        secret: Some(secret),
+        ..
+    }) = stored
+    {
+        return Ok((node, clock, secret));
     }
-    let node = random_node()?;
-    let clock = ClockState::default();
+    let (node, clock) = match stored {
+        Some(row) => (row.node, row.clock),
+        None => (random_node()?, ClockState::default()),
+    };
+    let secret = DeviceSecret::random()
+        .map_err(|e| StoreError::StorageUnavailable(format!("no random source: {e}")))?;
     if let Some(n) = slot {
         let rows = js_sys::Array::new();
         engine
@@ -205,6 +220,7 @@ async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeI
                     slot: n,
                     node,
                     clock,
+                    secret: Some(secret),
                 }),
                 vectors: &[],
                 fence: None,
@@ -212,7 +228,7 @@ async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeI
             .done()
             .await?;
     }
-    Ok((node, clock))
+    Ok((node, clock, secret))
 }
 
 /// The index of everything stored.

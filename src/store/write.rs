@@ -140,7 +140,7 @@ impl Db {
             (
                 records,
                 caches,
-                st.slot_row(self.inner.info.slot),
+                st.slot_row(&self.inner.info),
                 ticket,
                 ready,
             )
@@ -186,7 +186,7 @@ impl Db {
         let slot = {
             let st = self.inner.state.borrow();
             st.check_open()?;
-            st.slot_row(self.inner.info.slot)
+            st.slot_row(&self.inner.info)
         };
         let rows = Db::rows(&batch.records);
         let ticket = self.inner.bus.reserve();

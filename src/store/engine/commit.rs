@@ -5,7 +5,7 @@
 use wasm_bindgen_futures::JsFuture;
 
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, NodeId, PluginId, Record, VersionVector, Watermarks};
+use crate::core::{ClockState, DeviceSecret, NodeId, PluginId, Record, VersionVector, Watermarks};
 use crate::store::codec::js_failure;
 use crate::store::error::StoreResult;
 
@@ -18,6 +18,8 @@ pub struct SlotRow {
     pub node: NodeId,
     /// The slot's last clock state.
     pub clock: ClockState,
+    /// The slot's device secret (`None` in rows written before secrets: open adds one).
+    pub secret: Option<DeviceSecret>,
 }
 
 /// Everything stored, read at open.

@@ -1,7 +1,7 @@
 //! The localStorage engine, used when IndexedDB is missing or fails to open (or when forced by
 //! the `engine` option). One localStorage item per record:
 //! `clientdata:<db>:rec:<plugin>\x01<key>` = the journal entry encoding of the record; slot rows
-//! at `clientdata:<db>:slot:<n>` = `<node>,<wall>,<counter>`; vectors at
+//! at `clientdata:<db>:slot:<n>` = `<node>,<wall>,<counter>,<secret>`; vectors at
 //! `clientdata:<db>:vec:<kind>:<plugin>` = comma-separated HLCs. Writes are synchronous.
 
 use web_sys::Storage;
@@ -9,7 +9,7 @@ use web_sys::Storage;
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use crate::browser::web_storage::{keys_with_prefix, probe};
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, Hlc, Key, NodeId, PluginId, VersionVector};
+use crate::core::{ClockState, DeviceSecret, Hlc, Key, NodeId, PluginId, VersionVector};
 use crate::store::codec::js_failure;
 use crate::store::error::StoreResult;
 use crate::store::journal;
@@ -100,10 +100,13 @@ impl LsEngine {
         let node = NodeId::parse(parts.next()?).ok()?;
         let wall_ms = parts.next()?.parse().ok()?;
         let counter = parts.next()?.parse().ok()?;
+        // Rows written before device secrets have three parts.
+        let secret = parts.next().and_then(DeviceSecret::parse);
         Some(SlotRow {
             slot: n,
             node,
             clock: ClockState { wall_ms, counter },
+            secret,
         })
     }
 
@@ -126,13 +129,15 @@ impl LsEngine {
             put(&item, &journal::encode(record))?;
         }
         if let Some(slot) = commit.slot {
-            put(
-                &format!("{}slot:{}", self.root, slot.slot),
-                &format!(
-                    "{},{},{}",
-                    slot.node, slot.clock.wall_ms, slot.clock.counter
-                ),
-            )?;
+            let mut row = format!(
+                "{},{},{}",
+                slot.node, slot.clock.wall_ms, slot.clock.counter
+            );
+            if let Some(secret) = slot.secret {
+                row.push(',');
+                row.push_str(&secret.to_hex());
+            }
+            put(&format!("{}slot:{}", self.root, slot.slot), &row)?;
         }
         for (kind, watermarks) in commit.vectors {
             for (plugin, vector) in watermarks.iter() {
