@@ -48,7 +48,7 @@ export class PageError extends Error {
  * Opens ClientData instance `id` in `page`. spec: { name, user, server (default the page's
  * origin; null: no server option), tokens (what the provider returns on call 1, 2, ...; the last
  * one repeats; default [`dev-token-${user}`]), syncToken (provider returns a string, not a
- * promise), autoSync (default false), sync, maxDriftMs }. Every instance records its sync events
+ * promise), autoSync (default false), sync, maxDriftMs, engine }. Every instance records its sync events
  * (local-data-synced, remote-update-available, sync-failed). Returns
  * its metadata().
  */
@@ -68,6 +68,7 @@ export async function openInstance(page, id, spec) {
       options.autoSync = spec.autoSync ?? false;
       if (spec.sync) options.sync = spec.sync;
       if (spec.maxDriftMs !== undefined) options.maxDriftMs = spec.maxDriftMs;
+      if (spec.engine !== undefined) options.engine = spec.engine;
       try {
         const cd = await ClientData.open(options);
         state.cds[id] = cd;

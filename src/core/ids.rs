@@ -96,7 +96,13 @@ impl DeviceSecret {
 
     /// The text form (what is stored and sent).
     pub fn to_hex(self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(Self::TEXT_LEN);
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out
     }
 }
 
@@ -232,11 +238,16 @@ mod tests {
         let s = DeviceSecret::random().unwrap();
         let text = s.to_hex();
         assert_eq!(text.len(), DeviceSecret::TEXT_LEN);
-        assert!((super::super::protocol::MIN_SECRET_LEN..=super::super::protocol::MAX_SECRET_LEN)
-            .contains(&text.len()));
+        assert!(
+            (super::super::protocol::MIN_SECRET_LEN..=super::super::protocol::MAX_SECRET_LEN)
+                .contains(&text.len())
+        );
         assert_eq!(DeviceSecret::parse(&text), Some(s));
         assert_ne!(DeviceSecret::random().unwrap(), s, "two draws differ");
-        assert!(!format!("{s:?}").contains(&text[..8]), "debug output hides it");
+        assert!(
+            !format!("{s:?}").contains(&text[..8]),
+            "debug output hides it"
+        );
         for bad in [
             String::new(),
             text[..63].to_owned(),

@@ -40,7 +40,7 @@ impl Journal {
             .filter_map(|key| {
                 let (slot, seq) = journal::parse_suffix(&key[prefix.len()..])?;
                 let entry = storage.get_item(&key).ok()??;
-                let record = journal::decode(&entry)?;
+                let record = journal::decode(&entry).ok()?;
                 let cost = Budget::cost(&key, &entry);
                 Some(Found {
                     key,

@@ -70,9 +70,9 @@ fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
 /// belongs to another device, which no retry and no token fixes.
 fn node_taken(e: SyncError, node: NodeId) -> SyncError {
     match e {
-        SyncError::Http { status: 403, code, .. } if code == "node_id_taken" => {
-            crate::core::Error::NodeIdTaken(node.to_string()).into()
-        }
+        SyncError::Http {
+            status: 403, code, ..
+        } if code == "node_id_taken" => crate::core::Error::NodeIdTaken(node.to_string()).into(),
         other => other,
     }
 }

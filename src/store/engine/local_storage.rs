@@ -78,7 +78,7 @@ impl LsEngine {
                 let Some((plugin, key)) = id.split_once('\u{1}') else {
                     continue;
                 };
-                if let Some(record) = journal::decode(&text) {
+                if let Ok(record) = journal::decode(&text) {
                     if record.plugin.as_str() == plugin && record.key.as_str() == key {
                         loaded.records.push(record);
                     }
@@ -120,7 +120,7 @@ impl LsEngine {
             if commit.if_newer {
                 let stored = self.storage.get_item(&item).ok().flatten();
                 if stored
-                    .and_then(|s| journal::decode(&s))
+                    .and_then(|s| journal::decode(&s).ok())
                     .is_some_and(|s| s.hlc >= record.hlc)
                 {
                     continue;
