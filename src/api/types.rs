@@ -74,7 +74,14 @@ export interface Metadata {
   server: string | null;
   /** Whether this instance runs the automatic sync of its database right now. */
   leader: boolean;
+  /** Stored rows, journal entries and values that did not decode (kept aside, not loaded). */
+  quarantined: number;
+  /** The first 100 of them. */
+  quarantinedItems: QuarantinedItem[];
 }
+/** Something stored that did not decode: a journal entry (moved aside to `place`), a record
+ * row (left at `place`), or a value (`place` is `plugin/key`; `get` throws CorruptValueError). */
+export interface QuarantinedItem { kind: "journal" | "row" | "value"; place: string; reason: string; }
 /** Options of `ClientData.exchange`. */
 export interface ExchangeOptions {
   signal?: AbortSignal;
@@ -139,7 +146,7 @@ export interface LocalDataSynced {
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced" | "sync-failed";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "remote-update-available" | "local-data-synced" | "sync-failed";
 /** Payload of each event type. */
 export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | Error;
 "#;

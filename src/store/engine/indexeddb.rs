@@ -85,10 +85,17 @@ impl IdbEngine {
             .map_err(|e| js_failure(&e))?;
         let records: Array = request(&records).await?.unchecked_into();
         let vectors: Array = request(&vectors).await?.unchecked_into();
-        Ok(Loaded {
-            records: records.iter().filter_map(|r| row_to_record(&r)).collect(),
+        let mut loaded = Loaded {
             vectors: parse_vectors(&vectors),
-        })
+            ..Loaded::default()
+        };
+        for row in records.iter() {
+            match row_to_record(&row) {
+                Ok(record) => loaded.records.push(record),
+                Err(corrupt) => loaded.corrupt.push(corrupt),
+            }
+        }
+        Ok(loaded)
     }
 
     /// Reads every sync vector (a round re-reads them: another tab's round may have moved them).
@@ -231,7 +238,8 @@ impl IdbEngine {
         let mut last = None;
         let mut out = Vec::new();
         for row in rows.iter() {
-            let Some(record) = row_to_record(&row) else {
+            // A corrupt row (quarantined at open) is skipped: the rest of the page is read.
+            let Ok(record) = row_to_record(&row) else {
                 continue;
             };
             if !record.key.as_str().starts_with(prefix) {

@@ -13,6 +13,7 @@ use crate::core::{ClockState, DeviceSecret, Hlc, Key, NodeId, PluginId, VersionV
 use crate::store::codec::js_failure;
 use crate::store::error::StoreResult;
 use crate::store::journal;
+use crate::store::quarantine::{Place, Quarantined};
 
 /// A vector item: `<kind>:<plugin>` (the name after `vec:`) = comma-separated HLCs.
 fn parse_vector(id: &str, text: &str) -> Option<(VectorKind, PluginId, VersionVector)> {
@@ -78,10 +79,20 @@ impl LsEngine {
                 let Some((plugin, key)) = id.split_once('\u{1}') else {
                     continue;
                 };
-                if let Ok(record) = journal::decode(&text) {
-                    if record.plugin.as_str() == plugin && record.key.as_str() == key {
-                        loaded.records.push(record);
+                let bad = |reason: String| Quarantined {
+                    place: Place::Row(item.clone()),
+                    reason,
+                };
+                match journal::decode(&text) {
+                    Ok(record)
+                        if record.plugin.as_str() == plugin && record.key.as_str() == key =>
+                    {
+                        loaded.records.push(record)
                     }
+                    Ok(_) => loaded
+                        .corrupt
+                        .push(bad("the record does not match its item's name".into())),
+                    Err(why) => loaded.corrupt.push(bad(why.to_string())),
                 }
             } else if let Some(id) = rest.strip_prefix("vec:") {
                 loaded.vectors.extend(parse_vector(id, &text));
