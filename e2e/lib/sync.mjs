@@ -76,7 +76,7 @@ export async function openInstance(page, id, spec) {
         for (const type of ["local-data-synced", "remote-update-available"]) {
           cd.on(type, (event) => state.events[id].push({ type, event: JSON.parse(JSON.stringify(event)) }));
         }
-        cd.on("sync-failed", (e) => state.events[id].push({ type: "sync-failed", event: { name: e?.name, code: e?.code, status: e?.status, message: String(e?.message ?? e), isError: e instanceof Error } }));
+        cd.on("sync-failed", (e) => state.events[id].push({ type: "sync-failed", at: Date.now(), event: { name: e?.name, code: e?.code, status: e?.status, retryAfterMs: e?.retryAfterMs, message: String(e?.message ?? e), isError: e instanceof Error } }));
         return { ok: true, value: cd.metadata() };
       } catch (e) {
         return { ok: false, error: { name: e?.name, code: e?.code, status: e?.status, message: String(e?.message ?? e), isError: e instanceof Error } };

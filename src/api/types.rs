@@ -36,6 +36,9 @@ export interface OpenOptions {
     retries?: number;
     /** Records per page in each direction, 1..1000 (default 1000). */
     pageLimit?: number;
+    /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
+     * with BodyTooLargeError. */
+    maxReplyBytes?: number;
   };
 }
 /** Options of `ClientData.plugin`. */

@@ -1,6 +1,7 @@
 //! The pure core: everything that can be decided without a browser. No web-sys, js-sys or
 //! wasm-bindgen import may appear below this module; it builds and is tested natively.
 
+pub mod backoff;
 pub mod error;
 pub mod hlc;
 pub mod ids;
