@@ -1294,3 +1294,65 @@ async fn database_names_with_a_colon_are_refused() {
         "nothing written"
     );
 }
+
+/// Records a sync round applies are applied past the plugin's quota (refusing them would leave
+/// this device diverged), then reported over quota; local growth stays refused.
+#[wasm_bindgen_test]
+async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
+    let name = fresh_name("overquota");
+    let quotas = js(r#"{"p": 100}"#);
+    let cd = ClientData::open(options(&name, "indexeddb", &[("quotas", quotas)]))
+        .await
+        .unwrap();
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    cd.on(
+        "over-quota".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
+    let kv = plugin(&cd, "p");
+    kv.set("local".into(), js(r#""0123456789""#)).unwrap(); // 5 + 12 bytes
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
+    let p = PluginId::new("p").unwrap();
+    let now = js_sys::Date::now() as u64;
+    let remote = NodeId::new(7).unwrap();
+    let big = format!("\"{}\"", "x".repeat(150));
+    let batch = Batch {
+        records: vec![Record::put(
+            p.clone(),
+            Key::new("remote").unwrap(),
+            Value::Json(big.clone()),
+            Hlc::new(now, 0, remote).unwrap(),
+        )],
+        vectors: vec![],
+    };
+    cd.db().apply_remote(batch).await.unwrap();
+    assert_eq!(
+        kv.get("remote".into()).unwrap().as_string().unwrap().len(),
+        150,
+        "applied"
+    );
+    let used = 5 + 12 + 6 + big.len();
+    let want = format!(r#"[{{"plugin":"p","usedBytes":{used},"quotaBytes":100}}]"#);
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), want);
+    assert_eq!(events.length(), 1);
+    assert_eq!(json(&events.get(0)), want[1..want.len() - 1]);
+    expect_error(
+        "local growth over quota",
+        kv.set("more".into(), 1.into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    // Deletes make room again.
+    kv.delete("remote".into()).unwrap();
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
+    kv.set("more".into(), 1.into()).unwrap();
+    cd.close().await.unwrap();
+}

@@ -50,12 +50,12 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
         config.retries = n as u32;
     }
     if let Some(n) = count(&tuning, "maxReplyBytes", MAX_REPLY_BYTES as f64)? {
-        if (n as usize) < MIN_REPLY_BYTES {
+        if n < MIN_REPLY_BYTES {
             return Err(invalid(format!(
                 "sync.maxReplyBytes must be from {MIN_REPLY_BYTES} to {MAX_REPLY_BYTES}"
             )));
         }
-        config.max_reply_bytes = n as usize;
+        config.max_reply_bytes = n;
     }
     if let Some(n) = count(&tuning, "pageLimit", f64::from(config.limits.max_page))? {
         config.page_limit = config.check_page_limit(n as u32).map_err(invalid)?;

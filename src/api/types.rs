@@ -81,7 +81,12 @@ export interface Metadata {
   quarantined: number;
   /** The first 100 of them. */
   quarantinedItems: QuarantinedItem[];
+  /** Plugins a sync round took past their quota (other devices' writes are applied, not
+   * refused); local writes that grow them throw QuotaExceededError until deletes make room. */
+  overQuota: OverQuota[];
 }
+/** A plugin over its quota. */
+export interface OverQuota { plugin: string; usedBytes: number; quotaBytes: number; }
 /** Something stored that did not decode: a journal entry (moved aside to `place`), a record
  * row (left at `place`), or a value (`place` is `plugin/key`; `get` throws CorruptValueError). */
 export interface QuarantinedItem { kind: "journal" | "row" | "value"; place: string; reason: string; }
@@ -149,7 +154,7 @@ export interface LocalDataSynced {
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "remote-update-available" | "local-data-synced" | "sync-failed";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "over-quota" | "remote-update-available" | "local-data-synced" | "sync-failed";
 /** Payload of each event type. */
-export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | Error;
+export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | OverQuota | Error;
 "#;

@@ -24,6 +24,7 @@ use super::index::Index;
 use super::journal_storage::Journal;
 use super::lifecycle::Lifecycle;
 use super::pipeline::Pipeline;
+use super::quota::{over_quota, OverQuota};
 use super::records::Records;
 use crate::browser::events::Emitter;
 use crate::browser::storage_manager::StorageInfo;
@@ -199,6 +200,13 @@ impl Db {
             };
             self.emit("data-quarantined", &JsValue::from(error));
         }
+    }
+
+    /// The plugins over their quota right now (sync applied other devices' records past it).
+    pub fn over_quota(&self) -> Vec<OverQuota> {
+        let st = self.inner.state.borrow();
+        let index = st.records.index();
+        over_quota(&st.quotas, |p| index.usage(p), st.quotas.keys())
     }
 
     /// Whether (plugin, key)'s stored value is quarantined as corrupt.
