@@ -1260,11 +1260,22 @@ async fn corrupt_storage_is_quarantined_and_the_rest_opens(engine: &str) {
     let details = field(&report, "details");
     assert_eq!(field(&details, "quarantined").as_f64(), Some(4.0));
 
-    // A write replaces it.
+    // A write replaces it; so does one to the key of the row with a corrupt stamp (whose
+    // text must not outrank real stamps in the put-if-newer comparison).
     kv.set("poison".into(), 5.into()).unwrap();
     assert_eq!(kv.get("poison".into()).unwrap().as_f64(), Some(5.0));
     assert_eq!(kv.keys(JsValue::UNDEFINED).unwrap().length(), 5);
+    kv.set("bad-stamp".into(), 6.into()).unwrap();
     b.close().await.unwrap();
+    let c = open(&name, engine).await;
+    let kv = plugin(&c, "notes");
+    assert_eq!(kv.get("poison".into()).unwrap().as_f64(), Some(5.0));
+    assert_eq!(kv.get("bad-stamp".into()).unwrap().as_f64(), Some(6.0));
+    assert_eq!(
+        field(&c.metadata().unwrap(), "quarantined").as_f64(),
+        Some(0.0)
+    );
+    c.close().await.unwrap();
 }
 
 #[wasm_bindgen_test]
