@@ -22,6 +22,8 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # The server's PostgreSQL backend is tested on a throwaway cluster (scripts/pg.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# schemathesis (scripts/schemathesis.sh) lives in a virtualenv under tools/.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -40,6 +42,14 @@ log "wasm-pack"
 command -v wasm-pack >/dev/null || cargo install wasm-pack --locked || cargo install wasm-pack
 # twiggy: the package size check names the biggest contributors (scripts/size-check.sh).
 command -v twiggy >/dev/null || cargo install twiggy --locked || cargo install twiggy
+
+# Pinned: scripts/schemathesis.sh checks the live server against docs/openapi.json.
+SCHEMATHESIS_VERSION=4.32.5
+log "schemathesis $SCHEMATHESIS_VERSION (PyPI, tools/.venv)"
+if [ "$(tools/.venv/bin/st --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+  python3 -m venv tools/.venv
+  tools/.venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 
 log "npm dev dependencies"
 for dir in tools e2e e2e/bundler bench; do

@@ -31,8 +31,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32, library and browser tests)"
 cargo clippy -p clientdata --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
-step "native tests"
-cargo test --workspace 2>&1 | tee "$PG_DIR/native-tests.log"
+step "native tests (the convergence simulation: 10,000 seeded schedules)"
+# The fuzz targets run in their own step below, with their execution counts printed.
+cargo test --workspace -- --skip fuzz_ 2>&1 | tee "$PG_DIR/native-tests.log"
 # Every server test runs on both backends: none may have been left out on PostgreSQL.
 pg_ran=$(grep -cE '^test .*::postgres \.\.\. ok$' "$PG_DIR/native-tests.log" || true)
 sqlite_ran=$(grep -cE '^test .*::sqlite \.\.\. ok$' "$PG_DIR/native-tests.log" || true)
@@ -40,6 +41,9 @@ echo "server tests passed: $sqlite_ran on SQLite, $pg_ran on PostgreSQL"
 if [ "$pg_ran" -eq 0 ] || [ "$pg_ran" -ne "$sqlite_ran" ]; then
   echo "PostgreSQL tests did not all run"; exit 1
 fi
+
+step "fuzz (stable harness, tests/fuzz.rs: 3 s per target; fuzz/README.md)"
+FUZZ_SECS="${FUZZ_SECS:-3}" cargo test --test fuzz -- --nocapture
 
 step "browser tests (headless Chromium)"
 # A stalled browser fails the run after 15 minutes instead of eating CI's 90 (a browser that
@@ -62,6 +66,9 @@ fi
 
 step "reference server build (for the benchmarks, the end-to-end tests and the demo)"
 cargo build --profile server -p clientdata-server --bins --examples
+
+step "schemathesis against the live server (docs/openapi.json; no 5xx, every answer conforms)"
+bash scripts/schemathesis.sh
 
 step "benchmark harness smoke (no goals checked)"
 node bench/run.mjs --smoke

@@ -323,3 +323,41 @@ fn a_record_forged_with_the_requesters_node_is_never_answered_to_it() {
     assert!(reply.records.iter().all(|r| r.hlc.node != node(2)));
     assert_eq!(reply.records.len(), 1, "A's own record still arrives");
 }
+
+#[test]
+fn serve_counts_what_a_push_adds_keys_plugins_and_writers() {
+    let mut server = MemoryStore::new();
+    let mut a = Device::new(1);
+    a.write("p", "k1", "1");
+    a.write("p", "k2", "1");
+    a.write("q", "k1", "1");
+    let out = a.request(None, 100);
+    let (reply, stats) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    a.apply(&out, &reply).unwrap();
+    assert_eq!(
+        (stats.new_keys, stats.new_plugins, stats.new_writers),
+        (3, 2, 2)
+    );
+    // Overwrites by a known writer add nothing; a second writer in a known plugin adds one writer.
+    a.write("p", "k1", "2");
+    let out = a.request(None, 100);
+    let (reply, stats) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    a.apply(&out, &reply).unwrap();
+    assert_eq!(
+        (
+            stats.stored,
+            stats.new_keys,
+            stats.new_plugins,
+            stats.new_writers
+        ),
+        (1, 0, 0, 0)
+    );
+    let mut b = Device::new(2);
+    b.write("p", "k3", "1");
+    let out = b.request(None, 100);
+    let (_, stats) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    assert_eq!(
+        (stats.new_keys, stats.new_plugins, stats.new_writers),
+        (1, 0, 1)
+    );
+}

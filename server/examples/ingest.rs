@@ -22,6 +22,7 @@ use clientdata_server::app;
 use clientdata_server::auth::UserId;
 use clientdata_server::backend::exchange;
 use clientdata_server::config::Config;
+use clientdata_server::quota::UserCaps;
 use clientdata_server::sqlite::{SqliteBackend, SqliteOptions};
 
 const PUSH: usize = 1000;
@@ -157,7 +158,15 @@ fn store_level(n: usize) {
 
     let timer = Timer::start();
     for request in &requests {
-        let (_, stats) = exchange(&mut db, &user, request, &limits, SystemClock.now_ms()).unwrap();
+        let (_, stats) = exchange(
+            &mut db,
+            &user,
+            request,
+            &limits,
+            &UserCaps::DEFAULT,
+            SystemClock.now_ms(),
+        )
+        .unwrap();
         assert_eq!(stats.stored, request.push.len());
     }
     timer.report("store", "ingest", n);
@@ -165,8 +174,15 @@ fn store_level(n: usize) {
     let mut seen = Watermarks::new();
     let (mut got, timer) = (0, Timer::start());
     loop {
-        let (reply, _) =
-            exchange(&mut db, &user, &pull(&seen), &limits, SystemClock.now_ms()).unwrap();
+        let (reply, _) = exchange(
+            &mut db,
+            &user,
+            &pull(&seen),
+            &limits,
+            &UserCaps::DEFAULT,
+            SystemClock.now_ms(),
+        )
+        .unwrap();
         got += reply.records.len();
         for r in &reply.records {
             seen.advance(&r.plugin, r.hlc);
@@ -181,7 +197,15 @@ fn store_level(n: usize) {
     let request = pull(&seen);
     let timer = Timer::start();
     for _ in 0..NO_CHANGE_ROUNDS {
-        let (reply, _) = exchange(&mut db, &user, &request, &limits, SystemClock.now_ms()).unwrap();
+        let (reply, _) = exchange(
+            &mut db,
+            &user,
+            &request,
+            &limits,
+            &UserCaps::DEFAULT,
+            SystemClock.now_ms(),
+        )
+        .unwrap();
         assert!(reply.records.is_empty());
     }
     timer.report_round("store");

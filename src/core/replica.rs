@@ -126,8 +126,9 @@ fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<
     Ok(plugins.into_iter().collect())
 }
 
-/// The LWW winners of `records` against the store (and each other).
-fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
+/// The LWW winners of `records` against the store (and each other), and how many of them are of
+/// a (plugin, key) the store does not hold yet.
+fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<(Vec<Record>, usize), S> {
     let mut best: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
     for r in records {
         best.entry((&r.plugin, &r.key))
@@ -136,12 +137,17 @@ fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
     }
     let keys: Vec<(&PluginId, &Key)> = best.keys().copied().collect();
     let stored = from_store(store.versions(&keys))?;
-    Ok(best
+    let mut new_keys = 0;
+    let winning = best
         .into_values()
         .zip(stored)
         .filter(|(r, stored)| r.wins_over(stored.as_ref()))
-        .map(|(r, _)| r.clone())
-        .collect())
+        .map(|(r, stored)| {
+            new_keys += usize::from(stored.is_none());
+            r.clone()
+        })
+        .collect();
+    Ok((winning, new_keys))
 }
 
 /// What the server did in one round.
@@ -153,6 +159,12 @@ pub struct ServeStats {
     pub received: usize,
     /// Records answered.
     pub answered: usize,
+    /// Stored records of a (plugin, key) the store did not hold before.
+    pub new_keys: usize,
+    /// Pushed plugins the store had no coverage of before.
+    pub new_plugins: usize,
+    /// (plugin, node) pairs of the push the store had no coverage of before.
+    pub new_writers: usize,
 }
 
 /// The server side of a round. Run it inside one transaction of the store: it commits the push
@@ -170,8 +182,9 @@ pub fn serve<S: Store>(
     };
 
     if !request.push.is_empty() {
-        let stored = winners(store, &request.push)?;
+        let (stored, new_keys) = winners(store, &request.push)?;
         stats.stored = stored.len();
+        stats.new_keys = new_keys;
         let pushed: Vec<PluginId> = request
             .push
             .iter()
@@ -180,6 +193,20 @@ pub fn serve<S: Store>(
             .into_iter()
             .collect();
         let mut coverage = from_store(store.vectors(VectorKind::Coverage, &pushed))?;
+        // What the push adds (the server's per-user caps are checked only when something grew).
+        stats.new_plugins = pushed
+            .iter()
+            .filter(|p| coverage.plugin(p).is_empty())
+            .count();
+        let writers: BTreeSet<(&PluginId, NodeId)> = request
+            .push
+            .iter()
+            .map(|r| (&r.plugin, r.hlc.node))
+            .collect();
+        stats.new_writers = writers
+            .into_iter()
+            .filter(|(p, n)| coverage.plugin(p).get(*n).is_none())
+            .count();
         for r in &request.push {
             coverage.advance(&r.plugin, r.hlc);
         }
@@ -363,7 +390,7 @@ impl Client {
             .map(|p| (p.clone(), reply.coverage.plugin(p)))
             .collect();
 
-        let records = winners(store, &reply.records)?;
+        let (records, _) = winners(store, &reply.records)?;
         let applied = records.len();
         let batch = Batch {
             records,

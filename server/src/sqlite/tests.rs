@@ -9,6 +9,7 @@ use clientdata::core::{
 use super::store::{NEXT_NODE, NEXT_PLUGIN, NODE_RANGE, RECORD_BY_ROWID, VERSION};
 use super::*;
 use crate::backend::{exchange, Transaction};
+use crate::quota::UserCaps;
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -143,7 +144,8 @@ fn rounds_answer_exactly_what_the_memory_model_answers() {
         for round in 0..60 {
             let req = rounds.request(&coverage);
             let expected = serve(&mut model, &req, &limits, NOW).map_err(|e| e.to_string());
-            let got = exchange(&mut db, &alice, &req, &limits, NOW).map_err(|e| e.to_string());
+            let got = exchange(&mut db, &alice, &req, &limits, &UserCaps::DEFAULT, NOW)
+                .map_err(|e| e.to_string());
             assert_eq!(got, expected, "seed {seed} round {round}: {req:?}");
             if let Ok((reply, stats)) = &got {
                 paged += usize::from(reply.has_more);
@@ -253,6 +255,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
         &user("alice"),
         &request(1, vec![mine.clone()], Watermarks::new(), None, 10),
         &limits,
+        &UserCaps::DEFAULT,
         NOW,
     )
     .unwrap();
@@ -261,6 +264,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
         &user("bob"),
         &request(1, vec![theirs.clone()], Watermarks::new(), None, 10),
         &limits,
+        &UserCaps::DEFAULT,
         NOW,
     )
     .unwrap();
@@ -270,6 +274,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
             &user(name),
             &request(2, vec![], Watermarks::new(), None, 10),
             &limits,
+            &UserCaps::DEFAULT,
             NOW,
         )
         .unwrap();
@@ -285,6 +290,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
         &user("carol"),
         &request(2, vec![], Watermarks::new(), None, 10),
         &limits,
+        &UserCaps::DEFAULT,
         NOW,
     )
     .unwrap();

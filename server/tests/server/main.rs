@@ -10,5 +10,6 @@ mod exchange;
 mod hostile;
 mod http;
 mod isolation;
+mod openapi;
 mod ops;
 mod scaleout;

@@ -6,9 +6,9 @@
 
 mod connections;
 mod defaults;
-mod fairness;
 mod inputs;
 mod nodes;
+mod quota;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
