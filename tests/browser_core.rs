@@ -83,6 +83,7 @@ fn errors_become_js_errors_with_name_code_and_their_fields() {
         status: 401,
         code: "unauthorized".into(),
         message: "bad token".into(),
+        retry_after_ms: None,
     });
     let error = http.dyn_ref::<js_sys::Error>().expect("a real Error");
     assert_eq!(String::from(error.name()), "SyncHttpError");
@@ -93,6 +94,14 @@ fn errors_become_js_errors_with_name_code_and_their_fields() {
         "the server's code wins"
     );
     assert_eq!(field(&http, "status").as_f64(), Some(401.0));
+    assert!(field(&http, "retryAfterMs").is_undefined());
+    let busy = JsValue::from(SyncError::Http {
+        status: 503,
+        code: "overloaded".into(),
+        message: "busy".into(),
+        retry_after_ms: Some(2_000),
+    });
+    assert_eq!(field(&busy, "retryAfterMs").as_f64(), Some(2_000.0));
 
     let closed = JsValue::from(StoreError::StoreClosed);
     assert_eq!(field(&closed, "name"), "StoreClosedError");

@@ -1125,3 +1125,245 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
     assert!(above[0].hlc < above[1].hlc);
     again.close().await.unwrap();
 }
+
+/// Puts raw rows into database `name`'s IndexedDB `records` store, bypassing every check.
+async fn put_raw_rows(name: &str, rows: &JsValue) {
+    let f = js_sys::Function::new_with_args(
+        "name, rows",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { const db = r.result; const tx = db.transaction('records', 'readwrite'); \
+         for (const row of rows) tx.objectStore('records').put(row); \
+         tx.oncomplete = () => { db.close(); ok(); }; tx.onerror = () => fail(tx.error); }; })",
+    );
+    let p: js_sys::Promise = f
+        .call2(&JsValue::NULL, &name.into(), rows)
+        .unwrap()
+        .unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+}
+
+/// localStorage and IndexedDB contents are input: corrupt journal entries (one with a
+/// multi-byte tag, which used to panic and abort the wasm instance) and a corrupt row are
+/// quarantined at open while the rest opens; a corrupt stored value makes `get` throw
+/// CorruptValueError while `scan` and `keys` skip it.
+async fn corrupt_storage_is_quarantined_and_the_rest_opens(engine: &str) {
+    let name = fresh_name("corrupt");
+    let a = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    for k in ["a", "b", "c"] {
+        kv.set(k.into(), js(r#"{"ok": true}"#)).unwrap();
+    }
+    kv.flush().await.unwrap();
+    a.close().await.unwrap();
+
+    let hlc = Hlc::new(1_700_000_000_000, 0, NodeId::new(7).unwrap())
+        .unwrap()
+        .encode();
+    let storage = local_storage();
+    // Journal entries of a dead lockless slot: two corrupt, one good.
+    let journal = |seq: u32| format!("clientdata:{name}:journal:1048600:{seq}");
+    let head = format!("{hlc}\u{1}notes\u{1}");
+    storage
+        .set_item(&journal(1), &format!("{head}j1\u{1}é"))
+        .unwrap(); // key "j1\u{1}é": a control character in the key
+    storage
+        .set_item(&journal(2), &format!("{head}mb\u{1}é{{}}"))
+        .unwrap(); // multi-byte tag
+    storage
+        .set_item(&journal(3), &format!("{head}replayed\u{1}j42"))
+        .unwrap();
+    match engine {
+        "indexeddb" => {
+            let rows = Array::new();
+            rows.push(&js(
+                r#"{"p": "notes", "k": "bad-stamp", "h": "not a stamp", "v": "1"}"#,
+            ));
+            rows.push(&js(&format!(
+                r#"{{"p": "notes", "k": "poison", "h": "{hlc}", "v": "{{not json"}}"#
+            )));
+            put_raw_rows(&name, &rows.into()).await;
+        }
+        _ => {
+            let rec = |k: &str| format!("clientdata:{name}:rec:notes\u{1}{k}");
+            storage
+                .set_item(
+                    &rec("bad-stamp"),
+                    "not a stamp\u{1}notes\u{1}bad-stamp\u{1}j1",
+                )
+                .unwrap();
+            storage
+                .set_item(&rec("poison"), &format!("{head}poison\u{1}j{{not json"))
+                .unwrap();
+        }
+    }
+
+    let b = open(&name, engine).await;
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    b.on(
+        "data-quarantined".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
+    let meta = b.metadata().unwrap();
+    assert_eq!(
+        field(&meta, "quarantined").as_f64(),
+        Some(3.0),
+        "{}",
+        json(&meta)
+    );
+    let items: Array = field(&meta, "quarantinedItems").unchecked_into();
+    let kinds: Vec<String> = items
+        .iter()
+        .map(|i| field(&i, "kind").as_string().unwrap())
+        .collect();
+    assert_eq!(kinds, ["row", "journal", "journal"], "{}", json(&items));
+    assert_eq!(
+        ls_keys(&format!("clientdata:{name}:quarantine:")).len(),
+        2,
+        "corrupt journal entries are kept aside"
+    );
+    let kv = plugin(&b, "notes");
+    assert_eq!(kv.get("replayed".into()).unwrap().as_f64(), Some(42.0));
+    assert_eq!(json(&kv.get("a".into()).unwrap()), r#"{"ok":true}"#);
+
+    // The corrupt value: scan skips it and goes on; get throws; keys skips it from then on.
+    let scanned: Vec<String> = collect_scan(&kv, "{}")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(scanned, ["a", "b", "c", "replayed"]);
+    expect_error(
+        "get of a corrupt value",
+        kv.get("poison".into()),
+        "CorruptValueError",
+        "corrupt_value",
+    );
+    let error = kv.get("poison".into()).unwrap_err();
+    assert_eq!(field(&error, "key").as_string().as_deref(), Some("poison"));
+    assert_eq!(
+        json(&kv.keys(JsValue::UNDEFINED).unwrap()),
+        r#"["a","b","c","replayed"]"#
+    );
+    assert_eq!(events.length(), 1, "one data-quarantined event");
+    assert_eq!(name_code(&events.get(0)).1, "corrupt_value");
+    let meta = b.metadata().unwrap();
+    assert_eq!(field(&meta, "quarantined").as_f64(), Some(4.0));
+    let report = b.create_verifier().unwrap().verify().await.unwrap();
+    let details = field(&report, "details");
+    assert_eq!(field(&details, "quarantined").as_f64(), Some(4.0));
+
+    // A write replaces it; so does one to the key of the row with a corrupt stamp (whose
+    // text must not outrank real stamps in the put-if-newer comparison).
+    kv.set("poison".into(), 5.into()).unwrap();
+    assert_eq!(kv.get("poison".into()).unwrap().as_f64(), Some(5.0));
+    assert_eq!(kv.keys(JsValue::UNDEFINED).unwrap().length(), 5);
+    kv.set("bad-stamp".into(), 6.into()).unwrap();
+    b.close().await.unwrap();
+    let c = open(&name, engine).await;
+    let kv = plugin(&c, "notes");
+    assert_eq!(kv.get("poison".into()).unwrap().as_f64(), Some(5.0));
+    assert_eq!(kv.get("bad-stamp".into()).unwrap().as_f64(), Some(6.0));
+    assert_eq!(
+        field(&c.metadata().unwrap(), "quarantined").as_f64(),
+        Some(0.0)
+    );
+    c.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn corrupt_storage_is_quarantined_and_the_rest_opens_indexeddb() {
+    corrupt_storage_is_quarantined_and_the_rest_opens("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn corrupt_storage_is_quarantined_and_the_rest_opens_localstorage() {
+    corrupt_storage_is_quarantined_and_the_rest_opens("localstorage").await
+}
+
+#[wasm_bindgen_test]
+async fn database_names_with_a_colon_are_refused() {
+    // db "a" + lock "x:slot:0" and db "a:lock:x" + writer slot 0 named the same Web Lock.
+    let name = format!("{}:lock:x", fresh_name("colon"));
+    for engine in ENGINES {
+        match ClientData::open(options(&name, engine, &[])).await {
+            Ok(_) => panic!("{engine}: a name with ':' opened"),
+            Err(e) => assert_eq!(
+                name_code(&e),
+                ("InvalidOptionsError".into(), "invalid_options".into())
+            ),
+        }
+    }
+    assert!(
+        ls_keys(&format!("clientdata:{name}")).is_empty(),
+        "nothing written"
+    );
+}
+
+/// Records a sync round applies are applied past the plugin's quota (refusing them would leave
+/// this device diverged), then reported over quota; local growth stays refused.
+#[wasm_bindgen_test]
+async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
+    let name = fresh_name("overquota");
+    let quotas = js(r#"{"p": 100}"#);
+    let cd = ClientData::open(options(&name, "indexeddb", &[("quotas", quotas)]))
+        .await
+        .unwrap();
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    cd.on(
+        "over-quota".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
+    let kv = plugin(&cd, "p");
+    kv.set("local".into(), js(r#""0123456789""#)).unwrap(); // 5 + 12 bytes
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
+    let p = PluginId::new("p").unwrap();
+    let now = js_sys::Date::now() as u64;
+    let remote = NodeId::new(7).unwrap();
+    let big = format!("\"{}\"", "x".repeat(150));
+    let batch = Batch {
+        records: vec![Record::put(
+            p.clone(),
+            Key::new("remote").unwrap(),
+            Value::Json(big.clone()),
+            Hlc::new(now, 0, remote).unwrap(),
+        )],
+        vectors: vec![],
+    };
+    cd.db().apply_remote(batch).await.unwrap();
+    assert_eq!(
+        kv.get("remote".into()).unwrap().as_string().unwrap().len(),
+        150,
+        "applied"
+    );
+    let used = 5 + 12 + 6 + big.len();
+    let want = format!(r#"[{{"plugin":"p","usedBytes":{used},"quotaBytes":100}}]"#);
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), want);
+    assert_eq!(events.length(), 1);
+    assert_eq!(json(&events.get(0)), want[1..want.len() - 1]);
+    expect_error(
+        "local growth over quota",
+        kv.set("more".into(), 1.into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    // Deletes make room again.
+    kv.delete("remote".into()).unwrap();
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
+    kv.set("more".into(), 1.into()).unwrap();
+    cd.close().await.unwrap();
+}

@@ -36,6 +36,9 @@ export interface OpenOptions {
     retries?: number;
     /** Records per page in each direction, 1..1000 (default 1000). */
     pageLimit?: number;
+    /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
+     * with BodyTooLargeError. */
+    maxReplyBytes?: number;
   };
 }
 /** Options of `ClientData.plugin`. */
@@ -74,7 +77,19 @@ export interface Metadata {
   server: string | null;
   /** Whether this instance runs the automatic sync of its database right now. */
   leader: boolean;
+  /** Stored rows, journal entries and values that did not decode (kept aside, not loaded). */
+  quarantined: number;
+  /** The first 100 of them. */
+  quarantinedItems: QuarantinedItem[];
+  /** Plugins a sync round took past their quota (other devices' writes are applied, not
+   * refused); local writes that grow them throw QuotaExceededError until deletes make room. */
+  overQuota: OverQuota[];
 }
+/** A plugin over its quota. */
+export interface OverQuota { plugin: string; usedBytes: number; quotaBytes: number; }
+/** Something stored that did not decode: a journal entry (moved aside to `place`), a record
+ * row (left at `place`), or a value (`place` is `plugin/key`; `get` throws CorruptValueError). */
+export interface QuarantinedItem { kind: "journal" | "row" | "value"; place: string; reason: string; }
 /** Options of `ClientData.exchange`. */
 export interface ExchangeOptions {
   signal?: AbortSignal;
@@ -139,7 +154,7 @@ export interface LocalDataSynced {
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced" | "sync-failed";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "over-quota" | "remote-update-available" | "local-data-synced" | "sync-failed";
 /** Payload of each event type. */
-export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | Error;
+export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | OverQuota | Error;
 "#;

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use crate::browser::interop::{get, or_null, parse_json, set, Obj};
+use crate::browser::interop::{get, number, or_null, parse_json, set, Obj};
 use crate::browser::lock_manager::{self, lock_manager, RequestOptions, Wake};
 use crate::browser::storage_manager::storage_info;
 use crate::browser::web_storage::{self, local_storage};
@@ -144,7 +144,11 @@ impl Verifier {
                 format!("{}: {error}", p.name)
             })
             .collect();
-        let details = Obj::new().with("engine", self.db.engine_kind());
+        let (quarantined, items) = self.db.quarantined();
+        let details = Obj::new()
+            .with("engine", self.db.engine_kind())
+            .with("quarantined", number(quarantined))
+            .with("quarantinedItems", items);
         for p in &probes {
             set(details.as_object(), p.name, &p.detail);
         }

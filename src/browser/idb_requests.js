@@ -14,6 +14,9 @@ export function requestDone(req) {
   });
 }
 
+// HLC text (core::hlc): 12 hex wall ms, 4 hex counter, 16 hex node.
+const STAMP = /^[0-9a-f]{12}-[0-9a-f]{4}-[0-9a-f]{16}$/;
+
 export function putRows(store, rows, ifNewer) {
   if (!ifNewer || rows.length === 0) {
     for (const row of rows) store.put(row);
@@ -57,7 +60,9 @@ export function putRows(store, rows, ifNewer) {
       const get = store.get([row.p, row.k]);
       get.onsuccess = () => {
         const cur = get.result;
-        if (!cur || cur.h < row.h) store.put(row);
+        // A stored row without a valid stamp is corrupt (quarantined at open): any write
+        // replaces it, or a stamp like "zzz" would outrank every real one forever.
+        if (!cur || !STAMP.test(cur.h) || cur.h < row.h) store.put(row);
       };
     }
   };

@@ -14,24 +14,25 @@ use super::engine::{Choice, Commit, Engine, Loaded, SlotRow};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal::DEFAULT_BUDGET_BYTES;
-use super::journal_storage::Journal;
+use super::journal_storage::{CorruptEntry, Journal};
 use super::lifecycle::Lifecycle;
+use super::names;
 use super::pipeline::{Pipeline, Queued};
+use super::quarantine::{self, Place, Quarantine, Quarantined};
 use super::records::Records;
 use super::replay::{self, Instance, Replay};
 use crate::browser::storage_manager::{storage_info, StorageInfo};
 use crate::browser::web_storage::local_storage;
 use crate::browser::writer_slots::{self, SlotLease, MAX_SLOTS};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
-use crate::core::{ClockState, HlcClock, NodeId, PluginId};
+use crate::core::{ClockState, DeviceSecret, HlcClock, NodeId, PluginId};
 
 /// Journal slot numbers from here up belong to instances without a Web Lock (no Web Locks API,
 /// or every slot taken); their journals are always treated as replayable.
 const LOCKLESS_BASE: u32 = 1 << 20;
 const _: () = assert!(MAX_SLOTS < LOCKLESS_BASE);
 
-/// Longest database name in bytes.
-pub const MAX_NAME_LEN: usize = 256;
+pub use super::names::MAX_NAME_LEN;
 
 /// How to open a database.
 #[derive(Debug, Clone)]
@@ -69,10 +70,12 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let name = options.name.as_str();
     check_name(name)?;
     let (engine, fallback) = Engine::select(name, options.engine).await?;
-    let (loaded, claimed, storage) = load_claim_estimate(&engine, name, options.persist).await?;
+    let (mut loaded, claimed, storage) =
+        load_claim_estimate(&engine, name, options.persist).await?;
     let Claimed { lease, held } = claimed;
     let slot = lease.as_ref().map(SlotLease::slot);
-    let (node, clock) = slot_identity(&engine, slot).await?;
+    let (node, clock, secret) = slot_identity(&engine, slot).await?;
+    let loaded_corrupt = std::mem::take(&mut loaded.corrupt);
     let mut index = index_of(loaded);
 
     // Journals: ours (a previous life of this slot) and those of slots nobody holds.
@@ -81,9 +84,9 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     } else {
         None
     };
-    let found = match &local {
+    let (found, corrupt) = match &local {
         Some(storage) => Journal::scan(storage, name),
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let me = Instance {
         slot,
@@ -92,6 +95,9 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         clock,
     };
     let held_by_other = |n| held.contains(&writer_slots::lock_name(name, n));
+    let quarantine = quarantine_at_open(local.as_ref(), name, corrupt, loaded_corrupt, |n| {
+        me.slot != Some(n) && held_by_other(n)
+    });
     let replay = replay::plan(found, me, held_by_other, &mut index);
     let journal = local.map(|s| {
         Journal::new(
@@ -111,10 +117,11 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         fallback,
         slot,
         node,
+        secret,
         storage,
     };
     let state = State {
-        records: Records::new(index),
+        records: Records::new(index, quarantine),
         clock,
         pipeline,
         quotas: options.quotas,
@@ -129,12 +136,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
 }
 
 fn check_name(name: &str) -> StoreResult<()> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(StoreError::InvalidOptions(format!(
-            "name must be 1 to {MAX_NAME_LEN} bytes without control characters"
-        )));
-    }
-    Ok(())
+    names::check_name(name).map_err(StoreError::InvalidOptions)
 }
 
 fn random_node() -> StoreResult<NodeId> {
@@ -182,18 +184,32 @@ async fn load_claim_estimate(
     Ok((loaded?, claimed, estimate))
 }
 
-/// The slot's node id and clock state: stored with the slot, or a new random node whose row
-/// is persisted before anything is stamped with it.
-async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeId, ClockState)> {
+/// The slot's node id, clock state and device secret: stored with the slot, or new (a random
+/// node, a random secret) and persisted before anything is stamped or sent with them. A row
+/// from before device secrets gets one now, kept from then on.
+async fn slot_identity(
+    engine: &Engine,
+    slot: Option<u32>,
+) -> StoreResult<(NodeId, ClockState, DeviceSecret)> {
     let stored = match slot {
         Some(n) => engine.load_slot(n).await?,
         None => None,
     };
-    if let Some(row) = stored {
-        return Ok((row.node, row.clock));
+    if let Some(SlotRow {
+        node,
+        clock,
+        secret: Some(secret),
+        ..
+    }) = stored
+    {
+        return Ok((node, clock, secret));
     }
-    let node = random_node()?;
-    let clock = ClockState::default();
+    let (node, clock) = match stored {
+        Some(row) => (row.node, row.clock),
+        None => (random_node()?, ClockState::default()),
+    };
+    let secret = DeviceSecret::random()
+        .map_err(|e| StoreError::StorageUnavailable(format!("no random source: {e}")))?;
     if let Some(n) = slot {
         let rows = js_sys::Array::new();
         engine
@@ -205,6 +221,7 @@ async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeI
                     slot: n,
                     node,
                     clock,
+                    secret: Some(secret),
                 }),
                 vectors: &[],
                 fence: None,
@@ -212,7 +229,41 @@ async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeI
             .done()
             .await?;
     }
-    Ok((node, clock))
+    Ok((node, clock, secret))
+}
+
+/// Everything that did not decode: corrupt rows (left in place, out of the index) and corrupt
+/// journal entries of slots no live instance holds, moved aside (see `quarantine.rs`).
+fn quarantine_at_open(
+    local: Option<&web_sys::Storage>,
+    name: &str,
+    entries: Vec<CorruptEntry>,
+    rows: Vec<Quarantined>,
+    held_by_other: impl Fn(u32) -> bool,
+) -> Quarantine {
+    let mut q = Quarantine::default();
+    for row in rows {
+        q.add(row);
+    }
+    let Some(storage) = local else {
+        return q;
+    };
+    for entry in entries {
+        if !quarantine::move_journal_entry(held_by_other(entry.slot)) {
+            continue;
+        }
+        let aside = quarantine::aside_key(name, entry.slot, entry.seq);
+        let place = if Journal::move_aside(storage, &entry, &aside) {
+            aside
+        } else {
+            entry.key.clone()
+        };
+        q.add(Quarantined {
+            place: Place::Journal(place),
+            reason: entry.why.to_string(),
+        });
+    }
+    q
 }
 
 /// The index of everything stored.

@@ -22,7 +22,7 @@ use crate::browser::clock::JsClock;
 use crate::browser::interop::parse_json;
 use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
 use crate::core::replica::{Client, ReplicaError};
-use crate::core::{ExchangeResponse, Key, PluginId};
+use crate::core::{ExchangeResponse, Key, NodeId, PluginId};
 use crate::store::db::Db;
 
 /// What a round moved.
@@ -69,6 +69,17 @@ fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
     }
 }
 
+/// The server's 403 `node_id_taken` as its own typed error (`NodeIdTakenError`): our node id
+/// belongs to another device, which no retry and no token fixes.
+fn node_taken(e: SyncError, node: NodeId) -> SyncError {
+    match e {
+        SyncError::Http {
+            status: 403, code, ..
+        } if code == "node_id_taken" => crate::core::Error::NodeIdTaken(node.to_string()).into(),
+        other => other,
+    }
+}
+
 /// Parses and shape-checks a reply body; any failure is `InvalidReply` (or the typed code the
 /// core's deserializers tag, e.g. `invalid_hlc`).
 fn parse_reply(text: &JsValue) -> Result<ExchangeResponse, SyncError> {
@@ -83,6 +94,7 @@ impl Syncer {
     pub fn new(db: Db, transport: Transport) -> Self {
         let clock = db.clock();
         let mut client = Client::new(clock.node());
+        client.secret = Some(db.info().secret.to_hex());
         client.limits = transport.config().limits;
         client.limits.max_drift_ms = clock.max_drift_ms();
         Syncer {
@@ -202,7 +214,11 @@ impl Syncer {
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
         let body = to_json(&request)?;
-        let answer = self.transport.exchange(&body, signal).await?;
+        let answer = self
+            .transport
+            .exchange(&body, signal)
+            .await
+            .map_err(|e| node_taken(e, self.client.node))?;
         let reply = parse_reply(&answer.text)?;
         let now = JsClock.try_now_ms()?;
         let plan = self.db.with_index(|index| {
