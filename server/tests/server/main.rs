@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 
+mod clock;
 mod config;
 mod crash;
 mod errors;
