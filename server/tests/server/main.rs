@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 
+mod catalogue;
 mod clock;
 mod config;
 mod crash;
