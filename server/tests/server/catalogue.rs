@@ -86,8 +86,11 @@ fn documented(errors_md: &str) -> BTreeSet<String> {
     codes
 }
 
-/// The catalogue: code -> [(file, test name)], and the gaps.
-fn catalogue(errors_md: &str) -> (BTreeMap<String, Vec<(String, String)>>, BTreeSet<String>) {
+/// Per code, the (file, test name) pairs that trigger it.
+type Tested = BTreeMap<String, Vec<(String, String)>>;
+
+/// The catalogue: what triggers each code, and the gaps.
+fn catalogue(errors_md: &str) -> (Tested, BTreeSet<String>) {
     let section = &errors_md[errors_md.find("## Where each code is tested").unwrap()..];
     let (tested, gaps) = section
         .split_once("### Not covered by a test yet")
