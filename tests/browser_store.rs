@@ -1216,3 +1216,48 @@ async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic_indexeddb() 
 async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic_localstorage() {
     reload_with_the_wall_clock_set_back_keeps_stamps_monotonic("localstorage").await
 }
+
+/// A `token` provider that throws, rejects or returns a non-string fails the round with
+/// `SyncTokenError` / `token_failed` before anything is sent (the server address is closed: a
+/// request would have been a network error), and changes nothing.
+#[wasm_bindgen_test]
+async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
+    for (what, body) in [
+        ("throws", "throw new Error('no token today')"),
+        ("rejects", "return Promise.reject(new Error('denied'))"),
+        ("returns a number", "return 42"),
+    ] {
+        let name = fresh_name("token");
+        let token = js_sys::Function::new_no_args(body);
+        let cd = ClientData::open(options(
+            &name,
+            "indexeddb",
+            &[
+                ("server", "http://127.0.0.1:9".into()),
+                ("token", token.into()),
+                ("sync", js(r#"{"retries": 0}"#)),
+            ],
+        ))
+        .await
+        .unwrap();
+        let kv = plugin(&cd, "notes");
+        kv.set("k".into(), 1.into()).unwrap();
+        kv.flush().await.unwrap();
+        let before = json(&cd.metadata().unwrap());
+        let err = cd.exchange(JsValue::UNDEFINED).await.unwrap_err();
+        assert_eq!(
+            name_code(&err),
+            ("SyncTokenError".into(), "token_failed".into()),
+            "{what}"
+        );
+        let err = cd.sync(JsValue::UNDEFINED).await.unwrap_err();
+        assert_eq!(name_code(&err).1, "token_failed", "{what}");
+        assert_eq!(
+            json(&cd.metadata().unwrap()),
+            before,
+            "{what}: nothing changed"
+        );
+        assert_eq!(kv.get("k".into()).unwrap().as_f64(), Some(1.0), "{what}");
+        cd.close().await.unwrap();
+    }
+}
