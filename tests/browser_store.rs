@@ -1275,6 +1275,84 @@ async fn corrupt_storage_is_quarantined_and_the_rest_opens(engine: &str) {
         field(&c.metadata().unwrap(), "quarantined").as_f64(),
         Some(0.0)
     );
+/// `Date.now()` runs `offset_ms` off real time until dropped (the HLC reads it through JsClock).
+struct ShiftedDateNow {
+    date: JsValue,
+    original: JsValue,
+}
+
+impl ShiftedDateNow {
+    fn new(offset_ms: f64) -> ShiftedDateNow {
+        let date = Reflect::get(&js_sys::global(), &"Date".into()).unwrap();
+        let original = Reflect::get(&date, &"now".into()).unwrap();
+        let make = js_sys::Function::new_with_args(
+            "orig, off",
+            "return function () { return orig.call(Date) + off; };",
+        );
+        let shifted = make
+            .call2(&JsValue::NULL, &original, &offset_ms.into())
+            .unwrap();
+        Reflect::set(&date, &"now".into(), &shifted).unwrap();
+        ShiftedDateNow { date, original }
+    }
+}
+
+impl Drop for ShiftedDateNow {
+    fn drop(&mut self) {
+        Reflect::set(&self.date, &"now".into(), &self.original).unwrap();
+    }
+}
+
+fn stamp_of(cd: &ClientData, key: &str) -> Hlc {
+    cd.db()
+        .with_index(|ix| ix.entry(&PluginId::new("notes").unwrap(), key).unwrap().hlc)
+}
+
+async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic(engine: &str) {
+    let name = fresh_name("clockback");
+    let a = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    kv.set("k".into(), 1.into()).unwrap();
+    kv.flush().await.unwrap();
+    let first = stamp_of(&a, "k");
+    a.close().await.unwrap();
+
+    // Reopened with the wall clock a day behind: the persisted clock state wins.
+    let day = 86_400_000.0;
+    let back = ShiftedDateNow::new(-day);
+    let b = open(&name, engine).await;
+    let kv = plugin(&b, "notes");
+    kv.set("k".into(), 2.into()).unwrap();
+    // Whichever writer slot it got (slot 0 with its persisted clock, or a new slot whose clock
+    // starts from the wall clock a day behind), its write supersedes the stored one.
+    assert_eq!(
+        kv.get("k".into()).unwrap().as_f64(),
+        Some(2.0),
+        "read your writes"
+    );
+    let second = stamp_of(&b, "k");
+    assert!(second > first, "{second} must follow {first}");
+    assert!(
+        second.wall_ms >= first.wall_ms,
+        "the wall part did not go back a day"
+    );
+    // The tab dies without closing, then a reload with the clock set back a week.
+    kv.set("k".into(), 3.into()).unwrap();
+    let third = stamp_of(&b, "k");
+    b.simulate_crash();
+    drop(back);
+    let _further = ShiftedDateNow::new(-7.0 * day);
+    let c = open(&name, engine).await;
+    let kv = plugin(&c, "notes");
+    assert_eq!(kv.get("k".into()).unwrap().as_f64(), Some(3.0));
+    kv.set("k".into(), 4.into()).unwrap();
+    assert_eq!(
+        kv.get("k".into()).unwrap().as_f64(),
+        Some(4.0),
+        "read your writes"
+    );
+    let fourth = stamp_of(&c, "k");
+    assert!(fourth > third, "{fourth} must follow {third}");
     c.close().await.unwrap();
 }
 
@@ -1366,4 +1444,56 @@ async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
     assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
     kv.set("more".into(), 1.into()).unwrap();
     cd.close().await.unwrap();
+async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic_indexeddb() {
+    reload_with_the_wall_clock_set_back_keeps_stamps_monotonic("indexeddb").await
+}
+
+#[wasm_bindgen_test]
+async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic_localstorage() {
+    reload_with_the_wall_clock_set_back_keeps_stamps_monotonic("localstorage").await
+}
+
+/// A `token` provider that throws, rejects or returns a non-string fails the round with
+/// `SyncTokenError` / `token_failed` before anything is sent (the server address is closed: a
+/// request would have been a network error), and changes nothing.
+#[wasm_bindgen_test]
+async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
+    for (what, body) in [
+        ("throws", "throw new Error('no token today')"),
+        ("rejects", "return Promise.reject(new Error('denied'))"),
+        ("returns a number", "return 42"),
+    ] {
+        let name = fresh_name("token");
+        let token = js_sys::Function::new_no_args(body);
+        let cd = ClientData::open(options(
+            &name,
+            "indexeddb",
+            &[
+                ("server", "http://127.0.0.1:9".into()),
+                ("token", token.into()),
+                ("sync", js(r#"{"retries": 0}"#)),
+            ],
+        ))
+        .await
+        .unwrap();
+        let kv = plugin(&cd, "notes");
+        kv.set("k".into(), 1.into()).unwrap();
+        kv.flush().await.unwrap();
+        let before = json(&cd.metadata().unwrap());
+        let err = cd.exchange(JsValue::UNDEFINED).await.unwrap_err();
+        assert_eq!(
+            name_code(&err),
+            ("SyncTokenError".into(), "token_failed".into()),
+            "{what}"
+        );
+        let err = cd.sync(JsValue::UNDEFINED).await.unwrap_err();
+        assert_eq!(name_code(&err).1, "token_failed", "{what}");
+        assert_eq!(
+            json(&cd.metadata().unwrap()),
+            before,
+            "{what}: nothing changed"
+        );
+        assert_eq!(kv.get("k".into()).unwrap().as_f64(), Some(1.0), "{what}");
+        cd.close().await.unwrap();
+    }
 }

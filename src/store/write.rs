@@ -45,7 +45,12 @@ impl Db {
                 record_cost(&key, value.as_ref()),
             )?;
             let mut clock = st.clock.clone();
-            let hlc = clock.tick(JsClock.try_now_ms()?)?;
+            let current = st
+                .records
+                .index()
+                .entry(plugin, key.as_str())
+                .map(|e| e.hlc);
+            let hlc = clock.tick_over(JsClock.try_now_ms()?, current)?;
             let record = Record {
                 plugin: plugin.clone(),
                 key,
@@ -122,10 +127,15 @@ impl Db {
                     Some((v, c)) => (Some(v), c),
                     None => (None, None),
                 };
+                let current = st
+                    .records
+                    .index()
+                    .entry(plugin, key.as_str())
+                    .map(|e| e.hlc);
                 records.push(Record {
                     plugin: plugin.clone(),
                     key,
-                    hlc: clock.tick(now)?,
+                    hlc: clock.tick_over(now, current)?,
                     value,
                 });
                 caches.push(cache);

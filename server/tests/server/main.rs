@@ -3,6 +3,8 @@
 #[macro_use]
 mod support;
 
+mod catalogue;
+mod clock;
 mod config;
 mod crash;
 mod errors;
