@@ -1,6 +1,7 @@
 //! `DistributedLock`: the lock over `navigator.locks` (mutual exclusion, queueing, stealing,
-//! tab death) and localStorage (the lease every tab can read synchronously): creating it,
-//! reading the lease, releasing, `withLock`, `inspect`, `forceRelease`. Acquiring, granting and
+//! tab death) and leases published on demand (in memory for this tab, in localStorage for the
+//! others once asked): creating it, reading the lease, releasing, `withLock`, `inspect`,
+//! `forceRelease`. Acquiring, granting and
 //! renewing are in `acquire`; the rules it follows are in [`super::rules`]; epochs are stored
 //! by [`super::fencing`]. About 340 lines because the contract's operations share one grant
 //! state and each carries the race it must survive in its docs; splitting them apart would
@@ -15,11 +16,13 @@ use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, IdbDatabase};
 
 pub use super::env::LockEnv;
-use super::env::{describe, DATABASES, HELD_HERE, PID};
+use super::env::{self, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, PID};
 use super::lease::{self, Lease};
 use super::rules::{LockOptions, Names};
 use super::LockError;
+use crate::browser::idb_requests::grant_close;
 use crate::browser::lock_manager::{self, LockManager, RequestOptions, Wake};
+use crate::browser::timer::sleep;
 
 /// What code running under the lock gets: the fencing epoch to pass to store writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,19 +77,34 @@ pub(super) struct Inner {
 pub(super) struct Holding {
     pub(super) id: u64,
     pub(super) grant: Grant,
-    pub(super) lease: Lease,
+    pub(super) live: Rc<LiveGrant>,
     pub(super) release: Function,
     pub(super) lost: bool,
 }
 
 impl Drop for Holding {
     fn drop(&mut self) {
+        let lock = &self.grant.lock_name;
         HELD_HERE.with(|h| {
             let mut h = h.borrow_mut();
-            if h.get(&self.grant.lock_name) == Some(&self.grant.nonce) {
-                h.remove(&self.grant.lock_name);
+            if h.get(lock).is_some_and(|l| l.nonce == self.grant.nonce) {
+                h.remove(lock);
             }
         });
+        // A published lease is removed (if still ours): a leftover would describe a holder
+        // that is gone. An unpublished grant wrote nothing.
+        if self.live.published.get() {
+            let env = &self.live.env;
+            let stored = env.get(&self.live.lease_key);
+            if stored
+                .as_deref()
+                .and_then(|json| lease::scan_str(json, "nonce"))
+                .is_some_and(|n| n == self.grant.nonce)
+            {
+                env.remove(&self.live.lease_key);
+            }
+        }
+        grant_close(lock, self.grant.epoch as f64, self.lost);
         // Resolving the held promise releases the Web Lock (a no-op once stolen).
         let _ = self.release.call0(&JsValue::UNDEFINED);
     }
@@ -154,11 +172,14 @@ impl DistributedLock {
         self.inner.holding.borrow().as_ref().is_some_and(|h| h.lost)
     }
 
-    /// Test hook: a paused holder stops renewing its lease (as a hung tab would), so waiters
-    /// find it stale after its ttl.
+    /// Test hook: a paused holder stops renewing its lease and answering asks (as a hung tab
+    /// would), so waiters find it stale after its ttl.
     #[doc(hidden)]
     pub fn set_renewal_paused(&self, paused: bool) {
         self.inner.renewal_paused.set(paused);
+        if let Some(h) = self.inner.holding.borrow().as_ref() {
+            h.live.paused.set(paused);
+        }
     }
 
     /// The connection used for epochs: the shared one of this tab, opened on first use.
@@ -187,42 +208,42 @@ impl DistributedLock {
         self.inner.signal.as_ref().is_some_and(|s| s.aborted())
     }
 
-    /// The lease of the current holder as far as this tab knows: the stored lease, unless it is
-    /// marked released, or it is one of this tab's and no lock here holds its nonce any more.
+    /// The lease of the current holder as far as this tab knows without asking: this tab's
+    /// live grant of the lock (in memory), else the lease published in storage, unless it is
+    /// marked released or it is one of this tab's (then it outlived its grant).
     pub fn read_lease(&self) -> Option<Lease> {
+        let lock = &self.inner.names.lock;
+        if let Some(live) = HELD_HERE.with(|h| h.borrow().get(lock).cloned()) {
+            return Some(live.lease.borrow().clone());
+        }
         let json = self.inner.env.get(&self.inner.names.lease)?;
         let value = js_sys::JSON::parse(&json).ok()?;
         let lease = serde_wasm_bindgen::from_value::<Lease>(value).ok()?;
-        if lease.released {
+        if lease.released || lease.pid == PID.with(|p| *p) {
             return None;
-        }
-        if lease.pid == PID.with(|p| *p) {
-            let live =
-                HELD_HERE.with(|h| h.borrow().get(&self.inner.names.lock) == Some(&lease.nonce));
-            if !live {
-                return None;
-            }
         }
         Some(lease)
     }
 
-    /// Releases this object's grant. Idempotent. Writes nothing: the lease stays as the next
-    /// grant's epoch hint, and readers tell it is over from `navigator.locks.query()` (other
-    /// tabs) or from this tab's registry of live grants (this tab, where the browser may still
-    /// report the Web Lock held for a moment after the release).
+    /// Releases this object's grant. Idempotent. Writes nothing unless the lease was published
+    /// (then removes it). A published grant also checks the stored lease: another nonce there
+    /// while we held the Web Lock means it was stolen even if the rejection has not reached
+    /// us yet. (An unpublished grant was never asked about, so nobody saw it go stale; a
+    /// `forceRelease` asks first.)
     pub fn release(&self) -> Release {
         let held = self.inner.holding.borrow_mut().take();
-        let Some(held) = held else {
+        let Some(mut held) = held else {
             return Release::NotHeld;
         };
-        let stored = self.inner.env.get(&self.inner.names.lease);
-        let ours = stored
-            .as_deref()
-            .and_then(|json| lease::scan_str(json, "nonce"))
-            .is_some_and(|n| n == held.grant.nonce);
-        // Another nonce in the lease while we held the Web Lock means it was stolen even if
-        // the rejection has not reached us yet.
-        let lost = held.lost || (stored.is_some() && !ours);
+        if held.live.published.get() {
+            let stored = self.inner.env.get(&self.inner.names.lease);
+            let ours = stored
+                .as_deref()
+                .and_then(|json| lease::scan_str(json, "nonce"))
+                .is_some_and(|n| n == held.grant.nonce);
+            held.lost |= stored.is_some() && !ours;
+        }
+        let lost = held.lost;
         drop(held);
         if lost {
             Release::WasLost
@@ -249,21 +270,47 @@ impl DistributedLock {
         }
     }
 
-    /// The current holder's lease, or `None` when the lock is free. Both must agree: the Web
-    /// Lock is held (`navigator.locks.query()`; a lease left by a released or crashed holder
-    /// does not count) and [`Self::read_lease`] finds a current lease (in this tab the
-    /// browser may report the Web Lock held for a moment after a release; this tab's registry
-    /// of live grants settles that). A holder whose lease never reached this context
-    /// (localStorage full, or a worker without localStorage) therefore reads as free.
+    /// The current holder's lease, or `None` when the lock is free. The Web Lock must be
+    /// held (`navigator.locks.query()`; a lease left by a crashed holder does not count).
+    /// This tab's own grant answers from memory; another tab's holder is asked (over the lock
+    /// channel) unless its published lease is live, and has up to the ttl (at most 2 s) to
+    /// publish it. A holder that does not answer (hung, or a context without localStorage)
+    /// reads as its last published lease, or as free if it never published one.
     pub async fn inspect(&self) -> Result<Option<Lease>, LockError> {
         let manager = self.manager()?;
-        let held = lock_manager::held_names(&manager)
-            .await
-            .map_err(|e| LockError::Failed(describe(&e)))?;
-        if !held.iter().any(|n| n == &self.inner.names.lock) {
+        if !self.held_now(&manager).await? {
             return Ok(None);
         }
-        Ok(self.read_lease())
+        let live = |l: &Lease| !l.is_stale(now_ms());
+        if let Some(lease) = self.read_lease().filter(live) {
+            return Ok(Some(lease));
+        }
+        let started = now_ms();
+        env::ask(&self.inner.names.channel, &self.inner.names.lock);
+        let patience = self.inner.opts.ttl_ms.min(2_000);
+        let mut pause = 2;
+        loop {
+            sleep(pause).await;
+            pause = (pause * 2).min(50);
+            // Released meanwhile (or the browser reported a release of this tab late).
+            if !self.held_now(&manager).await? {
+                return Ok(None);
+            }
+            if let Some(lease) = self.read_lease().filter(live) {
+                return Ok(Some(lease));
+            }
+            if now_ms().saturating_sub(started) >= patience {
+                return Ok(self.read_lease());
+            }
+        }
+    }
+
+    /// Whether the Web Lock is held right now, as `navigator.locks.query()` reports.
+    async fn held_now(&self, manager: &LockManager) -> Result<bool, LockError> {
+        let held = lock_manager::held_names(manager)
+            .await
+            .map_err(|e| LockError::Failed(describe(&e)))?;
+        Ok(held.iter().any(|n| n == &self.inner.names.lock))
     }
 
     /// Frees the lock if its current nonce is `expected` (steals the Web Lock, removes the
@@ -286,13 +333,19 @@ impl DistributedLock {
         }
         let manager = self.manager()?;
         let matches = |lease: Option<Lease>| lease.is_some_and(|l| l.nonce == expected);
-        if expected.is_empty() || !matches(self.read_lease()) {
+        if expected.is_empty() {
             return Ok(false);
         }
-        let held = lock_manager::held_names(&manager)
-            .await
-            .map_err(|e| LockError::Failed(describe(&e)))?;
-        if !held.iter().any(|n| n == &self.inner.names.lock) {
+        // The holder's lease: asked for if it is not at hand (`inspect`), or a crashed
+        // holder's leftover.
+        let current = match self.read_lease() {
+            Some(lease) if lease.nonce == expected => Some(lease),
+            _ => self.inspect().await?,
+        };
+        if !matches(current) {
+            return Ok(false);
+        }
+        if !self.held_now(&manager).await? {
             // A crashed holder's lease: the Web Lock is already free.
             return Ok(match self.read_lease().filter(|l| l.nonce == expected) {
                 Some(lease) => {
@@ -316,6 +369,14 @@ impl DistributedLock {
                 let epoch = self.allocate_epoch(true);
                 let matched = victim.is_some();
                 if let Some(mut lease) = victim {
+                    // A victim in this tab: no longer the live grant here either.
+                    let lock = &self.inner.names.lock;
+                    HELD_HERE.with(|h| {
+                        let mut h = h.borrow_mut();
+                        if h.get(lock).is_some_and(|l| l.nonce == expected) {
+                            h.remove(lock);
+                        }
+                    });
                     lease.epoch = epoch;
                     self.mark_released(lease);
                 }
@@ -329,8 +390,7 @@ impl DistributedLock {
 }
 
 impl DistributedLock {
-    /// Replaces the lease by its released form: inspect reads it as free, the next grant reads
-    /// its epoch as a hint.
+    /// Replaces the lease by its released form: readers in every tab treat it as no lease.
     pub(super) fn mark_released(&self, mut lease: Lease) {
         lease.released = true;
         self.inner
