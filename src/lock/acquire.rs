@@ -85,11 +85,13 @@ impl DistributedLock {
         // nothing. `asked`: the first ask since the last live lease seen (see `wait_step`).
         let mut lease: Option<Lease> = None;
         let mut asked: Option<u64> = None;
+        let mut looked = false;
         loop {
             let now = now_ms();
             match rules::wait_step(now, started, &self.inner.opts, lease.as_ref(), asked) {
                 step @ (WaitStep::Sleep(ms) | WaitStep::Ask(ms)) => {
-                    if matches!(step, WaitStep::Ask(_)) {
+                    // Nobody is asked before the first look (nor on the uncontended path).
+                    if matches!(step, WaitStep::Ask(_)) && looked {
                         asked.get_or_insert(now);
                         env::ask(&self.inner.names.channel, name);
                     }
@@ -97,6 +99,7 @@ impl DistributedLock {
                     match queued.wait(Some(&mut tick)).await {
                         Wake::Granted(release) => return Ok(self.on_grant(queued, release, false)),
                         Wake::Timer => {
+                            looked = true;
                             lease = self.read_lease();
                             if lease.as_ref().is_some_and(|l| !l.is_stale(now_ms())) {
                                 asked = None;

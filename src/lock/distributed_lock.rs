@@ -182,6 +182,14 @@ impl DistributedLock {
         }
     }
 
+    /// Test hook: this context forgets every epoch it knew (as a context that has not heard
+    /// of the other contexts' grants since its first acquire), so its next grants propose
+    /// epochs already used elsewhere. The fences it knows stay.
+    #[doc(hidden)]
+    pub fn forget_tab_epochs() {
+        super::env::TAB_EPOCHS.with(|t| t.borrow_mut().clear());
+    }
+
     /// The connection used for epochs: the shared one of this tab, opened on first use.
     pub async fn database(&self) -> Result<idb::Database, LockError> {
         let db_name = &self.inner.db_name;
@@ -315,7 +323,8 @@ impl DistributedLock {
 
     /// Frees the lock if its current nonce is `expected` (steals the Web Lock, removes the
     /// lease, releases, and moves the epoch on so the old holder's fenced writes fail) and
-    /// returns `true`; otherwise changes nothing and returns `false`.
+    /// returns `true`; otherwise changes nothing and returns `false` (a free lock included: a
+    /// crashed holder's leftover lease is then only marked released).
     ///
     /// Race left open: if the holder releases and a new one is granted between the nonce
     /// check and the steal, the new holder loses its lock (it notices, as any steal victim)
@@ -336,24 +345,24 @@ impl DistributedLock {
         if expected.is_empty() {
             return Ok(false);
         }
-        // The holder's lease: asked for if it is not at hand (`inspect`), or a crashed
-        // holder's leftover.
+        // The holder's lease: asked for (`inspect`) unless a live one is at hand. A stale one
+        // may be a crashed holder's leftover (the lock then reads as free) or a hung holder's
+        // (its last lease is returned after `inspect` waited for an answer).
         let current = match self.read_lease() {
-            Some(lease) if lease.nonce == expected => Some(lease),
+            Some(lease) if lease.nonce == expected && !lease.is_stale(now_ms()) => Some(lease),
             _ => self.inspect().await?,
         };
         if !matches(current) {
             return Ok(false);
         }
         if !self.held_now(&manager).await? {
-            // A crashed holder's lease: the Web Lock is already free.
-            return Ok(match self.read_lease().filter(|l| l.nonce == expected) {
-                Some(lease) => {
-                    self.mark_released(lease);
-                    true
-                }
-                None => false,
-            });
+            // A crashed holder's leftover lease: the Web Lock is already free, nothing is
+            // freed here (leases are not overwritten by every grant any more, so a leftover
+            // may be old). The leftover is marked released for other readers.
+            if let Some(lease) = self.read_lease().filter(|l| l.nonce == expected) {
+                self.mark_released(lease);
+            }
+            return Ok(false);
         }
         let mut thief = lock_manager::request(
             &manager,
