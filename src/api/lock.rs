@@ -43,7 +43,7 @@ export interface LockInfo {
 }
 /** What code under the lock receives. */
 export interface LockGrant {
-  /** Fencing epoch: strictly greater than every earlier grant's. */
+  /** Fencing epoch: above every earlier grant's of this tab; the first write fenced with the grant claims the epoch it writes under, above every epoch claimed before (so never reused). */
   epoch: number;
   nonce: string;
   lockName: string;

@@ -5,16 +5,16 @@
 //! rules are in [`super::rules`].
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use js_sys::Function;
 
-use super::distributed_lock::{DistributedLock, Grant, Holding, Inner};
+use super::distributed_lock::{DistributedLock, Grant, Holding};
 use super::env::{
     self, asked_within, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, PID, TAB_EPOCHS,
     TAB_FENCES,
 };
-use super::lease::{self, Lease};
+use super::lease::Lease;
 use super::rules::{self, WaitStep};
 use super::{fencing, LockError};
 use crate::browser::idb_requests::grant_open;
@@ -27,7 +27,13 @@ impl DistributedLock {
     /// `maxWaitMs` (`LockTimeoutError` naming the holder) or the signal aborts (`AbortError`,
     /// no lock held). Already holding: returns the current grant.
     pub async fn acquire(&self) -> Result<Grant, LockError> {
-        if let Some(h) = self.inner.holding.borrow().as_ref().filter(|h| !h.lost) {
+        if let Some(h) = self
+            .inner
+            .holding
+            .borrow()
+            .as_ref()
+            .filter(|h| !h.is_lost())
+        {
             return Ok(h.grant.clone());
         }
         self.release();
@@ -201,30 +207,13 @@ impl DistributedLock {
     }
 
     fn on_grant(&self, request: LockRequest, release: Function, stolen: bool) -> Grant {
-        let (grant, id) = self.record_grant(release, stolen);
-        let weak = Rc::downgrade(&self.inner);
-        let every = self.inner.opts.renew_interval_ms();
-        wasm_bindgen_futures::spawn_local(async move {
-            // Renews every ttl/3 until the request is over: it resolves on a normal release
-            // and rejects (AbortError) when the lock is stolen.
-            let mut finished = std::pin::pin!(request.finished());
-            loop {
-                let tick = Deadline::after(every);
-                match futures::future::select(finished.as_mut(), tick).await {
-                    futures::future::Either::Left((result, _)) => {
-                        if result.is_err() {
-                            mark_lost(&weak, id);
-                        }
-                        return;
-                    }
-                    futures::future::Either::Right(((), _)) => renew(&weak, id),
-                }
-            }
-        });
-        grant
+        // No task and no timer per grant: a steal is seen from the request's rejection when
+        // asked (`is_lost`, `release`), the in-memory lease is renewed when read, and only a
+        // published lease gets a renewal timer (see `LiveGrant::renew`).
+        self.record_grant(request, release, stolen)
     }
 
-    fn record_grant(&self, release: Function, stolen: bool) -> (Grant, u64) {
+    fn record_grant(&self, request: LockRequest, release: Function, stolen: bool) -> Grant {
         let inner = &self.inner;
         let lock = &inner.names.lock;
         let floor = TAB_FENCES.with(|f| f.borrow().get(lock).copied().unwrap_or(0));
@@ -249,30 +238,30 @@ impl DistributedLock {
             lease: RefCell::new(lease),
             published: Cell::new(false),
             paused: Cell::new(inner.renewal_paused.get()),
+            ended: Cell::new(false),
+            renew_every_ms: inner.opts.renew_interval_ms(),
             lease_key: inner.names.lease.clone(),
             env: inner.env.clone(),
         });
         // Published at once when someone is waiting: a steal (the victim's waiters and the
         // victim's lease must see the new holder), or an ask heard within the ttl.
         if stolen || asked_within(lock, inner.opts.ttl_ms) {
-            live.renew(true);
+            live.publish();
         }
         HELD_HERE.with(|h| h.borrow_mut().insert(lock.clone(), live.clone()));
-        let id = inner.grants.get() + 1;
-        inner.grants.set(id);
         let grant = Grant {
             lock_name: lock.clone(),
             epoch,
             nonce,
         };
         *inner.holding.borrow_mut() = Some(Holding {
-            id,
             grant: grant.clone(),
             live,
+            request,
             release,
             lost: false,
         });
-        (grant, id)
+        grant
     }
 }
 
@@ -292,33 +281,4 @@ pub(super) fn note_fence(lock: &str, fence: u64) {
         let slot = f.entry(lock.to_owned()).or_insert(0);
         *slot = (*slot).max(fence);
     });
-}
-
-/// The steal of grant `id` reached us: mark it lost (renewal stops with the request).
-fn mark_lost(weak: &Weak<Inner>, id: u64) {
-    if let Some(inner) = weak.upgrade() {
-        if let Some(h) = inner.holding.borrow_mut().as_mut().filter(|h| h.id == id) {
-            h.lost = true;
-        }
-    }
-}
-
-/// One renewal tick of grant `id`: a new lease term in memory, written to storage only once
-/// published, and then only while the stored lease is still this grant's.
-fn renew(weak: &Weak<Inner>, id: u64) {
-    let Some(inner) = weak.upgrade() else {
-        return;
-    };
-    let held = inner.holding.borrow();
-    let Some(h) = held.as_ref().filter(|h| h.id == id && !h.lost) else {
-        return;
-    };
-    if h.live.published.get() {
-        let stored = inner.env.get(&inner.names.lease);
-        let stored_nonce = stored.as_deref().and_then(|j| lease::scan_str(j, "nonce"));
-        if stored_nonce.is_some_and(|n| n != h.grant.nonce) {
-            return;
-        }
-    }
-    h.live.renew(false);
 }

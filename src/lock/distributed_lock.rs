@@ -21,7 +21,7 @@ use super::lease::{self, Lease};
 use super::rules::{LockOptions, Names};
 use super::LockError;
 use crate::browser::idb_requests::grant_close;
-use crate::browser::lock_manager::{self, LockManager, RequestOptions, Wake};
+use crate::browser::lock_manager::{self, LockManager, LockRequest, RequestOptions, Wake};
 use crate::browser::timer::sleep;
 
 /// What code running under the lock gets: the fencing epoch to pass to store writes.
@@ -29,7 +29,9 @@ use crate::browser::timer::sleep;
 pub struct Grant {
     /// The Web Lock name (the key of the epoch in `epochs`).
     pub lock_name: String,
-    /// Strictly greater than the epoch of every earlier grant of this lock.
+    /// The epoch this grant was given: strictly greater than every earlier grant's of this
+    /// tab. Its first fenced write claims the epoch it writes under (this one, or above the
+    /// stored epoch if that is newer), so no epoch is ever reused across tabs (`fencing`).
     pub epoch: u64,
     /// This grant's nonce (the lease's).
     pub nonce: String,
@@ -69,17 +71,25 @@ pub(super) struct Inner {
     pub(super) signal: Option<AbortSignal>,
     pub(super) env: LockEnv,
     pub(super) holding: RefCell<Option<Holding>>,
-    pub(super) grants: Cell<u64>,
     pub(super) renewal_paused: Cell<bool>,
 }
 
 /// One grant, while held. Dropping it releases the Web Lock and stops renewing.
 pub(super) struct Holding {
-    pub(super) id: u64,
     pub(super) grant: Grant,
     pub(super) live: Rc<LiveGrant>,
+    /// The Web Lock request: its promise rejects when the lock is stolen.
+    pub(super) request: LockRequest,
     pub(super) release: Function,
+    /// Known lost before the rejection arrived (another nonce in the published lease).
     pub(super) lost: bool,
+}
+
+impl Holding {
+    /// Taken away (stolen, force-released).
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost || self.request.rejected()
+    }
 }
 
 impl Drop for Holding {
@@ -104,7 +114,8 @@ impl Drop for Holding {
                 env.remove(&self.live.lease_key);
             }
         }
-        grant_close(lock, self.grant.epoch as f64, self.lost);
+        self.live.ended.set(true);
+        grant_close(lock, self.grant.epoch as f64, self.is_lost());
         // Resolving the held promise releases the Web Lock (a no-op once stolen).
         let _ = self.release.call0(&JsValue::UNDEFINED);
     }
@@ -130,7 +141,6 @@ impl DistributedLock {
                 signal,
                 env,
                 holding: RefCell::new(None),
-                grants: Cell::new(0),
                 renewal_paused: Cell::new(false),
             }),
         })
@@ -163,13 +173,17 @@ impl DistributedLock {
             .holding
             .borrow()
             .as_ref()
-            .is_some_and(|h| !h.lost)
+            .is_some_and(|h| !h.is_lost())
     }
 
     /// Whether this object's grant was taken away (stolen, force-released) and not yet
     /// released by it.
     pub fn is_lost(&self) -> bool {
-        self.inner.holding.borrow().as_ref().is_some_and(|h| h.lost)
+        self.inner
+            .holding
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.is_lost())
     }
 
     /// Test hook: a paused holder stops renewing its lease and answering asks (as a hung tab
@@ -222,7 +236,7 @@ impl DistributedLock {
     pub fn read_lease(&self) -> Option<Lease> {
         let lock = &self.inner.names.lock;
         if let Some(live) = HELD_HERE.with(|h| h.borrow().get(lock).cloned()) {
-            return Some(live.lease.borrow().clone());
+            return Some(live.current());
         }
         let json = self.inner.env.get(&self.inner.names.lease)?;
         let value = js_sys::JSON::parse(&json).ok()?;
@@ -251,7 +265,7 @@ impl DistributedLock {
                 .is_some_and(|n| n == held.grant.nonce);
             held.lost |= stored.is_some() && !ours;
         }
-        let lost = held.lost;
+        let lost = held.is_lost();
         drop(held);
         if lost {
             Release::WasLost
@@ -335,7 +349,7 @@ impl DistributedLock {
             .holding
             .borrow()
             .as_ref()
-            .is_some_and(|h| !h.lost && h.grant.nonce == expected);
+            .is_some_and(|h| !h.is_lost() && h.grant.nonce == expected);
         if own {
             self.release();
             return Ok(true);

@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, IdbDatabase, MessageEvent, Storage};
 
-use super::lease::Lease;
+use super::lease::{scan_str, Lease};
 
 use crate::browser::interop::get;
 use crate::browser::lock_manager::{self, LockManager};
@@ -124,32 +124,66 @@ impl LockEnv {
     }
 }
 
-/// A grant held in this tab, as every lock of the tab sees it: the lease (renewed in memory
-/// every ttl/3) and whether it is published (written to storage for other tabs, because
-/// someone asked).
+/// A grant held in this tab, as every lock of the tab sees it: the lease (its term renewed
+/// whenever it is read: a grant of this tab that is not paused is alive) and whether it is
+/// published (written to storage for other tabs, because someone asked; then renewed there
+/// every ttl/3 by a timer until the grant ends).
 pub(crate) struct LiveGrant {
     pub(crate) nonce: String,
     pub(crate) lease: RefCell<Lease>,
     pub(crate) published: Cell<bool>,
     /// A hung holder (test hook): neither renews nor answers.
     pub(crate) paused: Cell<bool>,
+    /// Released or taken away: the renewal timer stops.
+    pub(crate) ended: Cell<bool>,
+    pub(crate) renew_every_ms: u64,
     pub(crate) lease_key: String,
     pub(crate) env: LockEnv,
 }
 
 impl LiveGrant {
-    /// Starts a new lease term and, if published (or `publish`), writes the lease. A paused
-    /// holder does nothing.
-    pub(crate) fn renew(&self, publish: bool) {
-        if self.paused.get() {
+    /// The lease as of now: a new term unless paused.
+    pub(crate) fn current(&self) -> Lease {
+        let mut lease = self.lease.borrow_mut();
+        if !self.paused.get() {
+            lease.renew(now_ms());
+        }
+        lease.clone()
+    }
+
+    /// Publishes the lease (a new term, written to storage) and, the first time, starts the
+    /// renewal timer. A paused or ended grant does nothing.
+    pub(crate) fn publish(self: &Rc<Self>) {
+        if self.paused.get() || self.ended.get() {
             return;
         }
-        let mut lease = self.lease.borrow_mut();
-        lease.renew(now_ms());
-        if publish || self.published.get() {
-            self.published.set(true);
-            self.env.set(&self.lease_key, &lease.to_json());
+        let json = self.current().to_json();
+        self.env.set(&self.lease_key, &json);
+        if self.published.replace(true) {
+            return;
         }
+        let live = Rc::downgrade(self);
+        let every = self.renew_every_ms;
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                crate::browser::timer::sleep(every).await;
+                let Some(live) = live.upgrade() else {
+                    return;
+                };
+                if live.ended.get() {
+                    return;
+                }
+                // Overwritten by another holder (a steal): this grant is over.
+                let stored = live.env.get(&live.lease_key);
+                let stored_nonce = stored.as_deref().and_then(|j| scan_str(j, "nonce"));
+                if stored_nonce.is_some_and(|n| n != live.nonce) {
+                    return;
+                }
+                if !live.paused.get() {
+                    live.env.set(&live.lease_key, &live.current().to_json());
+                }
+            }
+        });
     }
 }
 
@@ -166,7 +200,7 @@ pub(crate) fn asked_within(lock: &str, ttl_ms: u64) -> bool {
 pub(crate) fn on_ask(lock: &str) {
     ASKED.with(|a| a.borrow_mut().insert(lock.to_owned(), now_ms()));
     if let Some(live) = HELD_HERE.with(|h| h.borrow().get(lock).cloned()) {
-        live.renew(true);
+        live.publish();
     }
 }
 
