@@ -754,3 +754,50 @@ async fn alternating_contexts_never_reuse_an_epoch_and_older_grants_are_refused(
     assert_eq!(fencing::stored(&database, a.name()).await.unwrap(), Some(5));
     a.release();
 }
+
+#[wasm_bindgen(inline_js = r#"
+export function stealAndPublish(name, key, lease) {
+  navigator.locks.request(name, { steal: true }, () => {
+    localStorage.setItem(key, lease);
+    return new Promise((resolve) => setTimeout(resolve, 500));
+  });
+}
+"#)]
+extern "C" {
+    /// Steals the Web Lock `name` as a thief in another context would, publishes its lease
+    /// under `key`, and holds the lock for 500 ms.
+    #[wasm_bindgen(js_name = stealAndPublish)]
+    fn steal_and_publish(name: &str, key: &str, lease: &str);
+}
+
+#[wasm_bindgen_test]
+async fn a_stolen_holder_never_publishes_over_the_thiefs_lease() {
+    let db = db_name("victim");
+    let key = format!("clientdata:{db}:lease:p");
+    let victim = lock(&db, "p", opts(3_000, 1_000, 60_000));
+    victim.acquire().await.unwrap();
+    let now_ms = now() as u64;
+    let thief = format!(
+        r#"{{"holder":"tab-7","hostname":"x","pid":7,"acquiredAt":"{}","acquiredAtMs":{now_ms},"grantedAt":"{}","ttlMs":3000,"nonce":"thief","path":"p","epoch":99}}"#,
+        clientdata::lock::lease::iso8601(now_ms),
+        clientdata::lock::lease::iso8601(now_ms)
+    );
+    steal_and_publish(victim.name(), &key, &thief);
+    sleep(30).await;
+    assert!(victim.is_lost(), "the victim's request must have rejected");
+    // A waiter elsewhere asks: the victim must not answer with its own lease.
+    let other = web_sys::BroadcastChannel::new(&format!("clientdata-locks:{db}")).unwrap();
+    other
+        .post_message(&JsValue::from_str(victim.name()))
+        .unwrap();
+    sleep(50).await;
+    let stored = local_storage().get_item(&key).unwrap().unwrap();
+    assert_eq!(
+        clientdata::lock::lease::scan_str(&stored, "nonce"),
+        Some("thief")
+    );
+    let reader = lock(&db, "p", LockOptions::default());
+    assert_eq!(reader.read_lease().unwrap().nonce, "thief");
+    assert_eq!(victim.release(), Release::WasLost);
+    other.close();
+}

@@ -239,6 +239,7 @@ impl DistributedLock {
             published: Cell::new(false),
             paused: Cell::new(inner.renewal_paused.get()),
             ended: Cell::new(false),
+            request,
             renew_every_ms: inner.opts.renew_interval_ms(),
             lease_key: inner.names.lease.clone(),
             env: inner.env.clone(),
@@ -257,7 +258,6 @@ impl DistributedLock {
         *inner.holding.borrow_mut() = Some(Holding {
             grant: grant.clone(),
             live,
-            request,
             release,
             lost: false,
         });

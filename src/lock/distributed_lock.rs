@@ -21,7 +21,7 @@ use super::lease::{self, Lease};
 use super::rules::{LockOptions, Names};
 use super::LockError;
 use crate::browser::idb_requests::grant_close;
-use crate::browser::lock_manager::{self, LockManager, LockRequest, RequestOptions, Wake};
+use crate::browser::lock_manager::{self, LockManager, RequestOptions, Wake};
 use crate::browser::timer::sleep;
 
 /// What code running under the lock gets: the fencing epoch to pass to store writes.
@@ -78,8 +78,6 @@ pub(super) struct Inner {
 pub(super) struct Holding {
     pub(super) grant: Grant,
     pub(super) live: Rc<LiveGrant>,
-    /// The Web Lock request: its promise rejects when the lock is stolen.
-    pub(super) request: LockRequest,
     pub(super) release: Function,
     /// Known lost before the rejection arrived (another nonce in the published lease).
     pub(super) lost: bool,
@@ -88,7 +86,7 @@ pub(super) struct Holding {
 impl Holding {
     /// Taken away (stolen, force-released).
     pub(super) fn is_lost(&self) -> bool {
-        self.lost || self.request.rejected()
+        self.lost || self.live.stolen()
     }
 }
 
@@ -235,8 +233,11 @@ impl DistributedLock {
     /// marked released or it is one of this tab's (then it outlived its grant).
     pub fn read_lease(&self) -> Option<Lease> {
         let lock = &self.inner.names.lock;
+        // A grant here that was stolen no longer describes the holder: storage may.
         if let Some(live) = HELD_HERE.with(|h| h.borrow().get(lock).cloned()) {
-            return Some(live.current());
+            if !live.stolen() {
+                return Some(live.current());
+            }
         }
         let json = self.inner.env.get(&self.inner.names.lease)?;
         let value = js_sys::JSON::parse(&json).ok()?;
@@ -388,12 +389,18 @@ impl DistributedLock {
         );
         match thief.wait(None).await {
             Wake::Granted(release) => {
-                let victim = self.read_lease().filter(|l| l.nonce == expected);
+                // The victim of this steal: this tab's grant (its request has just been
+                // rejected) or the lease in storage.
+                let lock = &self.inner.names.lock;
+                let here = HELD_HERE.with(|h| h.borrow().get(lock).cloned());
+                let victim = match here.filter(|l| l.nonce == expected) {
+                    Some(live) => Some(live.lease.borrow().clone()),
+                    None => self.read_lease().filter(|l| l.nonce == expected),
+                };
                 let epoch = self.allocate_epoch(true);
                 let matched = victim.is_some();
                 if let Some(mut lease) = victim {
                     // A victim in this tab: no longer the live grant here either.
-                    let lock = &self.inner.names.lock;
                     HELD_HERE.with(|h| {
                         let mut h = h.borrow_mut();
                         if h.get(lock).is_some_and(|l| l.nonce == expected) {

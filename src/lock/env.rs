@@ -13,7 +13,7 @@ use web_sys::{BroadcastChannel, IdbDatabase, MessageEvent, Storage};
 use super::lease::{scan_str, Lease};
 
 use crate::browser::interop::get;
-use crate::browser::lock_manager::{self, LockManager};
+use crate::browser::lock_manager::{self, LockManager, LockRequest};
 
 thread_local! {
     /// This tab's number (`pid` in the lease).
@@ -136,12 +136,19 @@ pub(crate) struct LiveGrant {
     pub(crate) paused: Cell<bool>,
     /// Released or taken away: the renewal timer stops.
     pub(crate) ended: Cell<bool>,
+    /// The Web Lock request: its promise rejects when the lock is stolen.
+    pub(crate) request: LockRequest,
     pub(crate) renew_every_ms: u64,
     pub(crate) lease_key: String,
     pub(crate) env: LockEnv,
 }
 
 impl LiveGrant {
+    /// Taken away: the request rejected (a steal reached this tab).
+    pub(crate) fn stolen(&self) -> bool {
+        self.request.rejected()
+    }
+
     /// The lease as of now: a new term unless paused.
     pub(crate) fn current(&self) -> Lease {
         let mut lease = self.lease.borrow_mut();
@@ -154,7 +161,8 @@ impl LiveGrant {
     /// Publishes the lease (a new term, written to storage) and, the first time, starts the
     /// renewal timer. A paused or ended grant does nothing.
     pub(crate) fn publish(self: &Rc<Self>) {
-        if self.paused.get() || self.ended.get() {
+        // A stolen grant must not overwrite the thief's lease.
+        if self.paused.get() || self.ended.get() || self.stolen() {
             return;
         }
         let json = self.current().to_json();
@@ -170,7 +178,7 @@ impl LiveGrant {
                 let Some(live) = live.upgrade() else {
                     return;
                 };
-                if live.ended.get() {
+                if live.ended.get() || live.stolen() {
                     return;
                 }
                 // Overwritten by another holder (a steal): this grant is over.
