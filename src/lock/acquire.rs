@@ -240,6 +240,7 @@ impl DistributedLock {
             paused: Cell::new(inner.renewal_paused.get()),
             ended: Cell::new(false),
             request,
+            taken: Cell::new(false),
             renew_every_ms: inner.opts.renew_interval_ms(),
             lease_key: inner.names.lease.clone(),
             env: inner.env.clone(),

@@ -394,7 +394,10 @@ impl DistributedLock {
                 let lock = &self.inner.names.lock;
                 let here = HELD_HERE.with(|h| h.borrow().get(lock).cloned());
                 let victim = match here.filter(|l| l.nonce == expected) {
-                    Some(live) => Some(live.lease.borrow().clone()),
+                    Some(live) => {
+                        live.taken.set(true);
+                        Some(live.lease.borrow().clone())
+                    }
                     None => self.read_lease().filter(|l| l.nonce == expected),
                 };
                 let epoch = self.allocate_epoch(true);

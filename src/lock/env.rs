@@ -138,15 +138,18 @@ pub(crate) struct LiveGrant {
     pub(crate) ended: Cell<bool>,
     /// The Web Lock request: its promise rejects when the lock is stolen.
     pub(crate) request: LockRequest,
+    /// Force-released from this tab: lost at once, whenever the steal's rejection arrives
+    /// (WebKit delivers it after the thief's grant).
+    pub(crate) taken: Cell<bool>,
     pub(crate) renew_every_ms: u64,
     pub(crate) lease_key: String,
     pub(crate) env: LockEnv,
 }
 
 impl LiveGrant {
-    /// Taken away: the request rejected (a steal reached this tab).
+    /// Taken away: force-released here, or the request rejected (a steal reached this tab).
     pub(crate) fn stolen(&self) -> bool {
-        self.request.rejected()
+        self.taken.get() || self.request.rejected()
     }
 
     /// The lease as of now: a new term unless paused.
