@@ -1,6 +1,6 @@
 //! The lease record every tab can read about a lock's holder (localStorage JSON, swamp's
 //! `LockInfo` shape), with its own JSON writer and field scanner (no serde_json in the wasm
-//! build, and this runs on every grant). Pure, tested natively with injected time. The rules
+//! build, and this runs at every publication). Pure, tested natively with injected time. The rules
 //! that use it are in `rules`. (Over 300 lines only with its tests, which are most of the
 //! second half: hostile strings, ISO-8601 against JS, renewal cadence.)
 
@@ -87,7 +87,7 @@ impl Lease {
     }
 
     /// The JSON stored in localStorage (written by hand: no serde_json in the wasm build, and
-    /// this runs on every grant).
+    /// this runs at every publication).
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(256);
         out.push_str("{\"holder\":");
@@ -115,7 +115,7 @@ impl Lease {
 }
 
 /// The number field `field` of lease JSON written by [`Lease::to_json`], read without a JSON
-/// parser (this runs on every grant). In that JSON an unescaped `"` only delimits strings, so
+/// parser (this runs at every publication). In that JSON an unescaped `"` only delimits strings, so
 /// `"field":` can only match a key.
 pub fn scan_u64(json: &str, field: &str) -> Option<u64> {
     let rest = after_key(json, field)?;
