@@ -18,7 +18,10 @@ export interface OpenOptions {
   quotas?: Record<string, number>;
   /** Byte budget of the localStorage journal (default 2 MiB). */
   journalBudgetBytes?: number;
-  /** Ask the browser for persistent storage (default true). */
+  /**
+   * Ask the browser for persistent storage (default true). Never holds up `open()`: the answer
+   * arrives in `metadata().persisted` / `persistRequest` when the browser (or user) gives it.
+   */
   persist?: boolean;
   /** Largest accepted lead of a remote clock over the local one (default 60000). */
   maxDriftMs?: number;
@@ -63,7 +66,14 @@ export interface Metadata {
   nodeId: string;
   /** The writer slot, or null (memory engine, no Web Locks). */
   slot: number | null;
+  /** Whether the origin's storage is persistent: at open, or granted since. */
   persisted: boolean;
+  /**
+   * Where the request for persistent storage stands. `open()` asks (option `persist`, default
+   * true) without waiting for the answer, which Firefox gets from a permission prompt the user
+   * may never answer: "pending" until the browser decides.
+   */
+  persistRequest: "not-asked" | "pending" | "granted" | "denied";
   /** The origin's storage quota in bytes, if the browser reports it. */
   quota: number | null;
   /** Bytes written but not yet durable anywhere (over the journal budget, or no journal). */
