@@ -85,6 +85,21 @@ export interface Metadata {
   /** Whether this instance runs the automatic sync of its database right now. */
   leader: boolean;
 }
+/**
+ * `detail` of the `clientdata:storage-fallback` event: `ClientData.open` dispatches it on the
+ * global scope (window or worker) when it falls back from IndexedDB, before the app holds the
+ * store. The same reason is in `metadata().fallbackReason`.
+ */
+export interface StorageFallbackDetail {
+  name: string;
+  engine: "localstorage" | "memory";
+  reason: string;
+}
+declare global {
+  interface WindowEventMap {
+    "clientdata:storage-fallback": CustomEvent<StorageFallbackDetail>;
+  }
+}
 /** Options of `ClientData.exchange`. */
 export interface ExchangeOptions {
   signal?: AbortSignal;

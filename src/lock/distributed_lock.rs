@@ -221,8 +221,11 @@ impl DistributedLock {
             .and_then(|json| lease::scan_str(json, "nonce"))
             .is_some_and(|n| n == held.grant.nonce);
         // Another nonce in the lease while we held the Web Lock means it was stolen even if
-        // the rejection has not reached us yet.
-        let lost = held.lost || (stored.is_some() && !ours);
+        // the rejection has not reached us yet; so does our own lease marked released, which
+        // only `forceRelease` writes (WebKit delivers the steal's rejection after the thief's
+        // grant, so a `forceRelease` awaited inside `withLock` got there first).
+        let freed = stored.as_deref().is_some_and(lease::scan_released);
+        let lost = held.lost || (stored.is_some() && (!ours || freed));
         drop(held);
         if lost {
             Release::WasLost
