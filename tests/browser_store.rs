@@ -1050,6 +1050,8 @@ async fn metadata_reports_each_engine() {
         assert_eq!(field(&m, "fallbackReason"), JsValue::NULL);
         assert!(field(&m, "persisted").as_bool().is_some());
         assert_eq!(field(&m, "pendingBytes").as_f64(), Some(0.0));
+        // A window has localStorage: the persistent engines journal there.
+        assert_eq!(field(&m, "journal").as_bool(), Some(engine != "memory"));
         if engine == "memory" {
             assert_eq!(field(&m, "slot"), JsValue::NULL);
         } else {

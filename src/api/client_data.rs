@@ -131,6 +131,7 @@ impl ClientData {
             .with("persistRequest", info.storage.persist_request().as_str())
             .with("quota", or_null(info.storage.quota.map(JsValue::from)))
             .with("pendingBytes", number(self.db.pending_bytes()))
+            .with("journal", self.db.has_journal())
             .with("journalBytes", number(self.db.journal_bytes()))
             .with("server", or_null(server.map(JsValue::from)))
             .with("leader", leader)

@@ -78,6 +78,12 @@ export interface Metadata {
   quota: number | null;
   /** Bytes written but not yet durable anywhere (over the journal budget, or no journal). */
   pendingBytes: number;
+  /**
+   * Whether `set()` is journaled synchronously in localStorage (durable when it returns). False
+   * where there is no localStorage (a Worker) or nothing persists (memory): `set()` is then
+   * durable when its batch commits (`await flush()`), and `pendingBytes` counts it until then.
+   */
+  journal: boolean;
   /** Bytes the localStorage journal holds. */
   journalBytes: number;
   /** The sync server, or null when opened without one. */

@@ -48,6 +48,7 @@ export async function everything(signal: AbortSignal): Promise<void> {
   const leader: boolean = meta.leader;
   const persist: "not-asked" | "pending" | "granted" | "denied" = meta.persistRequest;
   const persisted: boolean = meta.persisted;
+  const journaled: boolean = meta.journal;
   globalThis.addEventListener("clientdata:storage-fallback", (e) => {
     const detail: StorageFallbackDetail = e.detail;
     const fellTo: "localstorage" | "memory" = detail.engine;
@@ -84,6 +85,6 @@ export async function everything(signal: AbortSignal): Promise<void> {
   const page: { keys: string[]; cursor: string | undefined } = bucket.listKeys();
   const passed: string[] = await runLockConformance((p, o) => createLock("supervisor", p, o));
 
-  void [value, has, keys, n, engine, leader, persist, persisted, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
+  void [value, has, keys, n, engine, leader, persist, persisted, journaled, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
   await cd.close();
 }
