@@ -318,3 +318,44 @@ async fn neither_indexeddb_nor_localstorage_falls_back_to_memory_and_says_so() {
     assert!(events.seen().is_empty());
     cd.close().await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn a_newer_build_upgrading_the_database_is_not_blocked_and_the_app_is_told() {
+    // Another tab with a newer build opens the database at the next version while this store
+    // holds it open: this connection closes on `versionchange` (so the upgrade is never
+    // blocked) and `clientdata:versionchange` tells the app to reload.
+    let name = fresh_name("upgrade");
+    let cd = open_within_5s(&name, "indexeddb", false).await;
+    let seen = js_sys::Array::new();
+    let listener = Function::new_with_args("seen", "return (e) => seen.push(e.detail.name)")
+        .call1(&JsValue::NULL, &seen)
+        .unwrap()
+        .unchecked_into::<Function>();
+    let target: web_sys::EventTarget = js_sys::global().unchecked_into();
+    target
+        .add_event_listener_with_callback("clientdata:versionchange", &listener)
+        .unwrap();
+    let upgrade = Function::new_with_args(
+        "name",
+        "return new Promise((ok, fail) => { let blocked = false; \
+         const r = indexedDB.open(name, 1000); r.onblocked = () => { blocked = true; }; \
+         r.onsuccess = () => { r.result.close(); ok(blocked); }; r.onerror = () => fail(r.error); })",
+    )
+    .call1(&JsValue::NULL, &name.as_str().into())
+    .unwrap();
+    let upgraded = Box::pin(wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(
+        upgrade,
+    )));
+    let blocked = match select(upgraded, Box::pin(sleep(5_000))).await {
+        Either::Left((result, _)) => result.unwrap(),
+        Either::Right(_) => panic!("the newer version's open waited over 5 s"),
+    };
+    assert_eq!(blocked, JsValue::FALSE, "the upgrade was blocked");
+    target
+        .remove_event_listener_with_callback("clientdata:versionchange", &listener)
+        .unwrap();
+    let names: Vec<String> = seen.iter().filter_map(|v| v.as_string()).collect();
+    assert_eq!(names, vec![name.clone()]);
+    // Reads still serve what this store held; close works.
+    cd.close().await.unwrap();
+}

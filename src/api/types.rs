@@ -101,9 +101,18 @@ export interface StorageFallbackDetail {
   engine: "localstorage" | "memory";
   reason: string;
 }
+/**
+ * `detail` of the `clientdata:versionchange` event, dispatched on the global scope when another
+ * tab (a newer build) upgrades the database: this store closed its connection so the upgrade is
+ * not blocked, and its writes fail from then on. Reload the app.
+ */
+export interface VersionChangeDetail {
+  name: string;
+}
 declare global {
   interface WindowEventMap {
     "clientdata:storage-fallback": CustomEvent<StorageFallbackDetail>;
+    "clientdata:versionchange": CustomEvent<VersionChangeDetail>;
   }
 }
 /** Options of `ClientData.exchange`. */

@@ -1,7 +1,7 @@
 // Exercises the whole public API as a TypeScript user would; compiled with `tsc --noEmit
 // --strict` by scripts/test.sh (never run). A wrong or `any`-typed declaration breaks it.
 import init, { ClientData, createLock } from "clientdata";
-import type { ExchangeResult, LocalDataSynced, Metadata, StorageFallbackDetail, StoredValue, SyncResult, VerifyResult } from "clientdata";
+import type { ExchangeResult, LocalDataSynced, Metadata, StorageFallbackDetail, StoredValue, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
 import { datastore } from "clientdata/swamp.js";
 import { keyValueStore } from "clientdata/wasi-keyvalue.js";
 import { runLockConformance } from "clientdata/lock-conformance.js";
@@ -53,6 +53,10 @@ export async function everything(signal: AbortSignal): Promise<void> {
     const detail: StorageFallbackDetail = e.detail;
     const fellTo: "localstorage" | "memory" = detail.engine;
     void [detail.name, detail.reason, fellTo];
+  });
+  globalThis.addEventListener("clientdata:versionchange", (e) => {
+    const detail: VersionChangeDetail = e.detail;
+    void detail.name;
   });
 
   const lock = cd.createLock("notes-app/export", { ttlMs: 30_000, retryIntervalMs: 1_000, maxWaitMs: 60_000 });
