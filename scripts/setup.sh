@@ -16,10 +16,15 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
-log "debian packages (chromium, chromedriver, postgresql)"
+log "debian packages (chromium, chromedriver, firefox-esr, WebKitGTK's driver, xvfb, postgresql)"
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# The browser tier also runs in Firefox and WebKit (scripts/browser-tier.sh): WebKitWebDriver
+# drives WebKitGTK's MiniBrowser, which needs a display (xvfb-run).
+command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null || need_apt+=(xvfb)
 # The server's PostgreSQL backend is tested on a throwaway cluster (scripts/pg.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # schemathesis (scripts/schemathesis.sh) lives in a virtualenv under tools/.
@@ -37,6 +42,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; th
   # no longer serves for some versions, and then a fresh resolve of the same version is used.
   cargo install wasm-bindgen-cli --version "$want" --locked || cargo install wasm-bindgen-cli --version "$want"
 fi
+
+log "geckodriver (Firefox's WebDriver, from crates.io)"
+command -v geckodriver >/dev/null || cargo install geckodriver --locked || cargo install geckodriver
 
 log "wasm-pack"
 command -v wasm-pack >/dev/null || cargo install wasm-pack --locked || cargo install wasm-pack

@@ -51,14 +51,25 @@ step "browser tests (headless Chromium)"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 timeout 900 cargo test -p clientdata --target wasm32-unknown-unknown
 
+# The same tier in Firefox and WebKit, each step timed (CI budget for both: 6 minutes).
+step "browser tests (headless Firefox: scripts/browser-tier.sh firefox)"
+t0=$SECONDS
+bash scripts/browser-tier.sh firefox
+echo "firefox browser tier: $((SECONDS - t0)) s"
+
+step "browser tests (WebKit under Xvfb: scripts/browser-tier.sh webkit)"
+t0=$SECONDS
+bash scripts/browser-tier.sh webkit
+echo "webkit browser tier: $((SECONDS - t0)) s"
+
 step "release package (wasm-pack --target web)"
 bash scripts/build-pkg.sh
 
 step "package size: no growth past the ceiling (scripts/size-check.sh), biggest contributors"
 bash scripts/size-check.sh
 
-step "TypeScript: a consumer of the whole API compiles with tsc --strict; no any in the API"
-tools/node_modules/.bin/tsc -p tests/ts/tsconfig.json
+step "TypeScript: a consumer of the whole API, importing the packed package through its exports, compiles with tsc --strict; no any in the API"
+bash scripts/ts-consumer.sh
 # The raw wasm exports (InitOutput, generated) are typed any by wasm-bindgen; the API above is not.
 if sed '/^export interface InitOutput/,$d' pkg/clientdata.d.ts | grep -nE '(:|<|\||,|\()\s*any\b'; then
   echo "any in the public API of pkg/clientdata.d.ts"; exit 1

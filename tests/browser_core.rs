@@ -1,5 +1,6 @@
 //! Browser tier for the core: the JS clock, node ids from the browser's CSPRNG, and the
-//! IndexedDB schema, and typed errors as JS values, in real headless Chromium.
+//! IndexedDB schema, and typed errors as JS values, in a real headless browser (Chromium,
+//! Firefox or WebKit: scripts/browser-tier.sh).
 #![cfg(target_arch = "wasm32")]
 
 use clientdata::browser::clock::JsClock;
@@ -14,7 +15,11 @@ wasm_bindgen_test_configure!(run_in_browser);
 fn runs_in_a_real_browser_window() {
     let window = web_sys::window().expect("these tests must run in a browser window");
     let agent = window.navigator().user_agent().unwrap();
-    assert!(agent.contains("Chrome"), "unexpected user agent {agent}");
+    let engine = ["Chrome/", "Firefox/", "AppleWebKit/"];
+    assert!(
+        engine.iter().any(|e| agent.contains(e)),
+        "unexpected user agent {agent}"
+    );
 }
 
 #[wasm_bindgen_test]

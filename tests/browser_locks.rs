@@ -94,7 +94,12 @@ async fn record_value(db: &idb::Database, key: &str) -> Option<f64> {
 #[wasm_bindgen_test]
 fn runs_in_a_real_browser_window() {
     let window = web_sys::window().expect("these tests must run in a browser window");
-    assert!(window.navigator().user_agent().unwrap().contains("Chrome"));
+    let agent = window.navigator().user_agent().unwrap();
+    let engine = ["Chrome/", "Firefox/", "AppleWebKit/"];
+    assert!(
+        engine.iter().any(|e| agent.contains(e)),
+        "unexpected user agent {agent}"
+    );
     assert!(clientdata::browser::lock_manager::lock_manager().is_some());
 }
 

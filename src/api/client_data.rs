@@ -107,7 +107,7 @@ impl ClientData {
     /// Which engine is in use and how durable it is.
     ///
     /// ```js
-    /// const { engine, nodeId, slot, persisted, quota, pendingBytes } = cd.metadata();
+    /// const { engine, nodeId, slot, persisted, persistRequest, quota, pendingBytes } = cd.metadata();
     /// ```
     #[wasm_bindgen(js_name = metadata, unchecked_return_type = "Metadata")]
     pub fn metadata(&self) -> Result<JsValue, JsValue> {
@@ -140,9 +140,11 @@ impl ClientData {
             )
             .with("nodeId", info.node.to_string())
             .with("slot", or_null(info.slot.map(JsValue::from)))
-            .with("persisted", info.storage.persisted)
+            .with("persisted", info.storage.persisted())
+            .with("persistRequest", info.storage.persist_request().as_str())
             .with("quota", or_null(info.storage.quota.map(JsValue::from)))
             .with("pendingBytes", number(self.db.pending_bytes()))
+            .with("journal", self.db.has_journal())
             .with("journalBytes", number(self.db.journal_bytes()))
             .with("server", or_null(server.map(JsValue::from)))
             .with("leader", leader)

@@ -108,7 +108,7 @@ impl Verifier {
         let t = js_sys::Date::now();
         let info = storage_info(false).await;
         let quota = probe("quota", t, Ok(()));
-        set(&quota.detail, "persisted", &info.persisted.into());
+        set(&quota.detail, "persisted", &info.persisted().into());
         set(
             &quota.detail,
             "quota",

@@ -264,7 +264,10 @@ impl DistributedLock {
                 .as_deref()
                 .and_then(|json| lease::scan_str(json, "nonce"))
                 .is_some_and(|n| n == held.grant.nonce);
-            held.lost |= stored.is_some() && !ours;
+            // Our own lease marked released, which only `forceRelease` writes, is lost too
+            // (WebKit delivers the steal's rejection after the thief's grant).
+            let freed = stored.as_deref().is_some_and(lease::scan_released);
+            held.lost |= stored.is_some() && (!ours || freed);
         }
         let lost = held.is_lost();
         drop(held);

@@ -133,6 +133,12 @@ pub fn scan_str<'a>(json: &'a str, field: &str) -> Option<&'a str> {
     (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
 }
 
+/// Whether lease JSON written by [`Lease::to_json`] carries the `released` flag (set by
+/// `forceRelease`).
+pub fn scan_released(json: &str) -> bool {
+    after_key(json, "released").is_some_and(|rest| rest.starts_with("true"))
+}
+
 fn after_key<'a>(json: &'a str, field: &str) -> Option<&'a str> {
     let mut search = json;
     loop {
@@ -283,9 +289,13 @@ mod tests {
             v.get("released").is_none(),
             "a held lease has no released flag"
         );
+        assert!(!scan_released(&l.to_json()));
+        l.path = "\"released\":true".into();
+        assert!(!scan_released(&l.to_json()), "never from inside a string");
         l.released = true;
         let back: Lease = serde_json::from_str(&l.to_json()).unwrap();
         assert!(back.released);
+        assert!(scan_released(&l.to_json()));
     }
 
     #[test]

@@ -154,6 +154,13 @@ impl Db {
         self.inner.state.borrow().pipeline.pending_bytes
     }
 
+    /// Whether `set()` writes go to the synchronous localStorage journal (durable when `set`
+    /// returns); without one (workers, no localStorage, the memory engine) they are durable
+    /// when their batch commits.
+    pub fn has_journal(&self) -> bool {
+        self.inner.state.borrow().pipeline.journal.is_some()
+    }
+
     /// Bytes the localStorage journal holds.
     pub fn journal_bytes(&self) -> usize {
         let st = self.inner.state.borrow();

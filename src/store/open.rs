@@ -21,6 +21,8 @@ use super::pipeline::{Pipeline, Queued};
 use super::quarantine::{self, Place, Quarantine, Quarantined};
 use super::records::Records;
 use super::replay::{self, Instance, Replay};
+use crate::browser::interop::Obj;
+use crate::browser::page_events;
 use crate::browser::storage_manager::{storage_info, StorageInfo};
 use crate::browser::web_storage::local_storage;
 use crate::browser::writer_slots::{self, SlotLease, MAX_SLOTS};
@@ -70,6 +72,9 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let name = options.name.as_str();
     check_name(name)?;
     let (engine, fallback) = Engine::select(name, options.engine).await?;
+    if let Some(reason) = &fallback {
+        announce_fallback(name, engine.kind(), reason);
+    }
     let (mut loaded, claimed, storage) =
         load_claim_estimate(&engine, name, options.persist).await?;
     let Claimed { lease, held } = claimed;
@@ -134,6 +139,19 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     }
     Ok(db)
 }
+
+/// `clientdata:storage-fallback` on the global scope, `{ name, engine, reason }`: the app
+/// cannot listen on a store that is still opening, so the event goes where it can listen first.
+fn announce_fallback(name: &str, engine: &str, reason: &str) {
+    let detail = Obj::new()
+        .with("name", name)
+        .with("engine", engine)
+        .with("reason", reason);
+    page_events::dispatch_global(FALLBACK_EVENT, &detail.into());
+}
+
+/// The event `open` dispatches on the global scope when it falls back from IndexedDB.
+pub const FALLBACK_EVENT: &str = "clientdata:storage-fallback";
 
 fn check_name(name: &str) -> StoreResult<()> {
     names::check_name(name).map_err(StoreError::InvalidOptions)
