@@ -85,6 +85,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
             push: push.to_vec(),
             limit: 1000,
             secret: None,
+            dataset: None,
         })
         .collect()
 }
@@ -99,6 +100,7 @@ fn pull(seen: &Watermarks) -> ExchangeRequest {
         push: Vec::new(),
         limit: 1000,
         secret: None,
+        dataset: None,
     }
 }
 

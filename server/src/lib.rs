@@ -11,7 +11,8 @@
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
-//! - [`backend`]: the storage seam (a transaction per round, scoped to one user).
+//! - [`backend`]: the storage seam (a transaction per round, scoped to one user's dataset).
+//! - [`scope`]: a user's dataset, the unit every transaction reads and writes.
 //! - [`database`]: which backend a `--database` value selects.
 //! - [`sqlite`]: the SQLite backend.
 //! - [`postgres`]: the PostgreSQL backend (a connection pool, no global lock).
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod ops;
 pub mod postgres;
 pub mod routes;
+pub mod scope;
 pub mod serve;
 pub mod sqlite;
 pub mod static_files;

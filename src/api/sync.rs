@@ -5,7 +5,7 @@ use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use super::options::{count, field, function, typed, MAX_SAFE};
+use super::options::{count, field, function, string, typed, MAX_SAFE};
 use crate::browser::interop::{number, Obj};
 use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
@@ -48,6 +48,12 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
     }
     if let Some(n) = count(&tuning, "retries", f64::from(MAX_RETRIES))? {
         config.retries = n as u32;
+    }
+    if let Some(dataset) = string(&tuning, "dataset")? {
+        crate::core::protocol::check_dataset(&dataset).map_err(|_| {
+            invalid("sync.dataset must be 1 to 256 bytes without control characters")
+        })?;
+        config.dataset = Some(dataset);
     }
     if let Some(n) = count(&tuning, "pageLimit", f64::from(config.limits.max_page))? {
         config.page_limit = config.check_page_limit(n as u32).map_err(invalid)?;

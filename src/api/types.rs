@@ -36,6 +36,12 @@ export interface OpenOptions {
     retries?: number;
     /** Records per page in each direction, 1..1000 (default 1000). */
     pageLimit?: number;
+    /**
+     * The dataset on the server this database syncs with (default: the database's name), so
+     * two databases of one user stay apart; name the same dataset to share it under other
+     * local names. 1 to 256 bytes without control characters.
+     */
+    dataset?: string;
   };
 }
 /** Options of `ClientData.plugin`. */

@@ -229,6 +229,8 @@ pub struct Client {
     pub limits: Limits,
     /// The device secret requests carry (see [`ExchangeRequest::secret`]).
     pub secret: Option<String>,
+    /// The dataset requests name (see [`ExchangeRequest::dataset`]).
+    pub dataset: Option<String>,
 }
 
 /// A request and whether more local records wait to be pushed after it.
@@ -260,6 +262,7 @@ impl Client {
             node,
             limits: Limits::default(),
             secret: None,
+            dataset: None,
         }
     }
 
@@ -311,6 +314,7 @@ impl Client {
             push,
             limit,
             secret: self.secret.clone(),
+            dataset: self.dataset.clone(),
         };
         Ok(Outgoing {
             more_to_push: request.push.len() < available,

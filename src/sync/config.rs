@@ -49,6 +49,8 @@ pub struct SyncConfig {
     pub auto: Option<AutoSync>,
     /// Limits enforced on replies.
     pub limits: Limits,
+    /// The server-side dataset rounds read and write; `None`: the database's name.
+    pub dataset: Option<String>,
 }
 
 impl SyncConfig {
@@ -61,6 +63,7 @@ impl SyncConfig {
             page_limit: DEFAULT_PAGE_LIMIT,
             auto: None,
             limits: Limits::default(),
+            dataset: None,
         })
     }
 

@@ -82,6 +82,15 @@ impl Syncer {
         let mut client = Client::new(clock.node());
         client.limits = transport.config().limits;
         client.limits.max_drift_ms = clock.max_drift_ms();
+        // Each database is its own dataset on the server unless the app names one, so two
+        // databases of one user never pull each other's records (docs/PROTOCOL.md, `dataset`).
+        client.dataset = Some(
+            transport
+                .config()
+                .dataset
+                .clone()
+                .unwrap_or_else(|| db.info().name.clone()),
+        );
         Syncer {
             db,
             transport,

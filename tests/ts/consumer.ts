@@ -13,7 +13,7 @@ export async function everything(signal: AbortSignal): Promise<void> {
     server: "https://sync.example",
     token: async () => "token",
     autoSync: { intervalMs: 30_000, debounceMs: 500 },
-    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500 },
+    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor" },
     quotas: { "notes-app": 1_000_000 },
   });
   const kv = cd.plugin("notes-app");
