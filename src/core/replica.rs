@@ -470,6 +470,12 @@ impl MemoryStore {
     pub fn get(&self, plugin: &PluginId, key: &Key) -> Option<&Record> {
         self.records.get(&(plugin.clone(), key.clone()))
     }
+
+    /// Drops the record of (plugin, key) without a trace (a collected tombstone, or a record a
+    /// full resync found deleted; see `core::gc`).
+    pub fn remove(&mut self, plugin: &PluginId, key: &Key) -> Option<Record> {
+        self.records.remove(&(plugin.clone(), key.clone()))
+    }
 }
 
 impl Store for MemoryStore {
