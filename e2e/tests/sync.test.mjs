@@ -975,6 +975,64 @@ scenario("two databases of one user are two datasets on the server: neither pull
   }
 });
 
+scenario("a store wiped behind our back (IndexedDB evicted, localStorage kept) is reported by the next sync, which pulls everything again", async (context) => {
+  const { page, user } = await devices(context, ["B"]);
+  const name = unique("wiped");
+  await openInstance(page, "A", { name, user });
+  for (const k of ["a1", "a2", "a3"]) await set(page, "A", "notes", k, k);
+  await set(page, "B", "notes", "b1", "b1");
+  await sync(page, "A");
+  await sync(page, "B");
+  await sync(page, "A");
+  const before = await withCd(page, "A", (cd) => cd.metadata());
+  assert.equal(before.wiped, false);
+  const held = await dump(page, "A", ["notes"]);
+  assert.equal(Object.keys(held.notes).length, 4);
+  await withCd(page, "A", (cd) => cd.close());
+  // The eviction: the database goes, localStorage (with the epoch's mirror) stays.
+  await page.evaluate((n) => new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(n);
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => reject(new Error("blocked"));
+  }), name);
+  const again = await devicePage(context, h.server.url);
+  await openInstance(again, "A", { name, user });
+  const after = await withCd(again, "A", (cd) => {
+    window.__wipes = [];
+    cd.on("store-wiped", (e) => window.__wipes.push(e));
+    return cd.metadata();
+  });
+  assert.equal(after.wiped, true);
+  assert.notEqual(after.storeEpoch, before.storeEpoch);
+  const verified = await withCd(again, "A", (cd) => cd.createVerifier().verify());
+  assert.deepEqual(verified.details.store, { epoch: after.storeEpoch, wiped: true, previousEpoch: before.storeEpoch });
+  const first = (await sync(again, "A")).result;
+  assert.equal(first.wiped, true);
+  assert.equal(first.applied, 4, "everything the server held came back");
+  assert.deepEqual(await again.evaluate(() => window.__wipes), [{ epoch: after.storeEpoch, previousEpoch: before.storeEpoch, applied: 4 }]);
+  assert.deepEqual(await dump(again, "A", ["notes"]), held);
+  assert.equal((await sync(again, "A")).result.wiped, false, "reported once");
+  await withCd(again, "A", (cd) => cd.close());
+
+  // Both gone (Safari's seven-day rule, clear site data): nothing on the device outlives the
+  // store, so it is a new device; the server's copy is whole all the same.
+  await again.evaluate(async (n) => {
+    await new Promise((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(n);
+      req.onsuccess = resolve;
+      req.onerror = () => reject(req.error);
+    });
+    for (const k of Object.keys(localStorage)) if (k.startsWith(`clientdata:${n}:`)) localStorage.removeItem(k);
+  }, name);
+  const fresh = await devicePage(context, h.server.url);
+  const meta = await openInstance(fresh, "A", { name, user });
+  assert.equal(meta.wiped, false);
+  const pulled = (await sync(fresh, "A")).result;
+  assert.deepEqual([pulled.wiped, pulled.applied], [false, 4]);
+  assert.deepEqual(await dump(fresh, "A", ["notes"]), held);
+});
+
 scenario("malformed sync options are refused at open with InvalidOptionsError", async (context) => {
   const page = await devicePage(context, h.server.url);
   const user = unique("user");

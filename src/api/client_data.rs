@@ -126,6 +126,8 @@ impl ClientData {
                 or_null(info.fallback.as_deref().map(JsValue::from)),
             )
             .with("nodeId", info.node.to_string())
+            .with("storeEpoch", info.epoch.as_str())
+            .with("wiped", info.wiped.is_some())
             .with("slot", or_null(info.slot.map(JsValue::from)))
             .with("persisted", info.storage.persisted)
             .with("quota", or_null(info.storage.quota.map(JsValue::from)))
@@ -142,7 +144,9 @@ impl ClientData {
     /// fromThisInstance }`; `write-failed` fires with the typed error when a batch could not be
     /// committed (the writes stay journaled and are retried). Sync: `remote-update-available`
     /// `{ plugin, keys }` when a round changed local values, `local-data-synced` after every
-    /// round (in every tab), `sync-failed` with the typed error of a failed automatic round.
+    /// round (in every tab), `sync-failed` with the typed error of a failed automatic round,
+    /// `store-wiped` `{ epoch, previousEpoch, applied }` after the first complete sync of a store
+    /// that open found wiped (IndexedDB evicted while localStorage kept the epoch's mirror).
     ///
     /// ```js
     /// const off = cd.on("local-change-recorded", (e) => console.log(e.plugin, e.keys));

@@ -143,12 +143,13 @@ pub fn call_options(
     })
 }
 
-/// `{ rounds, applied, shipped, hasMore }`.
+/// `{ rounds, applied, shipped, hasMore, wiped }`.
 pub fn totals_to_js(t: &Totals) -> JsValue {
     Obj::new()
         .with("rounds", number(t.rounds))
         .with("applied", number(t.applied))
         .with("shipped", number(t.shipped))
         .with("hasMore", t.has_more)
+        .with("wiped", t.wiped)
         .into()
 }

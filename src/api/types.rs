@@ -67,6 +67,10 @@ export interface Metadata {
   /** Why the engine is not IndexedDB, or null. */
   fallbackReason: string | null;
   nodeId: string;
+  /** The store epoch: random, given to the local store when it was created. */
+  storeEpoch: string;
+  /** This open found the store wiped behind its back (IndexedDB evicted while localStorage kept its mirror of the epoch). */
+  wiped: boolean;
   /** The writer slot, or null (memory engine, no Web Locks). */
   slot: number | null;
   persisted: boolean;
@@ -99,7 +103,11 @@ export interface ExchangeResult {
   hasMore: boolean;
 }
 /** Progress and result of `ClientData.sync`. */
-export interface SyncResult { rounds: number; applied: number; shipped: number; hasMore: boolean; }
+export interface SyncResult {
+  rounds: number; applied: number; shipped: number; hasMore: boolean;
+  /** The first complete sync after the store was found wiped at open (it pulled everything again). */
+  wiped: boolean;
+}
 /** Options of `ClientData.sync`. */
 export interface SyncCallOptions extends ExchangeOptions {
   onProgress?: (progress: SyncResult) => void;
@@ -124,6 +132,8 @@ export interface VerifyResult {
   datastoreType: string;
   details: {
     engine: "indexeddb" | "localstorage" | "memory";
+    /** The store epoch; wiped: this open found the store wiped (IndexedDB evicted, localStorage kept). */
+    store: { epoch: string; wiped: boolean; previousEpoch: string | null };
     storage: VerifyProbe;
     localStorage: VerifyProbe;
     webLocks: VerifyProbe;
@@ -144,8 +154,10 @@ export interface LocalDataSynced {
 }
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
+/** Payload of `store-wiped`: the first complete sync after the store was found wiped at open. */
+export interface StoreWiped { epoch: string; previousEpoch: string; applied: number; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced" | "sync-failed";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced" | "sync-failed" | "store-wiped";
 /** Payload of each event type. */
-export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | Error;
+export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | StoreWiped | Error;
 "#;

@@ -144,7 +144,17 @@ impl Verifier {
                 format!("{}: {error}", p.name)
             })
             .collect();
-        let details = Obj::new().with("engine", self.db.engine_kind());
+        let info = self.db.info();
+        let store = Obj::new()
+            .with("epoch", info.epoch.as_str())
+            .with("wiped", info.wiped.is_some())
+            .with(
+                "previousEpoch",
+                or_null(info.wiped.as_deref().map(JsValue::from)),
+            );
+        let details = Obj::new()
+            .with("engine", self.db.engine_kind())
+            .with("store", store);
         for p in &probes {
             set(details.as_object(), p.name, &p.detail);
         }

@@ -8,12 +8,13 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 /// Event types a listener may subscribe to.
-pub const EVENT_TYPES: [&str; 5] = [
+pub const EVENT_TYPES: [&str; 6] = [
     "local-change-recorded",
     "write-failed",
     "remote-update-available",
     "local-data-synced",
     "sync-failed",
+    "store-wiped",
 ];
 
 type Listeners = Rc<RefCell<Vec<(u32, &'static str, Function)>>>;

@@ -1,7 +1,7 @@
 // Exercises the whole public API as a TypeScript user would; compiled with `tsc --noEmit
 // --strict` by scripts/test.sh (never run). A wrong or `any`-typed declaration breaks it.
 import init, { ClientData, createLock } from "clientdata";
-import type { ExchangeResult, LocalDataSynced, Metadata, StoredValue, SyncResult, VerifyResult } from "clientdata";
+import type { ExchangeResult, LocalDataSynced, Metadata, StoredValue, StoreWiped, SyncResult, VerifyResult } from "clientdata";
 import { datastore } from "clientdata/swamp.js";
 import { keyValueStore } from "clientdata/wasi-keyvalue.js";
 import { runLockConformance } from "clientdata/lock-conformance.js";
@@ -43,9 +43,15 @@ export async function everything(signal: AbortSignal): Promise<void> {
     void synced.changes;
   });
   off();
+  const offWiped: () => void = cd.on("store-wiped", (e) => {
+    const wiped = e as StoreWiped;
+    void [wiped.epoch, wiped.previousEpoch, wiped.applied];
+  });
+  offWiped();
   const meta: Metadata = cd.metadata();
   const engine: "indexeddb" | "localstorage" | "memory" = meta.engine;
   const leader: boolean = meta.leader;
+  const wipedAtOpen: boolean = meta.wiped && all.wiped && meta.storeEpoch.length === 16;
 
   const lock = cd.createLock("notes-app/export", { ttlMs: 30_000, retryIntervalMs: 1_000, maxWaitMs: 60_000 });
   const result: unknown = await lock.withLock(async (grant) => kv.setMany([["exported", grant.epoch]], { fence: grant }));
@@ -77,6 +83,6 @@ export async function everything(signal: AbortSignal): Promise<void> {
   const page: { keys: string[]; cursor: string | undefined } = bucket.listKeys();
   const passed: string[] = await runLockConformance((p, o) => createLock("supervisor", p, o));
 
-  void [value, has, keys, n, engine, leader, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
+  void [value, has, keys, n, engine, leader, wipedAtOpen, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
   await cd.close();
 }
