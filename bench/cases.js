@@ -380,9 +380,9 @@ export const cases = {
         return n;
       });
     },
-    // The floor of a lease other tabs can read: the same, plus one localStorage write of a
-    // lease-sized JSON per grant (what clientdata writes so inspect() and stale-lease stealing
-    // work across tabs).
+    // The design clientdata had before leases were published on demand (issue 17): the same,
+    // plus one localStorage write of a lease-sized JSON per grant. Kept as a reference row:
+    // clientdata now writes a lease only when another tab asks for it.
     async "raw navigator.locks.request + one lease setItem"(n) {
       const name = fresh("ls");
       const key = `bench:${name}:lease`;

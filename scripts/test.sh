@@ -31,8 +31,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32, library and browser tests)"
 cargo clippy -p clientdata --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
-step "native tests"
-cargo test --workspace 2>&1 | tee "$PG_DIR/native-tests.log"
+step "native tests (the convergence simulation: 10,000 seeded schedules)"
+# The fuzz targets run in their own step below, with their execution counts printed.
+cargo test --workspace -- --skip fuzz_ 2>&1 | tee "$PG_DIR/native-tests.log"
 # Every server test runs on both backends: none may have been left out on PostgreSQL.
 pg_ran=$(grep -cE '^test .*::postgres \.\.\. ok$' "$PG_DIR/native-tests.log" || true)
 sqlite_ran=$(grep -cE '^test .*::sqlite \.\.\. ok$' "$PG_DIR/native-tests.log" || true)
@@ -41,11 +42,25 @@ if [ "$pg_ran" -eq 0 ] || [ "$pg_ran" -ne "$sqlite_ran" ]; then
   echo "PostgreSQL tests did not all run"; exit 1
 fi
 
+step "fuzz (stable harness, tests/fuzz.rs: 3 s per target; fuzz/README.md)"
+FUZZ_SECS="${FUZZ_SECS:-3}" cargo test --test fuzz -- --nocapture
+
 step "browser tests (headless Chromium)"
 # A stalled browser fails the run after 15 minutes instead of eating CI's 90 (a browser that
 # never starts the tests is retried by scripts/wasm-test-runner.sh, the cargo runner).
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 timeout 900 cargo test -p clientdata --target wasm32-unknown-unknown
+
+# The same tier in Firefox and WebKit, each step timed (CI budget for both: 6 minutes).
+step "browser tests (headless Firefox: scripts/browser-tier.sh firefox)"
+t0=$SECONDS
+bash scripts/browser-tier.sh firefox
+echo "firefox browser tier: $((SECONDS - t0)) s"
+
+step "browser tests (WebKit under Xvfb: scripts/browser-tier.sh webkit)"
+t0=$SECONDS
+bash scripts/browser-tier.sh webkit
+echo "webkit browser tier: $((SECONDS - t0)) s"
 
 step "release package (wasm-pack --target web)"
 bash scripts/build-pkg.sh
@@ -53,8 +68,8 @@ bash scripts/build-pkg.sh
 step "package size: no growth past the ceiling (scripts/size-check.sh), biggest contributors"
 bash scripts/size-check.sh
 
-step "TypeScript: a consumer of the whole API compiles with tsc --strict; no any in the API"
-tools/node_modules/.bin/tsc -p tests/ts/tsconfig.json
+step "TypeScript: a consumer of the whole API, importing the packed package through its exports, compiles with tsc --strict; no any in the API"
+bash scripts/ts-consumer.sh
 # The raw wasm exports (InitOutput, generated) are typed any by wasm-bindgen; the API above is not.
 if sed '/^export interface InitOutput/,$d' pkg/clientdata.d.ts | grep -nE '(:|<|\||,|\()\s*any\b'; then
   echo "any in the public API of pkg/clientdata.d.ts"; exit 1
@@ -62,6 +77,9 @@ fi
 
 step "reference server build (for the benchmarks, the end-to-end tests and the demo)"
 cargo build --profile server -p clientdata-server --bins --examples
+
+step "schemathesis against the live server (docs/openapi.json; no 5xx, every answer conforms)"
+bash scripts/schemathesis.sh
 
 step "benchmark harness smoke (no goals checked)"
 node bench/run.mjs --smoke

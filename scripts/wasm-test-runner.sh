@@ -4,11 +4,11 @@
 # page (the runner sits at "Loading scripts..." or before the session, until ChromeDriver gives up
 # after 300 s) although no test has run (a known flake: wasm-bindgen/wasm-pack#783). Such a start
 # is killed with its whole process group (driver and browser) after START_S and retried, at most
-# 8 attempts. Once the page has started the tests ("running N tests"), the result stands: a
+# 8 attempts (WASM_TEST_ATTEMPTS; scripts/browser-tier.sh allows Firefox and WebKit 2). Once the page has started the tests ("running N tests"), the result stands: a
 # failing or hanging test is never retried.
 set -uo pipefail
 START_S="${WASM_TEST_START_S:-30}"
-ATTEMPTS=8
+ATTEMPTS="${WASM_TEST_ATTEMPTS:-8}"
 for attempt in $(seq 1 $ATTEMPTS); do
   out=$(mktemp)
   setsid wasm-bindgen-test-runner "$@" > >(tee "$out") 2>&1 &

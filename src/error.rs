@@ -114,10 +114,25 @@ mod tests {
             status: 401,
             code: "unauthorized".into(),
             message: String::new(),
+            retry_after_ms: None,
         };
         assert_eq!(
             fields(&http),
             [("code", "unauthorized".into()), ("status", "401".into())]
+        );
+        let busy = SyncError::Http {
+            status: 503,
+            code: "overloaded".into(),
+            message: String::new(),
+            retry_after_ms: Some(2_000),
+        };
+        assert_eq!(
+            fields(&busy),
+            [
+                ("code", "overloaded".into()),
+                ("status", "503".into()),
+                ("retryAfterMs", "2000".into())
+            ]
         );
         let timeout = LockError::Timeout {
             path: "p".into(),

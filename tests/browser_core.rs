@@ -1,5 +1,6 @@
 //! Browser tier for the core: the JS clock, node ids from the browser's CSPRNG, and the
-//! IndexedDB schema, and typed errors as JS values, in real headless Chromium.
+//! IndexedDB schema, and typed errors as JS values, in a real headless browser (Chromium,
+//! Firefox or WebKit: scripts/browser-tier.sh).
 #![cfg(target_arch = "wasm32")]
 
 use clientdata::browser::clock::JsClock;
@@ -14,7 +15,11 @@ wasm_bindgen_test_configure!(run_in_browser);
 fn runs_in_a_real_browser_window() {
     let window = web_sys::window().expect("these tests must run in a browser window");
     let agent = window.navigator().user_agent().unwrap();
-    assert!(agent.contains("Chrome"), "unexpected user agent {agent}");
+    let engine = ["Chrome/", "Firefox/", "AppleWebKit/"];
+    assert!(
+        engine.iter().any(|e| agent.contains(e)),
+        "unexpected user agent {agent}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -83,6 +88,7 @@ fn errors_become_js_errors_with_name_code_and_their_fields() {
         status: 401,
         code: "unauthorized".into(),
         message: "bad token".into(),
+        retry_after_ms: None,
     });
     let error = http.dyn_ref::<js_sys::Error>().expect("a real Error");
     assert_eq!(String::from(error.name()), "SyncHttpError");
@@ -93,6 +99,14 @@ fn errors_become_js_errors_with_name_code_and_their_fields() {
         "the server's code wins"
     );
     assert_eq!(field(&http, "status").as_f64(), Some(401.0));
+    assert!(field(&http, "retryAfterMs").is_undefined());
+    let busy = JsValue::from(SyncError::Http {
+        status: 503,
+        code: "overloaded".into(),
+        message: "busy".into(),
+        retry_after_ms: Some(2_000),
+    });
+    assert_eq!(field(&busy, "retryAfterMs").as_f64(), Some(2_000.0));
 
     let closed = JsValue::from(StoreError::StoreClosed);
     assert_eq!(field(&closed, "name"), "StoreClosedError");

@@ -110,3 +110,50 @@ async fn fencing_needs_indexeddb_and_a_well_formed_grant() {
     assert!(kv.get("a".into()).unwrap().is_undefined());
     cd.close().await.unwrap();
 }
+
+/// The epoch rule through the store's fenced writes: two contexts that never heard of each
+/// other's grants are given the same epoch; each grant's first fenced write claims a newer
+/// one, so a write fenced with an older grant is refused and the current one keeps writing.
+#[wasm_bindgen_test]
+async fn store_writes_fenced_by_grants_of_contexts_that_never_talked_never_share_an_epoch() {
+    let name = fresh_name("fence-claims");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    let mut grants = Vec::new();
+    for i in 0..3 {
+        clientdata::lock::DistributedLock::forget_tab_epochs();
+        let lock = cd.create_lock("p/export", None).unwrap();
+        let grant = JsFuture::from(lock.acquire()).await.unwrap();
+        assert_eq!(field(&grant, "epoch").as_f64(), Some(1.0));
+        let value = i.to_string();
+        kv.set_many(entries(&[("a", &value)]), fenced(&grant))
+            .await
+            .unwrap();
+        kv.set_many(entries(&[("b", &value)]), fenced(&grant))
+            .await
+            .unwrap();
+        JsFuture::from(lock.release()).await.unwrap();
+        grants.push(grant);
+    }
+    for grant in &grants {
+        let err = kv
+            .set_many(entries(&[("a", "\"late\"")]), fenced(grant))
+            .await
+            .unwrap_err();
+        assert_eq!(name_code(&err).1, "lock_lost");
+    }
+    assert_eq!(json(&kv.get("a".into()).unwrap()), "2");
+    assert_eq!(json(&kv.get("b".into()).unwrap()), "2");
+    // A grant still held keeps writing under the epoch it claimed.
+    clientdata::lock::DistributedLock::forget_tab_epochs();
+    let lock = cd.create_lock("p/export", None).unwrap();
+    let grant = JsFuture::from(lock.acquire()).await.unwrap();
+    for v in ["3", "4"] {
+        kv.set_many(entries(&[("a", v)]), fenced(&grant))
+            .await
+            .unwrap();
+    }
+    assert_eq!(json(&kv.get("a".into()).unwrap()), "4");
+    JsFuture::from(lock.release()).await.unwrap();
+    cd.close().await.unwrap();
+}

@@ -94,7 +94,12 @@ async fn record_value(db: &idb::Database, key: &str) -> Option<f64> {
 #[wasm_bindgen_test]
 fn runs_in_a_real_browser_window() {
     let window = web_sys::window().expect("these tests must run in a browser window");
-    assert!(window.navigator().user_agent().unwrap().contains("Chrome"));
+    let agent = window.navigator().user_agent().unwrap();
+    let engine = ["Chrome/", "Firefox/", "AppleWebKit/"];
+    assert!(
+        engine.iter().any(|e| agent.contains(e)),
+        "unexpected user agent {agent}"
+    );
     assert!(clientdata::browser::lock_manager::lock_manager().is_some());
 }
 
@@ -585,4 +590,219 @@ async fn dropping_a_held_lock_releases_it_and_acquire_while_held_returns_the_gra
     assert!(now() - started < 500.0, "the dropped holder kept the lock");
     assert!(next.epoch > grant.epoch);
     b.release();
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function holdSilently(name) {
+  const state = { granted: false, stolen: false };
+  navigator.locks
+    .request(name, () => { state.granted = true; return new Promise(() => {}); })
+    .catch(() => { state.stolen = true; });
+  return state;
+}
+"#)]
+extern "C" {
+    /// Holds the Web Lock `name` forever the way a context that never publishes a lease would
+    /// (no clientdata in it); `{ granted, stolen }` tells what happened to it.
+    #[wasm_bindgen(js_name = holdSilently)]
+    fn hold_silently(name: &str) -> JsValue;
+}
+
+fn flag(state: &JsValue, name: &str) -> bool {
+    Reflect::get(state, &name.into()).unwrap().is_truthy()
+}
+
+#[wasm_bindgen_test]
+async fn an_uncontended_grant_writes_no_lease_until_asked_over_the_channel() {
+    let db = db_name("ondemand");
+    let key = format!("clientdata:{db}:lease:p");
+    let l = lock(&db, "p", opts(3_000, 1_000, 60_000));
+    for _ in 0..3 {
+        l.with_lock(|_| async {}).await.unwrap();
+    }
+    assert_eq!(local_storage().get_item(&key).unwrap(), None);
+    let grant = l.acquire().await.unwrap();
+    let info = l.inspect().await.unwrap().unwrap();
+    assert_eq!(
+        info.nonce, grant.nonce,
+        "this tab reads its own lease from memory"
+    );
+    assert_eq!(local_storage().get_item(&key).unwrap(), None);
+
+    // Another context asks on the database's lock channel.
+    let other = web_sys::BroadcastChannel::new(&format!("clientdata-locks:{db}")).unwrap();
+    other.post_message(&JsValue::from_str(l.name())).unwrap();
+    let mut published = None;
+    for _ in 0..100 {
+        sleep(10).await;
+        published = local_storage().get_item(&key).unwrap();
+        if published.is_some() {
+            break;
+        }
+    }
+    let json = published.expect("the holder must publish its lease when asked");
+    let term = |json: &str| clientdata::lock::lease::scan_u64(json, "acquiredAtMs").unwrap();
+    assert_eq!(
+        clientdata::lock::lease::scan_str(&json, "nonce"),
+        Some(grant.nonce.as_str())
+    );
+    // Once asked, it renews the stored lease every ttl/3 (1 s here) while it holds.
+    sleep(1_300).await;
+    let renewed = local_storage().get_item(&key).unwrap().unwrap();
+    assert!(term(&renewed) > term(&json), "{renewed} after {json}");
+    assert_eq!(l.release(), Release::Released);
+    assert_eq!(
+        local_storage().get_item(&key).unwrap(),
+        None,
+        "a published lease is removed at release"
+    );
+    // An ask was heard 1.3 s ago, within the ttl (3 s): the next grant publishes at once, for
+    // the waiter that may still be there.
+    l.acquire().await.unwrap();
+    assert!(local_storage().get_item(&key).unwrap().is_some());
+    l.release();
+    other.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_holder_that_never_publishes_a_lease_is_stolen_after_the_ttl() {
+    let db = db_name("silent");
+    let probe = lock(&db, "p", opts(300, 50, 5_000));
+    let silent = hold_silently(probe.name());
+    sleep(20).await;
+    assert!(flag(&silent, "granted"));
+    // inspect asks, hears nothing within the ttl, and reports no lease.
+    let started = now();
+    assert!(probe.inspect().await.unwrap().is_none());
+    let waited = now() - started;
+    assert!(
+        (290.0..1_000.0).contains(&waited),
+        "inspect waited {waited} ms"
+    );
+
+    let started = now();
+    let grant = probe.acquire().await.unwrap();
+    let waited = now() - started;
+    // First tick at 50 ms (ask), then the ttl of silence from that ask.
+    assert!(
+        waited >= 340.0,
+        "stolen after {waited} ms, before the ttl ran out"
+    );
+    assert!(waited < 1_500.0, "stolen only after {waited} ms");
+    sleep(20).await;
+    assert!(
+        flag(&silent, "stolen"),
+        "the silent holder's request must reject"
+    );
+    assert_eq!(
+        probe.inspect().await.unwrap().unwrap().nonce,
+        grant.nonce,
+        "the thief publishes at once"
+    );
+    probe.release();
+}
+
+/// The epoch rule across contexts: each context proposes from what it knows, so two that
+/// have not heard of each other's grants propose the same epoch; the first fenced write of
+/// each grant claims one above the stored epoch, so claims never repeat and every older
+/// grant's write is refused. With epochs taken as proposed (no claim) all four grants would
+/// write under epoch 1 and the older ones would not be refused.
+#[wasm_bindgen_test]
+async fn alternating_contexts_never_reuse_an_epoch_and_older_grants_are_refused() {
+    let db = db_name("reuse");
+    let a = lock(&db, "p", LockOptions::default());
+    let b = lock(&db, "p", LockOptions::default());
+    let database = a.database().await.unwrap();
+    let (mut grants, mut claims) = (Vec::new(), Vec::new());
+    for i in 0..4 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        DistributedLock::forget_tab_epochs();
+        let grant = l.acquire().await.unwrap();
+        assert_eq!(grant.epoch, 1, "a context that heard nothing proposes 1");
+        fencing::fenced_put(&database, l.name(), grant.epoch, &[row("k", f64::from(i))])
+            .await
+            .unwrap();
+        let claimed = fencing::stored(&database, l.name()).await.unwrap().unwrap();
+        // A second write of the same grant is under its claimed epoch.
+        fencing::fenced_put(&database, l.name(), grant.epoch, &[row("k2", f64::from(i))])
+            .await
+            .unwrap();
+        assert_eq!(
+            fencing::stored(&database, l.name()).await.unwrap(),
+            Some(claimed)
+        );
+        claims.push(claimed);
+        assert_eq!(l.release(), Release::Released);
+        grants.push(grant);
+    }
+    assert_eq!(claims, [1, 2, 3, 4], "one claim per grant, never reused");
+    for grant in &grants {
+        let err = fencing::fenced_put(&database, a.name(), grant.epoch, &[row("k", 9.0)])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            LockError::Lost {
+                lock: a.name().to_owned(),
+                epoch: 1,
+                newer: Some(4)
+            }
+        );
+    }
+    assert_eq!(record_value(&database, "k").await, Some(3.0));
+    // A grant made now, still knowing nothing, claims above all of them.
+    DistributedLock::forget_tab_epochs();
+    let next = a.acquire().await.unwrap();
+    fencing::fenced_put(&database, a.name(), next.epoch, &[row("k", 5.0)])
+        .await
+        .unwrap();
+    assert_eq!(fencing::stored(&database, a.name()).await.unwrap(), Some(5));
+    a.release();
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function stealAndPublish(name, key, lease) {
+  navigator.locks.request(name, { steal: true }, () => {
+    localStorage.setItem(key, lease);
+    return new Promise((resolve) => setTimeout(resolve, 500));
+  });
+}
+"#)]
+extern "C" {
+    /// Steals the Web Lock `name` as a thief in another context would, publishes its lease
+    /// under `key`, and holds the lock for 500 ms.
+    #[wasm_bindgen(js_name = stealAndPublish)]
+    fn steal_and_publish(name: &str, key: &str, lease: &str);
+}
+
+#[wasm_bindgen_test]
+async fn a_stolen_holder_never_publishes_over_the_thiefs_lease() {
+    let db = db_name("victim");
+    let key = format!("clientdata:{db}:lease:p");
+    let victim = lock(&db, "p", opts(3_000, 1_000, 60_000));
+    victim.acquire().await.unwrap();
+    let now_ms = now() as u64;
+    let thief = format!(
+        r#"{{"holder":"tab-7","hostname":"x","pid":7,"acquiredAt":"{}","acquiredAtMs":{now_ms},"grantedAt":"{}","ttlMs":3000,"nonce":"thief","path":"p","epoch":99}}"#,
+        clientdata::lock::lease::iso8601(now_ms),
+        clientdata::lock::lease::iso8601(now_ms)
+    );
+    steal_and_publish(victim.name(), &key, &thief);
+    sleep(30).await;
+    assert!(victim.is_lost(), "the victim's request must have rejected");
+    // A waiter elsewhere asks: the victim must not answer with its own lease.
+    let other = web_sys::BroadcastChannel::new(&format!("clientdata-locks:{db}")).unwrap();
+    other
+        .post_message(&JsValue::from_str(victim.name()))
+        .unwrap();
+    sleep(50).await;
+    let stored = local_storage().get_item(&key).unwrap().unwrap();
+    assert_eq!(
+        clientdata::lock::lease::scan_str(&stored, "nonce"),
+        Some("thief")
+    );
+    let reader = lock(&db, "p", LockOptions::default());
+    assert_eq!(reader.read_lease().unwrap().nonce, "thief");
+    assert_eq!(victim.release(), Release::WasLost);
+    other.close();
 }

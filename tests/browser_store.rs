@@ -1125,3 +1125,381 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
     assert!(above[0].hlc < above[1].hlc);
     again.close().await.unwrap();
 }
+
+/// Puts raw rows into database `name`'s IndexedDB `records` store, bypassing every check.
+async fn put_raw_rows(name: &str, rows: &JsValue) {
+    let f = js_sys::Function::new_with_args(
+        "name, rows",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { const db = r.result; const tx = db.transaction('records', 'readwrite'); \
+         for (const row of rows) tx.objectStore('records').put(row); \
+         tx.oncomplete = () => { db.close(); ok(); }; tx.onerror = () => fail(tx.error); }; })",
+    );
+    let p: js_sys::Promise = f
+        .call2(&JsValue::NULL, &name.into(), rows)
+        .unwrap()
+        .unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+}
+
+/// localStorage and IndexedDB contents are input: corrupt journal entries (one with a
+/// multi-byte tag, which used to panic and abort the wasm instance) and a corrupt row are
+/// quarantined at open while the rest opens; a corrupt stored value makes `get` throw
+/// CorruptValueError while `scan` and `keys` skip it.
+async fn corrupt_storage_is_quarantined_and_the_rest_opens(engine: &str) {
+    let name = fresh_name("corrupt");
+    let a = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    for k in ["a", "b", "c"] {
+        kv.set(k.into(), js(r#"{"ok": true}"#)).unwrap();
+    }
+    kv.flush().await.unwrap();
+    a.close().await.unwrap();
+
+    let hlc = Hlc::new(1_700_000_000_000, 0, NodeId::new(7).unwrap())
+        .unwrap()
+        .encode();
+    let storage = local_storage();
+    // Journal entries of a dead lockless slot: two corrupt, one good.
+    let journal = |seq: u32| format!("clientdata:{name}:journal:1048600:{seq}");
+    let head = format!("{hlc}\u{1}notes\u{1}");
+    storage
+        .set_item(&journal(1), &format!("{head}j1\u{1}é"))
+        .unwrap(); // key "j1\u{1}é": a control character in the key
+    storage
+        .set_item(&journal(2), &format!("{head}mb\u{1}é{{}}"))
+        .unwrap(); // multi-byte tag
+    storage
+        .set_item(&journal(3), &format!("{head}replayed\u{1}j42"))
+        .unwrap();
+    match engine {
+        "indexeddb" => {
+            let rows = Array::new();
+            rows.push(&js(
+                r#"{"p": "notes", "k": "bad-stamp", "h": "not a stamp", "v": "1"}"#,
+            ));
+            rows.push(&js(&format!(
+                r#"{{"p": "notes", "k": "poison", "h": "{hlc}", "v": "{{not json"}}"#
+            )));
+            put_raw_rows(&name, &rows.into()).await;
+        }
+        _ => {
+            let rec = |k: &str| format!("clientdata:{name}:rec:notes\u{1}{k}");
+            storage
+                .set_item(
+                    &rec("bad-stamp"),
+                    "not a stamp\u{1}notes\u{1}bad-stamp\u{1}j1",
+                )
+                .unwrap();
+            storage
+                .set_item(&rec("poison"), &format!("{head}poison\u{1}j{{not json"))
+                .unwrap();
+        }
+    }
+
+    let b = open(&name, engine).await;
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    b.on(
+        "data-quarantined".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
+    let meta = b.metadata().unwrap();
+    assert_eq!(
+        field(&meta, "quarantined").as_f64(),
+        Some(3.0),
+        "{}",
+        json(&meta)
+    );
+    let items: Array = field(&meta, "quarantinedItems").unchecked_into();
+    let kinds: Vec<String> = items
+        .iter()
+        .map(|i| field(&i, "kind").as_string().unwrap())
+        .collect();
+    assert_eq!(kinds, ["row", "journal", "journal"], "{}", json(&items));
+    assert_eq!(
+        ls_keys(&format!("clientdata:{name}:quarantine:")).len(),
+        2,
+        "corrupt journal entries are kept aside"
+    );
+    let kv = plugin(&b, "notes");
+    assert_eq!(kv.get("replayed".into()).unwrap().as_f64(), Some(42.0));
+    assert_eq!(json(&kv.get("a".into()).unwrap()), r#"{"ok":true}"#);
+
+    // The corrupt value: scan skips it and goes on; get throws; keys skips it from then on.
+    let scanned: Vec<String> = collect_scan(&kv, "{}")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(scanned, ["a", "b", "c", "replayed"]);
+    expect_error(
+        "get of a corrupt value",
+        kv.get("poison".into()),
+        "CorruptValueError",
+        "corrupt_value",
+    );
+    let error = kv.get("poison".into()).unwrap_err();
+    assert_eq!(field(&error, "key").as_string().as_deref(), Some("poison"));
+    assert_eq!(
+        json(&kv.keys(JsValue::UNDEFINED).unwrap()),
+        r#"["a","b","c","replayed"]"#
+    );
+    assert_eq!(events.length(), 1, "one data-quarantined event");
+    assert_eq!(name_code(&events.get(0)).1, "corrupt_value");
+    let meta = b.metadata().unwrap();
+    assert_eq!(field(&meta, "quarantined").as_f64(), Some(4.0));
+    let report = b.create_verifier().unwrap().verify().await.unwrap();
+    let details = field(&report, "details");
+    assert_eq!(field(&details, "quarantined").as_f64(), Some(4.0));
+
+    // A write replaces it; so does one to the key of the row with a corrupt stamp (whose
+    // text must not outrank real stamps in the put-if-newer comparison).
+    kv.set("poison".into(), 5.into()).unwrap();
+    assert_eq!(kv.get("poison".into()).unwrap().as_f64(), Some(5.0));
+    assert_eq!(kv.keys(JsValue::UNDEFINED).unwrap().length(), 5);
+    kv.set("bad-stamp".into(), 6.into()).unwrap();
+    b.close().await.unwrap();
+    let c = open(&name, engine).await;
+    let kv = plugin(&c, "notes");
+    assert_eq!(kv.get("poison".into()).unwrap().as_f64(), Some(5.0));
+    assert_eq!(kv.get("bad-stamp".into()).unwrap().as_f64(), Some(6.0));
+    assert_eq!(
+        field(&c.metadata().unwrap(), "quarantined").as_f64(),
+        Some(0.0)
+    );
+    c.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn corrupt_storage_is_quarantined_and_the_rest_opens_indexeddb() {
+    corrupt_storage_is_quarantined_and_the_rest_opens("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn corrupt_storage_is_quarantined_and_the_rest_opens_localstorage() {
+    corrupt_storage_is_quarantined_and_the_rest_opens("localstorage").await
+}
+
+#[wasm_bindgen_test]
+async fn database_names_with_a_colon_are_refused() {
+    // db "a" + lock "x:slot:0" and db "a:lock:x" + writer slot 0 named the same Web Lock.
+    let name = format!("{}:lock:x", fresh_name("colon"));
+    for engine in ENGINES {
+        match ClientData::open(options(&name, engine, &[])).await {
+            Ok(_) => panic!("{engine}: a name with ':' opened"),
+            Err(e) => assert_eq!(
+                name_code(&e),
+                ("InvalidOptionsError".into(), "invalid_options".into())
+            ),
+        }
+    }
+    assert!(
+        ls_keys(&format!("clientdata:{name}")).is_empty(),
+        "nothing written"
+    );
+}
+
+/// Records a sync round applies are applied past the plugin's quota (refusing them would leave
+/// this device diverged), then reported over quota; local growth stays refused.
+#[wasm_bindgen_test]
+async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
+    let name = fresh_name("overquota");
+    let quotas = js(r#"{"p": 100}"#);
+    let cd = ClientData::open(options(&name, "indexeddb", &[("quotas", quotas)]))
+        .await
+        .unwrap();
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    cd.on(
+        "over-quota".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
+    let kv = plugin(&cd, "p");
+    kv.set("local".into(), js(r#""0123456789""#)).unwrap(); // 5 + 12 bytes
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
+    let p = PluginId::new("p").unwrap();
+    let now = js_sys::Date::now() as u64;
+    let remote = NodeId::new(7).unwrap();
+    let big = format!("\"{}\"", "x".repeat(150));
+    let batch = Batch {
+        records: vec![Record::put(
+            p.clone(),
+            Key::new("remote").unwrap(),
+            Value::Json(big.clone()),
+            Hlc::new(now, 0, remote).unwrap(),
+        )],
+        vectors: vec![],
+    };
+    cd.db().apply_remote(batch).await.unwrap();
+    assert_eq!(
+        kv.get("remote".into()).unwrap().as_string().unwrap().len(),
+        150,
+        "applied"
+    );
+    let used = 5 + 12 + 6 + big.len();
+    let want = format!(r#"[{{"plugin":"p","usedBytes":{used},"quotaBytes":100}}]"#);
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), want);
+    assert_eq!(events.length(), 1);
+    assert_eq!(json(&events.get(0)), want[1..want.len() - 1]);
+    expect_error(
+        "local growth over quota",
+        kv.set("more".into(), 1.into()),
+        "QuotaExceededError",
+        "quota_exceeded",
+    );
+    // Deletes make room again.
+    kv.delete("remote".into()).unwrap();
+    assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
+    kv.set("more".into(), 1.into()).unwrap();
+    cd.close().await.unwrap();
+}
+
+/// `Date.now()` runs `offset_ms` off real time until dropped (the HLC reads it through JsClock).
+struct ShiftedDateNow {
+    date: JsValue,
+    original: JsValue,
+}
+
+impl ShiftedDateNow {
+    fn new(offset_ms: f64) -> ShiftedDateNow {
+        let date = Reflect::get(&js_sys::global(), &"Date".into()).unwrap();
+        let original = Reflect::get(&date, &"now".into()).unwrap();
+        let make = js_sys::Function::new_with_args(
+            "orig, off",
+            "return function () { return orig.call(Date) + off; };",
+        );
+        let shifted = make
+            .call2(&JsValue::NULL, &original, &offset_ms.into())
+            .unwrap();
+        Reflect::set(&date, &"now".into(), &shifted).unwrap();
+        ShiftedDateNow { date, original }
+    }
+}
+
+impl Drop for ShiftedDateNow {
+    fn drop(&mut self) {
+        Reflect::set(&self.date, &"now".into(), &self.original).unwrap();
+    }
+}
+
+fn stamp_of(cd: &ClientData, key: &str) -> Hlc {
+    cd.db()
+        .with_index(|ix| ix.entry(&PluginId::new("notes").unwrap(), key).unwrap().hlc)
+}
+
+async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic(engine: &str) {
+    let name = fresh_name("clockback");
+    let a = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    kv.set("k".into(), 1.into()).unwrap();
+    kv.flush().await.unwrap();
+    let first = stamp_of(&a, "k");
+    a.close().await.unwrap();
+
+    // Reopened with the wall clock a day behind: the persisted clock state wins.
+    let day = 86_400_000.0;
+    let back = ShiftedDateNow::new(-day);
+    let b = open(&name, engine).await;
+    let kv = plugin(&b, "notes");
+    kv.set("k".into(), 2.into()).unwrap();
+    // Whichever writer slot it got (slot 0 with its persisted clock, or a new slot whose clock
+    // starts from the wall clock a day behind), its write supersedes the stored one.
+    assert_eq!(
+        kv.get("k".into()).unwrap().as_f64(),
+        Some(2.0),
+        "read your writes"
+    );
+    let second = stamp_of(&b, "k");
+    assert!(second > first, "{second} must follow {first}");
+    assert!(
+        second.wall_ms >= first.wall_ms,
+        "the wall part did not go back a day"
+    );
+    // The tab dies without closing, then a reload with the clock set back a week.
+    kv.set("k".into(), 3.into()).unwrap();
+    let third = stamp_of(&b, "k");
+    b.simulate_crash();
+    drop(back);
+    let _further = ShiftedDateNow::new(-7.0 * day);
+    let c = open(&name, engine).await;
+    let kv = plugin(&c, "notes");
+    assert_eq!(kv.get("k".into()).unwrap().as_f64(), Some(3.0));
+    kv.set("k".into(), 4.into()).unwrap();
+    assert_eq!(
+        kv.get("k".into()).unwrap().as_f64(),
+        Some(4.0),
+        "read your writes"
+    );
+    let fourth = stamp_of(&c, "k");
+    assert!(fourth > third, "{fourth} must follow {third}");
+    c.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic_indexeddb() {
+    reload_with_the_wall_clock_set_back_keeps_stamps_monotonic("indexeddb").await
+}
+
+#[wasm_bindgen_test]
+async fn reload_with_the_wall_clock_set_back_keeps_stamps_monotonic_localstorage() {
+    reload_with_the_wall_clock_set_back_keeps_stamps_monotonic("localstorage").await
+}
+
+/// A `token` provider that throws, rejects or returns a non-string fails the round with
+/// `SyncTokenError` / `token_failed` before anything is sent (the server address is closed: a
+/// request would have been a network error), and changes nothing.
+#[wasm_bindgen_test]
+async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
+    for (what, body) in [
+        ("throws", "throw new Error('no token today')"),
+        ("rejects", "return Promise.reject(new Error('denied'))"),
+        ("returns a number", "return 42"),
+    ] {
+        let name = fresh_name("token");
+        let token = js_sys::Function::new_no_args(body);
+        let cd = ClientData::open(options(
+            &name,
+            "indexeddb",
+            &[
+                ("server", "http://127.0.0.1:9".into()),
+                ("token", token.into()),
+                ("sync", js(r#"{"retries": 0}"#)),
+            ],
+        ))
+        .await
+        .unwrap();
+        let kv = plugin(&cd, "notes");
+        kv.set("k".into(), 1.into()).unwrap();
+        kv.flush().await.unwrap();
+        let before = json(&cd.metadata().unwrap());
+        let err = cd.exchange(JsValue::UNDEFINED).await.unwrap_err();
+        assert_eq!(
+            name_code(&err),
+            ("SyncTokenError".into(), "token_failed".into()),
+            "{what}"
+        );
+        let err = cd.sync(JsValue::UNDEFINED).await.unwrap_err();
+        assert_eq!(name_code(&err).1, "token_failed", "{what}");
+        assert_eq!(
+            json(&cd.metadata().unwrap()),
+            before,
+            "{what}: nothing changed"
+        );
+        assert_eq!(kv.get("k".into()).unwrap().as_f64(), Some(1.0), "{what}");
+        cd.close().await.unwrap();
+    }
+}

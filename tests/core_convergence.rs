@@ -1,16 +1,23 @@
 //! Convergence: seeded random schedules of 3–5 replicas exchanging through a simulated server
 //! (the real `replica::serve` over a `MemoryStore`), with many same-key writes, deletes, page
-//! sizes 1–50, scoped rounds, skewed clocks, and dropped, duplicated and late deliveries. Every
-//! schedule must end with every replica and the server byte-equal to a reference LWW model.
+//! sizes 1–50, scoped rounds, skewed clocks, and dropped, duplicated and late deliveries; devices
+//! wiped and coming back (a new store with a new node id that pulls everything; its writes the
+//! server never covered are gone, and the model forgets exactly those); devices reloaded with
+//! their wall clock set back (the persisted clock keeps their stamps monotonic); and a server
+//! whose clock is skewed and jumps. Every schedule must end with every replica and the server
+//! byte-equal to a reference LWW model.
 //!
-//! A failure names its seed; replay one with `CONVERGENCE_SEED=N cargo test --test core_convergence`.
+//! 10,000 schedules per run, spread over the machine's cores (`CONVERGENCE_SCHEDULES=N` and
+//! `CONVERGENCE_BASE=B` run seeds B..B+N, `CONVERGENCE_THREADS` caps the threads;
+//! scripts/convergence.sh --long runs 10^6 from a random base it prints). A failure
+//! names its seed; replay one with `CONVERGENCE_SEED=N cargo test --test core_convergence`.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use clientdata::core::replica::{serve, Client, MemoryStore, Outgoing, Store};
+use clientdata::core::replica::{serve, Client, MemoryStore, Outgoing, Store, VectorKind};
 use clientdata::core::{
-    ClockState, ExchangeResponse, HlcClock, Key, Limits, NodeId, PluginId, Record, Value,
+    ClockState, ExchangeResponse, Hlc, HlcClock, Key, Limits, NodeId, PluginId, Record, Value,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -23,20 +30,64 @@ struct Replica {
     skew_ms: i64,
     /// A reply held back to be delivered late, after newer rounds.
     late: Option<(Outgoing, ExchangeResponse)>,
+    /// The last stamp this replica wrote: every next one must be greater (persisted clock).
+    last_stamp: Option<Hlc>,
+}
+
+/// How far any clock (a device's or the server's) is off true time: within ±20 s, so any stamp
+/// is at most 40 s ahead of any receiver, inside the 60 s drift bound.
+const MAX_SKEW_MS: i64 = 20_000;
+
+/// What one schedule did, summed over a run.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    writes: usize,
+    rounds: usize,
+    wipes: usize,
+    lost_by_wipes: usize,
+    reloads: usize,
+    server_jumps: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.writes += o.writes;
+        self.rounds += o.rounds;
+        self.wipes += o.wipes;
+        self.lost_by_wipes += o.lost_by_wipes;
+        self.reloads += o.reloads;
+        self.server_jumps += o.server_jumps;
+    }
 }
 
 struct Sim {
     rng: fastrand::Rng,
     now: u64,
     server: MemoryStore,
+    /// The server's clock offset from true time (it validates drift against its own clock).
+    server_skew_ms: i64,
     limits: Limits,
     replicas: Vec<Replica>,
-    model: BTreeMap<(PluginId, Key), Record>,
-    writes: usize,
-    rounds: usize,
+    /// Every write ever made that can still reach the server; the model is their LWW.
+    log: Vec<Record>,
+    /// The stamps of every record the server has received in a push (applied or not).
+    received: BTreeSet<Hlc>,
+    nodes: BTreeSet<NodeId>,
+    tally: Tally,
 }
 
 impl Replica {
+    fn fresh(node: NodeId, skew_ms: i64) -> Replica {
+        Replica {
+            client: Client::new(node),
+            store: MemoryStore::new(),
+            clock: HlcClock::new(node, ClockState::default(), 60_000),
+            skew_ms,
+            late: None,
+            last_stamp: None,
+        }
+    }
+
     fn now(&self, true_now: u64) -> u64 {
         (true_now as i64 + self.skew_ms) as u64
     }
@@ -44,29 +95,75 @@ impl Replica {
 
 impl Sim {
     fn new(seed: u64) -> Sim {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let replicas = (0..rng.usize(3..=5))
-            .map(|i| {
-                let node = NodeId::new(rng.u64(1..) | (i as u64 + 1)).unwrap();
-                Replica {
-                    client: Client::new(node),
-                    store: MemoryStore::new(),
-                    clock: HlcClock::new(node, ClockState::default(), 60_000),
-                    skew_ms: rng.i64(-20_000..=20_000),
-                    late: None,
-                }
-            })
-            .collect();
-        Sim {
+        let rng = fastrand::Rng::with_seed(seed);
+        let mut sim = Sim {
             rng,
             now: T0,
             server: MemoryStore::new(),
+            server_skew_ms: 0,
             limits: Limits::default(),
-            replicas,
-            model: BTreeMap::new(),
-            writes: 0,
-            rounds: 0,
+            replicas: Vec::new(),
+            log: Vec::new(),
+            received: BTreeSet::new(),
+            nodes: BTreeSet::new(),
+            tally: Tally::default(),
+        };
+        sim.server_skew_ms = sim.rng.i64(-MAX_SKEW_MS..=MAX_SKEW_MS);
+        for _ in 0..sim.rng.usize(3..=5) {
+            let replica = sim.new_replica();
+            sim.replicas.push(replica);
         }
+        sim
+    }
+
+    /// A device never seen before: a node id no other device had, an empty store.
+    fn new_replica(&mut self) -> Replica {
+        let node = loop {
+            let node = NodeId::new(self.rng.u64(1..)).unwrap();
+            if self.nodes.insert(node) {
+                break node;
+            }
+        };
+        Replica::fresh(node, self.rng.i64(-MAX_SKEW_MS..=MAX_SKEW_MS))
+    }
+
+    fn server_now(&self) -> u64 {
+        (self.now as i64 + self.server_skew_ms) as u64
+    }
+
+    /// Device `r` is wiped (site data cleared) and comes back as a new store with a new node id.
+    /// Its writes the server never received are gone with it, and leave the model too: those
+    /// above the server's coverage, and older ones it overwrote itself before pushing them. A
+    /// reply still on its way to the old device is never delivered.
+    fn wipe(&mut self, r: usize) -> Result<(), String> {
+        let old = self.replicas[r].client.node;
+        let plugins: Vec<PluginId> = PLUGINS.iter().map(|p| PluginId::new(*p).unwrap()).collect();
+        let coverage = self.server.vectors(VectorKind::Coverage, &plugins).unwrap();
+        if let Some(rec) = self
+            .log
+            .iter()
+            .find(|rec| self.received.contains(&rec.hlc) && !coverage.covers(rec))
+        {
+            return Err(format!("the server received {rec:?} but does not cover it"));
+        }
+        let before = self.log.len();
+        let received = &self.received;
+        self.log
+            .retain(|rec| rec.hlc.node != old || received.contains(&rec.hlc));
+        self.tally.lost_by_wipes += before - self.log.len();
+        self.tally.wipes += 1;
+        self.replicas[r] = self.new_replica();
+        Ok(())
+    }
+
+    /// Device `r` reloads with its wall clock set somewhere else (often back): the store and the
+    /// persisted clock state survive, the physical clock does not.
+    fn reload(&mut self, r: usize) {
+        let replica = &mut self.replicas[r];
+        let node = replica.client.node;
+        replica.clock = HlcClock::new(node, replica.clock.state(), 60_000);
+        replica.skew_ms = self.rng.i64(-MAX_SKEW_MS..=MAX_SKEW_MS);
+        self.tally.reloads += 1;
     }
 
     fn write(&mut self, r: usize) -> Result<(), String> {
@@ -78,17 +175,24 @@ impl Sim {
             .clock
             .tick(replica.now(self.now))
             .map_err(|e| e.to_string())?;
+        if replica.last_stamp.is_some_and(|last| hlc <= last) {
+            return Err(format!(
+                "replica {r} stamped {hlc} after {:?}: not monotonic",
+                replica.last_stamp
+            ));
+        }
+        replica.last_stamp = Some(hlc);
         let record = if self.rng.u8(0..5) == 0 {
             Record::tombstone(plugin.clone(), key.clone(), hlc)
         } else {
             Record::put(
                 plugin.clone(),
                 key.clone(),
-                Value::Json(format!("{{\"by\":{r},\"n\":{}}}", self.writes)),
+                Value::Json(format!("{{\"by\":{r},\"n\":{}}}", self.tally.writes)),
                 hlc,
             )
         };
-        self.writes += 1;
+        self.tally.writes += 1;
         replica
             .store
             .commit(clientdata::core::Batch {
@@ -96,13 +200,7 @@ impl Sim {
                 vectors: vec![],
             })
             .unwrap();
-        let slot = self
-            .model
-            .entry((plugin, key))
-            .or_insert_with(|| record.clone());
-        if record.hlc > slot.hlc {
-            *slot = record;
-        }
+        self.log.push(record);
         Ok(())
     }
 
@@ -113,7 +211,7 @@ impl Sim {
         scope: Option<Vec<PluginId>>,
         lossy: bool,
     ) -> Result<Option<(usize, usize, bool)>, String> {
-        self.rounds += 1;
+        self.tally.rounds += 1;
         let limit = self.rng.u32(1..=50);
         let replica = &mut self.replicas[r];
         let out = replica
@@ -123,12 +221,15 @@ impl Sim {
         if lossy && self.rng.u8(0..10) == 0 {
             return Ok(None); // request lost on the way
         }
+        let server_now = self.server_now();
         let serve_once = |server: &mut MemoryStore, limits: &Limits| {
-            serve(server, &out.request, limits, self.now)
+            serve(server, &out.request, limits, server_now)
                 .map(|(reply, _)| reply)
                 .map_err(|e| format!("server: {e}"))
         };
         let mut reply = serve_once(&mut self.server, &self.limits)?;
+        self.received
+            .extend(out.request.push.iter().map(|rec| rec.hlc));
         if lossy && self.rng.u8(0..10) == 0 {
             // The request is delivered twice; either reply may be the one that comes back.
             let second = serve_once(&mut self.server, &self.limits)?;
@@ -188,11 +289,19 @@ impl Sim {
         for _ in 0..steps {
             self.now += self.rng.u64(0..50);
             let r = self.rng.usize(..self.replicas.len());
-            if self.rng.u8(0..10) < 6 {
-                self.write(r)?;
-            } else {
-                let scope = self.random_scope();
-                self.round(r, scope, true)?;
+            match self.rng.u16(0..1000) {
+                0..=5 => self.wipe(r)?,
+                6..=15 => self.reload(r),
+                16..=20 => {
+                    // The server's clock is reset (NTP step, a restart on another host).
+                    self.server_skew_ms = self.rng.i64(-MAX_SKEW_MS..=MAX_SKEW_MS);
+                    self.tally.server_jumps += 1;
+                }
+                21..=600 => self.write(r)?,
+                _ => {
+                    let scope = self.random_scope();
+                    self.round(r, scope, true)?;
+                }
             }
         }
         // Late replies arrive at last, then everyone syncs everything until nothing moves.
@@ -201,6 +310,12 @@ impl Sim {
                 self.deliver(r, &out, &reply)?;
             }
         }
+        self.settle()?;
+        self.check()
+    }
+
+    /// Everyone syncs everything, losslessly, until nothing moves.
+    fn settle(&mut self) -> Result<(), String> {
         for pass in 0.. {
             if pass > 200 {
                 return Err("no quiescence after 200 passes".into());
@@ -220,11 +335,23 @@ impl Sim {
                 break;
             }
         }
-        self.check()
+        Ok(())
+    }
+
+    /// The reference: per (plugin, key), the write with the greatest HLC among those not lost.
+    fn model(&self) -> BTreeMap<(&PluginId, &Key), &Record> {
+        let mut model: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
+        for rec in &self.log {
+            let slot = model.entry((&rec.plugin, &rec.key)).or_insert(rec);
+            if rec.hlc > slot.hlc {
+                *slot = rec;
+            }
+        }
+        model
     }
 
     fn check(&self) -> Result<(), String> {
-        let expected = serde_json::to_string(&self.model.values().collect::<Vec<_>>()).unwrap();
+        let expected = serde_json::to_string(&self.model().values().collect::<Vec<_>>()).unwrap();
         let server = serde_json::to_string(&self.server.records().collect::<Vec<_>>()).unwrap();
         if server != expected {
             return Err(format!(
@@ -243,36 +370,92 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64) -> Result<(usize, usize), String> {
+fn run_seed(seed: u64) -> Result<Tally, String> {
     let mut sim = Sim::new(seed);
     sim.run()?;
-    Ok((sim.writes, sim.rounds))
+    Ok(sim.tally)
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|s| {
+        s.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number"))
+    })
+}
+
+/// Runs `seeds` on every core; the first failing seed (lowest of its thread) fails the test.
+fn run_seeds(seeds: std::ops::Range<u64>) -> Tally {
+    let threads = env_u64("CONVERGENCE_THREADS")
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as u64)
+        .max(1);
+    let results: Vec<Result<Tally, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let seeds = seeds.clone();
+                scope.spawn(move || {
+                    let mut tally = Tally::default();
+                    for seed in seeds.skip(t as usize).step_by(threads as usize) {
+                        match run_seed(seed) {
+                            Ok(t) => tally += t,
+                            Err(e) => {
+                                return Err(format!(
+                                    "seed {seed} failed (replay: CONVERGENCE_SEED={seed}): {e}"
+                                ))
+                            }
+                        }
+                    }
+                    Ok(tally)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut total = Tally::default();
+    for result in results {
+        match result {
+            Ok(t) => total += t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    total
 }
 
 #[test]
-fn one_thousand_random_schedules_converge_to_the_lww_model() {
-    let seeds: Vec<u64> = match std::env::var("CONVERGENCE_SEED") {
-        Ok(s) => vec![s.parse().expect("CONVERGENCE_SEED must be a number")],
-        Err(_) => (0..1_000).collect(),
-    };
-    let (mut writes, mut rounds) = (0, 0);
-    for seed in &seeds {
-        match run_seed(*seed) {
-            Ok((w, r)) => {
-                writes += w;
-                rounds += r;
-            }
-            Err(e) => panic!("seed {seed} failed (replay: CONVERGENCE_SEED={seed}): {e}"),
+fn ten_thousand_random_schedules_converge_to_the_lww_model() {
+    let started = std::time::Instant::now();
+    let seeds = match env_u64("CONVERGENCE_SEED") {
+        Some(seed) => seed..seed + 1,
+        None => {
+            let base = env_u64("CONVERGENCE_BASE").unwrap_or(0);
+            base..base + env_u64("CONVERGENCE_SCHEDULES").unwrap_or(10_000)
         }
-    }
+    };
+    let n = (seeds.end - seeds.start) as usize;
+    let first = seeds.start;
+    let t = run_seeds(seeds);
     eprintln!(
-        "{} schedules, {writes} writes, {rounds} rounds",
-        seeds.len()
+        "{n} schedules from seed {first} in {:.1} s: {} writes, {} rounds, {} wipes \
+         ({} uncovered writes lost with them), {} reloads with the clock reset, {} server clock jumps",
+        started.elapsed().as_secs_f64(),
+        t.writes,
+        t.rounds,
+        t.wipes,
+        t.lost_by_wipes,
+        t.reloads,
+        t.server_jumps
     );
-    assert!(
-        writes > seeds.len() * 20,
-        "schedules too small to mean anything"
-    );
+    assert!(t.writes > n * 20, "schedules too small to mean anything");
+    if n >= 1_000 {
+        // The faults this simulation is about must actually happen, not just be possible.
+        assert!(
+            t.wipes > n / 10 && t.lost_by_wipes > 0,
+            "too few wipes: {t:?}"
+        );
+        assert!(
+            t.reloads > n / 2 && t.server_jumps > n / 10,
+            "too few clock faults: {t:?}"
+        );
+    }
 }
 
 #[test]
@@ -303,7 +486,7 @@ fn a_reply_that_lost_its_way_is_harmless_and_the_next_round_retries() {
 
 use clientdata::core::gc::{drop_collected, Horizon, Reader, ResyncPage};
 use clientdata::core::replica::effective_seen;
-use clientdata::core::{Batch, VectorKind, Watermarks};
+use clientdata::core::{Batch, Watermarks};
 
 const HORIZON_MS: u64 = 10_000;
 
@@ -533,7 +716,7 @@ impl Sim {
             }
         }
         // Nothing the model keeps is lost: collection only ever drops deletions.
-        for ((p, k), winner) in self.model.iter().filter(|(_, r)| !r.is_tombstone()) {
+        for ((p, k), winner) in self.model().into_iter().filter(|(_, r)| !r.is_tombstone()) {
             if self.server.get(p, k) != Some(winner) {
                 return Err(format!("{p}/{k}: the winner {} was lost", winner.hlc));
             }
@@ -638,5 +821,60 @@ fn storage_stays_bounded_under_create_delete_churn() {
     assert!(
         kept <= 100 * (HORIZON_MS as usize / 2_000 + 1),
         "bounded by the churn within one horizon: {kept}"
+    );
+}
+
+#[test]
+fn a_wiped_device_loses_only_what_the_server_never_covered_and_pulls_everything_back() {
+    let mut sim = Sim::new(7);
+    for _ in 0..20 {
+        sim.write(0).unwrap();
+        sim.write(1).unwrap();
+    }
+    // Device 0 pushes everything it has, then writes 5 more it never syncs.
+    while let Some((_, _, true)) = sim.round(0, None, false).unwrap() {}
+    let mut unsynced = Vec::new();
+    for _ in 0..5 {
+        sim.now += 1;
+        sim.write(0).unwrap();
+        unsynced.push(sim.replicas[0].last_stamp.unwrap());
+    }
+    let old = sim.replicas[0].client.node;
+    let pushed = sim.received.iter().filter(|h| h.node == old).count();
+    assert!(pushed > 0);
+    sim.wipe(0).unwrap();
+    // Gone: the 5 unsynced writes (and older ones it overwrote itself before pushing them).
+    assert!(sim.tally.lost_by_wipes >= 5);
+    assert!(sim.log.iter().all(|r| !unsynced.contains(&r.hlc)));
+    // Kept: everything the server received.
+    let kept = sim.log.iter().filter(|r| r.hlc.node == old).count();
+    assert_eq!(kept, pushed, "exactly what the server received survives");
+    assert_ne!(
+        sim.replicas[0].client.node, old,
+        "a wiped device is a new node"
+    );
+    assert_eq!(sim.replicas[0].store.records().count(), 0);
+    // The new device pulls everything: device 1's writes and device 0's synced ones.
+    sim.settle().unwrap();
+    sim.check().unwrap();
+    assert!(sim.replicas[0].store.records().count() > 0);
+}
+
+#[test]
+fn a_reload_with_the_wall_clock_set_back_keeps_stamps_monotonic() {
+    let mut sim = Sim::new(8);
+    sim.replicas[0].skew_ms = MAX_SKEW_MS;
+    sim.write(0).unwrap();
+    let before = sim.replicas[0].last_stamp.unwrap();
+    // Reloaded with the clock 40 s behind where it was: the persisted state wins.
+    sim.reload(0);
+    sim.replicas[0].skew_ms = -MAX_SKEW_MS;
+    sim.now += 1;
+    sim.write(0).unwrap();
+    let after = sim.replicas[0].last_stamp.unwrap();
+    assert!(after > before, "{after} after {before}");
+    assert_eq!(
+        after.wall_ms, before.wall_ms,
+        "the wall part held where it was"
     );
 }

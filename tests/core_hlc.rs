@@ -229,3 +229,38 @@ fn over_100_malformed_encodings_are_typed_errors() {
         assert!(serde_json::from_value::<Hlc>(serde_json::Value::String(text.clone())).is_err());
     }
 }
+
+#[test]
+fn a_write_stamped_over_a_stored_version_supersedes_it_whatever_the_clock() {
+    // A fresh writer (new slot) whose wall clock is a day behind the stamp it overwrites.
+    let stored = Hlc::new(T0, 7, node(9)).unwrap();
+    let mut clock = HlcClock::new(node(1), ClockState::default(), 60_000);
+    let stamped = clock.tick_over(T0 - 86_400_000, Some(stored)).unwrap();
+    assert!(stamped > stored, "{stamped} over {stored}");
+    assert_eq!((stamped.wall_ms, stamped.counter), (T0, 8));
+    // And the clock stays there: the next local tick is above both.
+    assert!(clock.tick(T0 - 86_400_000).unwrap() > stamped);
+    // Same wall and counter, a greater node: still above.
+    let mut clock = HlcClock::new(node(1), ClockState::default(), 60_000);
+    let tie = Hlc::new(T0, 0, node(u64::MAX)).unwrap();
+    assert!(clock.tick_over(T0, Some(tie)).unwrap() > tie);
+    // Nothing stored, or an older version: exactly a tick.
+    let mut a = HlcClock::new(node(1), ClockState::default(), 60_000);
+    let mut b = a.clone();
+    let old = Hlc::new(T0 - 5, 0, node(2)).unwrap();
+    assert_eq!(a.tick_over(T0, Some(old)).unwrap(), b.tick(T0).unwrap());
+    assert_eq!(a.tick_over(T0, None).unwrap(), b.tick(T0).unwrap());
+    // No drift check on what is already stored (a record a year ahead still gets overwritten).
+    let far = Hlc::new(T0 + 365 * 86_400_000, 0, node(2)).unwrap();
+    assert!(a.tick_over(T0, Some(far)).unwrap() > far);
+    // On error (counter overflow at the stored stamp) the clock does not move.
+    let mut a = HlcClock::new(node(1), ClockState::default(), 60_000);
+    a.tick(T0).unwrap();
+    let full = Hlc::new(T0 + 1_000_000, u16::MAX, node(2)).unwrap();
+    let before = a.state();
+    assert_eq!(
+        a.tick_over(T0, Some(full)).unwrap_err().code(),
+        "counter_overflow"
+    );
+    assert_eq!(a.state(), before);
+}

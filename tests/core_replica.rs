@@ -323,3 +323,124 @@ fn a_record_forged_with_the_requesters_node_is_never_answered_to_it() {
     assert!(reply.records.iter().all(|r| r.hlc.node != node(2)));
     assert_eq!(reply.records.len(), 1, "A's own record still arrives");
 }
+
+#[test]
+fn serve_counts_what_a_push_adds_keys_plugins_and_writers() {
+    let mut server = MemoryStore::new();
+    let mut a = Device::new(1);
+    a.write("p", "k1", "1");
+    a.write("p", "k2", "1");
+    a.write("q", "k1", "1");
+    let out = a.request(None, 100);
+    let (reply, stats) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    a.apply(&out, &reply).unwrap();
+    assert_eq!(
+        (stats.new_keys, stats.new_plugins, stats.new_writers),
+        (3, 2, 2)
+    );
+    // Overwrites by a known writer add nothing; a second writer in a known plugin adds one writer.
+    a.write("p", "k1", "2");
+    let out = a.request(None, 100);
+    let (reply, stats) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    a.apply(&out, &reply).unwrap();
+    assert_eq!(
+        (
+            stats.stored,
+            stats.new_keys,
+            stats.new_plugins,
+            stats.new_writers
+        ),
+        (1, 0, 0, 0)
+    );
+    let mut b = Device::new(2);
+    b.write("p", "k3", "1");
+    let out = b.request(None, 100);
+    let (_, stats) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    assert_eq!(
+        (stats.new_keys, stats.new_plugins, stats.new_writers),
+        (1, 0, 1)
+    );
+}
+
+/// Rounds until nothing is left, continuing each reply's coverage; returns the replies.
+fn sync_paged(
+    device: &mut Device,
+    server: &mut MemoryStore,
+    limits: &Limits,
+) -> Vec<ExchangeResponse> {
+    let mut replies = Vec::new();
+    let mut from = None;
+    loop {
+        let out = device
+            .client
+            .request_from(&mut device.store, &device.clock, None, 100, from.take())
+            .unwrap();
+        let (reply, _) = serve(server, &out.request, limits, NOW).unwrap();
+        let plan = device
+            .client
+            .plan(&mut device.store, &out.request, &reply, &device.clock, NOW)
+            .unwrap();
+        device.store.commit(plan.batch).unwrap();
+        device.clock = plan.clock;
+        from = plan.coverage_next.clone();
+        replies.push(reply);
+        assert!(replies.len() < 1000, "no end");
+        if !plan.has_more && !out.more_to_push && from.is_none() {
+            return replies;
+        }
+    }
+}
+
+#[test]
+fn an_unscoped_reply_pages_its_coverage_and_the_client_continues() {
+    let limits = Limits {
+        page_bytes: 2_000,
+        ..Limits::default()
+    };
+    let mut server = MemoryStore::new();
+    let mut a = Device::new(1);
+    a.client.limits = limits;
+    for i in 0..300 {
+        a.write(&format!("p{i:03}"), "k", "1");
+    }
+    sync_paged(&mut a, &mut server, &limits);
+
+    let mut b = Device::new(2);
+    b.client.limits = limits;
+    let replies = sync_paged(&mut b, &mut server, &limits);
+    assert!(replies.len() > 10, "{} rounds", replies.len());
+    // Coverage stays within the budget, beside that of the page's own records (which the
+    // records' budget bounds); all 300 plugins' would be about 20 kB.
+    let within = |replies: &[ExchangeResponse]| {
+        for reply in replies {
+            let size = serde_json::to_vec(&reply.coverage).unwrap().len();
+            assert!(size <= 2 * limits.page_bytes, "coverage of {size} bytes");
+        }
+    };
+    within(&replies);
+    assert_eq!(b.store.records().count(), 300);
+    // Both devices hold the server's whole coverage: neither pushes anything again, and B's
+    // rounds pull nothing more.
+    for device in [&mut a, &mut b] {
+        let out = device.request(None, 100);
+        assert!(out.request.push.is_empty() && !out.more_to_push);
+    }
+    let again = sync_paged(&mut b, &mut server, &limits);
+    assert!(again.len() > 5 && again.iter().all(|r| r.records.is_empty()));
+    within(&again);
+}
+
+#[test]
+fn a_coverage_cursor_that_does_not_move_is_refused() {
+    let mut server = MemoryStore::new();
+    let mut a = Device::new(1);
+    a.write("p1", "k", "1");
+    a.write("p2", "k", "1");
+    let mut out = a.request(None, 100);
+    out.request.coverage_from = Some(plugin("p2"));
+    let (mut reply, _) = serve(&mut server, &out.request, &Limits::default(), NOW).unwrap();
+    for next in ["p1", "p2"] {
+        reply.coverage_next = Some(plugin(next));
+        assert!(a.apply(&out, &reply).unwrap_err().contains("no progress"));
+    }
+}

@@ -49,7 +49,7 @@ export class PageError extends Error {
  * origin; null: no server option), tokens (what the provider returns on call 1, 2, ...; the last
  * one repeats; default [`dev-token-${user}`]), syncToken (provider returns a string, not a
  * promise), autoSync (default false), sync, dataset (sync.dataset; default "devices", null for the
- * database's name), maxDriftMs }. Every instance records its sync events
+ * database's name), maxDriftMs, engine }. Every instance records its sync events
  * (local-data-synced, remote-update-available, sync-failed). Returns
  * its metadata().
  */
@@ -74,6 +74,7 @@ export async function openInstance(page, id, spec) {
         options.sync = { dataset: spec.dataset ?? "devices", ...(spec.sync ?? {}) };
       } else if (spec.sync) options.sync = spec.sync;
       if (spec.maxDriftMs !== undefined) options.maxDriftMs = spec.maxDriftMs;
+      if (spec.engine !== undefined) options.engine = spec.engine;
       try {
         const cd = await ClientData.open(options);
         state.cds[id] = cd;
@@ -81,7 +82,7 @@ export async function openInstance(page, id, spec) {
         for (const type of ["local-data-synced", "remote-update-available"]) {
           cd.on(type, (event) => state.events[id].push({ type, event: JSON.parse(JSON.stringify(event)) }));
         }
-        cd.on("sync-failed", (e) => state.events[id].push({ type: "sync-failed", event: { name: e?.name, code: e?.code, status: e?.status, message: String(e?.message ?? e), isError: e instanceof Error } }));
+        cd.on("sync-failed", (e) => state.events[id].push({ type: "sync-failed", at: Date.now(), event: { name: e?.name, code: e?.code, status: e?.status, retryAfterMs: e?.retryAfterMs, message: String(e?.message ?? e), isError: e instanceof Error } }));
         return { ok: true, value: cd.metadata() };
       } catch (e) {
         return { ok: false, error: { name: e?.name, code: e?.code, status: e?.status, message: String(e?.message ?? e), isError: e instanceof Error } };

@@ -129,3 +129,64 @@ test("writes beyond the journal budget are reported pending until committed", as
   assert.equal(pendingAfter, 0, "committed writes are no longer pending");
   await context.close();
 });
+
+test("leases on demand: a holder writes none until a waiter in another tab asks, then the waiter's timeout names it", async () => {
+  const context = await h.browser.newContext();
+  const device = `ondemand${Date.now()}`;
+  const holder = await openDevice(context, h.server.url, device, 1);
+  const waiter = await openDevice(context, h.server.url, device, 2);
+  const leaseKeys = () => holder.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(":lease:")));
+  const info = await holder.evaluate(async () => {
+    window.heldLock = window.clientdata.createLock("e2e/ondemand", { ttlMs: 3000 });
+    await window.heldLock.acquire();
+    return window.heldLock.inspect();
+  });
+  assert.deepEqual(await leaseKeys(), [], "an uncontended grant writes no lease");
+  const error = await waiter.evaluate(async () => {
+    try {
+      await window.clientdata.createLock("e2e/ondemand", { maxWaitMs: 1500, retryIntervalMs: 100 }).acquire();
+      return null;
+    } catch (e) {
+      return { name: e.name, holder: e.holder };
+    }
+  });
+  assert.deepEqual(error, { name: "LockTimeoutError", holder: info.holder });
+  assert.equal((await leaseKeys()).length, 1, "asked, the holder published its lease");
+  const seen = await waiter.evaluate(() => window.clientdata.createLock("e2e/ondemand", {}).inspect());
+  assert.equal(seen?.nonce, info.nonce, "inspect in another tab sees the holder");
+  await holder.evaluate(() => window.heldLock.release());
+  assert.deepEqual(await leaseKeys(), [], "a published lease is removed at release");
+  await context.close();
+});
+
+test("epochs across tabs: two tabs given the same epoch claim different ones, and the older grant's fenced write is refused", async () => {
+  const context = await h.browser.newContext();
+  const device = `claims${Date.now()}`;
+  const one = await openDevice(context, h.server.url, device, 1);
+  const two = await openDevice(context, h.server.url, device, 2);
+  // Both tabs learn the (empty) epochs store at their first grant, then hear nothing of each other.
+  for (const tab of [one, two]) await tab.evaluate(() => window.clientdata.createLock("e2e/claims", {}).withLock(() => {}));
+  const grantAndWrite = (tab, value) =>
+    tab.evaluate(async (v) => {
+      const lock = window.clientdata.createLock("e2e/claims", {});
+      const grant = await lock.acquire();
+      await window.clientdata.plugin("notes").setMany([["claimed", v]], { fence: grant });
+      await lock.release();
+      window.lastGrant = grant;
+      return grant.epoch;
+    }, value);
+  const first = await grantAndWrite(one, "one");
+  const second = await grantAndWrite(two, "two");
+  assert.equal(first, second, "each tab proposes from what it knows: the same epoch");
+  const late = await one.evaluate(async () => {
+    try {
+      await window.clientdata.plugin("notes").setMany([["claimed", "late"]], { fence: window.lastGrant });
+      return null;
+    } catch (e) {
+      return e.code;
+    }
+  });
+  assert.equal(late, "lock_lost", "the older grant's write must be refused");
+  assert.equal(await two.evaluate(() => window.clientdata.plugin("notes").get("claimed")), "two");
+  await context.close();
+});

@@ -22,6 +22,7 @@ use clientdata_server::app;
 use clientdata_server::auth::UserId;
 use clientdata_server::backend::exchange;
 use clientdata_server::config::Config;
+use clientdata_server::quota::UserCaps;
 use clientdata_server::sqlite::{SqliteBackend, SqliteOptions};
 
 const PUSH: usize = 1000;
@@ -86,6 +87,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
             limit: 1000,
             secret: None,
             dataset: None,
+            coverage_from: None,
         })
         .collect()
 }
@@ -101,6 +103,7 @@ fn pull(seen: &Watermarks) -> ExchangeRequest {
         limit: 1000,
         secret: None,
         dataset: None,
+        coverage_from: None,
     }
 }
 
@@ -159,7 +162,15 @@ fn store_level(n: usize) {
 
     let timer = Timer::start();
     for request in &requests {
-        let (_, stats) = exchange(&mut db, &user, request, &limits, SystemClock.now_ms()).unwrap();
+        let (_, stats) = exchange(
+            &mut db,
+            &user,
+            request,
+            &limits,
+            &UserCaps::DEFAULT,
+            SystemClock.now_ms(),
+        )
+        .unwrap();
         assert_eq!(stats.stored, request.push.len());
     }
     timer.report("store", "ingest", n);
@@ -167,8 +178,15 @@ fn store_level(n: usize) {
     let mut seen = Watermarks::new();
     let (mut got, timer) = (0, Timer::start());
     loop {
-        let (reply, _) =
-            exchange(&mut db, &user, &pull(&seen), &limits, SystemClock.now_ms()).unwrap();
+        let (reply, _) = exchange(
+            &mut db,
+            &user,
+            &pull(&seen),
+            &limits,
+            &UserCaps::DEFAULT,
+            SystemClock.now_ms(),
+        )
+        .unwrap();
         got += reply.records.len();
         for r in &reply.records {
             seen.advance(&r.plugin, r.hlc);
@@ -183,7 +201,15 @@ fn store_level(n: usize) {
     let request = pull(&seen);
     let timer = Timer::start();
     for _ in 0..NO_CHANGE_ROUNDS {
-        let (reply, _) = exchange(&mut db, &user, &request, &limits, SystemClock.now_ms()).unwrap();
+        let (reply, _) = exchange(
+            &mut db,
+            &user,
+            &request,
+            &limits,
+            &UserCaps::DEFAULT,
+            SystemClock.now_ms(),
+        )
+        .unwrap();
         assert!(reply.records.is_empty());
     }
     timer.report_round("store");

@@ -125,6 +125,7 @@ fn pushes(user: usize, n: usize) -> Vec<Vec<u8>> {
                 limit: 1000,
                 secret: None,
                 dataset: None,
+                coverage_from: None,
             })
             .unwrap()
         })
@@ -160,6 +161,7 @@ fn pull_all(agent: &ureq::Agent, url: &str, user: usize) -> usize {
             limit: 1000,
             secret: None,
             dataset: None,
+            coverage_from: None,
         };
         let reply: ExchangeResponse = serde_json::from_slice(&post(
             agent,

@@ -10,14 +10,13 @@ use clientdata::core::Limits;
 use tokio::net::TcpListener;
 
 use crate::auth::{Tokens, TokensError, DEV_TOKEN_PREFIX};
-use crate::backend::Serialized;
 use crate::config::Config;
 use crate::database::DatabaseUrl;
 use crate::limits::Intake;
 use crate::postgres::{PgDatabase, PgOptions};
 use crate::routes::{router, AppState};
 use crate::serve::ConnectionOptions;
-use crate::sqlite::{SqliteBackend, SqliteOptions};
+use crate::sqlite::{SqliteDatabase, SqliteOptions};
 use crate::write_health::WriteHealth;
 
 /// Why the server could not start.
@@ -106,12 +105,14 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
     let app = match &config.database {
         DatabaseUrl::Unsupported(_) => return Err(failed("unsupported database URL".into())),
         DatabaseUrl::Sqlite(path) => {
-            let backend = SqliteBackend::open(path, SqliteOptions { apply_delay })
-                .map_err(|e| failed(e.into()))?;
+            let database =
+                SqliteDatabase::open(path, SqliteOptions { apply_delay }, config.sqlite_readers)
+                    .map_err(|e| failed(e.into()))?;
             let state = AppState {
-                database: Serialized::new(backend),
+                database,
                 tokens,
                 limits,
+                caps: config.caps,
                 intake: Intake::new(&config.requests),
                 writes: WriteHealth::default(),
             };
@@ -135,6 +136,7 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
                 database,
                 tokens,
                 limits,
+                caps: config.caps,
                 intake: Intake::new(&config.requests),
                 writes: WriteHealth::default(),
             };

@@ -10,6 +10,7 @@ use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId,
 use sha2::Digest;
 
 use crate::auth::UserId;
+use crate::quota::{self, Counted, UserCaps};
 use crate::scope::Scope;
 
 /// A store's transaction: everything written through it lands together or not at all.
@@ -23,6 +24,10 @@ pub trait Transaction: Store {
 
     /// Claims `node` for this transaction's user with the SHA-256 of its device secret.
     fn claim_node(&mut self, node: NodeId, digest: &[u8; 32]) -> Result<(), Self::Error>;
+
+    /// How many of `what` this transaction's user holds (its own writes included), counting no
+    /// further than `upto`.
+    fn count(&mut self, what: Counted, upto: u64) -> Result<u64, Self::Error>;
 }
 
 /// A database that can run exchange rounds.
@@ -51,6 +56,7 @@ pub fn exchange<B: Backend>(
     user: &UserId,
     request: &ExchangeRequest,
     limits: &Limits,
+    caps: &UserCaps,
     now_ms: u64,
 ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
     // The dataset is checked before it names a row: `serve` validates the rest after `begin`.
@@ -61,7 +67,8 @@ pub fn exchange<B: Backend>(
     let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
     let answer = serve(&mut tx, request, limits, now_ms)?;
     // After `serve` validated the request (once); a refusal drops the transaction, push and all.
-    check_node(&mut tx, request)?;
+    let claimed = check_node(&mut tx, request)?;
+    quota::check(&mut tx, &answer.1, claimed, caps)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(answer)
 }
@@ -70,21 +77,44 @@ pub fn exchange<B: Backend>(
 /// must carry the same secret (compared as SHA-256 digests, so in constant time over the secret).
 /// A request without a secret (clients before it) may use a node nobody has claimed, and claims
 /// nothing. Claims are written in the round's transaction, so a refused round claims nothing.
+/// Answers whether the round wrote a claim.
 fn check_node<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
-) -> Result<(), ReplicaError<T::Error>> {
+) -> Result<bool, ReplicaError<T::Error>> {
+    match node_verdict(tx, request)? {
+        NodeVerdict::Owned => Ok(false),
+        NodeVerdict::Claim(digest) => tx
+            .claim_node(request.node, &digest)
+            .map(|()| true)
+            .map_err(ReplicaError::Store),
+    }
+}
+
+/// What a round may do with its node id, once it is not refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeVerdict {
+    /// The request's secret matches the claim, or neither exists: nothing to write.
+    Owned,
+    /// Nobody claimed the node and the request offers a secret: the round must write the claim.
+    Claim([u8; 32]),
+}
+
+/// Reads `request.node`'s claim and decides; another secret (or none) for a claimed node is
+/// `node_id_taken`.
+pub fn node_verdict<T: Transaction>(
+    tx: &mut T,
+    request: &ExchangeRequest,
+) -> Result<NodeVerdict, ReplicaError<T::Error>> {
     let stored = tx.node_secret(request.node).map_err(ReplicaError::Store)?;
     let offered: Option<[u8; 32]> = request
         .secret
         .as_ref()
         .map(|s| sha2::Sha256::digest(s.as_bytes()).into());
     match (stored, offered) {
-        (None, None) => Ok(()),
-        (None, Some(digest)) => tx
-            .claim_node(request.node, &digest)
-            .map_err(ReplicaError::Store),
-        (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(()),
+        (None, None) => Ok(NodeVerdict::Owned),
+        (None, Some(digest)) => Ok(NodeVerdict::Claim(digest)),
+        (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(NodeVerdict::Owned),
         (Some(_), _) => Err(Error::NodeIdTaken(request.node.to_string()).into()),
     }
 }
@@ -110,6 +140,7 @@ pub trait Database: Send + Sync + 'static {
         user: &UserId,
         request: &ExchangeRequest,
         limits: &Limits,
+        caps: &UserCaps,
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<Self::Error>>;
 
@@ -149,9 +180,10 @@ impl<B: Backend> Database for Serialized<B> {
         user: &UserId,
         request: &ExchangeRequest,
         limits: &Limits,
+        caps: &UserCaps,
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
-        self.with(|backend| exchange(backend, user, request, limits, now_ms))
+        self.with(|backend| exchange(backend, user, request, limits, caps, now_ms))
     }
 
     fn ping(&self) -> Result<(), B::Error> {

@@ -37,6 +37,11 @@ pub struct Config {
     #[arg(long, env = "CLIENTDATA_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
 
+    /// SQLite only: read-only connections for rounds that push nothing, so rounds of that many
+    /// users read at once beside the one writer; 0 runs every round on the writer.
+    #[arg(long, env = "CLIENTDATA_SQLITE_READERS", default_value_t = crate::sqlite::DEFAULT_READERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=64))]
+    pub sqlite_readers: usize,
+
     /// Tokens file: one `TOKEN USER` pair per line, `#` starts a comment line. Without it the
     /// server runs in DEV MODE, where `dev-token-<user>` authenticates as `<user>`.
     #[arg(long, env = "CLIENTDATA_TOKENS")]
@@ -83,6 +88,10 @@ pub struct Config {
     /// Request body limits.
     #[command(flatten)]
     pub requests: crate::limits::RequestOptions,
+
+    /// Per-user caps.
+    #[command(flatten)]
+    pub caps: crate::quota::UserCaps,
 
     /// Test only: sleep this many milliseconds inside the transaction after writing half of a
     /// push, so a test can kill the server mid-apply.

@@ -50,11 +50,13 @@ impl ApiError {
         ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
     }
 
-    /// A core error: 413 for an oversized body, 400 for everything else the client sent wrong.
+    /// A core error: 413 for an oversized body or a push past a user's cap, 403 for a node id
+    /// taken, 400 for everything else the client sent wrong.
     pub fn core(err: &CoreError) -> Self {
         let status = match err {
             CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CoreError::NodeIdTaken(_) => StatusCode::FORBIDDEN,
+            CoreError::UserQuotaExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError {
@@ -152,6 +154,50 @@ pub async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// Every (status, code) an answer of this server can carry. docs/openapi.json lists the same
+/// (per path, and `x-answers-outside-paths`) and docs/ERRORS.md explains each; tests check both.
+pub const ANSWERS: &[(u16, &str)] = &[
+    (400, "bad_request"),
+    (400, "body_read_failed"),
+    (400, "malformed_request"),
+    (400, "invalid_plugin_id"),
+    (400, "invalid_key"),
+    (400, "invalid_node_id"),
+    (400, "invalid_hlc"),
+    (400, "value_too_large"),
+    (400, "clock_drift"),
+    (400, "unsupported_version"),
+    (400, "invalid_request"),
+    (400, "invalid_json"),
+    (401, "unauthorized"),
+    (403, "forbidden"),
+    (403, "node_id_taken"),
+    (404, "not_found"),
+    (405, "method_not_allowed"),
+    (408, "request_timeout"),
+    (413, "body_too_large"),
+    (413, "user_quota_exceeded"),
+    (414, "uri_too_long"),
+    (415, "unsupported_media_type"),
+    (416, "range_not_satisfiable"),
+    (431, "headers_too_large"),
+    (500, "internal"),
+    (503, "overloaded"),
+    (503, "unavailable"),
+    (503, "write_failed"),
+];
+
+/// Core codes only a client raises (about a server's reply or its own clock): the server never
+/// answers them.
+pub const CLIENT_ONLY_CORE_CODES: &[&str] = &[
+    "invalid_reply",
+    "own_node_echoed",
+    "watermark_regression",
+    "no_progress",
+    "counter_overflow",
+    "invalid_clock_reading",
+];
+
 /// Seconds a client is asked to wait after a 503 `overloaded`.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
@@ -199,4 +245,106 @@ pub fn raw_error_response(status: StatusCode, message: &str) -> Vec<u8> {
     .into_bytes();
     out.extend_from_slice(&body);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each core error; the match without a wildcard fails to compile when a kind is added.
+    fn every_core_error() -> Vec<CoreError> {
+        let all = vec![
+            CoreError::InvalidPluginId {
+                id: String::new(),
+                reason: "",
+            },
+            CoreError::InvalidKey {
+                key: String::new(),
+                reason: "",
+            },
+            CoreError::InvalidNodeId(String::new()),
+            CoreError::InvalidHlc {
+                text: String::new(),
+                reason: "",
+            },
+            CoreError::ValueTooLarge { size: 0, max: 0 },
+            CoreError::ClockDrift {
+                remote_ms: 0,
+                ahead_ms: 0,
+                max_drift_ms: 0,
+            },
+            CoreError::CounterOverflow { wall_ms: 0 },
+            CoreError::InvalidClockReading(0),
+            CoreError::UnsupportedVersion {
+                got: 0,
+                supported: 1,
+            },
+            CoreError::InvalidRequest(String::new()),
+            CoreError::InvalidReply(String::new()),
+            CoreError::BodyTooLarge { size: 0, max: 0 },
+            CoreError::OwnNodeEchoed(String::new()),
+            CoreError::NodeIdTaken(String::new()),
+            CoreError::WatermarkRegression(String::new()),
+            CoreError::NoProgress,
+            CoreError::InvalidJson {
+                record: String::new(),
+                reason: String::new(),
+            },
+            CoreError::UserQuotaExceeded {
+                cap: "plugins",
+                max: 0,
+            },
+        ];
+        for e in &all {
+            match e {
+                CoreError::InvalidPluginId { .. }
+                | CoreError::InvalidKey { .. }
+                | CoreError::InvalidNodeId(_)
+                | CoreError::InvalidHlc { .. }
+                | CoreError::ValueTooLarge { .. }
+                | CoreError::ClockDrift { .. }
+                | CoreError::CounterOverflow { .. }
+                | CoreError::InvalidClockReading(_)
+                | CoreError::UnsupportedVersion { .. }
+                | CoreError::InvalidRequest(_)
+                | CoreError::InvalidReply(_)
+                | CoreError::BodyTooLarge { .. }
+                | CoreError::OwnNodeEchoed(_)
+                | CoreError::NodeIdTaken(_)
+                | CoreError::WatermarkRegression(_)
+                | CoreError::NoProgress
+                | CoreError::InvalidJson { .. }
+                | CoreError::UserQuotaExceeded { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn answers_lists_every_status_code_and_every_core_code_the_server_answers() {
+        for status in 400..=599u16 {
+            let status = StatusCode::from_u16(status).unwrap();
+            let code = status_code(status);
+            if code == "http_error" || code == "internal" {
+                continue; // statuses the server never produces itself
+            }
+            assert!(
+                ANSWERS.contains(&(status.as_u16(), code)),
+                "{status} {code} missing from ANSWERS"
+            );
+        }
+        for e in every_core_error() {
+            let answer = ApiError::core(&e);
+            let pair = (answer.status().as_u16(), answer.code());
+            assert_eq!(
+                ANSWERS.contains(&pair),
+                !CLIENT_ONLY_CORE_CODES.contains(&pair.1),
+                "{pair:?}"
+            );
+        }
+        let mut codes: Vec<&str> = ANSWERS.iter().map(|(_, c)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ANSWERS.len(), "a code answers one status only");
+    }
 }

@@ -21,18 +21,21 @@ use crate::backend::Database;
 use crate::config::{AllowedOrigin, StaticMount};
 use crate::error::{json_errors, ApiError};
 use crate::limits::Intake;
+use crate::quota::UserCaps;
 use crate::static_files::ConfinedDir;
 use crate::write_health::WriteHealth;
 
 /// What every handler shares.
 pub struct AppState<B> {
-    /// The database: SQLite's one connection behind a mutex, or PostgreSQL's pool (no global
+    /// The database: SQLite's writer and read connections, or PostgreSQL's pool (no global
     /// lock: rounds of different users run concurrently).
     pub database: B,
     /// Who may call.
     pub tokens: Tokens,
     /// Protocol limits.
     pub limits: Limits,
+    /// What one user may hold.
+    pub caps: UserCaps,
     /// Body deadline and the shared in-flight byte budget.
     pub intake: Intake,
     /// Whether the last push could be written.
@@ -130,9 +133,13 @@ fn run_exchange<B: Database>(
     body: &[u8],
 ) -> Result<(Vec<u8>, ServeStats), ApiError> {
     let request: ExchangeRequest = serde_json::from_slice(body).map_err(|e| ApiError::parse(&e))?;
-    let result = state
-        .database
-        .exchange(user, &request, &state.limits, SystemClock.now_ms());
+    let result = state.database.exchange(
+        user,
+        &request,
+        &state.limits,
+        &state.caps,
+        SystemClock.now_ms(),
+    );
     if !request.push.is_empty() {
         match &result {
             Ok(_) => state.writes.succeeded(),

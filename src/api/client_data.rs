@@ -107,7 +107,7 @@ impl ClientData {
     /// Which engine is in use and how durable it is.
     ///
     /// ```js
-    /// const { engine, nodeId, slot, persisted, quota, pendingBytes } = cd.metadata();
+    /// const { engine, nodeId, slot, persisted, persistRequest, quota, pendingBytes } = cd.metadata();
     /// ```
     #[wasm_bindgen(js_name = metadata, unchecked_return_type = "Metadata")]
     pub fn metadata(&self) -> Result<JsValue, JsValue> {
@@ -118,6 +118,19 @@ impl ClientData {
             .as_ref()
             .map(|s| s.transport().config().server.clone());
         let leader = self.auto.borrow().as_ref().is_some_and(Auto::is_leader);
+        let (quarantined, quarantined_items) = self.db.quarantined();
+        let over_quota: js_sys::Array = self
+            .db
+            .over_quota()
+            .into_iter()
+            .map(|o| -> JsValue {
+                Obj::new()
+                    .with("plugin", o.plugin.as_str())
+                    .with("usedBytes", number(o.used))
+                    .with("quotaBytes", number(o.quota))
+                    .into()
+            })
+            .collect();
         Ok(Obj::new()
             .with("name", info.name.as_str())
             .with("engine", self.db.engine_kind())
@@ -129,12 +142,17 @@ impl ClientData {
             .with("storeEpoch", info.epoch.as_str())
             .with("wiped", info.wiped.is_some())
             .with("slot", or_null(info.slot.map(JsValue::from)))
-            .with("persisted", info.storage.persisted)
+            .with("persisted", info.storage.persisted())
+            .with("persistRequest", info.storage.persist_request().as_str())
             .with("quota", or_null(info.storage.quota.map(JsValue::from)))
             .with("pendingBytes", number(self.db.pending_bytes()))
+            .with("journal", self.db.has_journal())
             .with("journalBytes", number(self.db.journal_bytes()))
             .with("server", or_null(server.map(JsValue::from)))
             .with("leader", leader)
+            .with("quarantined", number(quarantined))
+            .with("quarantinedItems", quarantined_items)
+            .with("overQuota", over_quota)
             .into())
     }
 
@@ -143,7 +161,10 @@ impl ClientData {
     /// writes) and for writes other instances broadcast, with `{ plugin, keys,
     /// fromThisInstance }`; `write-failed` fires with the typed error when a batch could not be
     /// committed (the writes stay journaled and are retried). Sync: `remote-update-available`
-    /// `{ plugin, keys }` when a round changed local values, `local-data-synced` after every
+    /// `{ plugin, keys }` when a round changed local values, `data-quarantined` with a
+    /// `CorruptValueError` when a stored value is found corrupt on read (what open quarantined
+    /// is in `metadata().quarantined`), `over-quota` `{ plugin, usedBytes, quotaBytes }` when a
+    /// sync round took a plugin past its quota (also in `metadata().overQuota`), `local-data-synced` after every
     /// round (in every tab), `sync-failed` with the typed error of a failed automatic round,
     /// `store-wiped` `{ epoch, previousEpoch, applied }` after the first complete sync of a store
     /// that open found wiped (IndexedDB evicted while localStorage kept the epoch's mirror).

@@ -43,7 +43,7 @@ export interface LockInfo {
 }
 /** What code under the lock receives. */
 export interface LockGrant {
-  /** Fencing epoch: strictly greater than every earlier grant's. */
+  /** Fencing epoch: above every earlier grant's of this tab; the first write fenced with the grant claims the epoch it writes under, above every epoch claimed before (so never reused). */
   epoch: number;
   nonce: string;
   lockName: string;
@@ -193,7 +193,9 @@ impl JsDistributedLock {
     }
 
     /// The current holder, or `null` when the lock is free (a lease left behind by a closed
-    /// tab does not count: `navigator.locks.query()` decides).
+    /// tab does not count: `navigator.locks.query()` decides). A holder in another tab is asked
+    /// for its lease and has up to its ttl (at most 2 s) to answer; one that never answers
+    /// reads as its last published lease, or `null`.
     ///
     /// ```js
     /// const info = await lock.inspect(); // { holder, hostname, pid, acquiredAt, ttlMs, nonce, path, epoch, ... } | null
@@ -208,7 +210,8 @@ impl JsDistributedLock {
     }
 
     /// Frees the lock only if its current nonce is `expectedNonce`: resolves `true` (the holder
-    /// loses it and its fenced writes fail from now on), else `false` and nothing changes.
+    /// loses it and its fenced writes fail from now on), else `false` and nothing changes (a
+    /// lock already free included).
     ///
     /// ```js
     /// const info = await lock.inspect();

@@ -10,9 +10,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::browser::interop::{async_iterable, Obj};
-use crate::core::{PluginId, Value};
+use crate::core::{Key, PluginId, Value};
 use crate::store::codec::value_to_js;
 use crate::store::db::Db;
+use crate::store::error::StoreError;
 
 #[derive(Debug)]
 struct Scan {
@@ -39,7 +40,20 @@ async fn next(scan: Rc<RefCell<Scan>>) -> Result<JsValue, JsValue> {
         let (db, plugin, prefix, after, size, flushed) = {
             let mut s = scan.borrow_mut();
             if let Some((key, value)) = s.buffer.pop_front() {
-                let value = value_to_js(&value)?;
+                let value = match value_to_js(&value) {
+                    Ok(value) => value,
+                    Err(StoreError::CorruptValue { reason, .. }) => {
+                        // Quarantined and skipped: one bad value never stops a scan.
+                        let db = s.db.clone();
+                        let plugin = s.plugin.clone();
+                        drop(s);
+                        if let Ok(key) = Key::new(key) {
+                            db.quarantine_value(&plugin, &key, reason);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let pair = Array::of2(&JsValue::from_str(&key), &value);
                 return Ok(result(&pair, false));
             }

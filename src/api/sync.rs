@@ -10,7 +10,7 @@ use crate::browser::interop::{number, Obj};
 use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
 use crate::store::error::{StoreError, StoreResult};
-use crate::sync::config::{AutoSync, SyncConfig, MAX_RETRIES};
+use crate::sync::config::{AutoSync, SyncConfig, MAX_REPLY_BYTES, MAX_RETRIES, MIN_REPLY_BYTES};
 use crate::sync::round::Totals;
 
 fn invalid(message: impl Into<String>) -> StoreError {
@@ -54,6 +54,14 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
             invalid("sync.dataset must be 1 to 256 bytes without control characters")
         })?;
         config.dataset = Some(dataset);
+    }
+    if let Some(n) = count(&tuning, "maxReplyBytes", MAX_REPLY_BYTES as f64)? {
+        if n < MIN_REPLY_BYTES {
+            return Err(invalid(format!(
+                "sync.maxReplyBytes must be from {MIN_REPLY_BYTES} to {MAX_REPLY_BYTES}"
+            )));
+        }
+        config.max_reply_bytes = n;
     }
     if let Some(n) = count(&tuning, "pageLimit", f64::from(config.limits.max_page))? {
         config.page_limit = config.check_page_limit(n as u32).map_err(invalid)?;

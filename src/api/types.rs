@@ -18,7 +18,10 @@ export interface OpenOptions {
   quotas?: Record<string, number>;
   /** Byte budget of the localStorage journal (default 2 MiB). */
   journalBudgetBytes?: number;
-  /** Ask the browser for persistent storage (default true). */
+  /**
+   * Ask the browser for persistent storage (default true). Never holds up `open()`: the answer
+   * arrives in `metadata().persisted` / `persistRequest` when the browser (or user) gives it.
+   */
   persist?: boolean;
   /** Largest accepted lead of a remote clock over the local one (default 60000). */
   maxDriftMs?: number;
@@ -42,6 +45,9 @@ export interface OpenOptions {
      * local names. 1 to 256 bytes without control characters.
      */
     dataset?: string;
+    /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
+     * with BodyTooLargeError. */
+    maxReplyBytes?: number;
   };
 }
 /** Options of `ClientData.plugin`. */
@@ -73,17 +79,66 @@ export interface Metadata {
   wiped: boolean;
   /** The writer slot, or null (memory engine, no Web Locks). */
   slot: number | null;
+  /** Whether the origin's storage is persistent: at open, or granted since. */
   persisted: boolean;
+  /**
+   * Where the request for persistent storage stands. `open()` asks (option `persist`, default
+   * true) without waiting for the answer, which Firefox gets from a permission prompt the user
+   * may never answer: "pending" until the browser decides.
+   */
+  persistRequest: "not-asked" | "pending" | "granted" | "denied";
   /** The origin's storage quota in bytes, if the browser reports it. */
   quota: number | null;
   /** Bytes written but not yet durable anywhere (over the journal budget, or no journal). */
   pendingBytes: number;
+  /**
+   * Whether `set()` is journaled synchronously in localStorage (durable when it returns). False
+   * where there is no localStorage (a Worker) or nothing persists (memory): `set()` is then
+   * durable when its batch commits (`await flush()`), and `pendingBytes` counts it until then.
+   */
+  journal: boolean;
   /** Bytes the localStorage journal holds. */
   journalBytes: number;
   /** The sync server, or null when opened without one. */
   server: string | null;
   /** Whether this instance runs the automatic sync of its database right now. */
   leader: boolean;
+  /** Stored rows, journal entries and values that did not decode (kept aside, not loaded). */
+  quarantined: number;
+  /** The first 100 of them. */
+  quarantinedItems: QuarantinedItem[];
+  /** Plugins a sync round took past their quota (other devices' writes are applied, not
+   * refused); local writes that grow them throw QuotaExceededError until deletes make room. */
+  overQuota: OverQuota[];
+}
+/** A plugin over its quota. */
+export interface OverQuota { plugin: string; usedBytes: number; quotaBytes: number; }
+/** Something stored that did not decode: a journal entry (moved aside to `place`), a record
+ * row (left at `place`), or a value (`place` is `plugin/key`; `get` throws CorruptValueError). */
+export interface QuarantinedItem { kind: "journal" | "row" | "value"; place: string; reason: string; }
+/**
+ * `detail` of the `clientdata:storage-fallback` event: `ClientData.open` dispatches it on the
+ * global scope (window or worker) when it falls back from IndexedDB, before the app holds the
+ * store. The same reason is in `metadata().fallbackReason`.
+ */
+export interface StorageFallbackDetail {
+  name: string;
+  engine: "localstorage" | "memory";
+  reason: string;
+}
+/**
+ * `detail` of the `clientdata:versionchange` event, dispatched on the global scope when another
+ * tab (a newer build) upgrades the database: this store closed its connection so the upgrade is
+ * not blocked, and its writes fail from then on. Reload the app.
+ */
+export interface VersionChangeDetail {
+  name: string;
+}
+declare global {
+  interface WindowEventMap {
+    "clientdata:storage-fallback": CustomEvent<StorageFallbackDetail>;
+    "clientdata:versionchange": CustomEvent<VersionChangeDetail>;
+  }
 }
 /** Options of `ClientData.exchange`. */
 export interface ExchangeOptions {
@@ -157,7 +212,7 @@ export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisI
 /** Payload of `store-wiped`: the first complete sync after the store was found wiped at open. */
 export interface StoreWiped { epoch: string; previousEpoch: string; applied: number; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "remote-update-available" | "local-data-synced" | "sync-failed" | "store-wiped";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "over-quota" | "remote-update-available" | "local-data-synced" | "sync-failed" | "store-wiped";
 /** Payload of each event type. */
-export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | StoreWiped | Error;
+export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | OverQuota | StoreWiped | Error;
 "#;

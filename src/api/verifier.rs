@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use crate::browser::interop::{get, or_null, parse_json, set, Obj};
+use crate::browser::interop::{get, number, or_null, parse_json, set, Obj};
 use crate::browser::lock_manager::{self, lock_manager, RequestOptions, Wake};
 use crate::browser::storage_manager::storage_info;
 use crate::browser::web_storage::{self, local_storage};
@@ -108,7 +108,7 @@ impl Verifier {
         let t = js_sys::Date::now();
         let info = storage_info(false).await;
         let quota = probe("quota", t, Ok(()));
-        set(&quota.detail, "persisted", &info.persisted.into());
+        set(&quota.detail, "persisted", &info.persisted().into());
         set(
             &quota.detail,
             "quota",
@@ -152,9 +152,12 @@ impl Verifier {
                 "previousEpoch",
                 or_null(info.wiped.as_deref().map(JsValue::from)),
             );
+        let (quarantined, items) = self.db.quarantined();
         let details = Obj::new()
             .with("engine", self.db.engine_kind())
-            .with("store", store);
+            .with("store", store)
+            .with("quarantined", number(quarantined))
+            .with("quarantinedItems", items);
         for p in &probes {
             set(details.as_object(), p.name, &p.detail);
         }

@@ -8,9 +8,11 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 /// Event types a listener may subscribe to.
-pub const EVENT_TYPES: [&str; 6] = [
+pub const EVENT_TYPES: [&str; 8] = [
     "local-change-recorded",
     "write-failed",
+    "data-quarantined",
+    "over-quota",
     "remote-update-available",
     "local-data-synced",
     "sync-failed",

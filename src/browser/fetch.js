@@ -21,20 +21,46 @@ function withTimeout(timeoutMs, signal, run) {
     });
 }
 
+// `Retry-After` in milliseconds: delta-seconds or an HTTP date; undefined if absent or unusable.
+function retryAfterMs(header) {
+  if (header === null) return undefined;
+  const text = header.trim();
+  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+// The body read as a stream: once more than maxBytes arrived, the reader is cancelled (the
+// connection is dropped) and { tooLarge: bytes read } returned, so an endless or oversized
+// reply costs at most maxBytes plus one chunk, declared length or not.
 export function fetchText(method, url, body, token, timeoutMs, maxBytes, signal) {
   return withTimeout(timeoutMs, signal, async (s) => {
     const headers = {};
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token !== undefined) headers.authorization = "Bearer " + token;
     const res = await fetch(url, { method, headers, body, signal: s, credentials: "omit", cache: "no-store" });
+    const base = { status: res.status, retryAfterMs: retryAfterMs(res.headers.get("retry-after")) };
     const declared = Number(res.headers.get("content-length"));
     if (declared > maxBytes) {
       if (res.body) res.body.cancel().catch(() => {});
-      return { status: res.status, tooLarge: declared };
+      return { ...base, tooLarge: declared };
     }
-    const buf = await res.arrayBuffer();
-    if (buf.byteLength > maxBytes) return { status: res.status, tooLarge: buf.byteLength };
-    return { status: res.status, text: new TextDecoder().decode(buf) };
+    if (!res.body) return { ...base, text: "" };
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        reader.cancel().catch(() => {});
+        return { ...base, tooLarge: size };
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+    return { ...base, text: text + decoder.decode() };
   });
 }
 

@@ -14,6 +14,9 @@ export function requestDone(req) {
   });
 }
 
+// HLC text (core::hlc): 12 hex wall ms, 4 hex counter, 16 hex node.
+const STAMP = /^[0-9a-f]{12}-[0-9a-f]{4}-[0-9a-f]{16}$/;
+
 export function putRows(store, rows, ifNewer) {
   if (!ifNewer || rows.length === 0) {
     for (const row of rows) store.put(row);
@@ -57,23 +60,78 @@ export function putRows(store, rows, ifNewer) {
       const get = store.get([row.p, row.k]);
       get.onsuccess = () => {
         const cur = get.result;
-        if (!cur || cur.h < row.h) store.put(row);
+        // A stored row without a valid stamp is corrupt (quarantined at open): any write
+        // replaces it, or a stamp like "zzz" would outrank every real one forever.
+        if (!cur || !STAMP.test(cur.h) || cur.h < row.h) store.put(row);
       };
     }
   };
 }
 
+// This context's lock grants by `lockName \n epoch` (the epoch a grant was given), for the
+// epoch rule (src/lock/rules.rs `fence_grant`, which this mirrors): `{ floor, claimed, lost }`.
+// A grant has no stored epoch until its first fenced write claims one inside that write's
+// transaction. Maintained by src/lock (grantOpen / grantClaimed / grantClose).
+const grants = new Map();
+
+export function grantOpen(lockName, epoch, floor) {
+  grants.set(`${lockName}\n${epoch}`, { floor, claimed: 0, lost: false });
+}
+
+export function grantClaimed(lockName, epoch, claimed) {
+  const grant = grants.get(`${lockName}\n${epoch}`);
+  if (grant && !grant.lost) grant.claimed = claimed;
+}
+
+// A released grant is forgotten (its epoch then follows the plain rule); one taken away first
+// stays, refused for good.
+export function grantClose(lockName, epoch, lost) {
+  const key = `${lockName}\n${epoch}`;
+  if (!lost) grants.delete(key);
+  else if (grants.has(key)) grants.get(key).lost = true;
+}
+
+// [state, floor, claimed]: state 0 unknown here, 1 unclaimed, 2 claimed, 3 lost.
+export function grantState(lockName, epoch) {
+  const grant = grants.get(`${lockName}\n${epoch}`);
+  if (!grant) return [0, 0, 0];
+  return [grant.lost ? 3 : grant.claimed ? 2 : 1, grant.floor, grant.claimed];
+}
+
+// The key of a lock's fence in `epochs` (the epoch its last steal stored): an array, so it
+// never equals a lock name.
+export function fenceKey(lockName) {
+  return [lockName, "fence"];
+}
+
 export function fenceEpoch(tx, epochs, lockName, epoch) {
+  const grant = grants.get(`${lockName}\n${epoch}`);
   const get = epochs.get(lockName);
-  get.onsuccess = () => {
+  // Only a first write needs the fence; requests of one transaction complete in order.
+  const fence = grant && !grant.lost && !grant.claimed ? epochs.get(fenceKey(lockName)) : null;
+  const decide = () => {
     const stored = typeof get.result === "number" ? get.result : 0;
-    if (stored > epoch) {
-      tx.cdFenceNewer = stored;
+    const fenced = fence && typeof fence.result === "number" ? fence.result : 0;
+    const stale = (newer) => {
+      tx.cdFenceNewer = newer;
       tx.abort();
-    } else if (stored < epoch) {
-      epochs.put(epoch, lockName);
+    };
+    if (!grant) {
+      if (stored > epoch) stale(stored);
+      else if (stored < epoch) epochs.put(epoch, lockName);
+    } else if (grant.lost) {
+      stale(Math.max(stored, fenced));
+    } else if (grant.claimed) {
+      if (stored > grant.claimed) stale(stored);
+      else if (stored < grant.claimed) epochs.put(grant.claimed, lockName);
+    } else if (fenced > grant.floor) {
+      stale(Math.max(stored, fenced));
+    } else {
+      grant.claimed = Math.max(stored + 1, epoch);
+      epochs.put(grant.claimed, lockName);
     }
   };
+  (fence ?? get).onsuccess = decide;
 }
 
 export function recordRow(p, k, h, v, b) {

@@ -10,11 +10,34 @@ extern "C" {
     #[wasm_bindgen(js_name = txDone)]
     pub fn tx_done(tx: &JsValue) -> js_sys::Promise;
 
-    /// Fencing inside a readwrite transaction over `epochs`: reads the stored epoch of
-    /// `lock_name`; a newer one aborts `tx` (undoing every write queued in it) and makes
-    /// [`tx_done`] reject with `{ name: "LockLostError", newer }`; an older one is raised.
+    /// Fencing inside a readwrite transaction over `epochs` by the epoch rule
+    /// (`lock::rules::fence_grant`): a grant of this context claims its epoch at its first
+    /// fenced write; a stale grant aborts `tx` (undoing every write queued in it) and makes
+    /// [`tx_done`] reject with `{ name: "LockLostError", newer }`.
     #[wasm_bindgen(js_name = fenceEpoch)]
     pub fn fence_epoch(tx: &JsValue, epochs: &JsValue, lock_name: &str, epoch: f64);
+
+    /// Registers a grant of this context given `epoch`, made when the newest fence known here
+    /// was `floor` (see `lock::fencing`).
+    #[wasm_bindgen(js_name = grantOpen)]
+    pub fn grant_open(lock_name: &str, epoch: f64, floor: f64);
+
+    /// Records the epoch a grant claimed (its first fenced write, or its steal).
+    #[wasm_bindgen(js_name = grantClaimed)]
+    pub fn grant_claimed(lock_name: &str, epoch: f64, claimed: f64);
+
+    /// Forgets a released grant; with `lost`, keeps it refused for good.
+    #[wasm_bindgen(js_name = grantClose)]
+    pub fn grant_close(lock_name: &str, epoch: f64, lost: bool);
+
+    /// `[state, floor, claimed]` of a grant: state 0 unknown here, 1 unclaimed, 2 claimed,
+    /// 3 lost.
+    #[wasm_bindgen(js_name = grantState)]
+    pub fn grant_state(lock_name: &str, epoch: f64) -> Vec<f64>;
+
+    /// The key of a lock's fence in `epochs`: `[lockName, "fence"]`.
+    #[wasm_bindgen(js_name = fenceKey)]
+    pub fn fence_key(lock_name: &str) -> JsValue;
 
     /// A promise settled by an `IDBRequest`.
     #[wasm_bindgen(js_name = requestDone)]

@@ -133,6 +133,12 @@ impl LockRequest {
         None
     }
 
+    /// Whether the request's promise already rejected: a held lock was stolen (checked
+    /// without a task per grant waiting for it).
+    pub fn rejected(&self) -> bool {
+        self.watch.rejected()
+    }
+
     /// Resolves when the request is over: `Ok` after a normal release, `Err` (an `AbortError`
     /// `DOMException`) when the held lock was stolen or the waiting request aborted.
     pub async fn finished(self) -> Result<JsValue, JsValue> {

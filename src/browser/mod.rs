@@ -10,7 +10,7 @@
 //! - `writer_slots` (+ `.js`): the tab's writer slot lock (docs/DESIGN.md invariant 3).
 //! - `web_storage`: `localStorage` from the global scope.
 //! - `fetch` (+ `.js`): one HTTP request with timeout, abort and size limit; the token call.
-//! - `page_events` (+ `.js`): `online` and "became visible".
+//! - `page_events` (+ `.js`): `online` and "became visible"; events on the global scope.
 //! - `storage_manager` (+ `.js`): persistence and quota.
 //! - `clock`, `events` (listeners), `tabs` (BroadcastChannel), `timer`.
 

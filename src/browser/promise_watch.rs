@@ -188,6 +188,11 @@ impl Watch {
         with_watched(self.id, |watched| watched.granted.take()).flatten()
     }
 
+    /// Whether the promise already rejected, without waiting or taking the outcome.
+    pub fn rejected(&self) -> bool {
+        with_watched(self.id, |watched| matches!(watched.settled, Some(Err(_)))).unwrap_or(false)
+    }
+
     /// The promise's outcome.
     pub fn poll_settled(&self, cx: &Context<'_>) -> Poll<Result<JsValue, JsValue>> {
         match with_watched(self.id, |watched| watched.settled.take()).flatten() {

@@ -90,6 +90,15 @@ pub enum Error {
     /// differs, or the request carries none); nothing of the request is applied.
     #[error("node id {0} belongs to another device of this user")]
     NodeIdTaken(String),
+    /// A push would take its user past one of the server's per-user caps (plugins, nodes or
+    /// records); nothing of the request is applied.
+    #[error("user quota exceeded: the push would hold more than {max} {cap} for this user")]
+    UserQuotaExceeded {
+        /// Which cap: `"plugins"`, `"nodes"` or `"records"`.
+        cap: &'static str,
+        /// The cap.
+        max: u64,
+    },
     /// A reply's coverage is below what the reply itself or the request's push proves.
     #[error("watermark regression: {0}")]
     WatermarkRegression(String),
@@ -124,6 +133,7 @@ impl Error {
             Error::BodyTooLarge { .. } => "body_too_large",
             Error::OwnNodeEchoed(_) => "own_node_echoed",
             Error::NodeIdTaken(_) => "node_id_taken",
+            Error::UserQuotaExceeded { .. } => "user_quota_exceeded",
             Error::WatermarkRegression(_) => "watermark_regression",
             Error::NoProgress => "no_progress",
             Error::InvalidJson { .. } => "invalid_json",
@@ -147,6 +157,7 @@ impl Error {
             Error::BodyTooLarge { .. } => "BodyTooLargeError",
             Error::OwnNodeEchoed(_) => "OwnNodeEchoedError",
             Error::NodeIdTaken(_) => "NodeIdTakenError",
+            Error::UserQuotaExceeded { .. } => "UserQuotaExceededError",
             Error::WatermarkRegression(_) => "WatermarkRegressionError",
             Error::NoProgress => "NoProgressError",
             Error::InvalidJson { .. } => "InvalidJsonError",
@@ -209,6 +220,10 @@ mod tests {
             Error::BodyTooLarge { size: 0, max: 0 },
             Error::OwnNodeEchoed(String::new()),
             Error::NodeIdTaken(String::new()),
+            Error::UserQuotaExceeded {
+                cap: "plugins",
+                max: 0,
+            },
             Error::WatermarkRegression(String::new()),
             Error::NoProgress,
             Error::InvalidJson {

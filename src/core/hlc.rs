@@ -221,6 +221,25 @@ impl HlcClock {
         Ok(self.stamp())
     }
 
+    /// Stamps a local write that replaces `current`, the version this store holds for the key:
+    /// like [`HlcClock::tick`], and also above `current`, so a write always supersedes what it
+    /// overwrites (read-your-writes) even when this writer's clock is behind the one that wrote
+    /// `current` (a new writer slot after a reload with the wall clock set back, another tab
+    /// ahead). No drift check: `current` is already stored here, checked when it arrived.
+    /// On error the clock does not move.
+    pub fn tick_over(&mut self, now_ms: u64, current: Option<Hlc>) -> Result<Hlc> {
+        let saved = self.state;
+        if let Some(c) = current {
+            if (c.wall_ms, c.counter) > (saved.wall_ms, saved.counter) {
+                self.state = ClockState {
+                    wall_ms: c.wall_ms,
+                    counter: c.counter,
+                };
+            }
+        }
+        self.tick(now_ms).inspect_err(|_| self.state = saved)
+    }
+
     /// Absorbs a remote stamp (the paper's receive rule) and returns the receive event's stamp.
     /// A remote stamp more than `max_drift_ms` ahead of `now_ms` is rejected and the clock does
     /// not move; so is a counter overflow.

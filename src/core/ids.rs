@@ -58,6 +58,61 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// A device's secret: 32 random bytes generated once per writer slot and kept beside its node
+/// id, sent as the request's `secret` so the server can tell the device that first used a node
+/// id from one that copied it (PROTOCOL.md). Text form: 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSecret([u8; 32]);
+
+impl DeviceSecret {
+    /// Length of the text form.
+    pub const TEXT_LEN: usize = 64;
+
+    /// A fresh secret from the platform's CSPRNG.
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(DeviceSecret(bytes))
+    }
+
+    /// Parses exactly 64 lowercase hex digits; `None` otherwise (a stored secret that does not
+    /// parse is replaced, never sent).
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != Self::TEXT_LEN {
+            return None;
+        }
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            out[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+        }
+        Some(DeviceSecret(out))
+    }
+
+    /// The text form (what is stored and sent).
+    pub fn to_hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(Self::TEXT_LEN);
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out
+    }
+}
+
+impl fmt::Debug for DeviceSecret {
+    // Never printed: debug output ends up in logs and error messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceSecret(..)")
+    }
+}
+
 /// A plugin's namespace name.
 ///
 /// Rules: 1 to [`PluginId::MAX_LEN`] bytes of `a-z`, `0-9`, `-`, `_`, `.`; starts with a letter
@@ -177,6 +232,33 @@ serde_via_str!(Key, |k: &Key| k.0.clone(), Key::new);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_secrets_round_trip_as_hex_and_reject_anything_else() {
+        let s = DeviceSecret::random().unwrap();
+        let text = s.to_hex();
+        assert_eq!(text.len(), DeviceSecret::TEXT_LEN);
+        assert!(
+            (super::super::protocol::MIN_SECRET_LEN..=super::super::protocol::MAX_SECRET_LEN)
+                .contains(&text.len())
+        );
+        assert_eq!(DeviceSecret::parse(&text), Some(s));
+        assert_ne!(DeviceSecret::random().unwrap(), s, "two draws differ");
+        assert!(
+            !format!("{s:?}").contains(&text[..8]),
+            "debug output hides it"
+        );
+        for bad in [
+            String::new(),
+            text[..63].to_owned(),
+            format!("{text}0"),
+            text.to_uppercase(),
+            format!("g{}", &text[1..]),
+            format!("é{}", &text[2..]),
+        ] {
+            assert_eq!(DeviceSecret::parse(&bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn node_ids_are_never_zero_and_round_trip() {

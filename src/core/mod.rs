@@ -1,6 +1,7 @@
 //! The pure core: everything that can be decided without a browser. No web-sys, js-sys or
 //! wasm-bindgen import may appear below this module; it builds and is tested natively.
 
+pub mod backoff;
 pub mod error;
 pub mod gc;
 pub mod hlc;
@@ -13,7 +14,7 @@ pub mod watermark;
 
 pub use error::Error;
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};
-pub use ids::{Key, NodeId, PluginId};
+pub use ids::{DeviceSecret, Key, NodeId, PluginId};
 pub use protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
 pub use record::{Record, Value};
 pub use replica::{Batch, Client, MemoryStore, Store, VectorKind};

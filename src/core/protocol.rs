@@ -121,6 +121,10 @@ pub struct ExchangeRequest {
     /// dataset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// Continues a reply's coverage: the server's coverage of the plugins in scope from this one
+    /// on (in plugin order), as the previous reply's `coverageNext` said. Absent: from the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_from: Option<PluginId>,
 }
 
 /// The reply to an [`ExchangeRequest`].
@@ -135,6 +139,12 @@ pub struct ExchangeResponse {
     pub coverage: Watermarks,
     /// More records remain above this page.
     pub has_more: bool,
+    /// The coverage was cut to the page budget before this plugin: it covers the plugins of the
+    /// records and of the push, and every plugin in scope from the request's `coverageFrom` up
+    /// to (not including) this one; the next request continues with `coverageFrom` set to it.
+    /// Absent: the coverage runs to the last plugin in scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_next: Option<PluginId>,
 }
 
 /// The `{ code, message }` body of every non-2xx answer.
@@ -323,6 +333,7 @@ mod tests {
             limit: 100,
             secret: None,
             dataset: None,
+            coverage_from: None,
         }
     }
 
@@ -353,10 +364,33 @@ mod tests {
             records: vec![],
             coverage: Watermarks::new(),
             has_more: false,
+            coverage_next: None,
         };
-        assert!(serde_json::to_string(&reply)
-            .unwrap()
-            .contains("\"hasMore\":false"));
+        let text = serde_json::to_string(&reply).unwrap();
+        assert!(text.contains("\"hasMore\":false"));
+        // The coverage cursor is absent unless used, both ways (older peers know neither).
+        assert!(!text.contains("coverageNext"));
+        let paged = ExchangeResponse {
+            coverage_next: Some(PluginId::new("p2").unwrap()),
+            ..reply
+        };
+        let text = serde_json::to_string(&paged).unwrap();
+        assert!(text.contains("\"coverageNext\":\"p2\""));
+        assert_eq!(
+            serde_json::from_str::<ExchangeResponse>(&text).unwrap(),
+            paged
+        );
+        let from = ExchangeRequest {
+            coverage_from: Some(PluginId::new("p2").unwrap()),
+            ..r.clone()
+        };
+        let text = serde_json::to_string(&from).unwrap();
+        assert!(text.contains("\"coverageFrom\":\"p2\""));
+        assert!(!serde_json::to_string(&r).unwrap().contains("coverageFrom"));
+        assert_eq!(
+            serde_json::from_str::<ExchangeRequest>(&text).unwrap(),
+            from
+        );
     }
 
     #[test]
@@ -537,6 +571,7 @@ mod tests {
             records: vec![rec("a", NOW, Value::Json("1".into()))],
             coverage: Watermarks::new(),
             has_more: false,
+            coverage_next: None,
         };
         reply.validate(&limits, NOW).unwrap();
         assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);

@@ -126,8 +126,9 @@ fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<
     Ok(plugins.into_iter().collect())
 }
 
-/// The LWW winners of `records` against the store (and each other).
-fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
+/// The LWW winners of `records` against the store (and each other), and how many of them are of
+/// a (plugin, key) the store does not hold yet.
+fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<(Vec<Record>, usize), S> {
     let mut best: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
     for r in records {
         best.entry((&r.plugin, &r.key))
@@ -136,12 +137,17 @@ fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<Vec<Record>, S> {
     }
     let keys: Vec<(&PluginId, &Key)> = best.keys().copied().collect();
     let stored = from_store(store.versions(&keys))?;
-    Ok(best
+    let mut new_keys = 0;
+    let winning = best
         .into_values()
         .zip(stored)
         .filter(|(r, stored)| r.wins_over(stored.as_ref()))
-        .map(|(r, _)| r.clone())
-        .collect())
+        .map(|(r, stored)| {
+            new_keys += usize::from(stored.is_none());
+            r.clone()
+        })
+        .collect();
+    Ok((winning, new_keys))
 }
 
 /// What the server did in one round.
@@ -153,6 +159,12 @@ pub struct ServeStats {
     pub received: usize,
     /// Records answered.
     pub answered: usize,
+    /// Stored records of a (plugin, key) the store did not hold before.
+    pub new_keys: usize,
+    /// Pushed plugins the store had no coverage of before.
+    pub new_plugins: usize,
+    /// (plugin, node) pairs of the push the store had no coverage of before.
+    pub new_writers: usize,
 }
 
 /// The server side of a round. Run it inside one transaction of the store: it commits the push
@@ -170,8 +182,9 @@ pub fn serve<S: Store>(
     };
 
     if !request.push.is_empty() {
-        let stored = winners(store, &request.push)?;
+        let (stored, new_keys) = winners(store, &request.push)?;
         stats.stored = stored.len();
+        stats.new_keys = new_keys;
         let pushed: Vec<PluginId> = request
             .push
             .iter()
@@ -180,6 +193,20 @@ pub fn serve<S: Store>(
             .into_iter()
             .collect();
         let mut coverage = from_store(store.vectors(VectorKind::Coverage, &pushed))?;
+        // What the push adds (the server's per-user caps are checked only when something grew).
+        stats.new_plugins = pushed
+            .iter()
+            .filter(|p| coverage.plugin(p).is_empty())
+            .count();
+        let writers: BTreeSet<(&PluginId, NodeId)> = request
+            .push
+            .iter()
+            .map(|r| (&r.plugin, r.hlc.node))
+            .collect();
+        stats.new_writers = writers
+            .into_iter()
+            .filter(|(p, n)| coverage.plugin(p).get(*n).is_none())
+            .count();
         for r in &request.push {
             coverage.advance(&r.plugin, r.hlc);
         }
@@ -207,7 +234,8 @@ pub fn serve<S: Store>(
     let has_more = records.len() < available;
     // The server never answers the requester's own records: they are in `floor` now.
     debug_assert!(records.iter().all(|r| !floor.covers(r)));
-    let coverage = from_store(store.vectors(VectorKind::Coverage, &plugins))?;
+    let (coverage, coverage_next) =
+        coverage_page(store, &plugins, request, &records, limits.page_bytes)?;
     stats.answered = records.len();
     Ok((
         ExchangeResponse {
@@ -215,9 +243,65 @@ pub fn serve<S: Store>(
             records,
             coverage,
             has_more,
+            coverage_next,
         },
         stats,
     ))
+}
+
+/// Plugins whose coverage is read from the store at a time while a reply's coverage is filled.
+const COVERAGE_CHUNK: usize = 1000;
+
+/// A plugin's coverage as the reply's JSON spells it, at most: `"plugin":{` + `},`, and per node
+/// `"<16 hex>":"<34-char HLC>",`.
+fn coverage_size(plugin: &PluginId, vector: &VersionVector) -> usize {
+    plugin.as_str().len() + 6 + vector.len() * 56
+}
+
+/// A reply's coverage within `budget` bytes: always the plugins of the answered and pushed
+/// records (the client checks their coverage), then the plugins in scope from the request's
+/// `coverage_from` on, in order, until the next would not fit; that one is the reply's
+/// `coverage_next`. At least one such plugin goes in whatever its size, so every reply moves
+/// the cursor. Plugins without coverage are left out (absent means empty).
+fn coverage_page<S: Store>(
+    store: &mut S,
+    plugins: &[PluginId],
+    request: &ExchangeRequest,
+    records: &[Record],
+    budget: usize,
+) -> Res<(Watermarks, Option<PluginId>), S> {
+    let proven: Vec<PluginId> = records
+        .iter()
+        .chain(&request.push)
+        .map(|r| r.plugin.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut coverage = from_store(store.vectors(VectorKind::Coverage, &proven))?;
+    let mut used: usize = coverage.iter().map(|(p, v)| coverage_size(p, v)).sum();
+    let from = request.coverage_from.as_ref();
+    let window: Vec<PluginId> = plugins
+        .iter()
+        .filter(|p| from.is_none_or(|from| *p >= from) && proven.binary_search(p).is_err())
+        .cloned()
+        .collect();
+    let mut taken = 0;
+    for chunk in window.chunks(COVERAGE_CHUNK) {
+        let vectors = from_store(store.vectors(VectorKind::Coverage, chunk))?;
+        for plugin in chunk {
+            let vector = vectors.plugin(plugin);
+            let size = coverage_size(plugin, &vector);
+            if taken > 0 && used + size > budget {
+                return Ok((coverage, Some(plugin.clone())));
+            }
+            used += size;
+            taken += 1;
+            if !vector.is_empty() {
+                coverage.set(plugin.clone(), vector);
+            }
+        }
+    }
+    Ok((coverage, None))
 }
 
 /// One writer's view of rounds: builds requests, checks replies, plans what to commit.
@@ -253,6 +337,9 @@ pub struct Plan {
     pub applied: usize,
     /// The server has more records above this page.
     pub has_more: bool,
+    /// The reply's coverage stopped before this plugin: the next request continues from it
+    /// (its `coverage_from`).
+    pub coverage_next: Option<PluginId>,
 }
 
 impl Client {
@@ -278,6 +365,19 @@ impl Client {
         clock: &HlcClock,
         plugins: Option<&[PluginId]>,
         limit: u32,
+    ) -> Res<Outgoing, S> {
+        self.request_from(store, clock, plugins, limit, None)
+    }
+
+    /// [`Client::request`] continuing a reply's coverage from `coverage_from` (the previous
+    /// [`Plan::coverage_next`]).
+    pub fn request_from<S: Store>(
+        &self,
+        store: &mut S,
+        clock: &HlcClock,
+        plugins: Option<&[PluginId]>,
+        limit: u32,
+        coverage_from: Option<PluginId>,
     ) -> Res<Outgoing, S> {
         let limit = limit.clamp(1, self.limits.max_page);
         let scope: Vec<PluginId> = match plugins {
@@ -315,6 +415,7 @@ impl Client {
             limit,
             secret: self.secret.clone(),
             dataset: self.dataset.clone(),
+            coverage_from,
         };
         Ok(Outgoing {
             more_to_push: request.push.len() < available,
@@ -361,13 +462,20 @@ impl Client {
                 vector.advance(node, cut.map_or(hlc, |c| hlc.min(c)));
             }
         }
-        // The server's coverage replaces our copy, for exactly the plugins in scope.
+        // The server's coverage replaces our copy, for exactly the plugins the reply speaks for:
+        // those it carries, and those of its window (`coverage_from` up to `coverage_next`),
+        // where an absent plugin has none. Others keep our copy until their page comes.
+        let from = request.coverage_from.as_ref();
+        let next = reply.coverage_next.as_ref();
+        let in_window = |p: &PluginId| from.is_none_or(|f| p >= f) && next.is_none_or(|n| p < n);
         let peer: Watermarks = plugins
             .iter()
-            .map(|p| (p.clone(), reply.coverage.plugin(p)))
+            .map(|p| (p, reply.coverage.plugin(p)))
+            .filter(|(p, carried)| in_window(p) || !carried.is_empty())
+            .map(|(p, carried)| (p.clone(), carried))
             .collect();
 
-        let records = winners(store, &reply.records)?;
+        let (records, _) = winners(store, &reply.records)?;
         let applied = records.len();
         let batch = Batch {
             records,
@@ -378,6 +486,7 @@ impl Client {
             clock,
             applied,
             has_more: reply.has_more,
+            coverage_next: reply.coverage_next.clone(),
         })
     }
 
@@ -404,6 +513,21 @@ impl Client {
         }
         if reply.has_more && reply.records.is_empty() {
             return Err(Error::NoProgress);
+        }
+        if let Some(next) = &reply.coverage_next {
+            // The cursor must move, or the client would ask for the same coverage forever.
+            if request
+                .coverage_from
+                .as_ref()
+                .is_some_and(|from| next <= from)
+            {
+                return Err(Error::NoProgress);
+            }
+            if !request.in_scope(next) {
+                return Err(Error::InvalidReply(format!(
+                    "coverageNext {next} outside the scope"
+                )));
+            }
         }
         let floor = effective_seen(request);
         for r in &reply.records {
@@ -516,10 +640,11 @@ impl Store for MemoryStore {
         floor: &Watermarks,
         limit: usize,
     ) -> Result<Vec<Record>, Self::Error> {
+        let wanted: BTreeSet<&PluginId> = plugins.iter().collect();
         let mut out: Vec<Record> = self
             .records
             .values()
-            .filter(|r| plugins.contains(&r.plugin) && !floor.covers(r))
+            .filter(|r| wanted.contains(&r.plugin) && !floor.covers(r))
             .cloned()
             .collect();
         out.sort_by_key(|r| r.hlc);

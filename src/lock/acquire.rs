@@ -1,17 +1,23 @@
 //! Acquiring a `DistributedLock`: waiting in the Web Locks queue while watching the holder's
-//! lease (stealing it once stale, giving up at `maxWaitMs`), recording a grant (epoch, nonce,
-//! lease), and renewing the lease every ttl/3 until the grant ends. The rules are in
-//! [`super::rules`].
+//! lease (asking for it when there is none, stealing from a holder silent past the ttl, giving
+//! up at `maxWaitMs`), recording a grant (proposed epoch, nonce, lease in memory), and renewing
+//! the lease every ttl/3 until the grant ends (in memory; in storage once published). The
+//! rules are in [`super::rules`].
 
-use std::rc::{Rc, Weak};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use js_sys::Function;
 
-use super::distributed_lock::{DistributedLock, Grant, Holding, Inner};
-use super::env::{describe, now_ms, LockEnv, DATABASES, HELD_HERE, PID, TAB_EPOCHS};
-use super::lease::{self, Lease};
-use super::rules::{self, Bump, Names, WaitStep};
+use super::distributed_lock::{DistributedLock, Grant, Holding};
+use super::env::{
+    self, asked_within, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, PID, TAB_EPOCHS,
+    TAB_FENCES,
+};
+use super::lease::Lease;
+use super::rules::{self, WaitStep};
 use super::{fencing, LockError};
+use crate::browser::idb_requests::grant_open;
 use crate::browser::lock_manager::{self, LockRequest, RequestOptions, Wake};
 use crate::browser::timer::Deadline;
 
@@ -21,7 +27,13 @@ impl DistributedLock {
     /// `maxWaitMs` (`LockTimeoutError` naming the holder) or the signal aborts (`AbortError`,
     /// no lock held). Already holding: returns the current grant.
     pub async fn acquire(&self) -> Result<Grant, LockError> {
-        if let Some(h) = self.inner.holding.borrow().as_ref().filter(|h| !h.lost) {
+        if let Some(h) = self
+            .inner
+            .holding
+            .borrow()
+            .as_ref()
+            .filter(|h| !h.is_lost())
+        {
             return Ok(h.grant.clone());
         }
         self.release();
@@ -32,7 +44,10 @@ impl DistributedLock {
         }
         // Fencing is best-effort when IndexedDB cannot be opened: epochs are then only
         // proposed, and fenced writes (which need the database) fail on their own.
-        let _ = self.database().await;
+        if let Ok(db) = self.database().await {
+            self.learn_epochs(&db).await;
+        }
+        env::join_channel(&self.inner.names.channel);
         let name = &self.inner.names.lock;
 
         if self.inner.opts.max_wait_ms == 0 {
@@ -73,15 +88,29 @@ impl DistributedLock {
             },
         );
         // The first look at the lease waits for the first tick: the uncontended path parses
-        // nothing.
+        // nothing. `asked`: the first ask since the last live lease seen (see `wait_step`).
         let mut lease: Option<Lease> = None;
+        let mut asked: Option<u64> = None;
+        let mut looked = false;
         loop {
-            match rules::wait_step(now_ms(), started, &self.inner.opts, lease.as_ref()) {
-                WaitStep::Sleep(ms) => {
+            let now = now_ms();
+            match rules::wait_step(now, started, &self.inner.opts, lease.as_ref(), asked) {
+                step @ (WaitStep::Sleep(ms) | WaitStep::Ask(ms)) => {
+                    // Nobody is asked before the first look (nor on the uncontended path).
+                    if matches!(step, WaitStep::Ask(_)) && looked {
+                        asked.get_or_insert(now);
+                        env::ask(&self.inner.names.channel, name);
+                    }
                     let mut tick = Deadline::after(ms);
                     match queued.wait(Some(&mut tick)).await {
                         Wake::Granted(release) => return Ok(self.on_grant(queued, release, false)),
-                        Wake::Timer => lease = self.read_lease(),
+                        Wake::Timer => {
+                            looked = true;
+                            lease = self.read_lease();
+                            if lease.as_ref().is_some_and(|l| !l.is_stale(now_ms())) {
+                                asked = None;
+                            }
+                        }
                         Wake::Rejected(_) if self.user_aborted() => {
                             return Err(LockError::Aborted { path: path() })
                         }
@@ -130,30 +159,41 @@ impl DistributedLock {
         }
     }
 
-    /// The next epoch of this lock, proposed from the newest this tab knows (its own last
-    /// grant, the lease's epoch, the hint key). A steal (`store`) also stores it in IndexedDB,
-    /// in a transaction created right now; an ordinary grant leaves IndexedDB alone (the first
-    /// fenced write under it raises the stored epoch) — see the module docs of `fencing`.
+    /// Once per tab and lock: reads the stored epoch and fence, so this tab's proposals start
+    /// above every epoch claimed so far and its grants know the newest fence. (Not on the
+    /// common path: later acquires find the lock in `TAB_FENCES`.)
+    async fn learn_epochs(&self, db: &idb::Database) {
+        let lock = &self.inner.names.lock;
+        if TAB_FENCES.with(|f| f.borrow().contains_key(lock)) {
+            return;
+        }
+        if let Ok((stored, fence)) = fencing::stored_and_fence(db, lock).await {
+            note_epoch(lock, stored.unwrap_or(0));
+            note_fence(lock, fence.unwrap_or(0));
+        }
+    }
+
+    /// The next epoch of this lock, proposed from the newest this tab knows. A steal
+    /// (`store`) also stores it in IndexedDB as the lock's epoch and fence, in a transaction
+    /// created right now; an ordinary grant leaves IndexedDB alone (its first fenced write
+    /// claims its epoch) — see the module docs of `fencing`.
     pub(super) fn allocate_epoch(&self, store: bool) -> u64 {
-        let names = &self.inner.names;
-        let env = &self.inner.env;
-        let hint = env.get(&names.epoch).and_then(|s| s.parse::<u64>().ok());
-        let lease_epoch = env
-            .get(&names.lease)
-            .and_then(|json| lease::scan_u64(&json, "epoch"));
-        let tab_last = TAB_EPOCHS.with(|t| t.borrow().get(&names.lock).copied().unwrap_or(0));
-        let epoch = rules::propose_epoch(hint.max(lease_epoch), tab_last);
-        note_epoch(env, names, epoch, store);
+        let lock = &self.inner.names.lock;
+        let tab_last = TAB_EPOCHS.with(|t| t.borrow().get(lock).copied().unwrap_or(0));
+        let epoch = rules::propose_epoch(tab_last);
+        note_epoch(lock, epoch);
         if !store {
             return epoch;
         }
+        note_fence(lock, epoch);
         if let Some(db) = DATABASES.with(|d| d.borrow().get(&self.inner.db_name).cloned()) {
-            match fencing::start_bump(&idb::Database::from(db), &names.lock, epoch) {
+            match fencing::start_bump(&idb::Database::from(db), lock, epoch) {
                 Ok(bump) => {
-                    let (env, names) = (env.clone(), names.clone());
+                    let lock = lock.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        if let Ok(Bump::Supersede(stored)) = bump.await {
-                            note_epoch(&env, &names, stored, true);
+                        if let Ok(stored) = bump.await {
+                            note_epoch(&lock, stored);
+                            note_fence(&lock, stored);
                         }
                     });
                 }
@@ -167,32 +207,18 @@ impl DistributedLock {
     }
 
     fn on_grant(&self, request: LockRequest, release: Function, stolen: bool) -> Grant {
-        let (grant, id) = self.record_grant(release, stolen);
-        let weak = Rc::downgrade(&self.inner);
-        let every = self.inner.opts.renew_interval_ms();
-        wasm_bindgen_futures::spawn_local(async move {
-            // Renews every ttl/3 until the request is over: it resolves on a normal release
-            // and rejects (AbortError) when the lock is stolen.
-            let mut finished = std::pin::pin!(request.finished());
-            loop {
-                let tick = Deadline::after(every);
-                match futures::future::select(finished.as_mut(), tick).await {
-                    futures::future::Either::Left((result, _)) => {
-                        if result.is_err() {
-                            mark_lost(&weak, id);
-                        }
-                        return;
-                    }
-                    futures::future::Either::Right(((), _)) => renew(&weak, id),
-                }
-            }
-        });
-        grant
+        // No task and no timer per grant: a steal is seen from the request's rejection when
+        // asked (`is_lost`, `release`), the in-memory lease is renewed when read, and only a
+        // published lease gets a renewal timer (see `LiveGrant::renew`).
+        self.record_grant(request, release, stolen)
     }
 
-    fn record_grant(&self, release: Function, stolen: bool) -> (Grant, u64) {
+    fn record_grant(&self, request: LockRequest, release: Function, stolen: bool) -> Grant {
         let inner = &self.inner;
+        let lock = &inner.names.lock;
+        let floor = TAB_FENCES.with(|f| f.borrow().get(lock).copied().unwrap_or(0));
         let epoch = self.allocate_epoch(stolen);
+        grant_open(lock, epoch as f64, floor as f64);
         let nonce = rules::new_nonce().unwrap_or_else(|_| {
             format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64)
         });
@@ -207,74 +233,53 @@ impl DistributedLock {
             inner.path.clone(),
             epoch,
         );
-        inner.env.set(&inner.names.lease, &lease.to_json());
-        HELD_HERE.with(|h| {
-            h.borrow_mut()
-                .insert(inner.names.lock.clone(), nonce.clone())
+        let live = Rc::new(LiveGrant {
+            nonce: nonce.clone(),
+            lease: RefCell::new(lease),
+            published: Cell::new(false),
+            paused: Cell::new(inner.renewal_paused.get()),
+            ended: Cell::new(false),
+            request,
+            taken: Cell::new(false),
+            renew_every_ms: inner.opts.renew_interval_ms(),
+            lease_key: inner.names.lease.clone(),
+            env: inner.env.clone(),
         });
-        let id = inner.grants.get() + 1;
-        inner.grants.set(id);
+        // Published at once when someone is waiting: a steal (the victim's waiters and the
+        // victim's lease must see the new holder), or an ask heard within the ttl.
+        if stolen || asked_within(lock, inner.opts.ttl_ms) {
+            live.publish();
+        }
+        HELD_HERE.with(|h| h.borrow_mut().insert(lock.clone(), live.clone()));
         let grant = Grant {
-            lock_name: inner.names.lock.clone(),
+            lock_name: lock.clone(),
             epoch,
             nonce,
         };
         *inner.holding.borrow_mut() = Some(Holding {
-            id,
             grant: grant.clone(),
-            lease,
+            live,
             release,
             lost: false,
         });
-        (grant, id)
+        grant
     }
 }
 
-/// Records `epoch` as the newest this tab knows for the lock; with `share`, also in the
-/// localStorage hint other tabs read (ordinary grants share theirs through the lease).
-fn note_epoch(env: &LockEnv, names: &Names, epoch: u64, share: bool) {
-    let newer = TAB_EPOCHS.with(|t| {
+/// Records `epoch` as one this tab knows for `lock` (proposals start above it).
+fn note_epoch(lock: &str, epoch: u64) {
+    TAB_EPOCHS.with(|t| {
         let mut t = t.borrow_mut();
-        let slot = t.entry(names.lock.clone()).or_insert(0);
-        let newer = epoch > *slot;
+        let slot = t.entry(lock.to_owned()).or_insert(0);
         *slot = (*slot).max(epoch);
-        newer
     });
-    if newer && share {
-        env.set(&names.epoch, &epoch.to_string());
-    }
 }
 
-/// The steal of grant `id` reached us: mark it lost (renewal stops with the request).
-fn mark_lost(weak: &Weak<Inner>, id: u64) {
-    if let Some(inner) = weak.upgrade() {
-        if let Some(h) = inner.holding.borrow_mut().as_mut().filter(|h| h.id == id) {
-            h.lost = true;
-        }
-    }
-}
-
-/// One renewal tick of grant `id`: a new lease term, written only while the stored lease is
-/// still this grant's.
-fn renew(weak: &Weak<Inner>, id: u64) {
-    let Some(inner) = weak.upgrade() else {
-        return;
-    };
-    if inner.renewal_paused.get() {
-        return;
-    }
-    let json = {
-        let mut held = inner.holding.borrow_mut();
-        let Some(h) = held.as_mut().filter(|h| h.id == id && !h.lost) else {
-            return;
-        };
-        h.lease.renew(now_ms());
-        let stored = inner.env.get(&inner.names.lease);
-        let stored_nonce = stored.as_deref().and_then(|j| lease::scan_str(j, "nonce"));
-        if stored_nonce.is_some_and(|n| n != h.grant.nonce) {
-            return;
-        }
-        h.lease.to_json()
-    };
-    inner.env.set(&inner.names.lease, &json);
+/// Records `fence` as a fence this tab knows for `lock` (its later grants are made after it).
+pub(super) fn note_fence(lock: &str, fence: u64) {
+    TAB_FENCES.with(|f| {
+        let mut f = f.borrow_mut();
+        let slot = f.entry(lock.to_owned()).or_insert(0);
+        *slot = (*slot).max(fence);
+    });
 }

@@ -1,6 +1,7 @@
 //! `DistributedLock`: the lock over `navigator.locks` (mutual exclusion, queueing, stealing,
-//! tab death) and localStorage (the lease every tab can read synchronously): creating it,
-//! reading the lease, releasing, `withLock`, `inspect`, `forceRelease`. Acquiring, granting and
+//! tab death) and leases published on demand (in memory for this tab, in localStorage for the
+//! others once asked): creating it, reading the lease, releasing, `withLock`, `inspect`,
+//! `forceRelease`. Acquiring, granting and
 //! renewing are in `acquire`; the rules it follows are in [`super::rules`]; epochs are stored
 //! by [`super::fencing`]. About 340 lines because the contract's operations share one grant
 //! state and each carries the race it must survive in its docs; splitting them apart would
@@ -15,18 +16,22 @@ use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, IdbDatabase};
 
 pub use super::env::LockEnv;
-use super::env::{describe, DATABASES, HELD_HERE, PID};
+use super::env::{self, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, PID};
 use super::lease::{self, Lease};
 use super::rules::{LockOptions, Names};
 use super::LockError;
+use crate::browser::idb_requests::grant_close;
 use crate::browser::lock_manager::{self, LockManager, RequestOptions, Wake};
+use crate::browser::timer::sleep;
 
 /// What code running under the lock gets: the fencing epoch to pass to store writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The Web Lock name (the key of the epoch in `epochs`).
     pub lock_name: String,
-    /// Strictly greater than the epoch of every earlier grant of this lock.
+    /// The epoch this grant was given: strictly greater than every earlier grant's of this
+    /// tab. Its first fenced write claims the epoch it writes under (this one, or above the
+    /// stored epoch if that is newer), so no epoch is ever reused across tabs (`fencing`).
     pub epoch: u64,
     /// This grant's nonce (the lease's).
     pub nonce: String,
@@ -66,27 +71,49 @@ pub(super) struct Inner {
     pub(super) signal: Option<AbortSignal>,
     pub(super) env: LockEnv,
     pub(super) holding: RefCell<Option<Holding>>,
-    pub(super) grants: Cell<u64>,
     pub(super) renewal_paused: Cell<bool>,
 }
 
 /// One grant, while held. Dropping it releases the Web Lock and stops renewing.
 pub(super) struct Holding {
-    pub(super) id: u64,
     pub(super) grant: Grant,
-    pub(super) lease: Lease,
+    pub(super) live: Rc<LiveGrant>,
     pub(super) release: Function,
+    /// Known lost before the rejection arrived (another nonce in the published lease).
     pub(super) lost: bool,
+}
+
+impl Holding {
+    /// Taken away (stolen, force-released).
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost || self.live.stolen()
+    }
 }
 
 impl Drop for Holding {
     fn drop(&mut self) {
+        let lock = &self.grant.lock_name;
         HELD_HERE.with(|h| {
             let mut h = h.borrow_mut();
-            if h.get(&self.grant.lock_name) == Some(&self.grant.nonce) {
-                h.remove(&self.grant.lock_name);
+            if h.get(lock).is_some_and(|l| l.nonce == self.grant.nonce) {
+                h.remove(lock);
             }
         });
+        // A published lease is removed (if still ours): a leftover would describe a holder
+        // that is gone. An unpublished grant wrote nothing.
+        if self.live.published.get() {
+            let env = &self.live.env;
+            let stored = env.get(&self.live.lease_key);
+            if stored
+                .as_deref()
+                .and_then(|json| lease::scan_str(json, "nonce"))
+                .is_some_and(|n| n == self.grant.nonce)
+            {
+                env.remove(&self.live.lease_key);
+            }
+        }
+        self.live.ended.set(true);
+        grant_close(lock, self.grant.epoch as f64, self.is_lost());
         // Resolving the held promise releases the Web Lock (a no-op once stolen).
         let _ = self.release.call0(&JsValue::UNDEFINED);
     }
@@ -112,7 +139,6 @@ impl DistributedLock {
                 signal,
                 env,
                 holding: RefCell::new(None),
-                grants: Cell::new(0),
                 renewal_paused: Cell::new(false),
             }),
         })
@@ -145,20 +171,35 @@ impl DistributedLock {
             .holding
             .borrow()
             .as_ref()
-            .is_some_and(|h| !h.lost)
+            .is_some_and(|h| !h.is_lost())
     }
 
     /// Whether this object's grant was taken away (stolen, force-released) and not yet
     /// released by it.
     pub fn is_lost(&self) -> bool {
-        self.inner.holding.borrow().as_ref().is_some_and(|h| h.lost)
+        self.inner
+            .holding
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.is_lost())
     }
 
-    /// Test hook: a paused holder stops renewing its lease (as a hung tab would), so waiters
-    /// find it stale after its ttl.
+    /// Test hook: a paused holder stops renewing its lease and answering asks (as a hung tab
+    /// would), so waiters find it stale after its ttl.
     #[doc(hidden)]
     pub fn set_renewal_paused(&self, paused: bool) {
         self.inner.renewal_paused.set(paused);
+        if let Some(h) = self.inner.holding.borrow().as_ref() {
+            h.live.paused.set(paused);
+        }
+    }
+
+    /// Test hook: this context forgets every epoch it knew (as a context that has not heard
+    /// of the other contexts' grants since its first acquire), so its next grants propose
+    /// epochs already used elsewhere. The fences it knows stay.
+    #[doc(hidden)]
+    pub fn forget_tab_epochs() {
+        super::env::TAB_EPOCHS.with(|t| t.borrow_mut().clear());
     }
 
     /// The connection used for epochs: the shared one of this tab, opened on first use.
@@ -187,42 +228,48 @@ impl DistributedLock {
         self.inner.signal.as_ref().is_some_and(|s| s.aborted())
     }
 
-    /// The lease of the current holder as far as this tab knows: the stored lease, unless it is
-    /// marked released, or it is one of this tab's and no lock here holds its nonce any more.
+    /// The lease of the current holder as far as this tab knows without asking: this tab's
+    /// live grant of the lock (in memory), else the lease published in storage, unless it is
+    /// marked released or it is one of this tab's (then it outlived its grant).
     pub fn read_lease(&self) -> Option<Lease> {
+        let lock = &self.inner.names.lock;
+        // A grant here that was stolen no longer describes the holder: storage may.
+        if let Some(live) = HELD_HERE.with(|h| h.borrow().get(lock).cloned()) {
+            if !live.stolen() {
+                return Some(live.current());
+            }
+        }
         let json = self.inner.env.get(&self.inner.names.lease)?;
         let value = js_sys::JSON::parse(&json).ok()?;
         let lease = serde_wasm_bindgen::from_value::<Lease>(value).ok()?;
-        if lease.released {
+        if lease.released || lease.pid == PID.with(|p| *p) {
             return None;
-        }
-        if lease.pid == PID.with(|p| *p) {
-            let live =
-                HELD_HERE.with(|h| h.borrow().get(&self.inner.names.lock) == Some(&lease.nonce));
-            if !live {
-                return None;
-            }
         }
         Some(lease)
     }
 
-    /// Releases this object's grant. Idempotent. Writes nothing: the lease stays as the next
-    /// grant's epoch hint, and readers tell it is over from `navigator.locks.query()` (other
-    /// tabs) or from this tab's registry of live grants (this tab, where the browser may still
-    /// report the Web Lock held for a moment after the release).
+    /// Releases this object's grant. Idempotent. Writes nothing unless the lease was published
+    /// (then removes it). A published grant also checks the stored lease: another nonce there
+    /// while we held the Web Lock means it was stolen even if the rejection has not reached
+    /// us yet. (An unpublished grant was never asked about, so nobody saw it go stale; a
+    /// `forceRelease` asks first.)
     pub fn release(&self) -> Release {
         let held = self.inner.holding.borrow_mut().take();
-        let Some(held) = held else {
+        let Some(mut held) = held else {
             return Release::NotHeld;
         };
-        let stored = self.inner.env.get(&self.inner.names.lease);
-        let ours = stored
-            .as_deref()
-            .and_then(|json| lease::scan_str(json, "nonce"))
-            .is_some_and(|n| n == held.grant.nonce);
-        // Another nonce in the lease while we held the Web Lock means it was stolen even if
-        // the rejection has not reached us yet.
-        let lost = held.lost || (stored.is_some() && !ours);
+        if held.live.published.get() {
+            let stored = self.inner.env.get(&self.inner.names.lease);
+            let ours = stored
+                .as_deref()
+                .and_then(|json| lease::scan_str(json, "nonce"))
+                .is_some_and(|n| n == held.grant.nonce);
+            // Our own lease marked released, which only `forceRelease` writes, is lost too
+            // (WebKit delivers the steal's rejection after the thief's grant).
+            let freed = stored.as_deref().is_some_and(lease::scan_released);
+            held.lost |= stored.is_some() && (!ours || freed);
+        }
+        let lost = held.is_lost();
         drop(held);
         if lost {
             Release::WasLost
@@ -249,26 +296,53 @@ impl DistributedLock {
         }
     }
 
-    /// The current holder's lease, or `None` when the lock is free. Both must agree: the Web
-    /// Lock is held (`navigator.locks.query()`; a lease left by a released or crashed holder
-    /// does not count) and [`Self::read_lease`] finds a current lease (in this tab the
-    /// browser may report the Web Lock held for a moment after a release; this tab's registry
-    /// of live grants settles that). A holder whose lease never reached this context
-    /// (localStorage full, or a worker without localStorage) therefore reads as free.
+    /// The current holder's lease, or `None` when the lock is free. The Web Lock must be
+    /// held (`navigator.locks.query()`; a lease left by a crashed holder does not count).
+    /// This tab's own grant answers from memory; another tab's holder is asked (over the lock
+    /// channel) unless its published lease is live, and has up to the ttl (at most 2 s) to
+    /// publish it. A holder that does not answer (hung, or a context without localStorage)
+    /// reads as its last published lease, or as free if it never published one.
     pub async fn inspect(&self) -> Result<Option<Lease>, LockError> {
         let manager = self.manager()?;
-        let held = lock_manager::held_names(&manager)
-            .await
-            .map_err(|e| LockError::Failed(describe(&e)))?;
-        if !held.iter().any(|n| n == &self.inner.names.lock) {
+        if !self.held_now(&manager).await? {
             return Ok(None);
         }
-        Ok(self.read_lease())
+        let live = |l: &Lease| !l.is_stale(now_ms());
+        if let Some(lease) = self.read_lease().filter(live) {
+            return Ok(Some(lease));
+        }
+        let started = now_ms();
+        env::ask(&self.inner.names.channel, &self.inner.names.lock);
+        let patience = self.inner.opts.ttl_ms.min(2_000);
+        let mut pause = 2;
+        loop {
+            sleep(pause).await;
+            pause = (pause * 2).min(50);
+            // Released meanwhile (or the browser reported a release of this tab late).
+            if !self.held_now(&manager).await? {
+                return Ok(None);
+            }
+            if let Some(lease) = self.read_lease().filter(live) {
+                return Ok(Some(lease));
+            }
+            if now_ms().saturating_sub(started) >= patience {
+                return Ok(self.read_lease());
+            }
+        }
+    }
+
+    /// Whether the Web Lock is held right now, as `navigator.locks.query()` reports.
+    async fn held_now(&self, manager: &LockManager) -> Result<bool, LockError> {
+        let held = lock_manager::held_names(manager)
+            .await
+            .map_err(|e| LockError::Failed(describe(&e)))?;
+        Ok(held.iter().any(|n| n == &self.inner.names.lock))
     }
 
     /// Frees the lock if its current nonce is `expected` (steals the Web Lock, removes the
     /// lease, releases, and moves the epoch on so the old holder's fenced writes fail) and
-    /// returns `true`; otherwise changes nothing and returns `false`.
+    /// returns `true`; otherwise changes nothing and returns `false` (a free lock included: a
+    /// crashed holder's leftover lease is then only marked released).
     ///
     /// Race left open: if the holder releases and a new one is granted between the nonce
     /// check and the steal, the new holder loses its lock (it notices, as any steal victim)
@@ -279,28 +353,34 @@ impl DistributedLock {
             .holding
             .borrow()
             .as_ref()
-            .is_some_and(|h| !h.lost && h.grant.nonce == expected);
+            .is_some_and(|h| !h.is_lost() && h.grant.nonce == expected);
         if own {
             self.release();
             return Ok(true);
         }
         let manager = self.manager()?;
         let matches = |lease: Option<Lease>| lease.is_some_and(|l| l.nonce == expected);
-        if expected.is_empty() || !matches(self.read_lease()) {
+        if expected.is_empty() {
             return Ok(false);
         }
-        let held = lock_manager::held_names(&manager)
-            .await
-            .map_err(|e| LockError::Failed(describe(&e)))?;
-        if !held.iter().any(|n| n == &self.inner.names.lock) {
-            // A crashed holder's lease: the Web Lock is already free.
-            return Ok(match self.read_lease().filter(|l| l.nonce == expected) {
-                Some(lease) => {
-                    self.mark_released(lease);
-                    true
-                }
-                None => false,
-            });
+        // The holder's lease: asked for (`inspect`) unless a live one is at hand. A stale one
+        // may be a crashed holder's leftover (the lock then reads as free) or a hung holder's
+        // (its last lease is returned after `inspect` waited for an answer).
+        let current = match self.read_lease() {
+            Some(lease) if lease.nonce == expected && !lease.is_stale(now_ms()) => Some(lease),
+            _ => self.inspect().await?,
+        };
+        if !matches(current) {
+            return Ok(false);
+        }
+        if !self.held_now(&manager).await? {
+            // A crashed holder's leftover lease: the Web Lock is already free, nothing is
+            // freed here (leases are not overwritten by every grant any more, so a leftover
+            // may be old). The leftover is marked released for other readers.
+            if let Some(lease) = self.read_lease().filter(|l| l.nonce == expected) {
+                self.mark_released(lease);
+            }
+            return Ok(false);
         }
         let mut thief = lock_manager::request(
             &manager,
@@ -312,10 +392,27 @@ impl DistributedLock {
         );
         match thief.wait(None).await {
             Wake::Granted(release) => {
-                let victim = self.read_lease().filter(|l| l.nonce == expected);
+                // The victim of this steal: this tab's grant (its request has just been
+                // rejected) or the lease in storage.
+                let lock = &self.inner.names.lock;
+                let here = HELD_HERE.with(|h| h.borrow().get(lock).cloned());
+                let victim = match here.filter(|l| l.nonce == expected) {
+                    Some(live) => {
+                        live.taken.set(true);
+                        Some(live.lease.borrow().clone())
+                    }
+                    None => self.read_lease().filter(|l| l.nonce == expected),
+                };
                 let epoch = self.allocate_epoch(true);
                 let matched = victim.is_some();
                 if let Some(mut lease) = victim {
+                    // A victim in this tab: no longer the live grant here either.
+                    HELD_HERE.with(|h| {
+                        let mut h = h.borrow_mut();
+                        if h.get(lock).is_some_and(|l| l.nonce == expected) {
+                            h.remove(lock);
+                        }
+                    });
                     lease.epoch = epoch;
                     self.mark_released(lease);
                 }
@@ -329,8 +426,7 @@ impl DistributedLock {
 }
 
 impl DistributedLock {
-    /// Replaces the lease by its released form: inspect reads it as free, the next grant reads
-    /// its epoch as a hint.
+    /// Replaces the lease by its released form: readers in every tab treat it as no lease.
     pub(super) fn mark_released(&self, mut lease: Lease) {
         lease.released = true;
         self.inner

@@ -1,26 +1,37 @@
 //! What a lock needs from its context, and the per-tab registries every lock of the tab shares
-//! (this tab's number, its last epochs, its open databases, its live grants).
+//! (this tab's number, its last epochs and fences, its open databases, its live grants, the
+//! asks it heard).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{IdbDatabase, Storage};
+use web_sys::{BroadcastChannel, IdbDatabase, MessageEvent, Storage};
+
+use super::lease::{scan_str, Lease};
 
 use crate::browser::interop::get;
-use crate::browser::lock_manager::{self, LockManager};
+use crate::browser::lock_manager::{self, LockManager, LockRequest};
 
 thread_local! {
     /// This tab's number (`pid` in the lease).
     pub(crate) static PID: u32 = random_pid();
-    /// The last epoch this tab granted, per lock name (epochs never go backwards in a tab,
-    /// whatever localStorage says).
+    /// The newest epoch this tab knows of, per lock name (its grants, what it read from
+    /// `epochs`, its steals): proposals start above it.
     pub(crate) static TAB_EPOCHS: RefCell<HashMap<String, u64>> = RefCell::default();
+    /// The newest fence (epoch stored by a steal) this tab knows of, per lock name; absent
+    /// until read from `epochs` at the tab's first acquire of the lock.
+    pub(crate) static TAB_FENCES: RefCell<HashMap<String, u64>> = RefCell::default();
     /// Open connections per database name, shared by every lock of this tab.
     pub(crate) static DATABASES: RefCell<HashMap<String, IdbDatabase>> = RefCell::default();
-    /// The nonce of the live grant of each lock held in this tab: a lease of this tab whose
-    /// nonce is not here was released (the lease is left in place; see `release`).
-    pub(crate) static HELD_HERE: RefCell<HashMap<String, String>> = RefCell::default();
+    /// The live grant of each lock held in this tab (its lease, kept in memory: other locks
+    /// of this tab read it here; other tabs only once it is published).
+    pub(crate) static HELD_HERE: RefCell<HashMap<String, Rc<LiveGrant>>> = RefCell::default();
+    /// When an ask about each lock was last heard or made here: a grant made within the ttl
+    /// of one publishes its lease at once (the waiter is still there).
+    pub(crate) static ASKED: RefCell<HashMap<String, u64>> = RefCell::default();
     /// Leases when there is no localStorage (workers): visible to this context only.
     static MEMORY_LEASES: RefCell<HashMap<String, String>> = RefCell::default();
 }
@@ -88,6 +99,17 @@ impl LockEnv {
         }
     }
 
+    pub(crate) fn remove(&self, key: &str) {
+        match &self.storage {
+            Some(s) => {
+                let _ = s.remove_item(key);
+            }
+            None => MEMORY_LEASES.with(|m| {
+                m.borrow_mut().remove(key);
+            }),
+        }
+    }
+
     pub(crate) fn set(&self, key: &str, value: &str) {
         match &self.storage {
             // A full localStorage only costs the lease's visibility to other tabs: the Web
@@ -100,4 +122,137 @@ impl LockEnv {
             }),
         }
     }
+}
+
+/// A grant held in this tab, as every lock of the tab sees it: the lease (its term renewed
+/// whenever it is read: a grant of this tab that is not paused is alive) and whether it is
+/// published (written to storage for other tabs, because someone asked; then renewed there
+/// every ttl/3 by a timer until the grant ends).
+pub(crate) struct LiveGrant {
+    pub(crate) nonce: String,
+    pub(crate) lease: RefCell<Lease>,
+    pub(crate) published: Cell<bool>,
+    /// A hung holder (test hook): neither renews nor answers.
+    pub(crate) paused: Cell<bool>,
+    /// Released or taken away: the renewal timer stops.
+    pub(crate) ended: Cell<bool>,
+    /// The Web Lock request: its promise rejects when the lock is stolen.
+    pub(crate) request: LockRequest,
+    /// Force-released from this tab: lost at once, whenever the steal's rejection arrives
+    /// (WebKit delivers it after the thief's grant).
+    pub(crate) taken: Cell<bool>,
+    pub(crate) renew_every_ms: u64,
+    pub(crate) lease_key: String,
+    pub(crate) env: LockEnv,
+}
+
+impl LiveGrant {
+    /// Taken away: force-released here, or the request rejected (a steal reached this tab).
+    pub(crate) fn stolen(&self) -> bool {
+        self.taken.get() || self.request.rejected()
+    }
+
+    /// The lease as of now: a new term unless paused.
+    pub(crate) fn current(&self) -> Lease {
+        let mut lease = self.lease.borrow_mut();
+        if !self.paused.get() {
+            lease.renew(now_ms());
+        }
+        lease.clone()
+    }
+
+    /// Publishes the lease (a new term, written to storage) and, the first time, starts the
+    /// renewal timer. A paused or ended grant does nothing.
+    pub(crate) fn publish(self: &Rc<Self>) {
+        // A stolen grant must not overwrite the thief's lease.
+        if self.paused.get() || self.ended.get() || self.stolen() {
+            return;
+        }
+        let json = self.current().to_json();
+        self.env.set(&self.lease_key, &json);
+        if self.published.replace(true) {
+            return;
+        }
+        let live = Rc::downgrade(self);
+        let every = self.renew_every_ms;
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                crate::browser::timer::sleep(every).await;
+                let Some(live) = live.upgrade() else {
+                    return;
+                };
+                if live.ended.get() || live.stolen() {
+                    return;
+                }
+                // Overwritten by another holder (a steal): this grant is over.
+                let stored = live.env.get(&live.lease_key);
+                let stored_nonce = stored.as_deref().and_then(|j| scan_str(j, "nonce"));
+                if stored_nonce.is_some_and(|n| n != live.nonce) {
+                    return;
+                }
+                if !live.paused.get() {
+                    live.env.set(&live.lease_key, &live.current().to_json());
+                }
+            }
+        });
+    }
+}
+
+/// Whether an ask about `lock` was heard or made within the last `ttl_ms`.
+pub(crate) fn asked_within(lock: &str, ttl_ms: u64) -> bool {
+    ASKED.with(|a| {
+        a.borrow()
+            .get(lock)
+            .is_some_and(|at| now_ms().saturating_sub(*at) <= ttl_ms)
+    })
+}
+
+/// Notes an ask about `lock` and has this tab's live grant of it (if any) publish its lease.
+pub(crate) fn on_ask(lock: &str) {
+    ASKED.with(|a| a.borrow_mut().insert(lock.to_owned(), now_ms()));
+    if let Some(live) = HELD_HERE.with(|h| h.borrow().get(lock).cloned()) {
+        live.publish();
+    }
+}
+
+/// The lock channel of each database this tab uses locks of (`Names::channel`).
+struct Channel {
+    channel: BroadcastChannel,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+thread_local! {
+    static CHANNELS: RefCell<HashMap<String, Option<Rc<Channel>>>> = RefCell::default();
+}
+
+/// Joins the lock channel `name` (once per tab): from then on asks reach this tab's holders.
+/// Without `BroadcastChannel` leases are never asked for across tabs, and a waiter in another
+/// tab treats a silent holder as stale after the ttl (fencing still protects writes).
+pub(crate) fn join_channel(name: &str) {
+    if CHANNELS.with(|c| c.borrow().contains_key(name)) {
+        return;
+    }
+    let channel = BroadcastChannel::new(name).ok().map(|channel| {
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+            if let Some(lock) = e.data().as_string() {
+                on_ask(&lock);
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Rc::new(Channel {
+            channel,
+            _on_message: on_message,
+        })
+    });
+    CHANNELS.with(|c| c.borrow_mut().insert(name.to_owned(), channel));
+}
+
+/// Asks every holder of `lock` in other tabs (over `channel`) and in this one to publish its
+/// lease. The message is the lock name.
+pub(crate) fn ask(channel: &str, lock: &str) {
+    join_channel(channel);
+    if let Some(Some(c)) = CHANNELS.with(|c| c.borrow().get(channel).cloned()) {
+        let _ = c.channel.post_message(&JsValue::from_str(lock));
+    }
+    on_ask(lock);
 }

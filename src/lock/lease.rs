@@ -1,6 +1,6 @@
 //! The lease record every tab can read about a lock's holder (localStorage JSON, swamp's
 //! `LockInfo` shape), with its own JSON writer and field scanner (no serde_json in the wasm
-//! build, and this runs on every grant). Pure, tested natively with injected time. The rules
+//! build, and this runs at every publication). Pure, tested natively with injected time. The rules
 //! that use it are in `rules`. (Over 300 lines only with its tests, which are most of the
 //! second half: hostile strings, ISO-8601 against JS, renewal cadence.)
 
@@ -87,7 +87,7 @@ impl Lease {
     }
 
     /// The JSON stored in localStorage (written by hand: no serde_json in the wasm build, and
-    /// this runs on every grant).
+    /// this runs at every publication).
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(256);
         out.push_str("{\"holder\":");
@@ -115,7 +115,7 @@ impl Lease {
 }
 
 /// The number field `field` of lease JSON written by [`Lease::to_json`], read without a JSON
-/// parser (this runs on every grant). In that JSON an unescaped `"` only delimits strings, so
+/// parser (this runs at every publication). In that JSON an unescaped `"` only delimits strings, so
 /// `"field":` can only match a key.
 pub fn scan_u64(json: &str, field: &str) -> Option<u64> {
     let rest = after_key(json, field)?;
@@ -131,6 +131,12 @@ pub fn scan_str<'a>(json: &'a str, field: &str) -> Option<&'a str> {
     let rest = after_key(json, field)?.strip_prefix('"')?;
     let end = rest.find(['"', '\\'])?;
     (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// Whether lease JSON written by [`Lease::to_json`] carries the `released` flag (set by
+/// `forceRelease`).
+pub fn scan_released(json: &str) -> bool {
+    after_key(json, "released").is_some_and(|rest| rest.starts_with("true"))
 }
 
 fn after_key<'a>(json: &'a str, field: &str) -> Option<&'a str> {
@@ -283,9 +289,13 @@ mod tests {
             v.get("released").is_none(),
             "a held lease has no released flag"
         );
+        assert!(!scan_released(&l.to_json()));
+        l.path = "\"released\":true".into();
+        assert!(!scan_released(&l.to_json()), "never from inside a string");
         l.released = true;
         let back: Lease = serde_json::from_str(&l.to_json()).unwrap();
         assert!(back.released);
+        assert!(scan_released(&l.to_json()));
     }
 
     #[test]

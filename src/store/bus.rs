@@ -131,7 +131,7 @@ impl Db {
                 return;
             }
             for row in rows.iter() {
-                let Some(record) = row_to_record(&row) else {
+                let Ok(record) = row_to_record(&row) else {
                     continue;
                 };
                 let hlc = record.hlc;

@@ -6,6 +6,7 @@ use js_sys::{JsString, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{StoreError, StoreResult};
+use super::quarantine::{Place, Quarantined};
 use crate::browser::idb_requests::record_row;
 use crate::browser::interop::{get as field, to_json};
 use crate::core::{Error, Hlc, Key, PluginId, Record, Value};
@@ -32,10 +33,15 @@ pub fn value_from_js(value: &JsValue) -> StoreResult<Encoded> {
 
 /// A fresh JS value for a stored value: a new object graph from `JSON.parse`, or a new
 /// `Uint8Array` copy, so mutating it never changes the store.
+/// Stored JSON text that does not parse is [`StoreError::CorruptValue`] (with empty plugin and
+/// key: the caller knows them, see `Db::corrupt_value`).
 pub fn value_to_js(value: &Value) -> StoreResult<JsValue> {
     match value {
-        Value::Json(text) => js_sys::JSON::parse(text)
-            .map_err(|_| StoreError::Storage("stored JSON text does not parse".into())),
+        Value::Json(text) => js_sys::JSON::parse(text).map_err(|_| StoreError::CorruptValue {
+            plugin: String::new(),
+            key: String::new(),
+            reason: "stored JSON text does not parse".into(),
+        }),
         Value::Bytes(bytes) => Ok(Uint8Array::from(bytes.as_slice()).into()),
     }
 }
@@ -96,14 +102,33 @@ thread_local! {
     static ROW_FIELDS: [JsValue; 5] = ["p", "k", "h", "v", "b"].map(JsValue::from_str);
 }
 
-/// A record from a row, validating every field; `None` for a malformed row (skipped, never
-/// trusted: it may come from another tab or an older build).
-pub fn row_to_record(row: &JsValue) -> Option<Record> {
+/// A record from a row, validating every field; a malformed row (it may come from another
+/// build, or storage edited outside this library) is a [`Quarantined`] naming its place and
+/// what is wrong, never trusted.
+pub fn row_to_record(row: &JsValue) -> Result<Record, Quarantined> {
     ROW_FIELDS.with(|[p, k, h, v, b]| {
         let get = |name: &JsValue| Reflect::get(row, name).unwrap_or(JsValue::UNDEFINED);
-        let plugin = PluginId::new(get(p).as_string()?).ok()?;
-        let key = Key::new(get(k).as_string()?).ok()?;
-        let hlc = Hlc::parse(&get(h).as_string()?).ok()?;
+        let (ps, ks) = (get(p).as_string(), get(k).as_string());
+        let bad = |reason: &str| Quarantined {
+            place: Place::Row(format!(
+                "{}/{}",
+                ps.as_deref().unwrap_or("?"),
+                ks.as_deref().unwrap_or("?")
+            )),
+            reason: reason.to_owned(),
+        };
+        let plugin = ps
+            .as_deref()
+            .and_then(|p| PluginId::new(p).ok())
+            .ok_or_else(|| bad("invalid plugin id"))?;
+        let key = ks
+            .as_deref()
+            .and_then(|k| Key::new(k).ok())
+            .ok_or_else(|| bad("invalid key"))?;
+        let hlc = get(h)
+            .as_string()
+            .and_then(|h| Hlc::parse(&h).ok())
+            .ok_or_else(|| bad("invalid stamp"))?;
         let (v, b) = (get(v), get(b));
         let value = if let Some(text) = v.as_string() {
             Some(Value::Json(text))
@@ -112,9 +137,9 @@ pub fn row_to_record(row: &JsValue) -> Option<Record> {
         } else if v.is_undefined() && b.is_undefined() {
             None
         } else {
-            return None;
+            return Err(bad("invalid value"));
         };
-        Some(Record {
+        Ok(Record {
             plugin,
             key,
             hlc,

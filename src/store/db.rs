@@ -24,11 +24,12 @@ use super::index::Index;
 use super::journal_storage::Journal;
 use super::lifecycle::Lifecycle;
 use super::pipeline::Pipeline;
+use super::quota::{over_quota, OverQuota};
 use super::records::Records;
 use crate::browser::events::Emitter;
 use crate::browser::storage_manager::StorageInfo;
 use crate::browser::writer_slots::SlotLease;
-use crate::core::{HlcClock, Key, NodeId, PluginId, Value};
+use crate::core::{DeviceSecret, HlcClock, Key, NodeId, PluginId, Value};
 
 /// What `metadata()` reports that does not change after open.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct Info {
     pub slot: Option<u32>,
     /// This instance's node id.
     pub node: NodeId,
+    /// The device secret that goes with the node id (sent with every exchange).
+    pub secret: DeviceSecret,
     /// Persistence and quota as the browser reported them at open.
     pub storage: StorageInfo,
     /// The store epoch (`store::epoch`).
@@ -76,11 +79,12 @@ impl State {
     }
 
     /// The slot row to persist with a commit.
-    pub fn slot_row(&self, slot: Option<u32>) -> Option<SlotRow> {
-        slot.map(|slot| SlotRow {
+    pub fn slot_row(&self, info: &Info) -> Option<SlotRow> {
+        info.slot.map(|slot| SlotRow {
             slot,
             node: self.clock.node(),
             clock: self.clock.state(),
+            secret: Some(info.secret),
         })
     }
 }
@@ -155,6 +159,13 @@ impl Db {
         self.inner.state.borrow().pipeline.pending_bytes
     }
 
+    /// Whether `set()` writes go to the synchronous localStorage journal (durable when `set`
+    /// returns); without one (workers, no localStorage, the memory engine) they are durable
+    /// when their batch commits.
+    pub fn has_journal(&self) -> bool {
+        self.inner.state.borrow().pipeline.journal.is_some()
+    }
+
     /// Bytes the localStorage journal holds.
     pub fn journal_bytes(&self) -> usize {
         let st = self.inner.state.borrow();
@@ -173,9 +184,65 @@ impl Db {
     /// The value of (plugin, key) as a fresh JS value (`undefined` if absent or deleted); see
     /// [`Records::get`].
     pub fn get(&self, plugin: &PluginId, key: &Key) -> StoreResult<JsValue> {
+        let got = {
+            let st = self.inner.state.borrow();
+            st.check_open()?;
+            st.records.get(plugin, key)
+        };
+        if let Err(StoreError::CorruptValue { reason, .. }) = &got {
+            self.quarantine_value(plugin, key, reason.clone());
+        }
+        got
+    }
+
+    /// Quarantines a stored value found corrupt when read (`get`, `scan`): `keys` and `scan`
+    /// skip it from now on; the first time, a `data-quarantined` event says so.
+    pub fn quarantine_value(&self, plugin: &PluginId, key: &Key, reason: String) {
+        let new =
+            self.inner
+                .state
+                .borrow_mut()
+                .records
+                .quarantine_value(plugin, key, reason.clone());
+        if new {
+            let error = StoreError::CorruptValue {
+                plugin: plugin.to_string(),
+                key: key.to_string(),
+                reason,
+            };
+            self.emit("data-quarantined", &JsValue::from(error));
+        }
+    }
+
+    /// The plugins over their quota right now (sync applied other devices' records past it).
+    pub fn over_quota(&self) -> Vec<OverQuota> {
         let st = self.inner.state.borrow();
-        st.check_open()?;
-        st.records.get(plugin, key)
+        let index = st.records.index();
+        over_quota(&st.quotas, |p| index.usage(p), st.quotas.keys())
+    }
+
+    /// Whether (plugin, key)'s stored value is quarantined as corrupt.
+    pub fn is_quarantined(&self, plugin: &PluginId, key: &Key) -> bool {
+        let st = self.inner.state.borrow();
+        st.records.quarantine().is_corrupt_value(plugin, key)
+    }
+
+    /// How many items are quarantined, and the first ones as `{ kind, place, reason }`.
+    pub fn quarantined(&self) -> (usize, js_sys::Array) {
+        let st = self.inner.state.borrow();
+        let q = st.records.quarantine();
+        let list = q
+            .listed()
+            .iter()
+            .map(|item| -> JsValue {
+                crate::browser::interop::Obj::new()
+                    .with("kind", item.place.kind())
+                    .with("place", item.place.text())
+                    .with("reason", item.reason.as_str())
+                    .into()
+            })
+            .collect();
+        (q.count(), list)
     }
 
     /// `plugin`'s read-cache map for the JS entry; a detached empty map once closed, so every
@@ -199,7 +266,8 @@ impl Db {
     pub fn keys(&self, plugin: &PluginId, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
         let st = self.inner.state.borrow();
         st.check_open()?;
-        Ok(st.records.index().keys(plugin, prefix, limit))
+        let keys = st.records.index().keys(plugin, prefix, limit);
+        Ok(st.records.quarantine().filter_keys(plugin, keys))
     }
 
     /// One page of live (key, value) pairs for `scan`: read from IndexedDB when that is the

@@ -38,6 +38,17 @@ pub enum StoreError {
     /// The storage engine failed for a reason other than space.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The stored value of (plugin, key) does not decode (storage edited or damaged outside
+    /// this library); it is quarantined, `keys` and `scan` skip it until a write replaces it.
+    #[error("the stored value of {plugin}/{key} is corrupt ({reason}); write it again")]
+    CorruptValue {
+        /// The plugin.
+        plugin: String,
+        /// The key.
+        key: String,
+        /// What did not decode.
+        reason: String,
+    },
     /// An option passed to `open`, `keys`, `scan` or `plugin` is malformed.
     #[error("invalid option: {0}")]
     InvalidOptions(String),
@@ -63,6 +74,7 @@ impl Coded for StoreError {
             StoreError::StorageUnavailable(_) => "StorageUnavailableError",
             StoreError::StoreClosed => "StoreClosedError",
             StoreError::Storage(_) => "StorageError",
+            StoreError::CorruptValue { .. } => "CorruptValueError",
             StoreError::InvalidOptions(_) => "InvalidOptionsError",
             StoreError::LockLost { .. } => "LockLostError",
         }
@@ -76,8 +88,17 @@ impl Coded for StoreError {
             StoreError::StorageUnavailable(_) => "storage_unavailable",
             StoreError::StoreClosed => "store_closed",
             StoreError::Storage(_) => "storage_failed",
+            StoreError::CorruptValue { .. } => "corrupt_value",
             StoreError::InvalidOptions(_) => "invalid_options",
             StoreError::LockLost { .. } => "lock_lost",
+        }
+    }
+
+    /// `CorruptValueError` names its `plugin` and `key`.
+    fn fields(&self, put: &mut dyn FnMut(&'static str, crate::error::Field<'_>)) {
+        if let StoreError::CorruptValue { plugin, key, .. } = self {
+            put("plugin", crate::error::Field::Text(plugin));
+            put("key", crate::error::Field::Text(key));
         }
     }
 }
@@ -107,6 +128,11 @@ mod tests {
             StoreError::StoreClosed,
             StoreError::Storage(String::new()),
             StoreError::InvalidOptions(String::new()),
+            StoreError::CorruptValue {
+                plugin: String::new(),
+                key: String::new(),
+                reason: String::new(),
+            },
         ];
         for e in &all {
             assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));

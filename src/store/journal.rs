@@ -55,32 +55,49 @@ pub fn encode(record: &Record) -> String {
     out
 }
 
-/// Decodes [`encode`]'s output, validating every part; `None` for anything malformed (a
-/// corrupted or foreign entry is skipped, never trusted).
-pub fn decode(entry: &str) -> Option<Record> {
+/// Decodes [`encode`]'s output, validating every part. Stored text is input (another build,
+/// an extension, a user with devtools may have written it): anything malformed is a
+/// [`Corrupt`] naming the part, never a panic and never a record to trust.
+pub fn decode(entry: &str) -> Result<Record, Corrupt> {
     let mut parts = entry.splitn(4, SEP);
-    let hlc = Hlc::parse(parts.next()?).ok()?;
-    let plugin = PluginId::new(parts.next()?).ok()?;
-    let key = Key::new(parts.next()?).ok()?;
-    let rest = parts.next()?;
-    let tag = rest.chars().next()?;
-    let payload = &rest[1..];
+    let mut next = |what| parts.next().ok_or(Corrupt(what));
+    let hlc = Hlc::parse(next("missing stamp")?).map_err(|_| Corrupt("invalid stamp"))?;
+    let plugin =
+        PluginId::new(next("missing plugin")?).map_err(|_| Corrupt("invalid plugin id"))?;
+    let key = Key::new(next("missing key")?).map_err(|_| Corrupt("invalid key"))?;
+    let rest = next("missing value")?;
+    let mut chars = rest.chars();
+    let tag = chars.next().ok_or(Corrupt("missing value tag"))?;
+    // The rest after the tag, whatever its width (a multi-byte tag is corrupt, not a panic).
+    let payload = chars.as_str();
     let value = match tag {
         'd' if payload.is_empty() => None,
+        'd' => return Err(Corrupt("tombstone with a payload")),
         'j' if !payload.is_empty() => Some(Value::Json(payload.to_owned())),
+        'j' => return Err(Corrupt("empty JSON text")),
         'b' => Some(Value::Bytes(
             base64::engine::general_purpose::STANDARD
                 .decode(payload)
-                .ok()?,
+                .map_err(|_| Corrupt("invalid base64"))?,
         )),
-        _ => return None,
+        _ => return Err(Corrupt("unknown value tag")),
     };
-    Some(Record {
+    Ok(Record {
         plugin,
         key,
         hlc,
         value,
     })
+}
+
+/// Why a stored entry or row does not decode (see `quarantine.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt(pub &'static str);
+
+impl std::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 /// The localStorage key prefix of `db`'s journal.
@@ -206,25 +223,61 @@ mod tests {
             rec("empty", Some(Value::Bytes(vec![]))),
             rec("gone", None),
         ] {
-            assert_eq!(decode(&encode(&r)).as_ref(), Some(&r), "{r:?}");
+            assert_eq!(decode(&encode(&r)).as_ref(), Ok(&r), "{r:?}");
         }
     }
 
     #[test]
-    fn malformed_entries_are_rejected() {
+    fn malformed_entries_are_rejected_with_a_reason_never_a_panic() {
         let good = encode(&rec("k", Some(Value::Json("1".into()))));
-        assert!(decode(&good).is_some());
-        for bad in [
-            "",
-            "x",
-            &good.replacen("notes", "Notes", 1),
-            &good[..good.len() - 2], // tag and payload cut off
-            &good.replacen('\u{1}', "\u{2}", 1),
-            &encode(&rec("k", None)).replace("\u{1}d", "\u{1}dx"),
-            &encode(&rec("k", Some(Value::Bytes(vec![1])))).replace("\u{1}b", "\u{1}b!"),
-            &good.replace("\u{1}j", "\u{1}q"),
+        assert!(decode(&good).is_ok());
+        let hlc = hlc().encode();
+        let head = format!("{hlc}\u{1}notes\u{1}k\u{1}");
+        for (bad, why) in [
+            ("".to_owned(), "invalid stamp"),
+            ("x".to_owned(), "invalid stamp"),
+            (hlc.clone(), "missing plugin"),
+            (format!("{hlc}\u{1}notes"), "missing key"),
+            (format!("{hlc}\u{1}notes\u{1}k"), "missing value"),
+            (head.clone(), "missing value tag"),
+            (good.replacen("notes", "Notes", 1), "invalid plugin id"),
+            (
+                good.replacen("\u{1}k\u{1}", "\u{1}k\u{7}\u{1}", 1),
+                "invalid key",
+            ),
+            (good[..good.len() - 2].to_owned(), "missing value tag"),
+            (good.replacen('\u{1}', "\u{2}", 1), "invalid stamp"),
+            (format!("{head}dx"), "tombstone with a payload"),
+            (format!("{head}j"), "empty JSON text"),
+            (format!("{head}b!"), "invalid base64"),
+            (format!("{head}q1"), "unknown value tag"),
+            // Multi-byte tags: slicing one byte past them used to panic (and abort the wasm).
+            (format!("{head}é"), "unknown value tag"),
+            (format!("{head}€1"), "unknown value tag"),
+            (format!("{head}🦀{{}}"), "unknown value tag"),
+            (format!("{head}\u{1}"), "unknown value tag"),
         ] {
-            assert_eq!(decode(bad), None, "{bad:?}");
+            assert_eq!(decode(&bad), Err(Corrupt(why)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decode_never_panics_on_any_cut_or_splice_of_a_valid_entry() {
+        let entries = [
+            encode(&rec("🦀 /..", Some(Value::Bytes(vec![0, 1, 255])))),
+            encode(&rec("k", Some(Value::Json("\"é€🦀\"".into())))),
+            encode(&rec("gone", None)),
+        ];
+        let splices = ["", "é", "€", "🦀", "\u{1}", "\u{1}é", "\u{1}🦀\u{1}"];
+        for e in &entries {
+            let cuts: Vec<usize> = (0..=e.len()).filter(|&i| e.is_char_boundary(i)).collect();
+            for &i in &cuts {
+                let _ = decode(&e[..i]);
+                let _ = decode(&e[i..]);
+                for s in splices {
+                    let _ = decode(&format!("{}{s}{}", &e[..i], &e[i..]));
+                }
+            }
         }
     }
 

@@ -10,6 +10,21 @@ pub use super::journal::{Appended, Found};
 use crate::browser::web_storage::keys_with_prefix;
 use crate::core::Record;
 
+/// A journal entry that does not decode.
+#[derive(Debug, Clone)]
+pub struct CorruptEntry {
+    /// Its localStorage key.
+    pub key: String,
+    /// The slot its key names.
+    pub slot: u32,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The stored text.
+    pub entry: String,
+    /// What does not decode.
+    pub why: journal::Corrupt,
+}
+
 /// This instance's journal.
 #[derive(Debug)]
 pub struct Journal {
@@ -32,27 +47,50 @@ impl Journal {
         }
     }
 
-    /// Every well-formed entry of database `db`, from any slot.
-    pub fn scan(storage: &Storage, db: &str) -> Vec<Found> {
+    /// Every entry of database `db`, from any slot: the well-formed ones, and those that do
+    /// not decode (for quarantine) as `(key, slot, seq, entry, why)`.
+    pub fn scan(storage: &Storage, db: &str) -> (Vec<Found>, Vec<CorruptEntry>) {
         let prefix = journal::prefix(db);
-        let mut found: Vec<Found> = keys_with_prefix(storage, &prefix)
-            .into_iter()
-            .filter_map(|key| {
-                let (slot, seq) = journal::parse_suffix(&key[prefix.len()..])?;
-                let entry = storage.get_item(&key).ok()??;
-                let record = journal::decode(&entry)?;
-                let cost = Budget::cost(&key, &entry);
-                Some(Found {
+        let mut found = Vec::new();
+        let mut corrupt = Vec::new();
+        for key in keys_with_prefix(storage, &prefix) {
+            let Some((slot, seq)) = journal::parse_suffix(&key[prefix.len()..]) else {
+                continue;
+            };
+            let Ok(Some(entry)) = storage.get_item(&key) else {
+                continue;
+            };
+            match journal::decode(&entry) {
+                Ok(record) => {
+                    let cost = Budget::cost(&key, &entry);
+                    found.push(Found {
+                        key,
+                        slot,
+                        seq,
+                        record,
+                        cost,
+                    });
+                }
+                Err(why) => corrupt.push(CorruptEntry {
                     key,
                     slot,
                     seq,
-                    record,
-                    cost,
-                })
-            })
-            .collect();
+                    entry,
+                    why,
+                }),
+            }
+        }
         found.sort_by_key(|f| (f.slot, f.seq));
-        found
+        (found, corrupt)
+    }
+
+    /// Moves a corrupt entry aside to `aside` (kept, never replayed); `false` if the browser
+    /// refused (it then stays where it is, and is found again at the next open).
+    pub fn move_aside(storage: &Storage, entry: &CorruptEntry, aside: &str) -> bool {
+        if storage.set_item(aside, &entry.entry).is_err() {
+            return false;
+        }
+        storage.remove_item(&entry.key).is_ok()
     }
 
     /// Appends `record` synchronously. `Ok(None)` if it does not fit the budget (the caller

@@ -10,6 +10,8 @@
 //! - `engine` chooses between `engine::indexeddb`, `engine::local_storage` and memory;
 //!   `schema` owns the IndexedDB layout.
 //! - `journal` (pure) + `journal_storage`: the synchronous durability journal.
+//! - `quarantine` (pure): stored rows, entries and values that do not decode, kept aside and
+//!   reported.
 //! - `codec`: JS values and rows ↔ core records; `read_cache`: the JS maps the package entry
 //!   answers `get`/`has` from without entering wasm.
 
@@ -18,7 +20,9 @@ pub mod error;
 pub mod index;
 pub mod journal;
 pub mod lifecycle;
+pub mod names;
 pub mod outbox;
+pub mod quarantine;
 pub mod quota;
 pub mod replay;
 

@@ -15,24 +15,27 @@ use super::epoch::{format_epoch, mirror_key, reconcile, Epoch};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal::DEFAULT_BUDGET_BYTES;
-use super::journal_storage::Journal;
+use super::journal_storage::{CorruptEntry, Journal};
 use super::lifecycle::Lifecycle;
+use super::names;
 use super::pipeline::{Pipeline, Queued};
+use super::quarantine::{self, Place, Quarantine, Quarantined};
 use super::records::Records;
 use super::replay::{self, Instance, Replay};
+use crate::browser::interop::Obj;
+use crate::browser::page_events;
 use crate::browser::storage_manager::{storage_info, StorageInfo};
 use crate::browser::web_storage::local_storage;
 use crate::browser::writer_slots::{self, SlotLease, MAX_SLOTS};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
-use crate::core::{ClockState, HlcClock, NodeId, PluginId};
+use crate::core::{ClockState, DeviceSecret, HlcClock, NodeId, PluginId};
 
 /// Journal slot numbers from here up belong to instances without a Web Lock (no Web Locks API,
 /// or every slot taken); their journals are always treated as replayable.
 const LOCKLESS_BASE: u32 = 1 << 20;
 const _: () = assert!(MAX_SLOTS < LOCKLESS_BASE);
 
-/// Longest database name in bytes.
-pub const MAX_NAME_LEN: usize = 256;
+pub use super::names::MAX_NAME_LEN;
 
 /// How to open a database.
 #[derive(Debug, Clone)]
@@ -70,11 +73,16 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let name = options.name.as_str();
     check_name(name)?;
     let (engine, fallback) = Engine::select(name, options.engine).await?;
-    let (loaded, claimed, storage) = load_claim_estimate(&engine, name, options.persist).await?;
+    if let Some(reason) = &fallback {
+        announce_fallback(name, engine.kind(), reason);
+    }
+    let (mut loaded, claimed, storage) =
+        load_claim_estimate(&engine, name, options.persist).await?;
     let Claimed { lease, held } = claimed;
     let slot = lease.as_ref().map(SlotLease::slot);
-    let (node, clock) = slot_identity(&engine, slot).await?;
+    let (node, clock, secret) = slot_identity(&engine, slot).await?;
     let epoch = store_epoch(&engine, name).await?;
+    let loaded_corrupt = std::mem::take(&mut loaded.corrupt);
     let mut index = index_of(loaded);
 
     // Journals: ours (a previous life of this slot) and those of slots nobody holds.
@@ -83,9 +91,9 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     } else {
         None
     };
-    let found = match &local {
+    let (found, corrupt) = match &local {
         Some(storage) => Journal::scan(storage, name),
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let me = Instance {
         slot,
@@ -94,6 +102,9 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         clock,
     };
     let held_by_other = |n| held.contains(&writer_slots::lock_name(name, n));
+    let quarantine = quarantine_at_open(local.as_ref(), name, corrupt, loaded_corrupt, |n| {
+        me.slot != Some(n) && held_by_other(n)
+    });
     let replay = replay::plan(found, me, held_by_other, &mut index);
     let journal = local.map(|s| {
         Journal::new(
@@ -113,12 +124,13 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         fallback,
         slot,
         node,
+        secret,
         storage,
         epoch: epoch.epoch,
         wiped: epoch.wiped,
     };
     let state = State {
-        records: Records::new(index),
+        records: Records::new(index, quarantine),
         clock,
         pipeline,
         quotas: options.quotas,
@@ -132,13 +144,21 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     Ok(db)
 }
 
+/// `clientdata:storage-fallback` on the global scope, `{ name, engine, reason }`: the app
+/// cannot listen on a store that is still opening, so the event goes where it can listen first.
+fn announce_fallback(name: &str, engine: &str, reason: &str) {
+    let detail = Obj::new()
+        .with("name", name)
+        .with("engine", engine)
+        .with("reason", reason);
+    page_events::dispatch_global(FALLBACK_EVENT, &detail.into());
+}
+
+/// The event `open` dispatches on the global scope when it falls back from IndexedDB.
+pub const FALLBACK_EVENT: &str = "clientdata:storage-fallback";
+
 fn check_name(name: &str) -> StoreResult<()> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(StoreError::InvalidOptions(format!(
-            "name must be 1 to {MAX_NAME_LEN} bytes without control characters"
-        )));
-    }
-    Ok(())
+    names::check_name(name).map_err(StoreError::InvalidOptions)
 }
 
 /// The store's epoch, and whether the store was wiped behind our back (`store::epoch`).
@@ -206,18 +226,32 @@ async fn load_claim_estimate(
     Ok((loaded?, claimed, estimate))
 }
 
-/// The slot's node id and clock state: stored with the slot, or a new random node whose row
-/// is persisted before anything is stamped with it.
-async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeId, ClockState)> {
+/// The slot's node id, clock state and device secret: stored with the slot, or new (a random
+/// node, a random secret) and persisted before anything is stamped or sent with them. A row
+/// from before device secrets gets one now, kept from then on.
+async fn slot_identity(
+    engine: &Engine,
+    slot: Option<u32>,
+) -> StoreResult<(NodeId, ClockState, DeviceSecret)> {
     let stored = match slot {
         Some(n) => engine.load_slot(n).await?,
         None => None,
     };
-    if let Some(row) = stored {
-        return Ok((row.node, row.clock));
+    if let Some(SlotRow {
+        node,
+        clock,
+        secret: Some(secret),
+        ..
+    }) = stored
+    {
+        return Ok((node, clock, secret));
     }
-    let node = random_node()?;
-    let clock = ClockState::default();
+    let (node, clock) = match stored {
+        Some(row) => (row.node, row.clock),
+        None => (random_node()?, ClockState::default()),
+    };
+    let secret = DeviceSecret::random()
+        .map_err(|e| StoreError::StorageUnavailable(format!("no random source: {e}")))?;
     if let Some(n) = slot {
         let rows = js_sys::Array::new();
         engine
@@ -229,6 +263,7 @@ async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeI
                     slot: n,
                     node,
                     clock,
+                    secret: Some(secret),
                 }),
                 vectors: &[],
                 fence: None,
@@ -236,7 +271,41 @@ async fn slot_identity(engine: &Engine, slot: Option<u32>) -> StoreResult<(NodeI
             .done()
             .await?;
     }
-    Ok((node, clock))
+    Ok((node, clock, secret))
+}
+
+/// Everything that did not decode: corrupt rows (left in place, out of the index) and corrupt
+/// journal entries of slots no live instance holds, moved aside (see `quarantine.rs`).
+fn quarantine_at_open(
+    local: Option<&web_sys::Storage>,
+    name: &str,
+    entries: Vec<CorruptEntry>,
+    rows: Vec<Quarantined>,
+    held_by_other: impl Fn(u32) -> bool,
+) -> Quarantine {
+    let mut q = Quarantine::default();
+    for row in rows {
+        q.add(row);
+    }
+    let Some(storage) = local else {
+        return q;
+    };
+    for entry in entries {
+        if !quarantine::move_journal_entry(held_by_other(entry.slot)) {
+            continue;
+        }
+        let aside = quarantine::aside_key(name, entry.slot, entry.seq);
+        let place = if Journal::move_aside(storage, &entry, &aside) {
+            aside
+        } else {
+            entry.key.clone()
+        };
+        q.add(Quarantined {
+            place: Place::Journal(place),
+            reason: entry.why.to_string(),
+        });
+    }
+    q
 }
 
 /// The index of everything stored.

@@ -184,7 +184,7 @@ async fn run(db: Db) {
                 }
                 records.push(record);
             }
-            let slot = st.slot_row(db.inner.info.slot);
+            let slot = st.slot_row(&db.inner.info);
             (items, records, changed, st.pipeline.written, slot)
         };
         let rows = Db::rows(&records);

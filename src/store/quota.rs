@@ -2,6 +2,13 @@
 //!
 //! A plugin's usage is the sum over its live records of key bytes plus value bytes (UTF-8 key,
 //! JSON text or raw bytes). Tombstones cost nothing, so deleting frees quota.
+//!
+//! Records a sync round applies are other devices' writes: refusing them would leave this
+//! device diverged forever, so they are applied even beyond the quota and the plugin is then
+//! reported over quota ([`over_quota`]: `metadata().overQuota`, an `over-quota` event). Local
+//! growth stays refused ([`check`]) until deletes bring it back under.
+
+use std::collections::BTreeMap;
 
 use super::error::{StoreError, StoreResult};
 use crate::core::{Key, PluginId, Value};
@@ -31,6 +38,40 @@ pub fn check(
         });
     }
     Ok(())
+}
+
+/// A plugin whose usage is beyond its quota (only sync can put it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverQuota {
+    /// The plugin.
+    pub plugin: PluginId,
+    /// Bytes it uses.
+    pub used: usize,
+    /// Its quota.
+    pub quota: usize,
+}
+
+/// Which of `plugins` are over their quota in `quotas`, given their usage.
+pub fn over_quota<'a>(
+    quotas: &BTreeMap<PluginId, usize>,
+    usage: impl Fn(&PluginId) -> usize,
+    plugins: impl IntoIterator<Item = &'a PluginId>,
+) -> Vec<OverQuota> {
+    let mut out: Vec<OverQuota> = Vec::new();
+    for plugin in plugins {
+        let Some(&quota) = quotas.get(plugin) else {
+            continue;
+        };
+        let used = usage(plugin);
+        if used > quota && out.iter().all(|o| &o.plugin != plugin) {
+            out.push(OverQuota {
+                plugin: plugin.clone(),
+                used,
+                quota,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -65,6 +106,32 @@ mod tests {
         // Replacing a record counts only the difference.
         assert!(check(&p(), Some(100), 100, 50, 50).is_ok());
         assert!(check(&p(), Some(100), 100, 50, 51).is_err());
+    }
+
+    #[test]
+    fn plugins_past_their_quota_are_reported_once_others_not() {
+        let (a, b, c) = (
+            p(),
+            PluginId::new("b").unwrap(),
+            PluginId::new("c").unwrap(),
+        );
+        let quotas = BTreeMap::from([(a.clone(), 100), (b.clone(), 100)]);
+        let usage = |id: &PluginId| match id.as_str() {
+            "p" => 101,
+            "b" => 100,
+            _ => 1_000_000,
+        };
+        let over = over_quota(&quotas, usage, [&a, &b, &c, &a]);
+        assert_eq!(
+            over,
+            [OverQuota {
+                plugin: a.clone(),
+                used: 101,
+                quota: 100
+            }],
+            "b is at (not over) its quota, c has none, a is listed once"
+        );
+        assert!(over_quota(&quotas, |_| 0, quotas.keys()).is_empty());
     }
 
     #[test]

@@ -7,8 +7,9 @@ use js_sys::Map;
 use wasm_bindgen::JsValue;
 
 use super::codec::value_to_js;
-use super::error::StoreResult;
+use super::error::{StoreError, StoreResult};
 use super::index::Index;
+use super::quarantine::{Place, Quarantine, Quarantined};
 use super::read_cache::ReadCache;
 use crate::core::replica::Batch;
 use crate::core::{Key, PluginId, Record};
@@ -18,15 +19,31 @@ use crate::core::{Key, PluginId, Record};
 pub struct Records {
     index: Index,
     reads: ReadCache,
+    /// What did not decode: left out of the index, or (values) skipped by `keys` and `scan`.
+    quarantine: Quarantine,
 }
 
 impl Records {
     /// The records loaded at open (the read cache starts empty: maps are made per plugin).
-    pub fn new(index: Index) -> Self {
+    pub fn new(index: Index, quarantine: Quarantine) -> Self {
         Records {
             index,
             reads: ReadCache::default(),
+            quarantine,
         }
+    }
+
+    /// What has been quarantined.
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
+
+    /// Quarantines (plugin, key)'s stored value, found corrupt when read; `false` if known.
+    pub fn quarantine_value(&mut self, plugin: &PluginId, key: &Key, reason: String) -> bool {
+        self.quarantine.add(Quarantined {
+            place: Place::Value(plugin.clone(), key.clone()),
+            reason,
+        })
     }
 
     /// The index, for reads.
@@ -48,6 +65,7 @@ impl Records {
         if !self.index.apply(record) {
             return None;
         }
+        self.quarantine.replaced(&id.0, &id.1);
         self.reads.put(&id.0, &id.1, js);
         Some(id)
     }
@@ -57,6 +75,7 @@ impl Records {
     pub fn apply_batch(&mut self, batch: Batch) -> Vec<(PluginId, Key)> {
         let changed = self.index.apply_batch(batch);
         for (plugin, key) in &changed {
+            self.quarantine.replaced(plugin, key);
             self.reads.put(plugin, key, None);
         }
         changed
@@ -76,7 +95,14 @@ impl Records {
         if let Some(cached) = self.reads.get(plugin, key) {
             return Ok(cached);
         }
-        let js = value_to_js(value)?;
+        let js = value_to_js(value).map_err(|e| match e {
+            StoreError::CorruptValue { reason, .. } => StoreError::CorruptValue {
+                plugin: plugin.to_string(),
+                key: key.to_string(),
+                reason,
+            },
+            other => other,
+        })?;
         self.reads.put(plugin, key, Some(&js));
         Ok(js)
     }

@@ -19,10 +19,17 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use crate::browser::interop::Obj;
+use crate::browser::page_events;
 use idb::{
     Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
     Transaction,
 };
+
+/// Dispatched on the global scope, `{ name }`, when another tab (a newer build) upgrades the
+/// database: this store has closed its connection so the upgrade is not blocked, and its
+/// writes fail from then on; the app should reload.
+pub const VERSION_CHANGE_EVENT: &str = "clientdata:versionchange";
 
 /// Current schema version.
 pub const VERSION: u32 = 2;
@@ -93,7 +100,13 @@ pub async fn open(name: &str) -> Result<Database, OpenError> {
     let raw: web_sys::IdbDatabase = result.map_err(|e| OpenError::Failed(e.to_string()))?.into();
     let closer = raw.clone();
     let mut db = Database::from(raw);
-    db.on_version_change(move |_| closer.close());
+    let db_name = name.to_owned();
+    db.on_version_change(move |_| {
+        closer.close();
+        // The app's cue to reload with the newer build (this connection is gone for good).
+        let detail = Obj::new().with("name", db_name.as_str());
+        page_events::dispatch_global(VERSION_CHANGE_EVENT, &detail.into());
+    });
     // The handler must outlive this function; it is dropped with the JS database object.
     db.forget_callbacks();
     Ok(db)

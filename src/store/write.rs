@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use wasm_bindgen::JsValue;
+
 use super::bus::rows_message;
 use super::codec::Encoded;
 use super::db::{Db, State};
@@ -13,8 +15,9 @@ use super::engine::{Commit, Fence};
 use super::error::{StoreError, StoreResult};
 use super::journal::SYNC_MAX_VALUE_BYTES;
 use super::pipeline::Queued;
-use super::quota::{self, record_cost};
+use super::quota::{self, over_quota, record_cost};
 use crate::browser::clock::JsClock;
+use crate::browser::interop::{number, Obj};
 use crate::core::record::MAX_VALUE_BYTES;
 use crate::core::replica::Batch;
 use crate::core::{Key, PluginId, Record};
@@ -42,7 +45,12 @@ impl Db {
                 record_cost(&key, value.as_ref()),
             )?;
             let mut clock = st.clock.clone();
-            let hlc = clock.tick(JsClock.try_now_ms()?)?;
+            let current = st
+                .records
+                .index()
+                .entry(plugin, key.as_str())
+                .map(|e| e.hlc);
+            let hlc = clock.tick_over(JsClock.try_now_ms()?, current)?;
             let record = Record {
                 plugin: plugin.clone(),
                 key,
@@ -119,10 +127,15 @@ impl Db {
                     Some((v, c)) => (Some(v), c),
                     None => (None, None),
                 };
+                let current = st
+                    .records
+                    .index()
+                    .entry(plugin, key.as_str())
+                    .map(|e| e.hlc);
                 records.push(Record {
                     plugin: plugin.clone(),
                     key,
-                    hlc: clock.tick(now)?,
+                    hlc: clock.tick_over(now, current)?,
                     value,
                 });
                 caches.push(cache);
@@ -140,7 +153,7 @@ impl Db {
             (
                 records,
                 caches,
-                st.slot_row(self.inner.info.slot),
+                st.slot_row(&self.inner.info),
                 ticket,
                 ready,
             )
@@ -186,7 +199,7 @@ impl Db {
         let slot = {
             let st = self.inner.state.borrow();
             st.check_open()?;
-            st.slot_row(self.inner.info.slot)
+            st.slot_row(&self.inner.info)
         };
         let rows = Db::rows(&batch.records);
         let ticket = self.inner.bus.reserve();
@@ -205,7 +218,34 @@ impl Db {
         let ok = result.is_ok() && rows.length() > 0;
         self.fill_post(ticket, ok.then(|| rows_message(&rows, true)));
         result?;
-        Ok(self.inner.state.borrow_mut().records.apply_batch(batch))
+        let changed = self.inner.state.borrow_mut().records.apply_batch(batch);
+        self.report_over_quota(&changed);
+        Ok(changed)
+    }
+
+    /// After a sync round applied `changed`: an `over-quota` event `{ plugin, usedBytes,
+    /// quotaBytes }` for each plugin it took past its quota (see `quota.rs`).
+    fn report_over_quota(&self, changed: &[(PluginId, Key)]) {
+        let over = {
+            let st = self.inner.state.borrow();
+            if st.quotas.is_empty() {
+                return;
+            }
+            let index = st.records.index();
+            over_quota(
+                &st.quotas,
+                |p| index.usage(p),
+                changed.iter().map(|(p, _)| p),
+            )
+        };
+        for o in over {
+            let event: JsValue = Obj::new()
+                .with("plugin", o.plugin.as_str())
+                .with("usedBytes", number(o.used))
+                .with("quotaBytes", number(o.quota))
+                .into();
+            self.emit("over-quota", &event);
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 //! `clientdata:<db>:sync`; the one holding it is the leader and runs rounds: at once, every
 //! `intervalMs`, when the page comes back `online` or becomes visible, and `debounceMs` after a
 //! local write (of any tab: other tabs' writes reach the leader over the BroadcastChannel).
-//! Other tabs hear each round's result over the channel (`local-data-synced`). When the
-//! leader closes or its tab dies, the lock passes to the next instance in the queue.
+//! Other tabs hear each round's result over the channel (`local-data-synced`). After a failed
+//! round the next waits `core::backoff` (1 s doubling to 5 min, jittered, never sooner than
+//! the server's `Retry-After`), whatever writes happen meanwhile. When the leader closes or its
+//! tab dies, the lock passes to the next instance in the queue.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -21,6 +23,7 @@ use super::round::{Direction, Syncer};
 use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
 use crate::browser::page_events::on_wake;
 use crate::browser::timer::sleep;
+use crate::core::backoff;
 use crate::store::db::Db;
 
 /// Why the leader should run a round.
@@ -93,6 +96,26 @@ impl Drop for Auto {
     }
 }
 
+/// Waits out the backoff after `failures` failed rounds in a row. Local writes do not cut it
+/// short (they ship with the next round); coming back online or visible does, unless the server
+/// asked for a pause with `Retry-After`. `false` once the store stopped.
+async fn back_off(
+    failures: u32,
+    retry_after_ms: Option<u64>,
+    triggers: &mut UnboundedReceiver<Trigger>,
+) -> bool {
+    let delay = backoff::delay_ms(failures, getrandom::u32().unwrap_or(0), retry_after_ms);
+    let mut timer = sleep(delay);
+    loop {
+        match select(&mut timer, triggers.next()).await {
+            Either::Left(_) => return true,
+            Either::Right((None, _)) => return false,
+            Either::Right((Some(Trigger::Now), _)) if retry_after_ms.is_none() => return true,
+            Either::Right((Some(_), _)) => {}
+        }
+    }
+}
+
 async fn run(
     syncer: Rc<Syncer>,
     config: AutoSync,
@@ -119,28 +142,44 @@ async fn run(
         }
     };
     leader.set(true);
+    // Consecutive failed rounds: after each, the next waits `core::backoff::delay_ms`.
+    let mut failures = 0u32;
     loop {
         if syncer.db().check_open().is_err() || signal.as_ref().is_some_and(|s| s.aborted()) {
             break;
         }
         let limit = syncer.transport().config().page_limit;
-        if let Err(e) = syncer
+        let mut retry_after = None;
+        match syncer
             .sync(None, limit, Direction::Both, signal.as_ref(), |_| {})
             .await
         {
-            if syncer.db().check_open().is_err() || signal.as_ref().is_some_and(|s| s.aborted()) {
-                break;
+            Ok(_) => failures = 0,
+            Err(e) => {
+                if syncer.db().check_open().is_err() || signal.as_ref().is_some_and(|s| s.aborted())
+                {
+                    break;
+                }
+                failures = failures.saturating_add(1);
+                retry_after = e.retry_after_ms();
+                syncer.db().emit("sync-failed", &JsValue::from(e));
             }
-            syncer.db().emit("sync-failed", &JsValue::from(e));
         }
-        let next = select(sleep(config.interval_ms), triggers.next()).await;
-        match next {
-            Either::Left(_) => {}
-            Either::Right((None, _)) => break,
-            Either::Right((Some(Trigger::Now), _)) => {}
-            Either::Right((Some(Trigger::Write), _)) => {
-                sleep(config.debounce_ms).await;
+        let go_on = if failures > 0 {
+            back_off(failures, retry_after, &mut triggers).await
+        } else {
+            match select(sleep(config.interval_ms), triggers.next()).await {
+                Either::Left(_) => true,
+                Either::Right((None, _)) => false,
+                Either::Right((Some(Trigger::Now), _)) => true,
+                Either::Right((Some(Trigger::Write), _)) => {
+                    sleep(config.debounce_ms).await;
+                    true
+                }
             }
+        };
+        if !go_on {
+            break;
         }
         // Triggers that arrived meanwhile are served by the round about to run.
         while triggers.try_recv().is_ok() {}

@@ -15,6 +15,10 @@ pub const MAX_RETRIES: u32 = 10;
 pub const BASE_BACKOFF_MS: u64 = 250;
 /// Longest retry delay.
 pub const MAX_BACKOFF_MS: u64 = 8_000;
+/// Smallest `sync.maxReplyBytes`.
+pub const MIN_REPLY_BYTES: usize = 1 << 10;
+/// Largest `sync.maxReplyBytes`: 64 MiB (the reply is held in memory, twice while parsed).
+pub const MAX_REPLY_BYTES: usize = 64 << 20;
 
 /// Automatic sync in the leader tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,8 @@ pub struct SyncConfig {
     pub limits: Limits,
     /// The server-side dataset rounds read and write; `None`: the database's name.
     pub dataset: Option<String>,
+    /// Largest reply body read; a longer one is abandoned (`BodyTooLargeError`).
+    pub max_reply_bytes: usize,
 }
 
 impl SyncConfig {
@@ -64,6 +70,7 @@ impl SyncConfig {
             auto: None,
             limits: Limits::default(),
             dataset: None,
+            max_reply_bytes: Limits::default().max_body_bytes,
         })
     }
 

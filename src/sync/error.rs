@@ -20,6 +20,8 @@ pub enum SyncError {
         code: String,
         /// The server's `{ message }`, or the status text.
         message: String,
+        /// The answer's `Retry-After`, in milliseconds (seconds or an HTTP date), if any.
+        retry_after_ms: Option<u64>,
     },
     /// No HTTP answer at all (connection refused, DNS, CORS, offline).
     #[error("network error talking to {url}: {message}")]
@@ -52,6 +54,14 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// The server's `Retry-After`, if the failure carried one.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            SyncError::Http { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
     /// Whether a new attempt of the same request may succeed (network trouble, 5xx, 429).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -90,11 +100,21 @@ impl Coded for SyncError {
         }
     }
 
-    /// `SyncHttpError` carries the server's `code` and the HTTP `status`.
+    /// `SyncHttpError` carries the server's `code`, the HTTP `status` and, when the answer had
+    /// one, `retryAfterMs`.
     fn fields(&self, put: &mut dyn FnMut(&'static str, Field<'_>)) {
-        if let SyncError::Http { status, code, .. } = self {
+        if let SyncError::Http {
+            status,
+            code,
+            retry_after_ms,
+            ..
+        } = self
+        {
             put("code", Field::Text(code));
             put("status", Field::Number(f64::from(*status)));
+            if let Some(ms) = retry_after_ms {
+                put("retryAfterMs", Field::Number(*ms as f64));
+            }
         }
     }
 }
@@ -109,6 +129,7 @@ mod tests {
             status,
             code: "x".into(),
             message: String::new(),
+            retry_after_ms: None,
         };
         assert!(http(500).is_transient() && http(503).is_transient() && http(429).is_transient());
         assert!(

@@ -22,7 +22,7 @@ use crate::browser::clock::JsClock;
 use crate::browser::interop::parse_json;
 use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
 use crate::core::replica::{Client, ReplicaError};
-use crate::core::{ExchangeResponse, Key, PluginId};
+use crate::core::{ExchangeResponse, Key, NodeId, PluginId};
 use crate::store::db::Db;
 
 /// What a round moved.
@@ -47,6 +47,9 @@ pub struct Syncer {
     dirty: RefCell<Dirty>,
     /// The store was found wiped at open and no sync has completed since (`store::epoch`).
     wipe_unreported: std::cell::Cell<bool>,
+    /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
+    /// that reply answered; used only by a round of the same scope.
+    coverage_from: RefCell<Option<(Option<Vec<PluginId>>, PluginId)>>,
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
@@ -68,6 +71,17 @@ fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
     }
 }
 
+/// The server's 403 `node_id_taken` as its own typed error (`NodeIdTakenError`): our node id
+/// belongs to another device, which no retry and no token fixes.
+fn node_taken(e: SyncError, node: NodeId) -> SyncError {
+    match e {
+        SyncError::Http {
+            status: 403, code, ..
+        } if code == "node_id_taken" => crate::core::Error::NodeIdTaken(node.to_string()).into(),
+        other => other,
+    }
+}
+
 /// Parses and shape-checks a reply body; any failure is `InvalidReply` (or the typed code the
 /// core's deserializers tag, e.g. `invalid_hlc`).
 fn parse_reply(text: &JsValue) -> Result<ExchangeResponse, SyncError> {
@@ -82,6 +96,7 @@ impl Syncer {
     pub fn new(db: Db, transport: Transport) -> Self {
         let clock = db.clock();
         let mut client = Client::new(clock.node());
+        client.secret = Some(db.info().secret.to_hex());
         client.limits = transport.config().limits;
         client.limits.max_drift_ms = clock.max_drift_ms();
         // Each database is its own dataset on the server unless the app names one, so two
@@ -100,6 +115,7 @@ impl Syncer {
             transport,
             client,
             dirty: RefCell::default(),
+            coverage_from: RefCell::default(),
         }
     }
 
@@ -187,10 +203,16 @@ impl Syncer {
         }
         let clock = self.db.clock();
         let walk = self.dirty.borrow().walk;
+        let coverage_from = self
+            .coverage_from
+            .borrow()
+            .as_ref()
+            .filter(|(asked, _)| asked.as_deref() == scope)
+            .map(|(_, from)| from.clone());
         let (request, more_to_push, walk_next) = self.db.with_index(|index| {
             let mut outgoing = self
                 .client
-                .request(index, &clock, scope, limit)
+                .request_from(index, &clock, scope, limit, coverage_from)
                 .map_err(protocol_only)?;
             let planned = push_plan::plan(
                 index,
@@ -205,7 +227,11 @@ impl Syncer {
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
         let body = to_json(&request)?;
-        let answer = self.transport.exchange(&body, signal).await?;
+        let answer = self
+            .transport
+            .exchange(&body, signal)
+            .await
+            .map_err(|e| node_taken(e, self.client.node))?;
         let reply = parse_reply(&answer.text)?;
         let now = JsClock.try_now_ms()?;
         let plan = self.db.with_index(|index| {
@@ -217,7 +243,8 @@ impl Syncer {
             return Err(SyncError::Aborted);
         }
         let applied = plan.applied;
-        let has_more = plan.has_more;
+        let coverage_next = plan.coverage_next.clone();
+        let has_more = plan.has_more || coverage_next.is_some();
         let new_clock = plan.clock.clone();
         // A round that moved nothing (the common idle round) has nothing to commit.
         let idle = plan.batch.records.is_empty()
@@ -230,6 +257,9 @@ impl Syncer {
             self.db.apply_remote(plan.batch).await?
         };
         self.db.adopt_clock(new_clock);
+        // Only after the commit: a failed round asks for the same coverage again.
+        *self.coverage_from.borrow_mut() =
+            coverage_next.map(|next| (scope.map(<[PluginId]>::to_vec), next));
         self.dirty
             .borrow_mut()
             .after_round(walk, walk_next, &request.push);

@@ -1,13 +1,14 @@
 //! One exchange request (`browser::fetch`): JSON body, bearer token, timeout, the caller's
-//! `AbortSignal`, retries with jittered backoff on network errors and 5xx, and on 401 one more
-//! attempt with a freshly asked token.
+//! `AbortSignal`, a reply read as a stream and abandoned past `sync.maxReplyBytes`, retries with
+//! jittered backoff on network errors and 5xx (never sooner than `Retry-After`), and on 401 one
+//! more attempt with a freshly asked token.
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-use super::config::{backoff_ms, SyncConfig};
+use super::config::{backoff_ms, SyncConfig, MAX_BACKOFF_MS};
 use super::error::SyncError;
 use crate::browser::fetch::{call_token_provider, fetch_text};
 use crate::browser::interop::{get as field, parse_json};
@@ -21,6 +22,8 @@ pub struct Answer {
     /// Body text, left a JS string: a 1 MB page is parsed by `JSON.parse` without first being
     /// copied into wasm memory and back.
     pub text: JsValue,
+    /// The answer's `Retry-After` in milliseconds, if any.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// The server end of a store: URL, token provider, timeout and retry policy.
@@ -65,7 +68,7 @@ impl Transport {
         token: Option<String>,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        let limit = self.config.limits.max_body_bytes;
+        let limit = self.config.max_reply_bytes;
         let got = JsFuture::from(fetch_text(
             method,
             url,
@@ -105,6 +108,10 @@ impl Transport {
         Ok(Answer {
             status,
             text: field(&got, "text"),
+            retry_after_ms: field(&got, "retryAfterMs")
+                .as_f64()
+                .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                .map(|ms| ms as u64),
         })
     }
 
@@ -133,8 +140,14 @@ impl Transport {
                     token = self.token().await?;
                 }
                 Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    // A server that asks for more than the longest in-round pause is left
+                    // alone: the round fails with its retryAfterMs (automatic sync waits).
+                    let floor = e.retry_after_ms().unwrap_or(0);
+                    if floor > MAX_BACKOFF_MS {
+                        return Err(e);
+                    }
                     let jitter = getrandom::u32().unwrap_or(0);
-                    sleep(backoff_ms(attempt, jitter)).await;
+                    sleep(backoff_ms(attempt, jitter).max(floor)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -167,5 +180,6 @@ fn http_error(answer: Answer) -> Result<Answer, SyncError> {
         status: answer.status,
         code: text("code").unwrap_or_else(|| "http_error".into()),
         message: text("message").unwrap_or_else(|| format!("HTTP {}", answer.status)),
+        retry_after_ms: answer.retry_after_ms,
     })
 }

@@ -12,6 +12,7 @@ use clientdata::core::{
 use postgres::{Row, Transaction};
 
 use super::PgError;
+use crate::quota::Counted;
 
 /// The value column's kinds (as in the SQLite schema).
 pub(super) const TOMBSTONE: i16 = 0;
@@ -138,11 +139,11 @@ const RECORDS_ABOVE: &str = "WITH RECURSIVE nodes (plugin, node) AS (
      ),
      chosen AS (
          SELECT n.plugin, c.key, c.hlc FROM nodes n
+         LEFT JOIN floor f ON f.plugin = n.plugin AND f.node = n.node
          CROSS JOIN LATERAL (
              SELECT r.key, r.hlc FROM records r
              WHERE r.user_id = $1 AND r.plugin = n.plugin AND r.node = n.node
-               AND r.hlc > COALESCE((SELECT f.hlc FROM floor f
-                                     WHERE f.plugin = n.plugin AND f.node = n.node), '')
+               AND r.hlc > COALESCE(f.hlc, '')
              ORDER BY r.hlc LIMIT $6
          ) c
          WHERE n.node IS NOT NULL
@@ -153,7 +154,25 @@ const RECORDS_ABOVE: &str = "WITH RECURSIVE nodes (plugin, node) AS (
      JOIN records r ON r.user_id = $1 AND r.plugin = c.plugin AND r.key = c.key
      ORDER BY c.hlc, c.plugin, c.key";
 
+/// Bounded counts for the per-user caps (`LIMIT $2`: never more index entries than the cap).
+const COUNT_PLUGINS: &str =
+    "SELECT count(*) FROM (SELECT DISTINCT plugin FROM coverage WHERE user_id = $1 LIMIT $2) AS c";
+const COUNT_NODES: &str = "SELECT count(*) FROM (SELECT node FROM coverage WHERE user_id = $1 UNION SELECT node FROM nodes WHERE user_id = $1 LIMIT $2) AS c";
+const COUNT_RECORDS: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM records WHERE user_id = $1 LIMIT $2) AS c";
+
 impl crate::backend::Transaction for PgTx<'_> {
+    fn count(&mut self, what: Counted, upto: u64) -> Result<u64, PgError> {
+        let sql = match what {
+            Counted::Plugins => COUNT_PLUGINS,
+            Counted::Nodes => COUNT_NODES,
+            Counted::Records => COUNT_RECORDS,
+        };
+        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+        let n: i64 = self.tx.query_one(sql, &[&self.user, &upto])?.try_get(0)?;
+        Ok(n.unsigned_abs())
+    }
+
     fn commit_transaction(self) -> Result<(), PgError> {
         Ok(self.tx.commit()?)
     }

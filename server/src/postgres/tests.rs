@@ -112,3 +112,20 @@ fn concurrent_startups_migrate_once() {
         .get(0);
     assert_eq!(applied, i64::from(SCHEMA_VERSION));
 }
+
+#[test]
+fn sessions_run_without_jit_and_keep_the_urls_own_options() {
+    let Some(url) = fresh() else { return };
+    // An option given in the URL survives beside `jit=off`.
+    let url = format!("{url}?options=-c%20statement_timeout%3D12345");
+    let db = PgDatabase::open(&url, PgOptions::default()).unwrap();
+    let mut conn = db.connection().unwrap();
+    let jit: String = conn.client.query_one("SHOW jit", &[]).unwrap().get(0);
+    assert_eq!(jit, "off");
+    let timeout: String = conn
+        .client
+        .query_one("SHOW statement_timeout", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, "12345ms");
+}

@@ -1,4 +1,5 @@
-//! The SQLite backend: one connection in WAL mode, one `IMMEDIATE` transaction per round.
+//! The SQLite backend: one writer connection in WAL mode, one `IMMEDIATE` transaction per round
+//! that writes; rounds that only read run on read-only connections ([`SqliteDatabase`]).
 //!
 //! Durability: `synchronous = NORMAL`. In WAL mode that never corrupts the database and loses
 //! nothing when the process dies (SIGKILL, panic); only a power cut or OS crash may roll back the
@@ -8,6 +9,8 @@
 
 mod admin;
 mod checkpoint;
+mod database;
+mod readers;
 mod schema;
 mod store;
 
@@ -21,6 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use crate::backend::Backend;
 use crate::scope::Scope;
 
+pub use database::{SqliteDatabase, DEFAULT_READERS};
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteTx;
 

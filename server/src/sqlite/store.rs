@@ -10,6 +10,7 @@ use rusqlite::types::{Null, Type};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::SqliteError;
+use crate::quota::Counted;
 
 /// Sorts above every encoded HLC (they are lowercase hex and `-`): "no upper bound".
 const NO_BOUND: &str = "~";
@@ -91,7 +92,28 @@ pub(super) const VERSION: &str =
 const UPSERT_RECORD: &str = "INSERT INTO records (user_id, plugin, key, node, hlc, kind, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (user_id, plugin, key) DO UPDATE SET node = excluded.node, hlc = excluded.hlc, kind = excluded.kind, value = excluded.value";
 
+/// Bounded counts for the per-user caps (`LIMIT ?2`: never more index entries than the cap).
+pub(super) const COUNT_PLUGINS: &str =
+    "SELECT count(*) FROM (SELECT DISTINCT plugin FROM coverage WHERE user_id = ?1 LIMIT ?2)";
+pub(super) const COUNT_NODES: &str = "SELECT count(*) FROM (SELECT node FROM coverage WHERE user_id = ?1 UNION SELECT node FROM nodes WHERE user_id = ?1 LIMIT ?2)";
+pub(super) const COUNT_RECORDS: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM records WHERE user_id = ?1 LIMIT ?2)";
+
 impl crate::backend::Transaction for SqliteTx<'_> {
+    fn count(&mut self, what: Counted, upto: u64) -> Result<u64, SqliteError> {
+        let sql = match what {
+            Counted::Plugins => COUNT_PLUGINS,
+            Counted::Nodes => COUNT_NODES,
+            Counted::Records => COUNT_RECORDS,
+        };
+        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+        let n: i64 = self
+            .tx
+            .prepare_cached(sql)?
+            .query_row(params![self.user, upto], |row| row.get(0))?;
+        Ok(n.unsigned_abs())
+    }
+
     fn commit_transaction(self) -> Result<(), SqliteError> {
         Ok(self.tx.commit()?)
     }

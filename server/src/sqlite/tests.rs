@@ -10,6 +10,7 @@ use super::store::{NEXT_NODE, NEXT_PLUGIN, NODE_RANGE, RECORD_BY_ROWID, VERSION}
 use super::*;
 use crate::auth::UserId;
 use crate::backend::{exchange, Transaction};
+use crate::quota::UserCaps;
 use crate::scope::Scope;
 
 const NOW: u64 = 1_700_000_000_000;
@@ -42,6 +43,7 @@ fn request(
         limit,
         secret: None,
         dataset: None,
+        coverage_from: None,
     }
 }
 
@@ -146,7 +148,8 @@ fn rounds_answer_exactly_what_the_memory_model_answers() {
         for round in 0..60 {
             let req = rounds.request(&coverage);
             let expected = serve(&mut model, &req, &limits, NOW).map_err(|e| e.to_string());
-            let got = exchange(&mut db, &alice, &req, &limits, NOW).map_err(|e| e.to_string());
+            let got = exchange(&mut db, &alice, &req, &limits, &UserCaps::DEFAULT, NOW)
+                .map_err(|e| e.to_string());
             assert_eq!(got, expected, "seed {seed} round {round}: {req:?}");
             if let Ok((reply, stats)) = &got {
                 paged += usize::from(reply.has_more);
@@ -256,6 +259,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
         &user("alice"),
         &request(1, vec![mine.clone()], Watermarks::new(), None, 10),
         &limits,
+        &UserCaps::DEFAULT,
         NOW,
     )
     .unwrap();
@@ -264,6 +268,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
         &user("bob"),
         &request(1, vec![theirs.clone()], Watermarks::new(), None, 10),
         &limits,
+        &UserCaps::DEFAULT,
         NOW,
     )
     .unwrap();
@@ -273,6 +278,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
             &user(name),
             &request(2, vec![], Watermarks::new(), None, 10),
             &limits,
+            &UserCaps::DEFAULT,
             NOW,
         )
         .unwrap();
@@ -288,6 +294,7 @@ fn a_user_never_sees_another_users_rows_even_with_equal_ids() {
         &user("carol"),
         &request(2, vec![], Watermarks::new(), None, 10),
         &limits,
+        &UserCaps::DEFAULT,
         NOW,
     )
     .unwrap();

@@ -264,3 +264,24 @@ fn tokens_never_reach_the_log() {
 }
 
 on_both!(health_reports_its_shape);
+
+#[test]
+fn a_range_outside_a_static_file_gets_416_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    std::fs::write(dir.path().join("www/a.txt"), "0123456789").unwrap();
+    let server = Server::start(dir.path(), &["--static", "www"], &[]);
+    let part = server.send("GET", "/a.txt", &[("range", "bytes=2-4")], Vec::new());
+    assert_eq!((part.status, part.text().as_str()), (206, "234"));
+    let reply = server.send("GET", "/a.txt", &[("range", "bytes=100-200")], Vec::new());
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (416, "range_not_satisfiable")
+    );
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    // Nothing changed: the file is served whole as before.
+    assert_eq!(
+        server.send("GET", "/a.txt", &[], Vec::new()).text(),
+        "0123456789"
+    );
+}

@@ -3,6 +3,8 @@
 #[macro_use]
 mod support;
 
+mod catalogue;
+mod clock;
 mod config;
 mod crash;
 mod errors;
@@ -10,5 +12,6 @@ mod exchange;
 mod hostile;
 mod http;
 mod isolation;
+mod openapi;
 mod ops;
 mod scaleout;

@@ -5,9 +5,10 @@
 use wasm_bindgen_futures::JsFuture;
 
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, NodeId, PluginId, Record, VersionVector, Watermarks};
+use crate::core::{ClockState, DeviceSecret, NodeId, PluginId, Record, VersionVector, Watermarks};
 use crate::store::codec::js_failure;
 use crate::store::error::StoreResult;
+use crate::store::quarantine::Quarantined;
 
 /// A writer slot's persisted state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub struct SlotRow {
     pub node: NodeId,
     /// The slot's last clock state.
     pub clock: ClockState,
+    /// The slot's device secret (`None` in rows written before secrets: open adds one).
+    pub secret: Option<DeviceSecret>,
 }
 
 /// Everything stored, read at open.
@@ -27,6 +30,8 @@ pub struct Loaded {
     pub records: Vec<Record>,
     /// Every sync vector.
     pub vectors: Vec<(VectorKind, PluginId, VersionVector)>,
+    /// Rows that did not decode (left where they are, out of the index).
+    pub corrupt: Vec<Quarantined>,
 }
 
 /// One atomic write: records (optionally only where newer than what is stored), the writer's

@@ -3,7 +3,7 @@
 //! for `scan`.
 //!
 //! Rows: `records` `{p, k, h, v?: JSON text, b?: Uint8Array}` (neither `v` nor `b`: tombstone);
-//! `slots` `{slot, node, wall, counter}`; `vectors` `{kind, plugin, h: [hlc, ...]}`.
+//! `slots` `{slot, node, wall, counter, secret}`; `vectors` `{kind, plugin, h: [hlc, ...]}`.
 
 use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
@@ -14,7 +14,7 @@ use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use crate::browser::idb_requests::{fence_epoch, put_rows, request_done, tx_done};
 use crate::browser::interop::{get, Obj};
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, Hlc, NodeId, PluginId, Value, VersionVector};
+use crate::core::{ClockState, DeviceSecret, Hlc, NodeId, PluginId, Value, VersionVector};
 use crate::store::codec::{js_failure, row_to_record};
 use crate::store::error::StoreResult;
 use crate::store::schema::{self, OpenError, EPOCHS, META, RECORDS, SLOTS, VECTORS};
@@ -85,10 +85,17 @@ impl IdbEngine {
             .map_err(|e| js_failure(&e))?;
         let records: Array = request(&records).await?.unchecked_into();
         let vectors: Array = request(&vectors).await?.unchecked_into();
-        Ok(Loaded {
-            records: records.iter().filter_map(|r| row_to_record(&r)).collect(),
+        let mut loaded = Loaded {
             vectors: parse_vectors(&vectors),
-        })
+            ..Loaded::default()
+        };
+        for row in records.iter() {
+            match row_to_record(&row) {
+                Ok(record) => loaded.records.push(record),
+                Err(corrupt) => loaded.corrupt.push(corrupt),
+            }
+        }
+        Ok(loaded)
     }
 
     /// Reads every sync vector (a round re-reads them: another tab's round may have moved them).
@@ -116,6 +123,9 @@ impl IdbEngine {
             .and_then(|n| NodeId::parse(&n).ok());
         let wall = get(&row, "wall").as_f64();
         let counter = get(&row, "counter").as_f64();
+        let secret = get(&row, "secret")
+            .as_string()
+            .and_then(|s| DeviceSecret::parse(&s));
         Ok(match (node, wall, counter) {
             (Some(node), Some(wall), Some(counter))
                 if wall >= 0.0 && (0.0..=65535.0).contains(&counter) =>
@@ -127,6 +137,7 @@ impl IdbEngine {
                         wall_ms: wall as u64,
                         counter: counter as u16,
                     },
+                    secret,
                 })
             }
             _ => None,
@@ -165,12 +176,15 @@ impl IdbEngine {
         let records = Self::store(&tx, RECORDS)?;
         put_rows(&records, commit.rows, commit.if_newer).map_err(fail)?;
         if let Some(slot) = commit.slot {
-            let row: JsValue = Obj::new()
+            let mut row = Obj::new()
                 .with("slot", slot.slot)
                 .with("node", slot.node.to_string())
                 .with("wall", slot.clock.wall_ms as f64)
-                .with("counter", slot.clock.counter)
-                .into();
+                .with("counter", slot.clock.counter);
+            if let Some(secret) = slot.secret {
+                row = row.with("secret", secret.to_hex());
+            }
+            let row: JsValue = row.into();
             Self::store(&tx, SLOTS)?.put(&row).map_err(fail)?;
         }
         if !commit.vectors.is_empty() {
@@ -224,7 +238,8 @@ impl IdbEngine {
         let mut last = None;
         let mut out = Vec::new();
         for row in rows.iter() {
-            let Some(record) = row_to_record(&row) else {
+            // A corrupt row (quarantined at open) is skipped: the rest of the page is read.
+            let Ok(record) = row_to_record(&row) else {
                 continue;
             };
             if !record.key.as_str().starts_with(prefix) {

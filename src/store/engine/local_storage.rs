@@ -1,7 +1,7 @@
 //! The localStorage engine, used when IndexedDB is missing or fails to open (or when forced by
 //! the `engine` option). One localStorage item per record:
 //! `clientdata:<db>:rec:<plugin>\x01<key>` = the journal entry encoding of the record; slot rows
-//! at `clientdata:<db>:slot:<n>` = `<node>,<wall>,<counter>`; vectors at
+//! at `clientdata:<db>:slot:<n>` = `<node>,<wall>,<counter>,<secret>`; vectors at
 //! `clientdata:<db>:vec:<kind>:<plugin>` = comma-separated HLCs. Writes are synchronous.
 
 use web_sys::Storage;
@@ -9,10 +9,11 @@ use web_sys::Storage;
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use crate::browser::web_storage::{keys_with_prefix, probe};
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, Hlc, Key, NodeId, PluginId, VersionVector};
+use crate::core::{ClockState, DeviceSecret, Hlc, Key, NodeId, PluginId, VersionVector};
 use crate::store::codec::js_failure;
 use crate::store::error::StoreResult;
 use crate::store::journal;
+use crate::store::quarantine::{Place, Quarantined};
 
 /// A vector item: `<kind>:<plugin>` (the name after `vec:`) = comma-separated HLCs.
 fn parse_vector(id: &str, text: &str) -> Option<(VectorKind, PluginId, VersionVector)> {
@@ -78,10 +79,20 @@ impl LsEngine {
                 let Some((plugin, key)) = id.split_once('\u{1}') else {
                     continue;
                 };
-                if let Some(record) = journal::decode(&text) {
-                    if record.plugin.as_str() == plugin && record.key.as_str() == key {
-                        loaded.records.push(record);
+                let bad = |reason: String| Quarantined {
+                    place: Place::Row(item.clone()),
+                    reason,
+                };
+                match journal::decode(&text) {
+                    Ok(record)
+                        if record.plugin.as_str() == plugin && record.key.as_str() == key =>
+                    {
+                        loaded.records.push(record)
                     }
+                    Ok(_) => loaded
+                        .corrupt
+                        .push(bad("the record does not match its item's name".into())),
+                    Err(why) => loaded.corrupt.push(bad(why.to_string())),
                 }
             } else if let Some(id) = rest.strip_prefix("vec:") {
                 loaded.vectors.extend(parse_vector(id, &text));
@@ -100,10 +111,13 @@ impl LsEngine {
         let node = NodeId::parse(parts.next()?).ok()?;
         let wall_ms = parts.next()?.parse().ok()?;
         let counter = parts.next()?.parse().ok()?;
+        // Rows written before device secrets have three parts.
+        let secret = parts.next().and_then(DeviceSecret::parse);
         Some(SlotRow {
             slot: n,
             node,
             clock: ClockState { wall_ms, counter },
+            secret,
         })
     }
 
@@ -117,7 +131,7 @@ impl LsEngine {
             if commit.if_newer {
                 let stored = self.storage.get_item(&item).ok().flatten();
                 if stored
-                    .and_then(|s| journal::decode(&s))
+                    .and_then(|s| journal::decode(&s).ok())
                     .is_some_and(|s| s.hlc >= record.hlc)
                 {
                     continue;
@@ -126,13 +140,15 @@ impl LsEngine {
             put(&item, &journal::encode(record))?;
         }
         if let Some(slot) = commit.slot {
-            put(
-                &format!("{}slot:{}", self.root, slot.slot),
-                &format!(
-                    "{},{},{}",
-                    slot.node, slot.clock.wall_ms, slot.clock.counter
-                ),
-            )?;
+            let mut row = format!(
+                "{},{},{}",
+                slot.node, slot.clock.wall_ms, slot.clock.counter
+            );
+            if let Some(secret) = slot.secret {
+                row.push(',');
+                row.push_str(&secret.to_hex());
+            }
+            put(&format!("{}slot:{}", self.root, slot.slot), &row)?;
         }
         for (kind, watermarks) in commit.vectors {
             for (plugin, vector) in watermarks.iter() {

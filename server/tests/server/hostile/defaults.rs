@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{token, tokens_file, Device, Server};
+use crate::support::{token, tokens_file, Device, Server, TestDb};
 
 fn run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clientdata-server"))
@@ -199,4 +199,26 @@ fn health_is_unhealthy_after_a_failed_write_until_one_succeeds() {
     let healthy = health();
     assert_eq!(healthy.status, 200, "{}", healthy.text());
     assert_eq!(Device::new(&token("alice")).sync(&server, 10).applied, 3);
+}
+
+/// PostgreSQL only (SQLite's one open connection cannot lose its database): with the database
+/// gone, `/health` answers 503 `unavailable` (after the pool's wait for a connection, ~10 s).
+#[test]
+fn health_is_unavailable_while_the_database_does_not_answer() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let server = Server::with_tokens(&db);
+    let health = || server.send("GET", "/health", &[], Vec::new());
+    assert_eq!(health().status, 200);
+    let (admin, name) = db.postgres_admin().unwrap();
+    let mut client = postgres::Client::connect(admin, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+    let reply = health();
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["healthy"], false);
+    assert_eq!(body["code"], "unavailable");
 }

@@ -1,14 +1,17 @@
 //! The server against hostile and broken clients (issue 14), each finding reproduced against the
 //! real binary: slow and idle connections under a low descriptor limit, stalled heads and bodies,
 //! shutdown with slow clients, hyper's own error answers, invalid values, many large bodies at
-//! once against the memory budget, random malformed requests, and the safer defaults.
+//! once against the memory budget, random malformed requests, the safer defaults, per-user caps
+//! and the paged coverage of a user with many plugins. Fairness (latency under another user's
+//! load) is its own test binary, `server/tests/fairness`.
 //! scripts/measure-hostile.py takes the same measurements as figures.
 
 mod connections;
+mod coverage;
 mod defaults;
-mod fairness;
 mod inputs;
 mod nodes;
+mod quota;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

@@ -91,6 +91,11 @@ impl TestDb {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// For PostgreSQL: the cluster's admin URL and this test's database name.
+    pub fn postgres_admin(&self) -> Option<(&str, &str)> {
+        self.pg.as_ref().map(|(a, n)| (a.as_str(), n.as_str()))
+    }
 }
 
 impl Drop for TestDb {

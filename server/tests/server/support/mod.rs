@@ -308,6 +308,8 @@ pub struct Device {
     pub token: String,
     /// How far this device's wall clock runs behind real time.
     pub behind_ms: u64,
+    /// Where the next request continues the server's coverage (the last reply's `coverageNext`).
+    pub coverage_from: Option<PluginId>,
 }
 
 /// What one `sync` did.
@@ -332,6 +334,7 @@ impl Device {
             clock,
             token: token.to_owned(),
             behind_ms: 0,
+            coverage_from: None,
         }
     }
 
@@ -367,7 +370,13 @@ impl Device {
     ) -> (ExchangeRequest, bool, usize) {
         let out = self
             .client
-            .request(&mut self.store, &self.clock, plugins, limit)
+            .request_from(
+                &mut self.store,
+                &self.clock,
+                plugins,
+                limit,
+                self.coverage_from.take(),
+            )
             .unwrap();
         let reply = server.exchange(&self.token, &out.request);
         let plan = self
@@ -377,7 +386,9 @@ impl Device {
         use clientdata::core::Store;
         self.store.commit(plan.batch).unwrap();
         self.clock = plan.clock;
-        (out.request, plan.has_more || out.more_to_push, plan.applied)
+        self.coverage_from = plan.coverage_next.clone();
+        let more = plan.has_more || out.more_to_push || self.coverage_from.is_some();
+        (out.request, more, plan.applied)
     }
 
     /// Rounds until nothing is left to push or pull.
