@@ -88,9 +88,10 @@ async function closeClientData(db, name) {
   localStorage.clear();
 }
 
-// Sync helpers. Each run uses a fresh user, so runs never see each other's records.
+// Sync helpers. Each run uses a fresh user, so runs never see each other's records. Devices are
+// databases of their own names, so they name one server dataset to share it.
 async function openDevice(cd, name, user) {
-  return cd.ClientData.open({ name, server: SYNC_SERVER, token: () => `dev-token-${user}` });
+  return cd.ClientData.open({ name, server: SYNC_SERVER, token: () => `dev-token-${user}`, sync: { dataset: "bench" } });
 }
 // Device A of `user` (or `devices` devices, each its share) writes records k0..k{n-1} in plugin
 // "bench" and pushes them; then it is closed and its database deleted (the records live on the

@@ -478,6 +478,352 @@ fn a_reply_that_lost_its_way_is_harmless_and_the_next_round_retries() {
     sim.run().unwrap();
 }
 
+// ---- Tombstone collection with a horizon, and full resync (core::gc) ----
+//
+// The protocol does not carry these yet; this drives the pure decisions of `core::gc` around the
+// real `serve` and `Client`, as the server and the browser are meant to: the server remembers its
+// readers and collects tombstones, a reader past the horizon walks the server's rows by key.
+
+use clientdata::core::gc::{drop_collected, Horizon, Reader, ResyncPage};
+use clientdata::core::replica::effective_seen;
+use clientdata::core::{Batch, Watermarks};
+
+const HORIZON_MS: u64 = 10_000;
+
+#[derive(Default)]
+struct Gc {
+    readers: BTreeMap<NodeId, Reader>,
+    /// Server time each stored row was stored at, with the stamp it was stored for.
+    stored: BTreeMap<(PluginId, Key), (clientdata::core::Hlc, u64)>,
+    collected: usize,
+    /// Per plugin and writer, the highest stamp collected (what replies would report).
+    collected_floor: Watermarks,
+    full_resyncs: usize,
+    resync_pages: usize,
+    resync_removed: usize,
+}
+
+impl Sim {
+    /// A lossless round under collection: a reader past the horizon resyncs fully first.
+    fn gc_round(&mut self, gc: &mut Gc, r: usize, resync: bool) -> Result<(usize, bool), String> {
+        let horizon = Horizon { ms: HORIZON_MS };
+        let limit = self.rng.u32(1..=50);
+        let replica = &mut self.replicas[r];
+        let out = replica
+            .client
+            .request(&mut replica.store, &replica.clock, None, limit)
+            .map_err(|e| e.to_string())?;
+        let node = replica.client.node;
+        if resync && horizon.needs_full_resync(gc.readers.get(&node), &out.request.seen, self.now) {
+            self.full_resync(gc, r)?;
+            return Ok((1, true));
+        }
+        let (reply, _) = serve(&mut self.server, &out.request, &self.limits, self.now)
+            .map_err(|e| format!("server: {e}"))?;
+        for pushed in &out.request.push {
+            let id = (pushed.plugin.clone(), pushed.key.clone());
+            if self.server.get(&id.0, &id.1).map(|s| s.hlc) == Some(pushed.hlc)
+                && gc.stored.get(&id).map(|(h, _)| *h) != Some(pushed.hlc)
+            {
+                gc.stored.insert(id, (pushed.hlc, self.now));
+            }
+        }
+        gc.readers
+            .entry(node)
+            .or_insert_with(|| Reader {
+                node,
+                last_round_ms: self.now,
+                seen: Watermarks::new(),
+            })
+            .observe(self.now, &effective_seen(&out.request));
+        self.drop_collected(gc, r);
+        let applied = self.deliver(r, &out, &reply)?;
+        Ok((
+            applied + out.request.push.len(),
+            reply.has_more || out.more_to_push,
+        ))
+    }
+
+    /// The walk by key, in random page sizes; then the walk's first coverage becomes the
+    /// reader's `seen` and its copy of the server's coverage (rows changed during the walk are
+    /// above it, so the next partial rounds bring them).
+    fn full_resync(&mut self, gc: &mut Gc, r: usize) -> Result<(), String> {
+        gc.full_resyncs += 1;
+        let plugins = self.server.plugins().unwrap();
+        let mut cursor: Option<(PluginId, Key)> = None;
+        let mut base: Option<Watermarks> = None;
+        loop {
+            gc.resync_pages += 1;
+            let limit = self.rng.usize(1..=20);
+            let mut rows: Vec<Record> = self
+                .server
+                .records()
+                .filter(|row| {
+                    cursor
+                        .as_ref()
+                        .is_none_or(|c| (row.plugin.clone(), row.key.clone()) > *c)
+                })
+                .take(limit + 1)
+                .cloned()
+                .collect();
+            let complete = rows.len() <= limit;
+            rows.truncate(limit);
+            let coverage = self.server.vectors(VectorKind::Coverage, &plugins).unwrap();
+            let base = base.get_or_insert_with(|| coverage.clone()).clone();
+            let replica = &mut self.replicas[r];
+            let step = ResyncPage {
+                after: cursor.as_ref(),
+                rows: &rows,
+                complete,
+                coverage: &coverage,
+            }
+            .step(replica.store.records());
+            let now = replica.now(self.now);
+            if let Some(max) = rows.iter().map(|r| r.hlc).max() {
+                replica.clock.observe(max, now).map_err(|e| e.to_string())?;
+            }
+            gc.resync_removed += step.removals.len();
+            for (p, k) in &step.removals {
+                replica.store.remove(p, k);
+            }
+            replica
+                .store
+                .commit(Batch {
+                    records: step.upserts,
+                    vectors: vec![],
+                })
+                .unwrap();
+            cursor = step.cursor;
+            if complete {
+                replica
+                    .store
+                    .commit(Batch {
+                        records: vec![],
+                        vectors: vec![
+                            (VectorKind::Seen, base.clone()),
+                            (VectorKind::PeerCoverage, base.clone()),
+                        ],
+                    })
+                    .unwrap();
+                let node = replica.client.node;
+                gc.readers.insert(
+                    node,
+                    Reader {
+                        node,
+                        last_round_ms: self.now,
+                        seen: base,
+                    },
+                );
+                return Ok(());
+            }
+        }
+    }
+
+    /// Drops every collectable tombstone from the server.
+    fn collect(&mut self, gc: &mut Gc) {
+        let horizon = Horizon { ms: HORIZON_MS };
+        let readers: Vec<Reader> = gc.readers.values().cloned().collect();
+        let doomed: Vec<(PluginId, Key)> = self
+            .server
+            .records()
+            .filter(|row| {
+                let stored = gc
+                    .stored
+                    .get(&(row.plugin.clone(), row.key.clone()))
+                    .map_or(0, |(_, ms)| *ms);
+                horizon.collectable(row, stored, &readers, self.now)
+            })
+            .map(|row| (row.plugin.clone(), row.key.clone()))
+            .collect();
+        for (p, k) in doomed {
+            if let Some(row) = self.server.remove(&p, &k) {
+                gc.collected_floor.advance(&row.plugin, row.hlc);
+            }
+            gc.stored.remove(&(p, k));
+            gc.collected += 1;
+        }
+    }
+
+    /// What a reply reporting the server's collected floor makes the client drop.
+    fn drop_collected(&mut self, gc: &Gc, r: usize) {
+        let store = &mut self.replicas[r].store;
+        for (p, k) in drop_collected(&gc.collected_floor, store.records()) {
+            store.remove(&p, &k);
+        }
+    }
+
+    fn live(store: &MemoryStore) -> Vec<&Record> {
+        store.records().filter(|r| !r.is_tombstone()).collect()
+    }
+
+    /// Replica 0 goes offline for three horizons (writing now and then) while the others write,
+    /// delete, sync and collect; then everyone syncs until nothing moves.
+    fn run_with_gc(&mut self, resync: bool) -> Result<Gc, String> {
+        let mut gc = Gc::default();
+        let steps = |rng: &mut fastrand::Rng| rng.usize(60..150);
+        for phase in 0..2 {
+            for _ in 0..steps(&mut self.rng) {
+                self.now += if phase == 0 {
+                    self.rng.u64(0..50)
+                } else {
+                    self.rng.u64(0..600)
+                };
+                let r = self.rng.usize(..self.replicas.len());
+                if self.rng.u8(0..10) < 6 {
+                    self.write(r)?;
+                } else if phase == 0 || r != 0 {
+                    self.gc_round(&mut gc, r, resync)?;
+                }
+                if phase == 1 {
+                    self.collect(&mut gc);
+                }
+            }
+            if phase == 1 {
+                // Long enough that replica 0 is past the horizon, and one more collection.
+                self.now += 3 * HORIZON_MS;
+                for r in 1..self.replicas.len() {
+                    while self.gc_round(&mut gc, r, resync)?.1 {}
+                }
+                self.collect(&mut gc);
+            }
+        }
+        for pass in 0.. {
+            if pass > 200 {
+                return Err("no quiescence after 200 passes".into());
+            }
+            let mut moved = false;
+            for r in 0..self.replicas.len() {
+                loop {
+                    let (changed, more) = self.gc_round(&mut gc, r, resync)?;
+                    moved |= changed > 0;
+                    if !more {
+                        break;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        // Converged: every replica's live set is the server's.
+        let server = serde_json::to_string(&Sim::live(&self.server)).unwrap();
+        for (i, replica) in self.replicas.iter().enumerate() {
+            let got = serde_json::to_string(&Sim::live(&replica.store)).unwrap();
+            if got != server {
+                return Err(format!(
+                    "replica {i} differs from the server\nreplica: {got}\nserver:  {server}"
+                ));
+            }
+        }
+        // Nothing the model keeps is lost: collection only ever drops deletions.
+        for ((p, k), winner) in self.model().into_iter().filter(|(_, r)| !r.is_tombstone()) {
+            if self.server.get(p, k) != Some(winner) {
+                return Err(format!("{p}/{k}: the winner {} was lost", winner.hlc));
+            }
+        }
+        Ok(gc)
+    }
+}
+
+#[test]
+fn a_device_offline_past_the_horizon_converges_by_full_resync() {
+    let seeds: Vec<u64> = match std::env::var("CONVERGENCE_SEED") {
+        Ok(s) => vec![s.parse().expect("CONVERGENCE_SEED must be a number")],
+        Err(_) => (0..300).collect(),
+    };
+    let (mut collected, mut resyncs, mut pages, mut removed) = (0, 0, 0, 0);
+    for seed in &seeds {
+        let mut sim = Sim::new(seed + 10_000);
+        match sim.run_with_gc(true) {
+            Ok(gc) => {
+                collected += gc.collected;
+                resyncs += gc.full_resyncs;
+                pages += gc.resync_pages;
+                removed += gc.resync_removed;
+            }
+            Err(e) => panic!("seed {seed} failed (replay: CONVERGENCE_SEED={seed}): {e}"),
+        }
+    }
+    eprintln!(
+        "{} schedules: {collected} tombstones collected, {resyncs} full resyncs over {pages} pages removed {removed} records deleted while offline",
+        seeds.len()
+    );
+    assert!(collected > seeds.len() && resyncs >= seeds.len() && removed > 0);
+}
+
+#[test]
+fn without_full_resync_a_device_offline_past_the_horizon_diverges() {
+    // The control: the same schedules without the resync must fail somewhere, or the test
+    // above could not fail either.
+    let diverged = (0..300)
+        .filter(|seed| Sim::new(seed + 10_000).run_with_gc(false).is_err())
+        .count();
+    eprintln!("without full resync: {diverged} of 300 schedules diverge");
+    assert!(diverged > 0);
+}
+
+/// One device creates and deletes 100 keys per cycle (2 s apart), another reads along; the
+/// server's rows and their bytes (`Record::wire_size`) at the end, with or without collection.
+fn churn(collect: bool) -> (usize, usize, usize) {
+    let mut sim = Sim::new(7);
+    sim.replicas.truncate(2);
+    for replica in &mut sim.replicas {
+        replica.skew_ms = 0;
+    }
+    let mut gc = Gc::default();
+    let p = PluginId::new("churn").unwrap();
+    for cycle in 0..50 {
+        for delete in [false, true] {
+            for i in 0..100 {
+                let replica = &mut sim.replicas[0];
+                let hlc = replica.clock.tick(replica.now(sim.now)).unwrap();
+                let key = Key::new(format!("c{cycle}-{i}")).unwrap();
+                let record = if delete {
+                    Record::tombstone(p.clone(), key, hlc)
+                } else {
+                    let value = Value::Json(format!("{{\"v\":\"{}\"}}", "x".repeat(64)));
+                    Record::put(p.clone(), key, value, hlc)
+                };
+                replica
+                    .store
+                    .commit(Batch {
+                        records: vec![record],
+                        vectors: vec![],
+                    })
+                    .unwrap();
+            }
+            for r in 0..2 {
+                while sim.gc_round(&mut gc, r, true).unwrap().1 {}
+            }
+            sim.now += 1_000;
+        }
+        if collect {
+            sim.collect(&mut gc);
+        }
+    }
+    let rows = sim.server.records().count();
+    let bytes = sim.server.records().map(Record::wire_size).sum();
+    (rows, bytes, gc.collected)
+}
+
+#[test]
+fn storage_stays_bounded_under_create_delete_churn() {
+    let (rows, bytes, _) = churn(false);
+    let (kept, kept_bytes, collected) = churn(true);
+    eprintln!(
+        "churn, 50 cycles x 100 keys created then deleted, 2 s per cycle, horizon {HORIZON_MS} ms: server rows without collection {rows} ({bytes} bytes), with collection {kept} ({kept_bytes} bytes), {collected} collected"
+    );
+    assert_eq!(
+        rows, 5_000,
+        "without collection every deleted key stays a row"
+    );
+    assert_eq!(kept + collected, rows);
+    assert!(
+        kept <= 100 * (HORIZON_MS as usize / 2_000 + 1),
+        "bounded by the churn within one horizon: {kept}"
+    );
+}
+
 #[test]
 fn a_wiped_device_loses_only_what_the_server_never_covered_and_pulls_everything_back() {
     let mut sim = Sim::new(7);

@@ -354,6 +354,7 @@ fn protocol_target(input: &[u8]) {
             push: vec![],
             limit: 1000,
             secret: None,
+            dataset: None,
             coverage_from: None,
         };
         let clock = HlcClock::new(node, Default::default(), 60_000);

@@ -24,11 +24,13 @@ async function guarded(what, fn) {
 
 await init();
 $("title").textContent = `device ${device}, tab ${tab}`;
-// In the demo every device belongs to the user "demo" (the server's dev-mode token).
+// In the demo every device belongs to the user "demo" (the server's dev-mode token). Each
+// simulated device is its own local database, so they name one server dataset to share it.
 const cd = await ClientData.open({
   name: `clientdata-demo-${device}`,
   server: location.origin,
   token: async () => "dev-token-demo",
+  sync: { dataset: "clientdata-demo" },
 });
 window.clientdata = cd; // for the console and the end-to-end tests
 

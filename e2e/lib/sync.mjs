@@ -48,7 +48,8 @@ export class PageError extends Error {
  * Opens ClientData instance `id` in `page`. spec: { name, user, server (default the page's
  * origin; null: no server option), tokens (what the provider returns on call 1, 2, ...; the last
  * one repeats; default [`dev-token-${user}`]), syncToken (provider returns a string, not a
- * promise), autoSync (default false), sync, maxDriftMs, engine }. Every instance records its sync events
+ * promise), autoSync (default false), sync, dataset (sync.dataset; default "devices", null for the
+ * database's name), maxDriftMs, engine }. Every instance records its sync events
  * (local-data-synced, remote-update-available, sync-failed). Returns
  * its metadata().
  */
@@ -66,7 +67,12 @@ export async function openInstance(page, id, spec) {
         options.token = spec.syncToken ? next : async () => next();
       }
       options.autoSync = spec.autoSync ?? false;
-      if (spec.sync) options.sync = spec.sync;
+      // Simulated devices of one user are databases of different names in one browser; they
+      // share the server dataset "devices" as real devices share a database name. dataset: null
+      // keeps the default (the database's own name).
+      if (spec.server !== null && spec.dataset !== null) {
+        options.sync = { dataset: spec.dataset ?? "devices", ...(spec.sync ?? {}) };
+      } else if (spec.sync) options.sync = spec.sync;
       if (spec.maxDriftMs !== undefined) options.maxDriftMs = spec.maxDriftMs;
       if (spec.engine !== undefined) options.engine = spec.engine;
       try {

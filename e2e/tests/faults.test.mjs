@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { harness } from "../lib/harness.mjs";
 import { startServer } from "../lib/server.mjs";
-import { unique, freePort, devicePage, openInstance, withCd, sync, dump, interceptNode, PageError } from "../lib/sync.mjs";
+import { unique, freePort, devicePage, openInstance, withCd, sync, dump, interceptNode, recordExchanges, PageError } from "../lib/sync.mjs";
 
 const ITERATIONS = Number(process.env.FAULT_ITERATIONS ?? 20);
 const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -306,6 +306,7 @@ test("fault: the tab killed mid-round during a 10k pull", { timeout: 600_000 }, 
     const pullMs = Date.now() - started;
     await timing.close();
     let interrupted = 0;
+    const resumes = [];
     for (let i = 0; i < ITERATIONS; i++) {
       const what = `tab killed, iteration ${i} (seed ${SEED})`;
       const name = unique("killed");
@@ -321,10 +322,18 @@ test("fault: the tab killed mid-round during a 10k pull", { timeout: 600_000 }, 
       const sent = cdp.send("Page.crash").catch(() => {});
       await Promise.race([sent, new Promise((r) => setTimeout(r, 1000))]);
       await victim.close().catch(() => {});
-      // The same device again: its database, a new tab.
+      // The same device again: its database, a new tab. It resumes after the last page it
+      // committed: the records it holds are never sent again (resumable syncs, issue 16).
       const again = await devicePage(context, h.server.url);
-      await openInstance(again, "V", { name, user });
-      await sync(again, "V");
+      const { nodeId } = await openInstance(again, "V", { name, user });
+      const held = await withCd(again, "V", (cd, p) => cd.plugin(p).keys({ limit: 100_000 }).length, PLUGIN);
+      const recorder = await recordExchanges(context, [nodeId]);
+      const resumed = await sync(again, "V");
+      await recorder.stop();
+      const received = recorder.log.reduce((n, e) => n + (e.reply?.records?.length ?? 0), 0);
+      assert.equal(received, count - held, `${what}: records sent again after ${held} committed`);
+      assert.equal(resumed.result.rounds, recorder.log.length, what);
+      resumes.push({ held, pages: recorder.log.length, received });
       const check = await withCd(again, "V", (cd, p) => {
         const kv = cd.plugin(p);
         const keys = kv.keys({ limit: 100_000 });
@@ -336,6 +345,9 @@ test("fault: the tab killed mid-round during a 10k pull", { timeout: 600_000 }, 
       await again.close();
     }
     console.log(`faults: tab killed ${ITERATIONS} times during a ${count}-record pull of ${pullMs} ms; ${interrupted} kills landed before the pull finished`);
+    const full = Math.ceil(count / 1000);
+    const resumedMid = resumes.filter((r) => r.held > 0 && r.held < count);
+    console.log(`faults: resumed pulls (records held before / pages fetched after, of ${full} for a whole pull): ${resumes.map((r) => `${r.held}/${r.pages}`).join(" ")}; records sent again: 0 in every one; ${resumedMid.length} resumed mid-pull`);
     assert.ok(interrupted >= ITERATIONS / 2, `only ${interrupted} of ${ITERATIONS} kills landed inside the pull`);
   } finally {
     await context.close();

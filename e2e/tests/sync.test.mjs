@@ -1,6 +1,7 @@
 // Sync end to end: ClientData instances in Debian's Chromium against the real reference server.
-// Two "devices" are two databases (different names) of the same user; each test has its own user
-// and database names, so tests never see each other's data on the shared server.
+// Two "devices" are two databases (different names) of the same user that name one server dataset
+// (sync.dataset "devices", set by openInstance); each test has its own user and database names, so
+// tests never see each other's data on the shared server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -539,7 +540,7 @@ scenario("a record forged with B's node id through the real server never reaches
   const res = await fetch(`${h.server.url}/sync/exchange`, {
     method: "POST",
     headers: { authorization: `Bearer dev-token-${user}`, "content-type": "application/json" },
-    body: JSON.stringify({ version: 1, node: FAKE_NODE, push: [forged], limit: 10 }),
+    body: JSON.stringify({ version: 1, node: FAKE_NODE, dataset: "devices", push: [forged], limit: 10 }),
   });
   assert.equal(res.status, 200, await res.text());
   for (let i = 0; i < 3; i++) await sync(page, "B");
@@ -945,6 +946,91 @@ scenario("without a server option, exchange and sync reject with SyncNotConfigur
   await openInstance(page, "T", { name: unique("slash"), user, server: `${h.server.url}/` });
   assert.equal((await sync(page, "T")).result.applied, 1);
   assert.equal(await get(page, "T", "notes", "k"), "via origin");
+});
+
+scenario("two databases of one user are two datasets on the server: neither pulls the other's records", async (context) => {
+  const page = await devicePage(context, h.server.url);
+  const user = unique("user");
+  const [a, b] = [unique("a"), unique("b")];
+  await openInstance(page, "A", { name: a, user, dataset: null });
+  await openInstance(page, "B", { name: b, user, dataset: null });
+  await set(page, "A", "notes", "k", "from a");
+  await set(page, "B", "notes", "k", "from b");
+  await set(page, "B", "notes", "only-b", 1);
+  assert.equal((await sync(page, "A")).result.shipped, 1);
+  assert.equal((await sync(page, "B")).result.shipped, 2);
+  const again = [(await sync(page, "A")).result, (await sync(page, "B")).result];
+  assert.deepEqual(again.map((r) => r.applied), [0, 0], "nothing crosses between the datasets");
+  assert.equal(await get(page, "A", "notes", "k"), "from a");
+  assert.equal(await get(page, "A", "notes", "only-b"), undefined);
+  assert.equal(await get(page, "B", "notes", "k"), "from b");
+  // Another device's database of the same name (here: another local name naming dataset a)
+  // pulls a's records and nothing of b's.
+  await openInstance(page, "A2", { name: unique("a2"), user, dataset: a });
+  assert.equal((await sync(page, "A2")).result.applied, 1);
+  assert.deepEqual(await dump(page, "A2", ["notes"]), await dump(page, "A", ["notes"]));
+  // A bad dataset name is refused at open.
+  for (const dataset of ["", "x".repeat(257), "a\nb", 5]) {
+    await assert.rejects(openInstance(page, "bad", { name: unique("bad"), user, dataset }), { name: "InvalidOptionsError", code: "invalid_options" }, JSON.stringify(dataset));
+  }
+});
+
+scenario("a store wiped behind our back (IndexedDB evicted, localStorage kept) is reported by the next sync, which pulls everything again", async (context) => {
+  const { page, user } = await devices(context, ["B"]);
+  const name = unique("wiped");
+  await openInstance(page, "A", { name, user });
+  for (const k of ["a1", "a2", "a3"]) await set(page, "A", "notes", k, k);
+  await set(page, "B", "notes", "b1", "b1");
+  await sync(page, "A");
+  await sync(page, "B");
+  await sync(page, "A");
+  const before = await withCd(page, "A", (cd) => cd.metadata());
+  assert.equal(before.wiped, false);
+  const held = await dump(page, "A", ["notes"]);
+  assert.equal(Object.keys(held.notes).length, 4);
+  await withCd(page, "A", (cd) => cd.close());
+  // The eviction: the database goes, localStorage (with the epoch's mirror) stays.
+  await page.evaluate((n) => new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(n);
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => reject(new Error("blocked"));
+  }), name);
+  const again = await devicePage(context, h.server.url);
+  await openInstance(again, "A", { name, user });
+  const after = await withCd(again, "A", (cd) => {
+    window.__wipes = [];
+    cd.on("store-wiped", (e) => window.__wipes.push(e));
+    return cd.metadata();
+  });
+  assert.equal(after.wiped, true);
+  assert.notEqual(after.storeEpoch, before.storeEpoch);
+  const verified = await withCd(again, "A", (cd) => cd.createVerifier().verify());
+  assert.deepEqual(verified.details.store, { epoch: after.storeEpoch, wiped: true, previousEpoch: before.storeEpoch });
+  const first = (await sync(again, "A")).result;
+  assert.equal(first.wiped, true);
+  assert.equal(first.applied, 4, "everything the server held came back");
+  assert.deepEqual(await again.evaluate(() => window.__wipes), [{ epoch: after.storeEpoch, previousEpoch: before.storeEpoch, applied: 4 }]);
+  assert.deepEqual(await dump(again, "A", ["notes"]), held);
+  assert.equal((await sync(again, "A")).result.wiped, false, "reported once");
+  await withCd(again, "A", (cd) => cd.close());
+
+  // Both gone (Safari's seven-day rule, clear site data): nothing on the device outlives the
+  // store, so it is a new device; the server's copy is whole all the same.
+  await again.evaluate(async (n) => {
+    await new Promise((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(n);
+      req.onsuccess = resolve;
+      req.onerror = () => reject(req.error);
+    });
+    for (const k of Object.keys(localStorage)) if (k.startsWith(`clientdata:${n}:`)) localStorage.removeItem(k);
+  }, name);
+  const fresh = await devicePage(context, h.server.url);
+  const meta = await openInstance(fresh, "A", { name, user });
+  assert.equal(meta.wiped, false);
+  const pulled = (await sync(fresh, "A")).result;
+  assert.deepEqual([pulled.wiped, pulled.applied], [false, 4]);
+  assert.deepEqual(await dump(fresh, "A", ["notes"]), held);
 });
 
 scenario("malformed sync options are refused at open with InvalidOptionsError", async (context) => {

@@ -86,6 +86,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
             push: push.to_vec(),
             limit: 1000,
             secret: None,
+            dataset: None,
             coverage_from: None,
         })
         .collect()
@@ -101,6 +102,7 @@ fn pull(seen: &Watermarks) -> ExchangeRequest {
         push: Vec::new(),
         limit: 1000,
         secret: None,
+        dataset: None,
         coverage_from: None,
     }
 }

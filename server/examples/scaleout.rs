@@ -124,6 +124,7 @@ fn pushes(user: usize, n: usize) -> Vec<Vec<u8>> {
                 push: push.to_vec(),
                 limit: 1000,
                 secret: None,
+                dataset: None,
                 coverage_from: None,
             })
             .unwrap()
@@ -159,6 +160,7 @@ fn pull_all(agent: &ureq::Agent, url: &str, user: usize) -> usize {
             push: Vec::new(),
             limit: 1000,
             secret: None,
+            dataset: None,
             coverage_from: None,
         };
         let reply: ExchangeResponse = serde_json::from_slice(&post(

@@ -1,4 +1,5 @@
-//! The storage seam: a [`Backend`] opens one transaction per round, scoped to one user, which the
+//! The storage seam: a [`Backend`] opens one transaction per round, scoped to one user's dataset
+//! ([`Scope`]), which the
 //! shared core drives through its [`Store`] trait. SQLite (`crate::sqlite`) and PostgreSQL
 //! (`crate::postgres`, one pooled connection per round) implement it; the HTTP layer holds a
 //! [`Database`], which runs rounds from many threads: SQLite's one connection behind a mutex
@@ -10,6 +11,7 @@ use sha2::Digest;
 
 use crate::auth::UserId;
 use crate::quota::{self, Counted, UserCaps};
+use crate::scope::Scope;
 
 /// A store's transaction: everything written through it lands together or not at all.
 pub trait Transaction: Store {
@@ -40,14 +42,14 @@ pub trait Backend: Send + 'static {
     /// Short name reported by `/health` (e.g. `"sqlite"`).
     const NAME: &'static str;
 
-    /// Opens a transaction that reads and writes only `user`'s rows.
-    fn begin(&mut self, user: &UserId) -> Result<Self::Tx<'_>, Self::Error>;
+    /// Opens a transaction that reads and writes only `scope`'s rows.
+    fn begin(&mut self, scope: &Scope) -> Result<Self::Tx<'_>, Self::Error>;
 
     /// A trivial query, to prove the database answers.
     fn ping(&mut self) -> Result<(), Self::Error>;
 }
 
-/// One round for `user`: the core's [`serve`] inside ONE transaction, so the push is applied whole
+/// One round for `user` in the request's dataset: the core's [`serve`] inside ONE transaction, so the push is applied whole
 /// or not at all, and the answer is read from the same snapshot the push was written to.
 pub fn exchange<B: Backend>(
     backend: &mut B,
@@ -57,7 +59,12 @@ pub fn exchange<B: Backend>(
     caps: &UserCaps,
     now_ms: u64,
 ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
-    let mut tx = backend.begin(user).map_err(ReplicaError::Store)?;
+    // The dataset is checked before it names a row: `serve` validates the rest after `begin`.
+    if let Some(dataset) = &request.dataset {
+        clientdata::core::protocol::check_dataset(dataset)?;
+    }
+    let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
+    let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
     let answer = serve(&mut tx, request, limits, now_ms)?;
     // After `serve` validated the request (once); a refusal drops the transaction, push and all.
     let claimed = check_node(&mut tx, request)?;

@@ -12,7 +12,8 @@
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
-//! - [`backend`]: the storage seam (a transaction per round, scoped to one user).
+//! - [`backend`]: the storage seam (a transaction per round, scoped to one user's dataset).
+//! - [`scope`]: a user's dataset, the unit every transaction reads and writes.
 //! - [`database`]: which backend a `--database` value selects.
 //! - [`sqlite`]: the SQLite backend (one writer, read-only connections for rounds that only read).
 //! - [`user_gate`]: rounds of one user run one at a time.
@@ -31,6 +32,7 @@ pub mod ops;
 pub mod postgres;
 pub mod quota;
 pub mod routes;
+pub mod scope;
 pub mod serve;
 pub mod sqlite;
 pub mod static_files;

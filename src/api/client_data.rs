@@ -139,6 +139,8 @@ impl ClientData {
                 or_null(info.fallback.as_deref().map(JsValue::from)),
             )
             .with("nodeId", info.node.to_string())
+            .with("storeEpoch", info.epoch.as_str())
+            .with("wiped", info.wiped.is_some())
             .with("slot", or_null(info.slot.map(JsValue::from)))
             .with("persisted", info.storage.persisted())
             .with("persistRequest", info.storage.persist_request().as_str())
@@ -163,7 +165,9 @@ impl ClientData {
     /// `CorruptValueError` when a stored value is found corrupt on read (what open quarantined
     /// is in `metadata().quarantined`), `over-quota` `{ plugin, usedBytes, quotaBytes }` when a
     /// sync round took a plugin past its quota (also in `metadata().overQuota`), `local-data-synced` after every
-    /// round (in every tab), `sync-failed` with the typed error of a failed automatic round.
+    /// round (in every tab), `sync-failed` with the typed error of a failed automatic round,
+    /// `store-wiped` `{ epoch, previousEpoch, applied }` after the first complete sync of a store
+    /// that open found wiped (IndexedDB evicted while localStorage kept the epoch's mirror).
     ///
     /// ```js
     /// const off = cd.on("local-change-recorded", (e) => console.log(e.plugin, e.keys));

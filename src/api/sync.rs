@@ -5,7 +5,7 @@ use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use super::options::{count, field, function, typed, MAX_SAFE};
+use super::options::{count, field, function, string, typed, MAX_SAFE};
 use crate::browser::interop::{number, Obj};
 use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
@@ -48,6 +48,12 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
     }
     if let Some(n) = count(&tuning, "retries", f64::from(MAX_RETRIES))? {
         config.retries = n as u32;
+    }
+    if let Some(dataset) = string(&tuning, "dataset")? {
+        crate::core::protocol::check_dataset(&dataset).map_err(|_| {
+            invalid("sync.dataset must be 1 to 256 bytes without control characters")
+        })?;
+        config.dataset = Some(dataset);
     }
     if let Some(n) = count(&tuning, "maxReplyBytes", MAX_REPLY_BYTES as f64)? {
         if n < MIN_REPLY_BYTES {
@@ -145,12 +151,13 @@ pub fn call_options(
     })
 }
 
-/// `{ rounds, applied, shipped, hasMore }`.
+/// `{ rounds, applied, shipped, hasMore, wiped }`.
 pub fn totals_to_js(t: &Totals) -> JsValue {
     Obj::new()
         .with("rounds", number(t.rounds))
         .with("applied", number(t.applied))
         .with("shipped", number(t.shipped))
         .with("hasMore", t.has_more)
+        .with("wiped", t.wiped)
         .into()
 }

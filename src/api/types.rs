@@ -39,6 +39,12 @@ export interface OpenOptions {
     retries?: number;
     /** Records per page in each direction, 1..1000 (default 1000). */
     pageLimit?: number;
+    /**
+     * The dataset on the server this database syncs with (default: the database's name), so
+     * two databases of one user stay apart; name the same dataset to share it under other
+     * local names. 1 to 256 bytes without control characters.
+     */
+    dataset?: string;
     /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
      * with BodyTooLargeError. */
     maxReplyBytes?: number;
@@ -67,6 +73,10 @@ export interface Metadata {
   /** Why the engine is not IndexedDB, or null. */
   fallbackReason: string | null;
   nodeId: string;
+  /** The store epoch: random, given to the local store when it was created. */
+  storeEpoch: string;
+  /** This open found the store wiped behind its back (IndexedDB evicted while localStorage kept its mirror of the epoch). */
+  wiped: boolean;
   /** The writer slot, or null (memory engine, no Web Locks). */
   slot: number | null;
   /** Whether the origin's storage is persistent: at open, or granted since. */
@@ -148,7 +158,11 @@ export interface ExchangeResult {
   hasMore: boolean;
 }
 /** Progress and result of `ClientData.sync`. */
-export interface SyncResult { rounds: number; applied: number; shipped: number; hasMore: boolean; }
+export interface SyncResult {
+  rounds: number; applied: number; shipped: number; hasMore: boolean;
+  /** The first complete sync after the store was found wiped at open (it pulled everything again). */
+  wiped: boolean;
+}
 /** Options of `ClientData.sync`. */
 export interface SyncCallOptions extends ExchangeOptions {
   onProgress?: (progress: SyncResult) => void;
@@ -173,6 +187,8 @@ export interface VerifyResult {
   datastoreType: string;
   details: {
     engine: "indexeddb" | "localstorage" | "memory";
+    /** The store epoch; wiped: this open found the store wiped (IndexedDB evicted, localStorage kept). */
+    store: { epoch: string; wiped: boolean; previousEpoch: string | null };
     storage: VerifyProbe;
     localStorage: VerifyProbe;
     webLocks: VerifyProbe;
@@ -193,8 +209,10 @@ export interface LocalDataSynced {
 }
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
+/** Payload of `store-wiped`: the first complete sync after the store was found wiped at open. */
+export interface StoreWiped { epoch: string; previousEpoch: string; applied: number; }
 /** Event types of `ClientData.on`. */
-export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "over-quota" | "remote-update-available" | "local-data-synced" | "sync-failed";
+export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "over-quota" | "remote-update-available" | "local-data-synced" | "sync-failed" | "store-wiped";
 /** Payload of each event type. */
-export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | OverQuota | Error;
+export type ClientDataEvent = LocalChangeRecorded | RemoteUpdateAvailable | LocalDataSynced | OverQuota | StoreWiped | Error;
 "#;

@@ -144,9 +144,18 @@ impl Verifier {
                 format!("{}: {error}", p.name)
             })
             .collect();
+        let info = self.db.info();
+        let store = Obj::new()
+            .with("epoch", info.epoch.as_str())
+            .with("wiped", info.wiped.is_some())
+            .with(
+                "previousEpoch",
+                or_null(info.wiped.as_deref().map(JsValue::from)),
+            );
         let (quarantined, items) = self.db.quarantined();
         let details = Obj::new()
             .with("engine", self.db.engine_kind())
+            .with("store", store)
             .with("quarantined", number(quarantined))
             .with("quarantinedItems", items);
         for p in &probes {

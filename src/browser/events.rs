@@ -8,7 +8,7 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 /// Event types a listener may subscribe to.
-pub const EVENT_TYPES: [&str; 7] = [
+pub const EVENT_TYPES: [&str; 8] = [
     "local-change-recorded",
     "write-failed",
     "data-quarantined",
@@ -16,6 +16,7 @@ pub const EVENT_TYPES: [&str; 7] = [
     "remote-update-available",
     "local-data-synced",
     "sync-failed",
+    "store-wiped",
 ];
 
 type Listeners = Rc<RefCell<Vec<(u32, &'static str, Function)>>>;

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod error;
+pub mod gc;
 pub mod hlc;
 pub mod ids;
 pub mod json;

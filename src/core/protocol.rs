@@ -78,6 +78,20 @@ pub const MIN_SECRET_LEN: usize = 16;
 /// Longest device secret a request may carry (bytes).
 pub const MAX_SECRET_LEN: usize = 128;
 
+/// Longest dataset name (bytes): the longest database name, so every name is a dataset.
+pub const MAX_DATASET_LEN: usize = 256;
+
+/// Checks a dataset name: 1 to [`MAX_DATASET_LEN`] bytes without control characters (the rule
+/// for database names, which are the default dataset).
+pub fn check_dataset(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_DATASET_LEN || name.chars().any(char::is_control) {
+        return Err(Error::InvalidRequest(format!(
+            "dataset must be 1 to {MAX_DATASET_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// The body of `POST /sync/exchange`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -102,6 +116,11 @@ pub struct ExchangeRequest {
     /// as `node_id_taken`. Absent (clients before it): the node stays unclaimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The dataset of this user the round reads and writes: the server keeps each dataset's
+    /// records, coverage and node claims apart. Absent (clients before it): the user's default
+    /// dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
     /// Continues a reply's coverage: the server's coverage of the plugins in scope from this one
     /// on (in plugin order), as the previous reply's `coverageNext` said. Absent: from the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +228,9 @@ impl ExchangeRequest {
     pub fn validate(&self, limits: &Limits, now_ms: u64) -> Result<()> {
         check_version(self.version)?;
         let invalid = Error::InvalidRequest;
+        if let Some(dataset) = &self.dataset {
+            check_dataset(dataset)?;
+        }
         if let Some(secret) = &self.secret {
             if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
                 return Err(invalid(format!(
@@ -310,6 +332,7 @@ mod tests {
             push: vec![rec("a", NOW, Value::Json("1".into()))],
             limit: 100,
             secret: None,
+            dataset: None,
             coverage_from: None,
         }
     }
@@ -322,11 +345,12 @@ mod tests {
         assert!(text.contains("\"push\"") && text.contains("\"limit\":100"));
         assert_eq!(serde_json::from_str::<ExchangeRequest>(&text).unwrap(), r);
         assert!(
-            !text.contains("secret"),
-            "absent, not null, for servers before it"
+            !text.contains("secret") && !text.contains("dataset"),
+            "absent, not null, for servers before them"
         );
         let with = ExchangeRequest {
             secret: Some("s".repeat(MIN_SECRET_LEN)),
+            dataset: Some("notes/b \u{e9}".into()),
             ..r.clone()
         };
         with.validate(&Limits::default(), NOW).unwrap();
@@ -388,6 +412,18 @@ mod tests {
             (
                 "invalid_request",
                 Box::new(|r| r.plugins = Some(vec![PluginId::new("b").unwrap()])),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.dataset = Some(String::new())),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.dataset = Some("x".repeat(MAX_DATASET_LEN + 1))),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.dataset = Some("a\nb".into())),
             ),
             (
                 "invalid_request",

@@ -313,6 +313,8 @@ pub struct Client {
     pub limits: Limits,
     /// The device secret requests carry (see [`ExchangeRequest::secret`]).
     pub secret: Option<String>,
+    /// The dataset requests name (see [`ExchangeRequest::dataset`]).
+    pub dataset: Option<String>,
 }
 
 /// A request and whether more local records wait to be pushed after it.
@@ -347,6 +349,7 @@ impl Client {
             node,
             limits: Limits::default(),
             secret: None,
+            dataset: None,
         }
     }
 
@@ -411,6 +414,7 @@ impl Client {
             push,
             limit,
             secret: self.secret.clone(),
+            dataset: self.dataset.clone(),
             coverage_from,
         };
         Ok(Outgoing {
@@ -589,6 +593,12 @@ impl MemoryStore {
     /// The stored record of (plugin, key).
     pub fn get(&self, plugin: &PluginId, key: &Key) -> Option<&Record> {
         self.records.get(&(plugin.clone(), key.clone()))
+    }
+
+    /// Drops the record of (plugin, key) without a trace (a collected tombstone, or a record a
+    /// full resync found deleted; see `core::gc`).
+    pub fn remove(&mut self, plugin: &PluginId, key: &Key) -> Option<Record> {
+        self.records.remove(&(plugin.clone(), key.clone()))
     }
 }
 

@@ -46,6 +46,11 @@ pub struct Info {
     pub secret: DeviceSecret,
     /// Persistence and quota as the browser reported them at open.
     pub storage: StorageInfo,
+    /// The store epoch (`store::epoch`).
+    pub epoch: String,
+    /// The epoch of the store this open found wiped (IndexedDB evicted, its localStorage mirror
+    /// left), if any.
+    pub wiped: Option<String>,
 }
 
 /// Everything of an open store that changes, behind one `RefCell`.

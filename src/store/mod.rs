@@ -6,6 +6,7 @@
 //!   writes into the `pipeline` (journal, batches, flush), `bus` carries commits to other
 //!   tabs in `outbox` order, `events` tells listeners, `lifecycle` says open/closing/closed.
 //! - `replay` (pure): which journal entries opening takes over and commits again.
+//! - `epoch` (pure): the store epoch and its localStorage mirror, which tell a wiped store.
 //! - `engine` chooses between `engine::indexeddb`, `engine::local_storage` and memory;
 //!   `schema` owns the IndexedDB layout.
 //! - `journal` (pure) + `journal_storage`: the synchronous durability journal.
@@ -14,6 +15,7 @@
 //! - `codec`: JS values and rows ↔ core records; `read_cache`: the JS maps the package entry
 //!   answers `get`/`has` from without entering wasm.
 
+pub mod epoch;
 pub mod error;
 pub mod index;
 pub mod journal;

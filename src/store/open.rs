@@ -11,6 +11,7 @@ use wasm_bindgen::JsValue;
 use super::codec::js_failure;
 use super::db::{Db, Info, State};
 use super::engine::{Choice, Commit, Engine, Loaded, SlotRow};
+use super::epoch::{format_epoch, mirror_key, reconcile, Epoch};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal::DEFAULT_BUDGET_BYTES;
@@ -80,6 +81,7 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let Claimed { lease, held } = claimed;
     let slot = lease.as_ref().map(SlotLease::slot);
     let (node, clock, secret) = slot_identity(&engine, slot).await?;
+    let epoch = store_epoch(&engine, name).await?;
     let loaded_corrupt = std::mem::take(&mut loaded.corrupt);
     let mut index = index_of(loaded);
 
@@ -124,6 +126,8 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
         node,
         secret,
         storage,
+        epoch: epoch.epoch,
+        wiped: epoch.wiped,
     };
     let state = State {
         records: Records::new(index, quarantine),
@@ -155,6 +159,26 @@ pub const FALLBACK_EVENT: &str = "clientdata:storage-fallback";
 
 fn check_name(name: &str) -> StoreResult<()> {
     names::check_name(name).map_err(StoreError::InvalidOptions)
+}
+
+/// The store's epoch, and whether the store was wiped behind our back (`store::epoch`).
+async fn store_epoch(engine: &Engine, name: &str) -> StoreResult<Epoch> {
+    let fresh = format_epoch(random_node()?.get());
+    let (stored, created) = engine.store_epoch(name, &fresh).await?;
+    let mirror = match engine {
+        Engine::IndexedDb(_) => local_storage(),
+        // localStorage keeps the epoch in the mirror's key itself; memory has neither.
+        Engine::LocalStorage(_) | Engine::Memory => None,
+    };
+    let found = mirror
+        .as_ref()
+        .and_then(|s| s.get_item(&mirror_key(name)).ok().flatten());
+    let epoch = reconcile(&stored, created, found.as_deref());
+    if let (true, Some(s)) = (epoch.write_mirror, &mirror) {
+        // Without the mirror the next wipe goes unnoticed; the store itself is fine.
+        let _ = s.set_item(&mirror_key(name), &epoch.epoch);
+    }
+    Ok(epoch)
 }
 
 fn random_node() -> StoreResult<NodeId> {

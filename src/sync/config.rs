@@ -53,6 +53,8 @@ pub struct SyncConfig {
     pub auto: Option<AutoSync>,
     /// Limits enforced on replies.
     pub limits: Limits,
+    /// The server-side dataset rounds read and write; `None`: the database's name.
+    pub dataset: Option<String>,
     /// Largest reply body read; a longer one is abandoned (`BodyTooLargeError`).
     pub max_reply_bytes: usize,
 }
@@ -67,6 +69,7 @@ impl SyncConfig {
             page_limit: DEFAULT_PAGE_LIMIT,
             auto: None,
             limits: Limits::default(),
+            dataset: None,
             max_reply_bytes: Limits::default().max_body_bytes,
         })
     }

@@ -45,6 +45,8 @@ pub struct Syncer {
     transport: Transport,
     client: Client,
     dirty: RefCell<Dirty>,
+    /// The store was found wiped at open and no sync has completed since (`store::epoch`).
+    wipe_unreported: std::cell::Cell<bool>,
     /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
     /// that reply answered; used only by a round of the same scope.
     coverage_from: RefCell<Option<(Option<Vec<PluginId>>, PluginId)>>,
@@ -97,7 +99,18 @@ impl Syncer {
         client.secret = Some(db.info().secret.to_hex());
         client.limits = transport.config().limits;
         client.limits.max_drift_ms = clock.max_drift_ms();
+        // Each database is its own dataset on the server unless the app names one, so two
+        // databases of one user never pull each other's records (docs/PROTOCOL.md, `dataset`).
+        client.dataset = Some(
+            transport
+                .config()
+                .dataset
+                .clone()
+                .unwrap_or_else(|| db.info().name.clone()),
+        );
+        let wipe_unreported = std::cell::Cell::new(db.info().wiped.is_some());
         Syncer {
+            wipe_unreported,
             db,
             transport,
             client,
@@ -282,9 +295,27 @@ impl Syncer {
             // Each round either moves records or ends: a server that claims more without
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
             if !outcome.has_more {
+                // The first complete sync after a wipe pulled everything again: say so once.
+                if self.wipe_unreported.replace(false) {
+                    totals.wiped = true;
+                    self.announce_wipe(&totals);
+                }
                 return Ok(totals);
             }
         }
+    }
+}
+
+impl Syncer {
+    /// `store-wiped` with `{ epoch, previousEpoch, applied }` to this instance's listeners.
+    fn announce_wipe(&self, totals: &Totals) {
+        let info = self.db.info();
+        let payload = crate::browser::interop::Obj::new()
+            .with("epoch", info.epoch.as_str())
+            .with("previousEpoch", info.wiped.as_deref().unwrap_or_default())
+            .with("applied", crate::browser::interop::number(totals.applied))
+            .into();
+        self.db.emit("store-wiped", &payload);
     }
 }
 
@@ -299,4 +330,7 @@ pub struct Totals {
     pub shipped: usize,
     /// The last round said there is more.
     pub has_more: bool,
+    /// This sync was the first complete one after the store was found wiped at open: it pulled
+    /// everything the server holds again.
+    pub wiped: bool,
 }

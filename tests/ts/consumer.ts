@@ -1,7 +1,7 @@
 // Exercises the whole public API as a TypeScript user would; compiled with `tsc --noEmit
 // --strict` by scripts/test.sh (never run). A wrong or `any`-typed declaration breaks it.
 import init, { ClientData, createLock } from "clientdata";
-import type { ExchangeResult, LocalDataSynced, Metadata, OverQuota, QuarantinedItem, StorageFallbackDetail, StoredValue, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
+import type { ExchangeResult, LocalDataSynced, Metadata, OverQuota, QuarantinedItem, StorageFallbackDetail, StoredValue, StoreWiped, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
 import { datastore } from "clientdata/swamp.js";
 import { keyValueStore } from "clientdata/wasi-keyvalue.js";
 import { runLockConformance } from "clientdata/lock-conformance.js";
@@ -13,7 +13,7 @@ export async function everything(signal: AbortSignal): Promise<void> {
     server: "https://sync.example",
     token: async () => "token",
     autoSync: { intervalMs: 30_000, debounceMs: 500 },
-    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, maxReplyBytes: 1 << 20 },
+    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20 },
     quotas: { "notes-app": 1_000_000 },
   });
   const kv = cd.plugin("notes-app");
@@ -43,9 +43,15 @@ export async function everything(signal: AbortSignal): Promise<void> {
     void synced.changes;
   });
   off();
+  const offWiped: () => void = cd.on("store-wiped", (e) => {
+    const wiped = e as StoreWiped;
+    void [wiped.epoch, wiped.previousEpoch, wiped.applied];
+  });
+  offWiped();
   const meta: Metadata = cd.metadata();
   const engine: "indexeddb" | "localstorage" | "memory" = meta.engine;
   const leader: boolean = meta.leader;
+  const wipedAtOpen: boolean = meta.wiped && all.wiped && meta.storeEpoch.length === 16;
   const quarantined: number = meta.quarantined + meta.quarantinedItems.filter((q: QuarantinedItem) => q.kind === "value").length;
   const over: OverQuota[] = meta.overQuota;
   cd.on("over-quota", (e) => void (e as OverQuota).usedBytes)();
@@ -93,6 +99,6 @@ export async function everything(signal: AbortSignal): Promise<void> {
   const page: { keys: string[]; cursor: string | undefined } = bucket.listKeys();
   const passed: string[] = await runLockConformance((p, o) => createLock("supervisor", p, o));
 
-  void [value, has, keys, n, engine, leader, quarantined, over, persist, persisted, journaled, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
+  void [value, has, keys, n, engine, leader, wipedAtOpen, quarantined, over, persist, persisted, journaled, result, healthy, pulled, pushed, scoped, ok, path, moved, got, page, passed];
   await cd.close();
 }

@@ -20,6 +20,7 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::database::DatabaseUrl;
 use crate::postgres::{PgDatabase, PgError, PgOptions};
+use crate::scope::Scope;
 use crate::sqlite::{SqliteBackend, SqliteError, SqliteOptions};
 
 /// An operation on the database named by `--database`.
@@ -39,6 +40,9 @@ pub enum Command {
     Export {
         /// The user.
         user: String,
+        /// A dataset of the user's other than the default (the `dataset` of the protocol).
+        #[arg(long)]
+        dataset: Option<String>,
         /// Write here instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -48,11 +52,14 @@ pub enum Command {
     Import {
         /// The user to import into.
         user: String,
+        /// A dataset of the user's other than the default (the `dataset` of the protocol).
+        #[arg(long)]
+        dataset: Option<String>,
         /// Read from here instead of stdin.
         #[arg(long, short)]
         input: Option<PathBuf>,
     },
-    /// Delete a user and every record and watermark of theirs.
+    /// Delete a user and every record and watermark of theirs, in every dataset.
     DeleteUser {
         /// The user.
         user: String,
@@ -74,9 +81,10 @@ pub struct UserStats {
 pub trait Admin: Backend {
     /// Every user, by name.
     fn users(&mut self) -> Result<Vec<UserStats>, Self::Error>;
-    /// Whether `user` has a row.
-    fn has_user(&mut self, user: &UserId) -> Result<bool, Self::Error>;
-    /// Deletes `user` and everything of theirs; the number of records, or `None` if unknown.
+    /// Whether `scope` (a user's dataset) has a row.
+    fn has_scope(&mut self, scope: &Scope) -> Result<bool, Self::Error>;
+    /// Deletes `user` and everything of theirs in every dataset; the number of records, or
+    /// `None` if the user has no row in any dataset.
     fn delete_user(&mut self, user: &UserId) -> Result<Option<u64>, Self::Error>;
 }
 
@@ -183,8 +191,12 @@ where
                 writeln!(stdout, "{:<32} {:>10} {:>14}", u.name, u.records, u.bytes)?;
             }
         }
-        Command::Export { user, output } => {
-            let user = user_id(user)?;
+        Command::Export {
+            user,
+            dataset,
+            output,
+        } => {
+            let user = scope(user, dataset.as_deref())?;
             let written = match output {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -194,10 +206,14 @@ where
                 }
                 None => export(backend, &user, &mut stdout)?,
             };
-            eprintln!("exported {written} records of {user}");
+            eprintln!("exported {written} records of {}", user.row_name());
         }
-        Command::Import { user, input } => {
-            let user = user_id(user)?;
+        Command::Import {
+            user,
+            dataset,
+            input,
+        } => {
+            let user = scope(user, dataset.as_deref())?;
             let (read, stored) = match input {
                 Some(path) => import(
                     backend,
@@ -208,7 +224,8 @@ where
             };
             writeln!(
                 stdout,
-                "imported into {user}: {read} records read, {stored} stored (the rest lost LWW)"
+                "imported into {}: {read} records read, {stored} stored (the rest lost LWW)",
+                user.row_name()
             )?;
         }
         Command::DeleteUser { user } => {
@@ -225,4 +242,12 @@ where
 
 fn user_id(name: &str) -> Result<UserId, OpsError> {
     UserId::new(name).ok_or_else(|| OpsError::User(name.to_owned()))
+}
+
+fn scope(name: &str, dataset: Option<&str>) -> Result<Scope, OpsError> {
+    if let Some(d) = dataset {
+        clientdata::core::protocol::check_dataset(d)
+            .map_err(|e| OpsError::User(format!("{name} dataset {d:?}: {e}")))?;
+    }
+    Ok(Scope::dataset(user_id(name)?, dataset))
 }

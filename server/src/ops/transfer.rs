@@ -8,8 +8,8 @@ use clientdata::core::{Batch, Key, PluginId, Record, Store, VectorKind, Watermar
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, OpsError};
-use crate::auth::UserId;
 use crate::backend::Transaction;
+use crate::scope::Scope;
 
 /// One line of an export: a header first, then records, then the coverage.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,21 +28,21 @@ const PAGE: usize = 1000;
 /// transaction so the export is a consistent snapshot. Returns the number of records.
 pub fn export<B: Admin>(
     backend: &mut B,
-    user: &UserId,
+    user: &Scope,
     out: &mut impl Write,
 ) -> Result<usize, OpsError>
 where
     OpsError: From<B::Error>,
 {
-    if !backend.has_user(user)? {
-        return Err(OpsError::UnknownUser(user.to_string()));
+    if !backend.has_scope(user)? {
+        return Err(OpsError::UnknownUser(user.row_name().into_owned()));
     }
     let mut tx = backend.begin(user)?;
     write_line(
         out,
         &Line::Export {
             format: FORMAT,
-            user: user.to_string(),
+            user: user.row_name().into_owned(),
         },
     )?;
     let plugins = tx.plugins()?;
@@ -81,7 +81,7 @@ fn write_line(out: &mut impl Write, line: &Line) -> Result<(), OpsError> {
 /// Any bad line fails the whole import before it commits.
 pub fn import<B: Admin>(
     backend: &mut B,
-    user: &UserId,
+    user: &Scope,
     input: impl BufRead,
 ) -> Result<(usize, usize), OpsError>
 where

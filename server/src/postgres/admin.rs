@@ -4,6 +4,7 @@
 use super::{lock_user, PgConn, PgError};
 use crate::auth::UserId;
 use crate::ops::{Admin, UserStats};
+use crate::scope::Scope;
 
 impl Admin for PgConn {
     fn users(&mut self) -> Result<Vec<UserStats>, PgError> {
@@ -24,27 +25,37 @@ impl Admin for PgConn {
             .collect()
     }
 
-    fn has_user(&mut self, user: &UserId) -> Result<bool, PgError> {
+    fn has_scope(&mut self, scope: &Scope) -> Result<bool, PgError> {
         Ok(self
             .client
-            .query_opt("SELECT 1 FROM users WHERE name = $1", &[&user.as_str()])?
+            .query_opt(
+                "SELECT 1 FROM users WHERE name = $1",
+                &[&scope.row_name().as_ref()],
+            )?
             .is_some())
     }
 
     fn delete_user(&mut self, user: &UserId) -> Result<Option<u64>, PgError> {
         let mut tx = self.client.transaction()?;
-        // Waits for a round of this user in any process to finish, and keeps new ones out
-        // until the delete commits.
+        // Waits for a round of this user (any dataset) in any process to finish, and keeps new
+        // ones out until the delete commits.
         lock_user(&mut tx, user)?;
-        let Some(row) = tx.query_opt("SELECT id FROM users WHERE name = $1", &[&user.as_str()])?
-        else {
+        let prefix = Scope::datasets_prefix(user);
+        let rows = tx.query(
+            "SELECT id FROM users WHERE name = $1 OR left(name, length($2)) = $2",
+            &[&user.as_str(), &prefix],
+        )?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        let id: i64 = row.try_get(0)?;
-        let records = tx.execute("DELETE FROM records WHERE user_id = $1", &[&id])?;
-        tx.execute("DELETE FROM coverage WHERE user_id = $1", &[&id])?;
-        tx.execute("DELETE FROM nodes WHERE user_id = $1", &[&id])?;
-        tx.execute("DELETE FROM users WHERE id = $1", &[&id])?;
+        }
+        let mut records = 0;
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            records += tx.execute("DELETE FROM records WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM coverage WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM nodes WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM users WHERE id = $1", &[&id])?;
+        }
         tx.commit()?;
         Ok(Some(records))
     }

@@ -26,6 +26,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::auth::UserId;
 use crate::backend::{self, Backend, Database};
 use crate::quota::UserCaps;
+use crate::scope::Scope;
 
 pub use schema::SCHEMA_VERSION;
 pub use store::PgTx;
@@ -214,14 +215,14 @@ impl Backend for PgConn {
 
     const NAME: &'static str = "postgres";
 
-    fn begin(&mut self, user: &UserId) -> Result<PgTx<'_>, PgError> {
+    fn begin(&mut self, scope: &Scope) -> Result<PgTx<'_>, PgError> {
         let mut tx = self
             .client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()?;
-        lock_user(&mut tx, user)?;
-        let user_id = user_row(&mut tx, user)?;
+        lock_user(&mut tx, scope.user_id())?;
+        let user_id = scope_row(&mut tx, &scope.row_name())?;
         Ok(PgTx::new(tx, user_id, self.apply_delay))
     }
 
@@ -235,8 +236,8 @@ impl Backend for PgConn {
     }
 }
 
-/// Waits for `user`'s lock, held until the transaction ends: rounds (and operations) of one user
-/// run one at a time across every process. A hash collision only serialises two users.
+/// Waits for `user`'s lock, held until the transaction ends: rounds (and operations) of one user,
+/// whichever dataset, run one at a time across every process. A hash collision only serialises two users.
 fn lock_user(tx: &mut postgres::Transaction<'_>, user: &UserId) -> Result<(), PgError> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))",
@@ -245,10 +246,10 @@ fn lock_user(tx: &mut postgres::Transaction<'_>, user: &UserId) -> Result<(), Pg
     Ok(())
 }
 
-/// The row id of `user`, creating the row on first sight (under the user's lock, so no other
-/// transaction is creating it at the same time).
-fn user_row(tx: &mut postgres::Transaction<'_>, user: &UserId) -> Result<i64, PgError> {
-    let name = user.as_str();
+/// The row id of a scope (`Scope::row_name`), creating the row on first sight (under the user's
+/// lock, which every dataset of the user shares, so no other transaction is creating it at the
+/// same time).
+fn scope_row(tx: &mut postgres::Transaction<'_>, name: &str) -> Result<i64, PgError> {
     let row = match tx.query_opt("SELECT id FROM users WHERE name = $1", &[&name])? {
         Some(row) => row,
         None => tx.query_one(

@@ -7,6 +7,7 @@ use clientdata::core::{VersionVector, Watermarks};
 use super::{PgDatabase, PgOptions, SCHEMA_VERSION};
 use crate::auth::UserId;
 use crate::backend::{Backend, Transaction};
+use crate::scope::Scope;
 
 /// A fresh database's URL, or `None` to skip.
 fn fresh() -> Option<String> {
@@ -61,7 +62,7 @@ fn writes_are_conditional_on_a_greater_hlc() {
     let mut conn = db.connection().unwrap();
     let user = UserId::new("u").unwrap();
     let commit = |conn: &mut super::PgConn, r: Record, wall: u64| {
-        let mut tx = conn.begin(&user).unwrap();
+        let mut tx = conn.begin(&Scope::user(user.clone())).unwrap();
         tx.commit(Batch {
             records: vec![r],
             vectors: vec![(VectorKind::Coverage, coverage(wall))],
@@ -71,7 +72,7 @@ fn writes_are_conditional_on_a_greater_hlc() {
     };
     commit(&mut conn, record("k", 2_000, "\"new\""), 2_000);
     commit(&mut conn, record("k", 1_000, "\"old\""), 1_000);
-    let mut tx = conn.begin(&user).unwrap();
+    let mut tx = conn.begin(&Scope::user(user.clone())).unwrap();
     let plugin = PluginId::new("p").unwrap();
     let key = Key::new("k").unwrap();
     assert_eq!(

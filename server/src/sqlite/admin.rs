@@ -1,11 +1,12 @@
 //! Operations on the SQLite backend that the exchange never needs: users with their sizes,
 //! deleting a user.
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{SqliteBackend, SqliteError};
 use crate::auth::UserId;
 use crate::ops::{Admin, UserStats};
+use crate::scope::Scope;
 
 impl Admin for SqliteBackend {
     fn users(&mut self) -> Result<Vec<UserStats>, SqliteError> {
@@ -24,12 +25,12 @@ impl Admin for SqliteBackend {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn has_user(&mut self, user: &UserId) -> Result<bool, SqliteError> {
+    fn has_scope(&mut self, scope: &Scope) -> Result<bool, SqliteError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT 1 FROM users WHERE name = ?1",
-                [user.as_str()],
+                [scope.row_name()],
                 |_| Ok(()),
             )
             .optional()?
@@ -40,20 +41,22 @@ impl Admin for SqliteBackend {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(id) = tx
-            .query_row(
-                "SELECT id FROM users WHERE name = ?1",
-                [user.as_str()],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()?
-        else {
+        // The user's row and every dataset's (`Scope::row_name`).
+        let prefix = Scope::datasets_prefix(user);
+        let ids = tx
+            .prepare("SELECT id FROM users WHERE name = ?1 OR substr(name, 1, length(?2)) = ?2")?
+            .query_map(params![user.as_str(), prefix], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        if ids.is_empty() {
             return Ok(None);
-        };
-        let records = tx.execute("DELETE FROM records WHERE user_id = ?1", [id])?;
-        tx.execute("DELETE FROM coverage WHERE user_id = ?1", [id])?;
-        tx.execute("DELETE FROM nodes WHERE user_id = ?1", [id])?;
-        tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+        }
+        let mut records = 0;
+        for id in ids {
+            records += tx.execute("DELETE FROM records WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM coverage WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM nodes WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+        }
         tx.commit()?;
         Ok(Some(records as u64))
     }

@@ -100,6 +100,7 @@ mod tests {
             push,
             limit: 100,
             secret: secret.map(str::to_owned),
+            dataset: None,
             coverage_from: None,
         }
     }

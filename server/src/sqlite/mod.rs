@@ -21,8 +21,8 @@ use clientdata::core::VectorKind;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::auth::UserId;
 use crate::backend::Backend;
+use crate::scope::Scope;
 
 pub use database::{SqliteDatabase, DEFAULT_READERS};
 pub use schema::SCHEMA_VERSION;
@@ -133,13 +133,13 @@ impl Backend for SqliteBackend {
 
     const NAME: &'static str = "sqlite";
 
-    fn begin(&mut self, user: &UserId) -> Result<SqliteTx<'_>, SqliteError> {
+    fn begin(&mut self, scope: &Scope) -> Result<SqliteTx<'_>, SqliteError> {
         // IMMEDIATE takes the write lock up front, so a round that reads and then writes can
         // never fail half-way with SQLITE_BUSY_SNAPSHOT.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let user_id = user_row(&tx, user)?;
+        let user_id = scope_row(&tx, &scope.row_name())?;
         Ok(SqliteTx::new(tx, user_id, self.options.apply_delay))
     }
 
@@ -152,17 +152,14 @@ impl Backend for SqliteBackend {
     }
 }
 
-/// The row id of `user`, creating the row on first sight.
-fn user_row(conn: &Connection, user: &UserId) -> rusqlite::Result<i64> {
+/// The row id of a scope (`Scope::row_name`), creating the row on first sight.
+fn scope_row(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
     let mut select = conn.prepare_cached("SELECT id FROM users WHERE name = ?1")?;
-    if let Some(id) = select
-        .query_row([user.as_str()], |row| row.get(0))
-        .optional()?
-    {
+    if let Some(id) = select.query_row([name], |row| row.get(0)).optional()? {
         return Ok(id);
     }
     conn.prepare_cached("INSERT INTO users (name) VALUES (?1)")?
-        .execute([user.as_str()])?;
+        .execute([name])?;
     Ok(conn.last_insert_rowid())
 }
 

@@ -15,6 +15,7 @@ use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
 use super::{SqliteError, SqliteTx};
 use crate::auth::UserId;
 use crate::backend::{node_verdict, NodeVerdict};
+use crate::scope::Scope;
 
 /// A fixed set of read-only connections; a round waits for a free one.
 #[derive(Debug)]
@@ -36,7 +37,7 @@ impl Readers {
     }
 
     /// Answers a round that pushes nothing from one snapshot of a read connection, or `None`
-    /// when it must run on the writer after all: a user without a row yet (the writer creates
+    /// when it must run on the writer after all: a user (or dataset) without a row yet (the writer creates
     /// it), or a node claim to write.
     pub(super) fn exchange(
         &self,
@@ -82,13 +83,21 @@ fn read_round(
     now_ms: u64,
 ) -> Result<Option<(ExchangeResponse, ServeStats)>, ReplicaError<SqliteError>> {
     let store = |e: rusqlite::Error| ReplicaError::Store(SqliteError::from(e));
+    // The round reads the request's dataset, as the writer's would (`backend::exchange`).
+    if let Some(dataset) = &request.dataset {
+        clientdata::core::protocol::check_dataset(dataset)?;
+    }
+    let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
     // DEFERRED: the snapshot is taken by the first read and no lock is ever asked for.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Deferred)
         .map_err(store)?;
     let id: Option<i64> = tx
         .prepare_cached("SELECT id FROM users WHERE name = ?1")
-        .and_then(|mut s| s.query_row([user.as_str()], |row| row.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row([scope.row_name().as_ref()], |row| row.get(0))
+                .optional()
+        })
         .map_err(store)?;
     let Some(id) = id else { return Ok(None) };
     let mut tx = SqliteTx::new(tx, id, None);

@@ -8,8 +8,10 @@ use clientdata::core::{
 
 use super::store::{NEXT_NODE, NEXT_PLUGIN, NODE_RANGE, RECORD_BY_ROWID, VERSION};
 use super::*;
+use crate::auth::UserId;
 use crate::backend::{exchange, Transaction};
 use crate::quota::UserCaps;
+use crate::scope::Scope;
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -40,6 +42,7 @@ fn request(
         push,
         limit,
         secret: None,
+        dataset: None,
         coverage_from: None,
     }
 }
@@ -158,7 +161,7 @@ fn rounds_answer_exactly_what_the_memory_model_answers() {
         }
         // Same final state: every record (in HLC order) and every coverage vector.
         let all = model.plugins().unwrap();
-        let mut tx = db.begin(&alice).unwrap();
+        let mut tx = db.begin(&Scope::user(alice.clone())).unwrap();
         assert_eq!(tx.plugins().unwrap(), all);
         assert_eq!(
             tx.records_above(&all, &Watermarks::new(), usize::MAX)
@@ -191,7 +194,7 @@ fn records_above_is_exact_per_node_and_respects_the_limit() {
             Hlc::new(wall, 0, node(n)).unwrap(),
         )
     };
-    let mut tx = db.begin(&u).unwrap();
+    let mut tx = db.begin(&Scope::user(u.clone())).unwrap();
     // Node 1 wrote early and late, node 2 in between; node 2's watermark is high, node 1's low.
     let records = vec![
         rec(1, 1, "a"),
@@ -309,7 +312,7 @@ fn a_failed_round_rolls_back_and_an_uncommitted_one_leaves_nothing() {
         Hlc::new(NOW, 0, node(1)).unwrap(),
     );
     {
-        let mut tx = db.begin(&u).unwrap();
+        let mut tx = db.begin(&Scope::user(u.clone())).unwrap();
         tx.commit(clientdata::core::Batch {
             records: vec![r.clone()],
             vectors: vec![],
@@ -317,7 +320,7 @@ fn a_failed_round_rolls_back_and_an_uncommitted_one_leaves_nothing() {
         .unwrap();
         // dropped without commit_transaction
     }
-    let mut tx = db.begin(&u).unwrap();
+    let mut tx = db.begin(&Scope::user(u.clone())).unwrap();
     assert_eq!(tx.version(&r.plugin, &r.key).unwrap(), None);
     tx.commit_transaction().unwrap();
 }
@@ -334,7 +337,7 @@ fn reopening_keeps_data_and_refuses_a_newer_schema() {
     );
     {
         let mut db = SqliteBackend::open(&path, SqliteOptions::default()).unwrap();
-        let mut tx = db.begin(&user("u")).unwrap();
+        let mut tx = db.begin(&Scope::user(user("u"))).unwrap();
         tx.commit(clientdata::core::Batch {
             records: vec![r.clone()],
             vectors: vec![],
@@ -349,7 +352,7 @@ fn reopening_keeps_data_and_refuses_a_newer_schema() {
     }
     let mut db = SqliteBackend::open(&path, SqliteOptions::default()).unwrap();
     db.ping().unwrap();
-    let mut tx = db.begin(&user("u")).unwrap();
+    let mut tx = db.begin(&Scope::user(user("u"))).unwrap();
     assert_eq!(
         tx.records_above(&[plugin("p")], &Watermarks::new(), 5)
             .unwrap(),

@@ -23,6 +23,7 @@ fn request(node: NodeId, plugins: Option<Vec<PluginId>>, push: Vec<Record>) -> E
         push,
         limit: 1000,
         secret: None,
+        dataset: None,
         coverage_from: None,
     }
 }

@@ -8,7 +8,7 @@ use clientdata::core::Value;
 use crate::support::{token, Device, Server, TestDb};
 
 /// Runs `clientdata-server --database DB ARGS...` in the test's directory.
-fn ops(db: &TestDb, args: &[&str]) -> Output {
+pub(crate) fn ops(db: &TestDb, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clientdata-server"));
     cmd.current_dir(db.dir())
         .args(["--database", db.arg()])

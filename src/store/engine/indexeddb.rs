@@ -254,6 +254,31 @@ impl IdbEngine {
         Ok((out, last, exhausted))
     }
 
+    /// The store epoch (`meta` row `store-epoch`), creating it as `fresh` if absent; whether
+    /// this call created it. `add` fails when the row exists (another tab may have created it a
+    /// moment ago), so exactly one creator wins and every instance reads the same epoch.
+    pub async fn store_epoch(&self, fresh: &str) -> StoreResult<(String, bool)> {
+        let key = JsValue::from_str("store-epoch");
+        let tx = self.transaction(&[META], IdbTransactionMode::Readwrite)?;
+        let done = JsFuture::from(tx_done(&tx));
+        Self::store(&tx, META)?
+            .add_with_key(&JsValue::from_str(fresh), &key)
+            .map_err(|e| js_failure(&e))?;
+        // A ConstraintError aborts the transaction: the row was there.
+        let created = done.await.is_ok();
+        let tx = self.transaction(&[META], IdbTransactionMode::Readonly)?;
+        let read = Self::store(&tx, META)?
+            .get(&key)
+            .map_err(|e| js_failure(&e))?;
+        let stored = request(&read).await?.as_string();
+        match stored {
+            Some(epoch) => Ok((epoch.clone(), created && epoch == fresh)),
+            None => Err(js_failure(&JsValue::from_str(
+                "the store epoch was neither created nor found",
+            ))),
+        }
+    }
+
     /// Writes and deletes a probe row in one transaction (the verifier's health check).
     pub async fn probe(&self) -> StoreResult<()> {
         let tx = self.transaction(&[META], IdbTransactionMode::Readwrite)?;

@@ -129,6 +129,33 @@ impl Engine {
         }
     }
 
+    /// The store epoch, created as `fresh` if the store has none; whether this call created it.
+    /// localStorage keeps it in the mirror's own key (`store::epoch::mirror_key`): the engine
+    /// and its mirror are one storage there. Memory stores are new at every open.
+    pub async fn store_epoch(&self, name: &str, fresh: &str) -> StoreResult<(String, bool)> {
+        match self {
+            Engine::IndexedDb(e) => e.store_epoch(fresh).await,
+            Engine::LocalStorage(_) | Engine::Memory => {
+                let key = crate::store::epoch::mirror_key(name);
+                let storage = matches!(self, Engine::LocalStorage(_))
+                    .then(crate::browser::web_storage::local_storage)
+                    .flatten();
+                match storage
+                    .as_ref()
+                    .and_then(|s| s.get_item(&key).ok().flatten())
+                {
+                    Some(epoch) => Ok((epoch, false)),
+                    None => {
+                        if let Some(s) = &storage {
+                            let _ = s.set_item(&key, fresh);
+                        }
+                        Ok((fresh.to_owned(), true))
+                    }
+                }
+            }
+        }
+    }
+
     /// A write and delete that touch nothing else (the verifier's probe).
     pub async fn probe(&self) -> StoreResult<()> {
         match self {

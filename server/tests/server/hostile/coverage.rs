@@ -56,6 +56,7 @@ fn seed(server: &Server, plugins: usize) {
             push,
             limit: 1000,
             secret: None,
+            dataset: None,
             coverage_from: None,
         };
         server.exchange(&token("alice"), &request);
