@@ -57,6 +57,16 @@ impl Scope {
     pub fn datasets_prefix(user: &UserId) -> String {
         format!("{}{SEPARATOR}", user.as_str())
     }
+
+    /// The same rows as a half-open range in byte order, `[user/, user0)` (`0` follows `/`),
+    /// which an index on `name` can answer (the per-user caps count over it).
+    pub fn dataset_rows_range(user: &UserId) -> (String, String) {
+        let next = char::from(SEPARATOR as u8 + 1);
+        (
+            Self::datasets_prefix(user),
+            format!("{}{next}", user.as_str()),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -73,5 +83,8 @@ mod tests {
             "a_b/notes/x"
         );
         assert_eq!(Scope::datasets_prefix(&u), "a_b/");
+        let (lo, hi) = Scope::dataset_rows_range(&u);
+        assert_eq!((lo.as_str(), hi.as_str()), ("a_b/", "a_b0"));
+        assert!(lo.as_str() < "a_b/x" && "a_b/x" < hi.as_str() && "a_b" < lo.as_str());
     }
 }

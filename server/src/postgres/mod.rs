@@ -223,7 +223,12 @@ impl Backend for PgConn {
             .start()?;
         lock_user(&mut tx, scope.user_id())?;
         let user_id = scope_row(&mut tx, &scope.row_name())?;
-        Ok(PgTx::new(tx, user_id, self.apply_delay))
+        Ok(PgTx::new(
+            tx,
+            user_id,
+            scope.user_id().clone(),
+            self.apply_delay,
+        ))
     }
 
     fn ping(&mut self) -> Result<(), PgError> {

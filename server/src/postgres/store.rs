@@ -12,7 +12,9 @@ use clientdata::core::{
 use postgres::{Row, Transaction};
 
 use super::PgError;
+use crate::auth::UserId;
 use crate::quota::Counted;
+use crate::scope::Scope;
 
 /// The value column's kinds (as in the SQLite schema).
 pub(super) const TOMBSTONE: i16 = 0;
@@ -25,14 +27,22 @@ pub(super) const BYTES: i16 = 2;
 pub struct PgTx<'c> {
     tx: Transaction<'c>,
     user: i64,
+    /// The user the scope belongs to (its caps count over all its datasets).
+    owner: UserId,
     apply_delay: Option<Duration>,
 }
 
 impl<'c> PgTx<'c> {
-    pub(super) fn new(tx: Transaction<'c>, user: i64, apply_delay: Option<Duration>) -> Self {
+    pub(super) fn new(
+        tx: Transaction<'c>,
+        user: i64,
+        owner: UserId,
+        apply_delay: Option<Duration>,
+    ) -> Self {
         PgTx {
             tx,
             user,
+            owner,
             apply_delay,
         }
     }
@@ -154,12 +164,32 @@ const RECORDS_ABOVE: &str = "WITH RECURSIVE nodes (plugin, node) AS (
      JOIN records r ON r.user_id = $1 AND r.plugin = c.plugin AND r.key = c.key
      ORDER BY c.hlc, c.plugin, c.key";
 
-/// Bounded counts for the per-user caps (`LIMIT $2`: never more index entries than the cap).
-const COUNT_PLUGINS: &str =
-    "SELECT count(*) FROM (SELECT DISTINCT plugin FROM coverage WHERE user_id = $1 LIMIT $2) AS c";
-const COUNT_NODES: &str = "SELECT count(*) FROM (SELECT node FROM coverage WHERE user_id = $1 UNION SELECT node FROM nodes WHERE user_id = $1 LIMIT $2) AS c";
-const COUNT_RECORDS: &str =
-    "SELECT count(*) FROM (SELECT 1 FROM records WHERE user_id = $1 LIMIT $2) AS c";
+/// Bounded counts for the per-user caps (`LIMIT $2`: never more index entries than the cap),
+/// over every dataset of the user (`$1` the user's row, `$3`..`$4` the range of its dataset rows
+/// `user/...` in byte order, see `Scope`): caps are per user, so new datasets cannot multiply
+/// them.
+macro_rules! user_rows {
+    () => {
+        "SELECT id FROM users WHERE name = $1 OR (name COLLATE \"C\" >= $3 AND name COLLATE \"C\" < $4)"
+    };
+}
+const COUNT_PLUGINS: &str = concat!(
+    "SELECT count(*) FROM (SELECT DISTINCT user_id, plugin FROM coverage WHERE user_id IN (",
+    user_rows!(),
+    ") LIMIT $2) AS c"
+);
+const COUNT_NODES: &str = concat!(
+    "SELECT count(*) FROM (SELECT user_id, node FROM coverage WHERE user_id IN (",
+    user_rows!(),
+    ") UNION SELECT user_id, node FROM nodes WHERE user_id IN (",
+    user_rows!(),
+    ") LIMIT $2) AS c"
+);
+const COUNT_RECORDS: &str = concat!(
+    "SELECT count(*) FROM (SELECT 1 FROM records WHERE user_id IN (",
+    user_rows!(),
+    ") LIMIT $2) AS c"
+);
 
 impl crate::backend::Transaction for PgTx<'_> {
     fn count(&mut self, what: Counted, upto: u64) -> Result<u64, PgError> {
@@ -169,7 +199,11 @@ impl crate::backend::Transaction for PgTx<'_> {
             Counted::Records => COUNT_RECORDS,
         };
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
-        let n: i64 = self.tx.query_one(sql, &[&self.user, &upto])?.try_get(0)?;
+        let (lo, hi) = Scope::dataset_rows_range(&self.owner);
+        let n: i64 = self
+            .tx
+            .query_one(sql, &[&self.owner.as_str(), &upto, &lo, &hi])?
+            .try_get(0)?;
         Ok(n.unsigned_abs())
     }
 

@@ -140,7 +140,12 @@ impl Backend for SqliteBackend {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let user_id = scope_row(&tx, &scope.row_name())?;
-        Ok(SqliteTx::new(tx, user_id, self.options.apply_delay))
+        Ok(SqliteTx::new(
+            tx,
+            user_id,
+            scope.user_id().clone(),
+            self.options.apply_delay,
+        ))
     }
 
     fn ping(&mut self) -> Result<(), SqliteError> {

@@ -100,7 +100,7 @@ fn read_round(
         })
         .map_err(store)?;
     let Some(id) = id else { return Ok(None) };
-    let mut tx = SqliteTx::new(tx, id, None);
+    let mut tx = SqliteTx::new(tx, id, scope.user_id().clone(), None);
     // An empty push: `serve` only reads. The transaction is dropped (ended) either way.
     let answer = serve(&mut tx, request, limits, now_ms)?;
     match node_verdict(&mut tx, request)? {

@@ -10,7 +10,9 @@ use rusqlite::types::{Null, Type};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::SqliteError;
+use crate::auth::UserId;
 use crate::quota::Counted;
+use crate::scope::Scope;
 
 /// Sorts above every encoded HLC (they are lowercase hex and `-`): "no upper bound".
 const NO_BOUND: &str = "~";
@@ -27,14 +29,22 @@ const BYTES: i64 = 2;
 pub struct SqliteTx<'c> {
     tx: Transaction<'c>,
     user: i64,
+    /// The user the scope belongs to (its caps count over all its datasets).
+    owner: UserId,
     apply_delay: Option<Duration>,
 }
 
 impl<'c> SqliteTx<'c> {
-    pub(super) fn new(tx: Transaction<'c>, user: i64, apply_delay: Option<Duration>) -> Self {
+    pub(super) fn new(
+        tx: Transaction<'c>,
+        user: i64,
+        owner: UserId,
+        apply_delay: Option<Duration>,
+    ) -> Self {
         SqliteTx {
             tx,
             user,
+            owner,
             apply_delay,
         }
     }
@@ -92,12 +102,31 @@ pub(super) const VERSION: &str =
 const UPSERT_RECORD: &str = "INSERT INTO records (user_id, plugin, key, node, hlc, kind, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (user_id, plugin, key) DO UPDATE SET node = excluded.node, hlc = excluded.hlc, kind = excluded.kind, value = excluded.value";
 
-/// Bounded counts for the per-user caps (`LIMIT ?2`: never more index entries than the cap).
-pub(super) const COUNT_PLUGINS: &str =
-    "SELECT count(*) FROM (SELECT DISTINCT plugin FROM coverage WHERE user_id = ?1 LIMIT ?2)";
-pub(super) const COUNT_NODES: &str = "SELECT count(*) FROM (SELECT node FROM coverage WHERE user_id = ?1 UNION SELECT node FROM nodes WHERE user_id = ?1 LIMIT ?2)";
-pub(super) const COUNT_RECORDS: &str =
-    "SELECT count(*) FROM (SELECT 1 FROM records WHERE user_id = ?1 LIMIT ?2)";
+/// Bounded counts for the per-user caps (`LIMIT ?2`: never more index entries than the cap),
+/// over every dataset of the user (`?1` the user's row, `?3`..`?4` the range of its dataset
+/// rows `user/...`, see `Scope`): caps are per user, so new datasets cannot multiply them.
+macro_rules! user_rows {
+    () => {
+        "SELECT id FROM users WHERE name = ?1 OR (name >= ?3 AND name < ?4)"
+    };
+}
+pub(super) const COUNT_PLUGINS: &str = concat!(
+    "SELECT count(*) FROM (SELECT DISTINCT user_id, plugin FROM coverage WHERE user_id IN (",
+    user_rows!(),
+    ") LIMIT ?2)"
+);
+pub(super) const COUNT_NODES: &str = concat!(
+    "SELECT count(*) FROM (SELECT user_id, node FROM coverage WHERE user_id IN (",
+    user_rows!(),
+    ") UNION SELECT user_id, node FROM nodes WHERE user_id IN (",
+    user_rows!(),
+    ") LIMIT ?2)"
+);
+pub(super) const COUNT_RECORDS: &str = concat!(
+    "SELECT count(*) FROM (SELECT 1 FROM records WHERE user_id IN (",
+    user_rows!(),
+    ") LIMIT ?2)"
+);
 
 impl crate::backend::Transaction for SqliteTx<'_> {
     fn count(&mut self, what: Counted, upto: u64) -> Result<u64, SqliteError> {
@@ -107,10 +136,11 @@ impl crate::backend::Transaction for SqliteTx<'_> {
             Counted::Records => COUNT_RECORDS,
         };
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
-        let n: i64 = self
-            .tx
-            .prepare_cached(sql)?
-            .query_row(params![self.user, upto], |row| row.get(0))?;
+        let (lo, hi) = Scope::dataset_rows_range(&self.owner);
+        let n: i64 = self.tx.prepare_cached(sql)?.query_row(
+            params![self.owner.as_str(), upto, lo.as_str(), hi.as_str()],
+            |row| row.get(0),
+        )?;
         Ok(n.unsigned_abs())
     }
 

@@ -119,3 +119,44 @@ fn a_push_or_claim_past_the_nodes_cap_is_refused(db: &TestDb) {
 }
 
 on_both!(a_push_or_claim_past_the_nodes_cap_is_refused);
+
+/// Caps count over every dataset of a user: a second dataset does not get caps of its own
+/// (otherwise each new dataset name would multiply them).
+fn caps_count_over_every_dataset_of_the_user(db: &TestDb) {
+    let server = server_with(db, &["--max-records-per-user", "4"]);
+    let mut a = Device::new(&token("alice"));
+    a.client.dataset = Some("first".into());
+    for k in 1..=3 {
+        a.put("notes", &format!("k{k}"), "1");
+    }
+    a.sync(&server, 100);
+
+    // One more record in another dataset fits; a second one is past the user's cap.
+    let mut b = Device::new(&token("alice"));
+    b.client.dataset = Some("second".into());
+    b.put("notes", "k1", "1");
+    assert_eq!(push(&server, &mut b).status, 200);
+    let mut c = Device::new(&token("alice"));
+    c.client.dataset = Some("third".into());
+    c.put("todo", "k1", "1");
+    assert_over(&push(&server, &mut c), "records");
+    // The default dataset counts too.
+    let mut d = Device::new(&token("alice"));
+    d.put("other", "k1", "1");
+    assert_over(&push(&server, &mut d), "records");
+    // Plugins: "notes" in two datasets is two, so two more plugins are past the cap of 3.
+    drop(server);
+    let server = server_with(db, &["--max-plugins-per-user", "3"]);
+    let mut e = Device::new(&token("alice"));
+    e.client.dataset = Some("fourth".into());
+    e.put("p1", "k", "1");
+    e.put("p2", "k", "1");
+    assert_over(&push(&server, &mut e), "plugins");
+    // Another user is unaffected.
+    let mut bob = Device::new(&token("bob"));
+    bob.client.dataset = Some("first".into());
+    bob.put("notes", "k1", "1");
+    assert_eq!(push(&server, &mut bob).status, 200);
+}
+
+on_both!(caps_count_over_every_dataset_of_the_user);
