@@ -11,7 +11,7 @@
 # 6 runs). webdriver.json sets the timeout to 2 s (0 slow starts in 5 runs, 9-13 s each). The
 # runner sends WebKitWebDriver no capabilities, so WebKit (libsoup also keeps 6 idle
 # connections) keeps the stall: seen in 3 of 7 starts under a load average of 20. A start-up
-# stall is retried (scripts/wasm-test-runner.sh): Firefox once after 25 s, WebKit at most twice
+# stall is retried (scripts/wasm-test-runner.sh): Firefox once after 25 s, WebKit at most 4 times
 # after 20 s each (a good start shows its first test within 10 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ case "$engine" in
     ;;
   webkit)
     SAFARIDRIVER="$(command -v WebKitWebDriver)"
-    export SAFARIDRIVER WASM_TEST_ATTEMPTS=3 WASM_TEST_START_S=20
+    export SAFARIDRIVER WASM_TEST_ATTEMPTS=5 WASM_TEST_START_S=20
     wrap=(xvfb-run -a)
     ;;
   *) echo "unknown engine $engine (chromium, firefox or webkit)" >&2; exit 2 ;;
