@@ -120,34 +120,8 @@ fn measure(
     );
     let base = server.base.clone();
     let agent = new_agent();
-    // A: one record in each of `plugins` plugins, pushed 1,000 plugins per scoped round.
-    let a = NodeId::random().unwrap();
-    let start = now_ms() - 60_000;
-    for chunk in 0..plugins.div_ceil(1000) {
-        let ids: Vec<PluginId> = (chunk * 1000..plugins.min((chunk + 1) * 1000))
-            .map(|i| PluginId::new(format!("p{i:06}")).unwrap())
-            .collect();
-        let push = ids
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let hlc = Hlc::new(start + chunk as u64, i as u16, a).unwrap();
-                Record::put(
-                    p.clone(),
-                    Key::new("k").unwrap(),
-                    Value::Json("1".into()),
-                    hlc,
-                )
-            })
-            .collect();
-        let status = post(
-            &agent,
-            &base,
-            &token("alice"),
-            &body(&request(a, Some(ids), push)),
-        );
-        assert_eq!(status, 200);
-    }
+    // A: one record in each of `plugins` plugins.
+    server.seed_plugins(&token("alice"), plugins);
     // B: one plugin, one record; its measured round is scoped to it.
     let b = NodeId::random().unwrap();
     let notes = PluginId::new("notes").unwrap();

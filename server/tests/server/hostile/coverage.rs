@@ -5,8 +5,7 @@
 
 use std::time::Instant;
 
-use clientdata::core::{ExchangeRequest, Hlc, Key, Limits, NodeId, PluginId, Record, Value};
-use clientdata::core::{ExchangeResponse, Watermarks};
+use clientdata::core::{ExchangeResponse, Limits};
 
 use crate::support::{now_ms, token, tokens_file, Device, Server, TestDb};
 
@@ -27,46 +26,10 @@ fn server_for(db: &TestDb) -> Server {
     )
 }
 
-/// One record in each of `plugins` plugins, pushed 1,000 plugins per scoped round.
-fn seed(server: &Server, plugins: usize) {
-    let a = NodeId::random().unwrap();
-    let start = now_ms() - 60_000;
-    for chunk in 0..plugins.div_ceil(1000) {
-        let ids: Vec<PluginId> = (chunk * 1000..plugins.min((chunk + 1) * 1000))
-            .map(|i| PluginId::new(format!("p{i:06}")).unwrap())
-            .collect();
-        let push = ids
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let hlc = Hlc::new(start + chunk as u64, i as u16, a).unwrap();
-                Record::put(
-                    p.clone(),
-                    Key::new("k").unwrap(),
-                    Value::Json("1".into()),
-                    hlc,
-                )
-            })
-            .collect();
-        let request = ExchangeRequest {
-            version: 1,
-            node: a,
-            plugins: Some(ids),
-            seen: Watermarks::new(),
-            push,
-            limit: 1000,
-            secret: None,
-            dataset: None,
-            coverage_from: None,
-        };
-        server.exchange(&token("alice"), &request);
-    }
-}
-
 fn a_user_with_many_plugins_gets_paged_coverage(db: &TestDb, plugins: usize) {
     let server = server_for(db);
     let started = Instant::now();
-    seed(&server, plugins);
+    server.seed_plugins(&token("alice"), plugins);
     let seeded = started.elapsed();
 
     // A fresh device's unscoped sync, reply by reply.
@@ -121,7 +84,7 @@ fn a_user_with_many_plugins_gets_paged_coverage(db: &TestDb, plugins: usize) {
 /// unscoped reply of a fresh device must be cut and say where to continue.
 fn coverage_of_50k_plugins_pages(db: &TestDb) {
     let server = server_for(db);
-    seed(&server, 50_000);
+    server.seed_plugins(&token("alice"), 50_000);
     let b = Device::new(&token("alice"));
     let mut store = b.store.clone();
     let out = b.client.request(&mut store, &b.clock, None, 1000).unwrap();

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use clientdata::core::hlc::{Clock, ClockState, SystemClock};
 use clientdata::core::replica::Client;
 use clientdata::core::{
-    Batch, ExchangeRequest, ExchangeResponse, HlcClock, Key, MemoryStore, NodeId, PluginId, Record,
-    Value,
+    Batch, ExchangeRequest, ExchangeResponse, Hlc, HlcClock, Key, MemoryStore, NodeId, PluginId,
+    Record, Value, Watermarks,
 };
 use ureq::http;
 
@@ -215,6 +215,43 @@ impl Server {
         let reply = self.post(token, serde_json::to_vec(request).unwrap());
         assert_eq!(reply.status, 200, "{}", reply.text());
         serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    /// One record in each of `plugins` plugins (`p000000`, ...) of the token's user, from one
+    /// new node, pushed 1,000 plugins per scoped round.
+    pub fn seed_plugins(&self, token: &str, plugins: usize) {
+        let a = NodeId::random().unwrap();
+        let start = now_ms() - 60_000;
+        for chunk in 0..plugins.div_ceil(1000) {
+            let ids: Vec<PluginId> = (chunk * 1000..plugins.min((chunk + 1) * 1000))
+                .map(|i| PluginId::new(format!("p{i:06}")).unwrap())
+                .collect();
+            let push = ids
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let hlc = Hlc::new(start + chunk as u64, i as u16, a).unwrap();
+                    Record::put(
+                        p.clone(),
+                        Key::new("k").unwrap(),
+                        Value::Json("1".into()),
+                        hlc,
+                    )
+                })
+                .collect();
+            let request = ExchangeRequest {
+                version: 1,
+                node: a,
+                plugins: Some(ids),
+                seen: Watermarks::new(),
+                push,
+                limit: 1000,
+                secret: None,
+                dataset: None,
+                coverage_from: None,
+            };
+            self.exchange(token, &request);
+        }
     }
 
     /// Waits for a log line containing `needle`.
