@@ -12,6 +12,7 @@ use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt;
 
 use super::io::{GuardedIo, Timeouts};
@@ -24,14 +25,17 @@ const MAX_HEADERS: usize = 64;
 /// Hyper's read buffer per connection, which bounds its memory per idle connection.
 const MAX_BUF_BYTES: usize = 64 << 10;
 
-/// Serves one connection until it closes, is evicted, or the drain at shutdown ends it.
+/// Serves one connection until it closes, is evicted, or the drain at shutdown ends it. The
+/// connection is already registered as `id`; `slot` is its share of the connection cap, given back
+/// when the socket is dropped here (not when the registry forgets it).
 pub(crate) async fn run(
     stream: TcpStream,
+    (id, state): (u64, Arc<ConnState>),
     app: Router,
     registry: Arc<Registry>,
     timeouts: Timeouts,
+    slot: OwnedSemaphorePermit,
 ) {
-    let (id, state) = registry.insert();
     let io = GuardedIo::new(stream, Arc::clone(&state), Arc::clone(&registry), timeouts);
     let service_state = Arc::clone(&state);
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -67,6 +71,8 @@ pub(crate) async fn run(
         }
     }
     registry.remove(id);
+    drop(connection);
+    drop(slot);
 }
 
 /// Marks the answer's body done when hyper drops it.

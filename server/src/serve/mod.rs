@@ -18,6 +18,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::raw_error_response;
 use io::Timeouts;
@@ -105,6 +106,10 @@ pub async fn serve(
         "connection limits"
     );
     let registry = Arc::new(Registry::new());
+    // One permit per open socket, held until the socket is dropped: the registry forgets an
+    // evicted connection at once, but its descriptor is freed only when its task runs.
+    let slots = Arc::new(Semaphore::new(cap));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -113,16 +118,18 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                if registry.len() >= cap && !registry.evict_idle() {
-                    refuse(stream);
+                let Some(slot) = take_slot(&slots, &registry).await else {
+                    refuse(stream, &refusals);
                     continue;
-                }
+                };
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(conn::run(
                     stream,
+                    registry.insert(),
                     app.clone(),
                     Arc::clone(&registry),
                     timeouts,
+                    slot,
                 ));
             }
             Err(e) => {
@@ -154,8 +161,31 @@ pub async fn serve(
     Ok(())
 }
 
+/// Refused connections whose 503 may linger for a moment; past this, a refusal is a plain close,
+/// so a burst of newcomers cannot take the descriptors kept for the database.
+const REFUSALS_IN_FLIGHT: usize = 32;
+
+/// A place under the connection cap for a newcomer: a free one, or the one of the connection idle
+/// the longest, closed for it. `None` when every connection is busy.
+async fn take_slot(slots: &Arc<Semaphore>, registry: &Registry) -> Option<OwnedSemaphorePermit> {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        return Some(slot);
+    }
+    if !registry.evict_idle() {
+        return None;
+    }
+    // The evicted connection's task closes its socket as soon as it runs.
+    tokio::time::timeout(EVICTION_WAIT, Arc::clone(slots).acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
+/// How long a newcomer waits for an evicted connection to close before it is refused.
+const EVICTION_WAIT: Duration = Duration::from_millis(200);
+
 /// Every connection is busy: answer 503 `overloaded` and close.
-fn refuse(mut stream: TcpStream) {
+fn refuse(mut stream: TcpStream, refusals: &Arc<Semaphore>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tracing::debug!("connection cap reached and every connection busy: 503");
     let answer = raw_error_response(
@@ -167,8 +197,12 @@ fn refuse(mut stream: TcpStream) {
         return;
     }
     // Closing with the request unread would reset the connection and could discard the answer:
-    // half-close, and read what the client sent for a moment (bounded, so it holds no slot).
+    // half-close, and read what the client sent for a moment (bounded in time and in number).
+    let Ok(lingering) = Arc::clone(refusals).try_acquire_owned() else {
+        return;
+    };
     tokio::spawn(async move {
+        let _lingering = lingering;
         let _ = stream.shutdown().await;
         let mut sink = [0; 4096];
         let _ = tokio::time::timeout(Duration::from_millis(200), async {
