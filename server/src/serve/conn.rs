@@ -26,7 +26,7 @@ const MAX_HEADERS: usize = 64;
 const MAX_BUF_BYTES: usize = 64 << 10;
 
 /// Serves one connection until it closes, is evicted, or the drain at shutdown ends it. The
-/// connection is already registered as `id`; `slot` is its share of the connection cap, given back
+/// connection is already registered as `id`; `_slot` is its share of the connection cap, given back
 /// when the socket is dropped here (not when the registry forgets it).
 pub(crate) async fn run(
     stream: TcpStream,
@@ -34,7 +34,7 @@ pub(crate) async fn run(
     app: Router,
     registry: Arc<Registry>,
     timeouts: Timeouts,
-    slot: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
 ) {
     let io = GuardedIo::new(stream, Arc::clone(&state), Arc::clone(&registry), timeouts);
     let service_state = Arc::clone(&state);
@@ -71,8 +71,7 @@ pub(crate) async fn run(
         }
     }
     registry.remove(id);
-    drop(connection);
-    drop(slot);
+    // The connection (and its socket), a local, drops here before the `_slot` parameter does.
 }
 
 /// Marks the answer's body done when hyper drops it.
