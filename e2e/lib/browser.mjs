@@ -7,7 +7,7 @@
 // - firefox: Debian's firefox-esr through puppeteer-core over WebDriver BiDi (engines/firefox.mjs).
 // - webkit: Debian's WebKitWebDriver + MiniBrowser over classic WebDriver, under xvfb-run
 //   (engines/webkit.mjs).
-// Routes in firefox and webkit run in a per-context loopback proxy (engines/proxy.mjs).
+// Routes in firefox and webkit run in a per-context loopback forward proxy (engines/proxy.mjs).
 import { chromium } from "playwright-core";
 
 export const ENGINE = process.env.E2E_ENGINE || "chromium";

@@ -9,20 +9,24 @@ import { waitForFunction } from "./wait.mjs";
 const executable = () => process.env.FIREFOX || execFileSync("sh", ["-c", "command -v firefox-esr || command -v firefox"]).toString().trim();
 
 export async function launch() {
-  // No storage pref is set: open() must not wait on Firefox's persist() prompt by itself.
-  const browser = await puppeteer.launch({ browser: "firefox", executablePath: executable(), headless: true });
+  // No storage pref is set: open() must not wait on Firefox's persist() prompt by itself. The
+  // one pref lets a context's proxy (routes) see loopback requests, which Firefox never proxies
+  // by default.
+  const browser = await puppeteer.launch({ browser: "firefox", executablePath: executable(), headless: true, extraPrefsFirefox: { "network.proxy.allow_hijacking_localhost": true } });
   return {
     async newContext() {
-      return new FirefoxContext(await browser.createBrowserContext());
+      const routes = new ContextRoutes();
+      const proxyServer = await routes.listen();
+      return new FirefoxContext(await browser.createBrowserContext({ proxyServer, proxyBypassList: [] }), routes);
     },
     close: () => browser.close(),
   };
 }
 
 class FirefoxContext {
-  constructor(context) {
+  constructor(context, routes) {
     this.context = context;
-    this.routes = new ContextRoutes();
+    this.routes = routes;
     this.pages = new Set();
     this.offline = false;
   }
@@ -70,8 +74,8 @@ class FirefoxPage {
     } else this.page.on(event, listener);
   }
 
-  async goto(url) {
-    return this.page.goto(await this.owner.routes.rewrite(url));
+  goto(url) {
+    return this.page.goto(url);
   }
 
   reload() {

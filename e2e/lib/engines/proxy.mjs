@@ -1,8 +1,8 @@
 // Playwright's `context.route()` for engines without it (Firefox over BiDi, WebKit over classic
-// WebDriver): every page of a context is loaded through a loopback reverse proxy of its own, in
-// front of the real server, and the routes run there. The page's origin is the proxy's, so its
-// same-origin sync requests pass through it; a route can watch, hold, fail, answer or rewrite
-// them with the same calls as playwright's Route (fallback, continue, fetch, fulfill, abort).
+// WebDriver): each browser context sends its plain-HTTP requests through a loopback forward
+// proxy of its own (set as the context's proxy, loopback included), and the routes run there.
+// Pages keep their real origins. A route can watch, hold, fail, answer or rewrite a request with
+// the same calls as playwright's Route (fallback, continue, fetch, fulfill, abort).
 import http from "node:http";
 
 /** `**`-style URL glob (as playwright's) to a RegExp over the whole URL. */
@@ -46,14 +46,11 @@ function fetched(res, body) {
   };
 }
 
-/**
- * The routes of one browser context and the proxies its pages load through (one per upstream
- * origin). `originFor(url)` starts the proxy for url's origin and returns the URL to load.
- */
+/** The routes of one browser context and its proxy; `await listen()` gives "127.0.0.1:port". */
 export class ContextRoutes {
   constructor() {
     this.routes = []; // { regexp, glob, handler }, newest last
-    this.proxies = new Map(); // upstream origin -> Promise<{ origin, server }>
+    this.server = null;
   }
 
   route(glob, handler) {
@@ -64,40 +61,32 @@ export class ContextRoutes {
     this.routes = this.routes.filter((r) => !(r.glob === glob && (!handler || r.handler === handler)));
   }
 
-  /** `url` rewritten to this context's proxy of its origin (loopback http only). */
-  async rewrite(url) {
-    const parsed = new URL(url);
-    if (parsed.protocol !== "http:" || !["127.0.0.1", "localhost"].includes(parsed.hostname)) return url;
-    if (!this.proxies.has(parsed.origin)) this.proxies.set(parsed.origin, this.#listen(parsed.origin));
-    const { origin } = await this.proxies.get(parsed.origin);
-    return `${origin}${parsed.pathname}${parsed.search}${parsed.hash}`;
+  async listen() {
+    this.server = http.createServer((req, res) => this.#serve(req, res).catch(() => res.destroy()));
+    await new Promise((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    return `127.0.0.1:${this.server.address().port}`;
   }
 
   async close() {
-    for (const proxy of this.proxies.values()) {
-      const { server } = await proxy;
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    }
-    this.proxies.clear();
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+    this.server = null;
   }
 
-  async #listen(upstream) {
-    const server = http.createServer((req, res) => this.#serve(upstream, req, res).catch(() => res.destroy()));
-    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return { origin: `http://127.0.0.1:${server.address().port}`, server };
-  }
-
-  async #serve(upstream, req, res) {
+  async #serve(req, res) {
     const body = await readAll(req);
-    const upstreamUrl = `${upstream}${req.url}`;
+    // A proxy is sent the absolute URL.
+    const target = new URL(req.url);
+    const upstream = target.origin;
+    const upstreamUrl = target.href;
     const request = {
       url: () => upstreamUrl,
       method: () => req.method,
       headers: () => ({ ...req.headers }),
       postData: () => (body.length ? body.toString("utf8") : null),
     };
-    const out = { method: req.method, path: req.url, headers: req.headers, body };
+    const out = { method: req.method, path: `${target.pathname}${target.search}`, headers: req.headers, body };
     // Every answer closes its connection: a browser retries a request whose reused
     // keep-alive connection was reset, which would hide an abort() from the page.
     const answer = (status, headers, data) => {

@@ -88,8 +88,9 @@ class WebKitContext {
       await new Promise((r) => setTimeout(r, 50));
     }
     const context = new WebKitContext(driver, base);
+    const proxy = await context.routes.listen();
     const { sessionId } = await context.raw("POST", "/session", {
-      capabilities: { alwaysMatch: { browserName: "MiniBrowser", "webkitgtk:browserOptions": { binary: miniBrowser(), args: ["--automation"] } } },
+      capabilities: { alwaysMatch: { browserName: "MiniBrowser", proxy: { proxyType: "manual", httpProxy: proxy, noProxy: [] }, "webkitgtk:browserOptions": { binary: miniBrowser(), args: ["--automation"] } } },
     });
     context.session = `/session/${sessionId}`;
     await context.command("POST", "/timeouts", { script: 30_000, pageLoad: 60_000 });
@@ -176,8 +177,7 @@ class WebKitPage {
   on() {}
 
   async goto(url) {
-    const target = await this.owner.routes.rewrite(url);
-    await this.owner.inWindow(this.handle, () => this.owner.command("POST", "/url", { url: target }));
+    await this.owner.inWindow(this.handle, () => this.owner.command("POST", "/url", { url }));
   }
 
   reload() {
