@@ -12,12 +12,13 @@ import { join, resolve } from "node:path";
 const [pkgDir, outFile] = process.argv.slice(2).map((p) => resolve(p));
 if (!pkgDir || !outFile) throw new Error("usage: node tools/api-docs.mjs <pkg dir> <out file>");
 
-// Module name -> its .d.ts in the package, in the order of the page.
+// [import name, its .d.ts in the package, its @module name (typedoc's page name)], in the
+// order of the page.
 const MODULES = [
-  ["clientdata", "index.d.ts"],
-  ["clientdata/swamp.js", "swamp.d.ts"],
-  ["clientdata/wasi-keyvalue.js", "wasi-keyvalue.d.ts"],
-  ["clientdata/lock-conformance.js", "lock-conformance.d.ts"],
+  ["clientdata", "index.d.ts", "clientdata"],
+  ["clientdata/swamp.js", "swamp.d.ts", "swamp"],
+  ["clientdata/wasi-keyvalue.js", "wasi-keyvalue.d.ts", "wasi-keyvalue"],
+  ["clientdata/lock-conformance.js", "lock-conformance.d.ts", "lock-conformance"],
 ];
 
 const work = await mkdtemp(join(tmpdir(), "clientdata-api-"));
@@ -43,15 +44,42 @@ try {
 
   const missing = [];
   for (const reflection of project.getReflectionsByKind(ReflectionKind.Function | ReflectionKind.Method)) {
-    if (reflection.parent?.name === "InitOutput") continue;
+    // The raw wasm exports (generated; removed below), and methods of an inline object type,
+    // whose owner's example shows them (e.g. `configSchema.safeParse`).
+    if (reflection.parent?.name === "InitOutput" || reflection.parent?.kind === ReflectionKind.TypeLiteral) continue;
     const signatures = reflection.signatures ?? [];
     if (!signatures.some((s) => s.comment?.getTag("@example"))) missing.push(reflection.getFullName());
   }
   if (missing.length) throw new Error(`no @example for: ${missing.join(", ")}`);
 
+  // InitOutput lists the raw wasm exports (wasm-bindgen's, typed any): not API, and it would
+  // change with every internal function.
+  for (const raw of project.getReflectionsByKind(ReflectionKind.Interface).filter((r) => r.name === "InitOutput")) project.removeReflection(raw);
   await app.generateOutputs(project);
-  console.log(project.children.map((c) => c.name));
+  // One page: the modules in order, links between their pages made links within it.
+  const anchor = (name) => `#${name.toLowerCase().replace(/[^a-z0-9 -]/g, "").replace(/ /g, "-")}`;
+  const pages = [];
+  for (const [name, , module] of MODULES) {
+    const page = await readFile(join(work, `${module}.md`), "utf8");
+    pages.push(
+      page
+        .replace(/^# .*$/m, `# ${name}`)
+        .replace(/\]\(([\w-]+)\.md(#[^)]*)?\)/g, (_, target, hash) => `](${hash ?? anchor(MODULES.find(([, , m]) => m === target)?.[0] ?? target)})`)
+        .trimEnd(),
+    );
+  }
+  const header = [
+    "# API reference",
+    "",
+    "Generated from the package's shipped `.d.ts` by `scripts/api-docs.sh` (typedoc with",
+    "typedoc-plugin-markdown, pinned in tools/package.json); do not edit by hand: change the doc",
+    "comments (`///` in src/api/, or js/*.d.ts) and regenerate. `scripts/test.sh` fails when this",
+    "file is stale.",
+    "",
+    ...MODULES.map(([name]) => `- [${name}](${anchor(name)})`),
+  ].join("\n");
+  await writeFile(outFile, `${header}\n\n${pages.join("\n\n")}\n`);
+  console.log(`${outFile}: ${MODULES.length} modules, every function and method with an example`);
 } finally {
-  // await rm(work, { recursive: true, force: true });
-  console.log(work);
+  await rm(work, { recursive: true, force: true });
 }
