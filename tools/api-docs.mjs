@@ -4,7 +4,7 @@
 // its ```js block, which wasm-bindgen copies into the .d.ts): a missing one fails the build.
 //   node tools/api-docs.mjs <pkg dir> <out file>
 // scripts/api-docs.sh runs it (write, or --check: regenerate into a temp dir and diff).
-import { Application, ReflectionKind } from "typedoc";
+import { Application, Converter, ReflectionKind } from "typedoc";
 import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -34,10 +34,16 @@ try {
     hideBreadcrumbs: true,
     hidePageHeader: true,
     excludeExternals: true,
-    // The raw wasm exports wasm-bindgen generates (InitOutput) are not API.
     excludeNotDocumented: false,
     skipErrorChecking: true,
     compilerOptions: { skipLibCheck: true, strict: true, target: "es2022", module: "nodenext", moduleResolution: "nodenext", lib: ["es2022", "dom"] },
+  });
+  // InitOutput lists the raw wasm exports (wasm-bindgen's, typed any): not API, and it would
+  // change with every internal function. Removed before typedoc groups the members.
+  app.converter.on(Converter.EVENT_RESOLVE_BEGIN, (context) => {
+    for (const raw of context.project.getReflectionsByKind(ReflectionKind.Interface)) {
+      if (raw.name === "InitOutput") context.project.removeReflection(raw);
+    }
   });
   const project = await app.convert();
   if (!project) throw new Error("typedoc could not read the package's types");
@@ -52,9 +58,6 @@ try {
   }
   if (missing.length) throw new Error(`no @example for: ${missing.join(", ")}`);
 
-  // InitOutput lists the raw wasm exports (wasm-bindgen's, typed any): not API, and it would
-  // change with every internal function.
-  for (const raw of project.getReflectionsByKind(ReflectionKind.Interface).filter((r) => r.name === "InitOutput")) project.removeReflection(raw);
   await app.generateOutputs(project);
   // One page: the modules in order, links between their pages made links within it.
   const anchor = (name) => `#${name.toLowerCase().replace(/[^a-z0-9 -]/g, "").replace(/ /g, "-")}`;
