@@ -212,3 +212,57 @@ h.scenario(
   },
   60_000,
 );
+
+h.scenario(
+  "a tab that never closes its version 1 connection: open() tells the app the upgrade is blocked, and completes once that tab lets go",
+  async (context) => {
+    const old = await devicePage(context, h.server.url);
+    const fresh = await devicePage(context, h.server.url);
+    await installIdbHelpers(old);
+    await installIdbHelpers(fresh);
+    const name = unique("upgrade-blocked");
+
+    // Version 1's layout held open by code that ignores `versionchange` (the app's own raw
+    // connection, or a build older than close-on-versionchange).
+    await old.evaluate(async (name) => {
+      const { request } = window.__idb;
+      const open1 = indexedDB.open(name, 1);
+      open1.onupgradeneeded = () => {
+        const db = open1.result;
+        db.createObjectStore("records", { keyPath: ["p", "k"] }).createIndex("by_hlc", "h");
+        db.createObjectStore("meta");
+        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
+        db.createObjectStore("slots", { keyPath: "slot" });
+        db.createObjectStore("epochs");
+      };
+      window.__held = await request(open1);
+    }, name);
+
+    await fresh.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      window.__blocked = [];
+      addEventListener("clientdata:upgrade-blocked", (e) => window.__blocked.push(e.detail));
+      window.__open = { settled: false };
+      ClientData.open({ name }).then(
+        (cd) => Object.assign(window.__open, { settled: true, engine: cd.metadata().engine, cd }),
+        (e) => Object.assign(window.__open, { settled: true, error: String(e) }),
+      );
+    }, name);
+    await fresh.waitForFunction(() => window.__blocked.length > 0, null, { timeout: 10_000 });
+    // Still waiting for the old tab a while later: nothing settled the open behind its back.
+    await new Promise((r) => setTimeout(r, 500));
+    const waiting = await fresh.evaluate(() => ({ blocked: window.__blocked, settled: window.__open.settled }));
+    assert.deepEqual(waiting, { blocked: [{ name, oldVersion: 1, newVersion: 2 }], settled: false });
+
+    await old.evaluate(() => window.__held.close());
+    await fresh.waitForFunction(() => window.__open.settled, null, { timeout: 10_000 });
+    const opened = await fresh.evaluate(async () => {
+      const { engine, error, cd } = window.__open;
+      cd?.plugin("notes").set("after", 1);
+      await cd?.close();
+      return { engine, error };
+    });
+    assert.deepEqual(opened, { engine: "indexeddb", error: undefined });
+  },
+  60_000,
+);
