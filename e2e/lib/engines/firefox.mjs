@@ -13,13 +13,21 @@ export async function launch() {
   // one pref lets a context's proxy (routes) see loopback requests, which Firefox never proxies
   // by default.
   const browser = await puppeteer.launch({ browser: "firefox", executablePath: executable(), headless: true, extraPrefsFirefox: { "network.proxy.allow_hijacking_localhost": true } });
+  const contexts = new Set();
   return {
     async newContext() {
       const routes = new ContextRoutes();
       const proxyServer = await routes.listen();
-      return new FirefoxContext(await browser.createBrowserContext({ proxyServer, proxyBypassList: [] }), routes);
+      const context = new FirefoxContext(await browser.createBrowserContext({ proxyServer, proxyBypassList: [] }), routes);
+      contexts.add(context);
+      context.onClose = () => contexts.delete(context);
+      return context;
     },
-    close: () => browser.close(),
+    // As playwright's: closing the browser closes its contexts (and so their proxies).
+    async close() {
+      await Promise.all([...contexts].map((c) => c.close()));
+      await browser.close();
+    },
   };
 }
 
@@ -52,8 +60,11 @@ class FirefoxContext {
   }
 
   async close() {
+    if (this.closed) return;
+    this.closed = true;
     await this.context.close().catch(() => {});
     await this.routes.close();
+    this.onClose?.();
   }
 }
 
