@@ -19,11 +19,16 @@ function globToRegExp(glob) {
 const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade"]);
 const endToEnd = (headers) => Object.fromEntries(Object.entries(headers).filter(([k]) => !HOP.has(k.toLowerCase())));
 
-/** One request to `upstream` (an origin); resolves to the upstream's IncomingMessage. */
-function send(upstream, { method, path, headers, body }) {
+/**
+ * One request to `upstream` (an origin); resolves to the upstream's IncomingMessage. When the
+ * browser hangs up (`client` closes) first, the upstream connection is dropped too, as it would
+ * be without the proxy: servers under test watch for that.
+ */
+function send(upstream, { method, path, headers, body }, client) {
   const url = new URL(upstream);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers: { ...endToEnd(headers), "content-length": body.length }, agent: false }, resolve);
+    client.on("close", () => req.destroy());
     req.on("error", reject);
     req.end(body);
   });
@@ -94,7 +99,7 @@ export class ContextRoutes {
       res.end(data);
     };
     const pass = async () => {
-      const up = await send(upstream, out);
+      const up = await send(upstream, out, res);
       res.writeHead(up.statusCode, { ...endToEnd(up.headers), connection: "close" });
       up.pipe(res);
     };
@@ -114,7 +119,7 @@ export class ContextRoutes {
         continue: once(pass),
         abort: once(async () => res.destroy()),
         fetch: async () => {
-          const up = await send(upstream, out);
+          const up = await send(upstream, out, res);
           return fetched(up, await readAll(up));
         },
         fulfill: once(async ({ response, status, headers, contentType, body: data } = {}) => {
