@@ -107,8 +107,13 @@ class WebKitContext {
     this.pages = new Set();
   }
 
+  // A command unanswered for a minute fails naming itself (a hung page or driver would
+  // otherwise hang the test file, past its tests' timeouts, at context close).
   async raw(method, path, body) {
-    const res = await fetch(`${this.base}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const signal = AbortSignal.timeout(60_000);
+    const res = await fetch(`${this.base}${path}`, { method, signal, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) }).catch((e) => {
+      throw new Error(`WebDriver ${method} ${path}: ${signal.aborted ? "no answer within 60 s" : e.message}`);
+    });
     const json = await res.json();
     if (!res.ok) throw new Error(`WebDriver ${method} ${path}: ${json.value?.error}: ${json.value?.message}`);
     return json.value;
@@ -155,9 +160,9 @@ class WebKitContext {
   async close() {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await Promise.race([this.queue, new Promise((r) => setTimeout(r, 5_000))]);
     await this.raw("DELETE", this.session).catch(() => {});
-    this.driver.kill();
+    this.driver.kill("SIGKILL");
     await this.routes.close();
     this.onClose?.();
   }
