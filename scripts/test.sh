@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: formatting, clippy (native and wasm), native tests,
-# browser tests in headless Chromium, the release package build. Exits non-zero on any failure.
+# browser tests and end-to-end tests in Chromium, Firefox and WebKit, the release package build,
+# the API reference's freshness. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
