@@ -1,4 +1,7 @@
-// The package entry (index.js): the generated module's API; `init` and `initSync` also install
-// the JS read path of `PluginStore.get`/`has`.
+/**
+ * The package entry (`clientdata`): the generated module's API; `init` and `initSync` also
+ * install the JS read path of `PluginStore.get`/`has`.
+ * @module clientdata
+ */
 export * from "./clientdata.js";
 export { default } from "./clientdata.js";

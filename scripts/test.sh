@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: formatting, clippy (native and wasm), native tests,
-# browser tests in headless Chromium, the release package build. Exits non-zero on any failure.
+# browser tests and end-to-end tests in Chromium, Firefox and WebKit, the release package build,
+# the API reference's freshness. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +76,9 @@ if sed '/^export interface InitOutput/,$d' pkg/clientdata.d.ts | grep -nE '(:|<|
   echo "any in the public API of pkg/clientdata.d.ts"; exit 1
 fi
 
+step "API reference: docs/API.md in step with the shipped types, an @example on every method (scripts/api-docs.sh --check)"
+bash scripts/api-docs.sh --check
+
 step "reference server build (for the benchmarks, the end-to-end tests and the demo)"
 cargo build --profile server -p clientdata-server --bins --examples
 
@@ -84,8 +88,21 @@ bash scripts/schemathesis.sh
 step "benchmark harness smoke (no goals checked)"
 node bench/run.mjs --smoke
 
-step "end-to-end tests (playwright-core, real tabs, the real server)"
-(cd e2e && timeout 900 npm test)
+# The suite in each engine (e2e/lib/browser.mjs), each timed: skipped tests print their reason.
+step "end-to-end tests in Chromium (playwright-core, real tabs, the real server)"
+t0=$SECONDS
+(cd e2e && E2E_ENGINE=chromium timeout 900 npm test)
+echo "chromium e2e: $((SECONDS - t0)) s"
+
+step "end-to-end tests in Firefox (firefox-esr through puppeteer-core over WebDriver BiDi)"
+t0=$SECONDS
+(cd e2e && E2E_ENGINE=firefox timeout 900 npm test)
+echo "firefox e2e: $((SECONDS - t0)) s"
+
+step "end-to-end tests in WebKit (MiniBrowser through WebKitWebDriver, under xvfb-run)"
+t0=$SECONDS
+(cd e2e && E2E_ENGINE=webkit timeout 900 xvfb-run -a npm test)
+echo "webkit e2e: $((SECONDS - t0)) s"
 
 step "end-to-end sync suite again, the server on PostgreSQL"
 (cd e2e && CLIENTDATA_E2E_BACKEND=postgres timeout 600 node --test --test-concurrency=1 tests/sync.test.mjs)

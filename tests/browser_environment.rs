@@ -359,3 +359,70 @@ async fn a_newer_build_upgrading_the_database_is_not_blocked_and_the_app_is_told
     // Reads still serve what this store held; close works.
     cd.close().await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn an_upgrade_blocked_by_an_old_connection_is_announced_and_completes_when_it_closes() {
+    // Another tab (here a raw connection of this page) holds version 1 open and ignores
+    // `versionchange`: the upgrade, and so open(), wait for it, and `clientdata:upgrade-blocked`
+    // tells the app meanwhile.
+    let name = fresh_name("blocked");
+    let hold_v1 = Function::new_with_args(
+        "name",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name, 1); \
+         r.onupgradeneeded = () => { const db = r.result; \
+           db.createObjectStore('records', { keyPath: ['p', 'k'] }).createIndex('by_hlc', 'h'); \
+           db.createObjectStore('meta'); db.createObjectStore('vectors', { keyPath: ['kind', 'plugin'] }); \
+           db.createObjectStore('slots', { keyPath: 'slot' }); db.createObjectStore('epochs'); }; \
+         r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); })",
+    );
+    let held = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(
+        hold_v1
+            .call1(&JsValue::NULL, &name.as_str().into())
+            .unwrap(),
+    ))
+    .await
+    .unwrap();
+    let seen = js_sys::Array::new();
+    let listener = Function::new_with_args("seen", "return (e) => seen.push(e.detail)")
+        .call1(&JsValue::NULL, &seen)
+        .unwrap()
+        .unchecked_into::<Function>();
+    let target: web_sys::EventTarget = js_sys::global().unchecked_into();
+    target
+        .add_event_listener_with_callback("clientdata:upgrade-blocked", &listener)
+        .unwrap();
+
+    let opening = Box::pin(ClientData::open(options(
+        &name,
+        "indexeddb",
+        &[("persist", false.into())],
+    )));
+    let opening = match select(opening, Box::pin(sleep(1_000))).await {
+        Either::Left(_) => panic!("open() settled while an older connection blocked the upgrade"),
+        Either::Right((_, opening)) => opening,
+    };
+    assert_eq!(seen.length(), 1, "one clientdata:upgrade-blocked event");
+    let detail = seen.get(0);
+    assert_eq!(field(&detail, "name").as_string(), Some(name.clone()));
+    assert_eq!(field(&detail, "oldVersion").as_f64(), Some(1.0));
+    assert_eq!(field(&detail, "newVersion").as_f64(), Some(2.0));
+
+    // The old connection lets go: the upgrade runs and open() completes on IndexedDB.
+    Reflect::get(&held, &"close".into())
+        .unwrap()
+        .unchecked_into::<Function>()
+        .call0(&held)
+        .unwrap();
+    let cd = match select(opening, Box::pin(sleep(5_000))).await {
+        Either::Left((opened, _)) => opened.unwrap_or_else(|e| panic!("open: {e:?}")),
+        Either::Right(_) => panic!("open() still waited 5 s after the old connection closed"),
+    };
+    assert_eq!(
+        field(&cd.metadata().unwrap(), "engine").as_string(),
+        Some("indexeddb".into())
+    );
+    target
+        .remove_event_listener_with_callback("clientdata:upgrade-blocked", &listener)
+        .unwrap();
+    cd.close().await.unwrap();
+}

@@ -10,6 +10,37 @@ const pkg = join(root, "pkg");
 const extra = (await readdir(join(root, "js"))).filter((f) => f.endsWith(".js") || f.endsWith(".d.ts"));
 for (const file of extra) await copyFile(join(root, "js", file), join(pkg, file));
 
+// wasm-bindgen writes the docs of what it generates (init, initSync, each class's free());
+// they get their examples here, as every method of the API has one (docs/API.md).
+const GENERATED_EXAMPLES = [
+  [/^export default function __wbg_init /m, ["import init, { ClientData } from \"clientdata\";", "await init(); // fetches clientdata_bg.wasm beside the module", "const cd = await ClientData.open({ name: \"supervisor\" });"]],
+  [/^export function initSync\(/m, ["import { initSync } from \"clientdata\";", "initSync({ module: wasmBytes }); // e.g. in a Worker that was handed the bytes"]],
+];
+const dtsPath = join(pkg, "clientdata.d.ts");
+let dts = await readFile(dtsPath, "utf8");
+for (const [anchor, lines] of GENERATED_EXAMPLES) {
+  const at = dts.search(anchor);
+  const close = dts.lastIndexOf(" */", at);
+  if (at < 0 || close < 0) throw new Error(`finish-pkg: no generated declaration ${anchor} to document`);
+  const example = ` * @example\n * \`\`\`js\n${lines.map((l) => ` * ${l}\n`).join("")} * \`\`\`\n`;
+  dts = dts.slice(0, close) + example + dts.slice(close);
+}
+// free() of each class, with how to get an instance: a class not listed here fails the build.
+const FREE_EXAMPLES = {
+  ClientData: ["const cd = await ClientData.open({ name: \"supervisor\" });", "await cd.close();", "cd.free();"],
+  PluginStore: ["const kv = cd.plugin(\"notes-app\");", "kv.free();"],
+  DistributedLock: ["const lock = createLock(\"supervisor\", \"notes/export\");", "lock.free();"],
+  SyncService: ["const svc = cd.createSyncService();", "svc.free();"],
+  Verifier: ["const verifier = cd.createVerifier();", "verifier.free();"],
+};
+dts = dts.replace(/^export class (\w+) \{\n((?: {4}private constructor\(\);\n)?) {4}free\(\): void;\n/gm, (whole, name, ctor) => {
+  const lines = FREE_EXAMPLES[name];
+  if (!lines) throw new Error(`finish-pkg: no free() example for class ${name}`);
+  const example = lines.map((l) => `     * ${l}\n`).join("");
+  return `export class ${name} {\n${ctor}    /**\n     * Releases this object's wasm memory now, rather than when it is garbage collected.\n     * @example\n     * \`\`\`js\n${example}     * \`\`\`\n     */\n    free(): void;\n`;
+});
+await writeFile(dtsPath, dts);
+
 const manifest = JSON.parse(await readFile(join(pkg, "package.json"), "utf8"));
 // index.js (the entry: the generated module plus its JS read path) is ".", not a subpath.
 const modules = extra.filter((f) => f.endsWith(".js") && f !== "index.js");

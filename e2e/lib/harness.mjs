@@ -1,5 +1,6 @@
-// What every end-to-end file needs: the real reference server and Debian's Chromium, started
-// before its tests and stopped after them, and tests that each get their own browser context.
+// What every end-to-end file needs: the real reference server and the browser of E2E_ENGINE
+// (lib/browser.mjs), started before its tests and stopped after them, and tests that each get
+// their own browser context.
 import { test, before, after } from "node:test";
 import { startServer } from "./server.mjs";
 import { launch } from "./browser.mjs";
@@ -12,9 +13,12 @@ export function harness() {
   const h = {
     server: null,
     browser: null,
-    /** A test with its own browser context, closed afterwards whatever happens. */
-    scenario(name, fn, timeout = 90_000) {
-      test(name, { timeout }, async () => {
+    /**
+     * A test with its own browser context, closed afterwards whatever happens. `skip`: the
+     * written reason it cannot run in this engine (see `unsupported` in lib/browser.mjs).
+     */
+    scenario(name, fn, timeout = 90_000, { skip = false } = {}) {
+      test(name, { timeout, skip }, async () => {
         const context = await h.browser.newContext();
         try {
           await fn(context);

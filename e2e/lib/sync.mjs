@@ -1,7 +1,6 @@
 // Helpers for the sync end-to-end tests: extra ClientData instances inside a device page, calls
 // into them that bring typed errors back to Node, and routes that watch, hold or tamper with
 // `POST /sync/exchange` (matched per requesting node, so other instances are left alone).
-import net from "node:net";
 import { openDevice } from "./browser.mjs";
 
 let counter = 0;
@@ -12,13 +11,7 @@ export function unique(prefix) {
 }
 
 /** A loopback port nothing listens on right now. */
-export async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from "./engines/ports.mjs";
 
 /** A device page (www/device.html) with its own database, the package module loaded. */
 export async function devicePage(context, base) {

@@ -114,7 +114,7 @@ test("vite build emits the wasm as an asset, byte-identical to pkg/clientdata_bg
   assert.ok(readFileSync(join(DIST, "index.html"), "utf8").includes("/assets/"), "index.html loads the bundled chunk");
 });
 
-test("the built app runs in Chromium: init(), open, plugin set/get and a wasi bucket round-trip", async () => {
+test("the built app runs in the browser: init(), open, plugin set/get and a wasi bucket round-trip", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems = [];
@@ -138,6 +138,8 @@ test("the built app runs in Chromium: init(), open, plugin set/get and a wasi bu
   assert.deepEqual(wasmRequests.map((r) => [r.status, r.type]), [[200, "application/wasm"]], "the wasm asset was fetched once, as application/wasm");
   assert.deepEqual(server.requests.filter((r) => r.status !== 200), [], "no missing files");
   // With the right MIME type instantiateStreaming works; the glue warns when it has to fall back.
+  // (WebKit's classic WebDriver reports no console or page errors, so there this list stays
+  // empty and the MIME type check above is what holds; Chromium and Firefox report both.)
   assert.deepEqual(problems, [], "no page errors or console warnings");
   await context.close();
 });

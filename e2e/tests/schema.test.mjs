@@ -61,3 +61,208 @@ h.scenario(
   },
   60_000,
 );
+
+// Schema upgrades with another tab open. Every tab of an origin shares one IndexedDB database,
+// so a tab still running an older build holds it open at the older version when a newer build
+// opens it in another tab; the newer open waits ("blocked") until every older connection has
+// closed. Both directions are real tabs of one profile here.
+
+/** Page-side IndexedDB helpers (window.__idb), as the tests below run them in each tab. */
+function installIdbHelpers(page) {
+  return page.evaluate(() => {
+    const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+    const done = (tx) => new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = tx.onabort = () => reject(tx.error); });
+    /** The promise, or a rejection naming `what` after `ms` (a blocked open never settles). */
+    const within = (promise, ms, what) => Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms))]);
+    window.__idb = { request, done, within };
+  });
+}
+
+h.scenario(
+  "a tab of the previous release holds version 1 open: a second tab opens this build, upgrades without waiting, the old tab lets go",
+  async (context) => {
+    const old = await devicePage(context, h.server.url);
+    const fresh = await devicePage(context, h.server.url);
+    await installIdbHelpers(old);
+    await installIdbHelpers(fresh);
+    const name = unique("upgrade-open");
+
+    // The old tab: version 1's layout (records still indexed by_hlc) holding rows as written
+    // by the library, opened and kept open the way version 1 did: the only thing it does on
+    // `versionchange` is close its connection (it had no event for the app yet).
+    const held = await old.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      const { request, done } = window.__idb;
+      const writer = await ClientData.open({ name });
+      writer.plugin("notes").set("draft", { title: "kept" });
+      writer.plugin("notes").set("theme", "dark");
+      await writer.close();
+      const current = await request(indexedDB.open(name));
+      const rows = await request(current.transaction("records").objectStore("records").getAll());
+      current.close();
+      await request(indexedDB.deleteDatabase(name));
+      const open1 = indexedDB.open(name, 1);
+      open1.onupgradeneeded = () => {
+        const db = open1.result;
+        db.createObjectStore("records", { keyPath: ["p", "k"] }).createIndex("by_hlc", "h");
+        db.createObjectStore("meta");
+        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
+        db.createObjectStore("slots", { keyPath: "slot" });
+        db.createObjectStore("epochs");
+      };
+      const v1 = await request(open1);
+      const tx = v1.transaction("records", "readwrite");
+      for (const row of rows) tx.objectStore("records").put(row);
+      await done(tx);
+      window.__old = { db: v1, versionchange: null };
+      v1.onversionchange = (e) => {
+        window.__old.versionchange = { oldVersion: e.oldVersion, newVersion: e.newVersion };
+        v1.close();
+      };
+      return { version: v1.version, rows: rows.length };
+    }, name);
+    assert.deepEqual(held, { version: 1, rows: 2 });
+
+    // The new tab: this build opens the same database while the old tab still holds it.
+    const opened = await fresh.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      const started = performance.now();
+      const cd = await window.__idb.within(ClientData.open({ name }), 10_000, "ClientData.open under an open version 1 tab");
+      const ms = Math.round(performance.now() - started);
+      const kv = cd.plugin("notes");
+      const out = { engine: cd.metadata().engine, fallbackReason: cd.metadata().fallbackReason ?? null, draft: kv.get("draft"), theme: kv.get("theme") };
+      kv.set("after", 1);
+      await cd.close();
+      return { ms, ...out };
+    }, name);
+    const { ms, ...store } = opened;
+    assert.deepEqual(store, { engine: "indexeddb", fallbackReason: null, draft: { title: "kept" }, theme: "dark" });
+    // Not blocked: a blocked upgrade waits until the old tab is closed (here: forever).
+    assert.ok(ms < 5_000, `the upgrade took ${ms} ms`);
+
+    // The old tab heard the version change and let go of its connection.
+    const after = await old.evaluate(() => {
+      let usable;
+      try {
+        window.__old.db.transaction("records");
+        usable = true;
+      } catch (e) {
+        usable = e.name;
+      }
+      return { versionchange: window.__old.versionchange, usable };
+    });
+    assert.deepEqual(after, { versionchange: { oldVersion: 1, newVersion: 2 }, usable: "InvalidStateError" });
+
+    const upgraded = await fresh.evaluate(async (name) => {
+      const { request } = window.__idb;
+      const db = await request(indexedDB.open(name));
+      const out = { version: db.version, indexes: [...db.transaction("records").objectStore("records").indexNames], rows: (await request(db.transaction("records").objectStore("records").getAll())).length };
+      db.close();
+      return out;
+    }, name);
+    assert.deepEqual(upgraded, { version: 2, indexes: [], rows: 3 });
+  },
+  60_000,
+);
+
+h.scenario(
+  "this build open in one tab, a newer build upgrades from another: not blocked, the open tab closes and tells the app",
+  async (context) => {
+    const current = await devicePage(context, h.server.url);
+    const newer = await devicePage(context, h.server.url);
+    await installIdbHelpers(current);
+    await installIdbHelpers(newer);
+    const name = unique("upgrade-newer");
+
+    await current.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      const cd = await ClientData.open({ name });
+      cd.plugin("notes").set("draft", "before the upgrade");
+      await cd.flush();
+      window.__current = { cd, told: [] };
+      addEventListener("clientdata:versionchange", (e) => window.__current.told.push(e.detail));
+    }, name);
+
+    // The newer build: version 3 adds a store (what a next release's migration would do).
+    const upgrade = await newer.evaluate(async (name) => {
+      const { request, within } = window.__idb;
+      const started = performance.now();
+      let blocked = false;
+      const open3 = indexedDB.open(name, 3);
+      open3.onblocked = () => (blocked = true);
+      open3.onupgradeneeded = (e) => {
+        open3.result.createObjectStore("v3_notes");
+        window.__oldVersion = e.oldVersion;
+      };
+      const db = await within(request(open3), 10_000, "the version 3 open beside an open ClientData");
+      const out = { ms: Math.round(performance.now() - started), blocked, oldVersion: window.__oldVersion, version: db.version, rows: (await request(db.transaction("records").objectStore("records").getAll())).length };
+      db.close();
+      return out;
+    }, name);
+    const { ms, ...result } = upgrade;
+    assert.deepEqual(result, { blocked: false, oldVersion: 2, version: 3, rows: 1 });
+    assert.ok(ms < 5_000, `the upgrade took ${ms} ms`);
+
+    const told = await current.evaluate(async () => {
+      const { cd, told } = window.__current;
+      // What the store had stays readable from memory; the app was told to reload.
+      return { told, draft: cd.plugin("notes").get("draft") };
+    });
+    assert.deepEqual(told, { told: [{ name }], draft: "before the upgrade" });
+  },
+  60_000,
+);
+
+h.scenario(
+  "a tab that never closes its version 1 connection: open() tells the app the upgrade is blocked, and completes once that tab lets go",
+  async (context) => {
+    const old = await devicePage(context, h.server.url);
+    const fresh = await devicePage(context, h.server.url);
+    await installIdbHelpers(old);
+    await installIdbHelpers(fresh);
+    const name = unique("upgrade-blocked");
+
+    // Version 1's layout held open by code that ignores `versionchange` (the app's own raw
+    // connection, or a build older than close-on-versionchange).
+    await old.evaluate(async (name) => {
+      const { request } = window.__idb;
+      const open1 = indexedDB.open(name, 1);
+      open1.onupgradeneeded = () => {
+        const db = open1.result;
+        db.createObjectStore("records", { keyPath: ["p", "k"] }).createIndex("by_hlc", "h");
+        db.createObjectStore("meta");
+        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
+        db.createObjectStore("slots", { keyPath: "slot" });
+        db.createObjectStore("epochs");
+      };
+      window.__held = await request(open1);
+    }, name);
+
+    await fresh.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      window.__blocked = [];
+      addEventListener("clientdata:upgrade-blocked", (e) => window.__blocked.push(e.detail));
+      window.__open = { settled: false };
+      ClientData.open({ name }).then(
+        (cd) => Object.assign(window.__open, { settled: true, engine: cd.metadata().engine, cd }),
+        (e) => Object.assign(window.__open, { settled: true, error: String(e) }),
+      );
+    }, name);
+    await fresh.waitForFunction(() => window.__blocked.length > 0, null, { timeout: 10_000 });
+    // Still waiting for the old tab a while later: nothing settled the open behind its back.
+    await new Promise((r) => setTimeout(r, 500));
+    const waiting = await fresh.evaluate(() => ({ blocked: window.__blocked, settled: window.__open.settled }));
+    assert.deepEqual(waiting, { blocked: [{ name, oldVersion: 1, newVersion: 2 }], settled: false });
+
+    await old.evaluate(() => window.__held.close());
+    await fresh.waitForFunction(() => window.__open.settled, null, { timeout: 10_000 });
+    const opened = await fresh.evaluate(async () => {
+      const { engine, error, cd } = window.__open;
+      cd?.plugin("notes").set("after", 1);
+      await cd?.close();
+      return { engine, error };
+    });
+    assert.deepEqual(opened, { engine: "indexeddb", error: undefined });
+  },
+  60_000,
+);

@@ -25,6 +25,7 @@ use crate::sync::SyncError;
 /// An open clientdata database: per-plugin stores, durable synchronous writes, cross-tab
 /// updates.
 ///
+/// @example
 /// ```js
 /// const cd = await ClientData.open({ name: "supervisor" });
 /// const kv = cd.plugin("notes-app");
@@ -54,6 +55,7 @@ impl ClientData {
     /// memory (`metadata().engine` says which). Claims a writer slot and replays writes a closed
     /// or crashed tab left in the journal.
     ///
+    /// @example
     /// ```js
     /// const cd = await ClientData.open({ name: "supervisor", quotas: { "notes-app": 1_000_000 } });
     /// ```
@@ -84,6 +86,7 @@ impl ClientData {
     /// The store of plugin `id`. `options.quotaBytes` sets (or with `null` removes) its byte
     /// quota.
     ///
+    /// @example
     /// ```js
     /// const kv = cd.plugin("notes-app", { quotaBytes: 100_000 });
     /// ```
@@ -106,6 +109,7 @@ impl ClientData {
 
     /// Which engine is in use and how durable it is.
     ///
+    /// @example
     /// ```js
     /// const { engine, nodeId, slot, persisted, persistRequest, quota, pendingBytes } = cd.metadata();
     /// ```
@@ -169,6 +173,7 @@ impl ClientData {
     /// `store-wiped` `{ epoch, previousEpoch, applied }` after the first complete sync of a store
     /// that open found wiped (IndexedDB evicted while localStorage kept the epoch's mirror).
     ///
+    /// @example
     /// ```js
     /// const off = cd.on("local-change-recorded", (e) => console.log(e.plugin, e.keys));
     /// off();
@@ -187,6 +192,7 @@ impl ClientData {
 
     /// Resolves when the database holds every write made before the call.
     ///
+    /// @example
     /// ```js
     /// await cd.flush();
     /// ```
@@ -198,6 +204,7 @@ impl ClientData {
     /// Flushes, releases the writer slot and closes the database. Every later call fails with
     /// `StoreClosedError`.
     ///
+    /// @example
     /// ```js
     /// await cd.close();
     /// ```
@@ -212,6 +219,7 @@ impl ClientData {
     /// receives records above the local watermarks, and commits both with the new watermarks
     /// in one transaction. A round that fails anywhere changes nothing; just retry.
     ///
+    /// @example
     /// ```js
     /// const { applied, shipped, hasMore } = await cd.exchange({ signal, plugins: ["notes-app"] });
     /// ```
@@ -239,6 +247,7 @@ impl ClientData {
 
     /// Runs rounds while there is more to move (`hasMore`), calling `onProgress` after each.
     ///
+    /// @example
     /// ```js
     /// const { rounds, applied, shipped } = await cd.sync({ onProgress: (p) => console.log(p) });
     /// ```
@@ -269,6 +278,7 @@ impl ClientData {
     /// The swamp-shaped sync service of this store (pullChanged, pushChanged, markDirty,
     /// capabilities, hydrateFile).
     ///
+    /// @example
     /// ```js
     /// const svc = cd.createSyncService();
     /// const pulled = await svc.pullChanged({ context: { models: ["notes-app"] } });
@@ -281,6 +291,7 @@ impl ClientData {
     /// The health verifier: probes IndexedDB, localStorage, Web Locks, storage persistence and
     /// quota, and the server's `/health`.
     ///
+    /// @example
     /// ```js
     /// const { healthy, message, latencyMs, datastoreType, details } = await cd.createVerifier().verify();
     /// ```

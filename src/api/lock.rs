@@ -56,6 +56,7 @@ export interface LockGrant {
 /// still created, and every operation rejects with `LocksUnavailableError`
 /// (code `locks_unavailable`).
 ///
+/// @example
 /// ```js
 /// const lock = createLock("supervisor", "notes-app/export", { ttlMs: 30_000, maxWaitMs: 5_000 });
 /// const n = await lock.withLock(async ({ epoch }) => exportNotes(epoch));
@@ -107,6 +108,7 @@ fn lease_to_js(lease: &Lease) -> JsValue {
 impl JsDistributedLock {
     /// The Web Lock name, `clientdata:<db>:lock:<key>`.
     ///
+    /// @example
     /// ```js
     /// createLock("db", "a/b").name; // "clientdata:db:lock:a/b"
     /// ```
@@ -117,6 +119,7 @@ impl JsDistributedLock {
 
     /// The path the lock was created for.
     ///
+    /// @example
     /// ```js
     /// createLock("db", "a/b").path; // "a/b"
     /// ```
@@ -130,6 +133,7 @@ impl JsDistributedLock {
     /// (code `aborted`) when the signal fires, `LocksUnavailableError` without
     /// `navigator.locks`. A holder whose lease is older than its ttl is stolen.
     ///
+    /// @example
     /// ```js
     /// const { epoch, nonce } = await lock.acquire();
     /// try { await exportNotes(epoch); } finally { await lock.release(); }
@@ -146,6 +150,7 @@ impl JsDistributedLock {
     /// Releases the lock if this object holds it. Idempotent; a lease that carries another
     /// nonce (a thief's) is left alone.
     ///
+    /// @example
     /// ```js
     /// await lock.release(); await lock.release(); // the second does nothing
     /// ```
@@ -159,6 +164,7 @@ impl JsDistributedLock {
     /// it throws or rejects) and returns its value. Rejects with `LockLostError` (code
     /// `lock_lost`) when the lock was taken away while `fn` ran.
     ///
+    /// @example
     /// ```js
     /// const total = await lock.withLock(async ({ epoch }) => recount(epoch));
     /// ```
@@ -197,6 +203,7 @@ impl JsDistributedLock {
     /// for its lease and has up to its ttl (at most 2 s) to answer; one that never answers
     /// reads as its last published lease, or `null`.
     ///
+    /// @example
     /// ```js
     /// const info = await lock.inspect(); // { holder, hostname, pid, acquiredAt, ttlMs, nonce, path, epoch, ... } | null
     /// ```
@@ -213,6 +220,7 @@ impl JsDistributedLock {
     /// loses it and its fenced writes fail from now on), else `false` and nothing changes (a
     /// lock already free included).
     ///
+    /// @example
     /// ```js
     /// const info = await lock.inspect();
     /// if (info && isStuck(info)) await lock.forceRelease(info.nonce);
@@ -239,6 +247,7 @@ impl ClientData {
     /// A lease lock scoped to this database (`createLock(cd.metadata().name, path, options)`).
     /// Writes made under it can be fenced: `kv.setMany(entries, { fence: grant })`.
     ///
+    /// @example
     /// ```js
     /// const lock = cd.createLock("notes-app/export", { ttlMs: 30_000, maxWaitMs: 5_000 });
     /// await lock.withLock(async (grant) => kv.setMany([["exported", Date.now()]], { fence: grant }));

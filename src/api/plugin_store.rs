@@ -23,6 +23,7 @@ pub const SCAN_MAX_PAGE: f64 = 10_000.0;
 /// synchronous and durable on return (localStorage journal, then one IndexedDB transaction per
 /// batch). Values up to 64 KiB on the synchronous path; `setAsync`/`setMany` take up to 1 MiB.
 ///
+/// @example
 /// ```js
 /// const kv = cd.plugin("notes-app");
 /// kv.set("draft", { title: "hi" });
@@ -48,6 +49,7 @@ impl PluginStore {
 impl PluginStore {
     /// The plugin id.
     ///
+    /// @example
     /// ```js
     /// kv.id; // "notes-app"
     /// ```
@@ -58,6 +60,7 @@ impl PluginStore {
 
     /// The value of `key` (a fresh copy: mutating it does not change the store), or `undefined`.
     ///
+    /// @example
     /// ```js
     /// const draft = kv.get("draft");
     /// ```
@@ -79,6 +82,7 @@ impl PluginStore {
 
     /// Whether `key` holds a value.
     ///
+    /// @example
     /// ```js
     /// if (kv.has("draft")) console.log("there");
     /// ```
@@ -96,6 +100,7 @@ impl PluginStore {
     /// journal budget until they are committed). Throws a typed error and changes nothing if
     /// the key, value or quota check fails.
     ///
+    /// @example
     /// ```js
     /// kv.set("draft", { title: "hi" });
     /// kv.set("blob", new Uint8Array([1, 2, 3]));
@@ -114,6 +119,7 @@ impl PluginStore {
 
     /// Deletes `key` (a tombstone, so the delete syncs). Durable when it returns.
     ///
+    /// @example
     /// ```js
     /// kv.delete("draft");
     /// ```
@@ -129,6 +135,7 @@ impl PluginStore {
     /// Up to `limit` (default 1000, at most 100000) keys starting with `prefix`, sorted by code
     /// point.
     ///
+    /// @example
     /// ```js
     /// kv.keys({ prefix: "d", limit: 100 });
     /// ```
@@ -150,6 +157,7 @@ impl PluginStore {
     /// An async iterator of `[key, value]` with `prefix`, reading one page of `pageSize`
     /// (default 100) at a time from IndexedDB; it first flushes pending writes.
     ///
+    /// @example
     /// ```js
     /// for await (const [key, value] of kv.scan({ prefix: "d", pageSize: 500 })) { }
     /// ```
@@ -177,6 +185,7 @@ impl PluginStore {
 
     /// Resolves when the database holds every write made before the call.
     ///
+    /// @example
     /// ```js
     /// kv.set("a", 1); await kv.flush();
     /// ```
@@ -187,6 +196,7 @@ impl PluginStore {
 
     /// Stores one value of up to 1 MiB without the journal; resolves when it is durable.
     ///
+    /// @example
     /// ```js
     /// await kv.setAsync("big", new Uint8Array(500_000));
     /// ```
@@ -213,6 +223,7 @@ impl PluginStore {
     /// `withLock`'s callback) the write is fenced: it rejects with `LockLostError` and writes
     /// nothing if the lock was granted to someone else since (IndexedDB engine only).
     ///
+    /// @example
     /// ```js
     /// await kv.setMany([["a", 1], ["b", { x: 2 }]]);
     /// await lock.withLock(async (grant) => kv.setMany([["report", data]], { fence: grant }));

@@ -13,6 +13,7 @@ use crate::sync::round::{Direction, Syncer, Totals};
 
 /// Moves changed records between this store and the server.
 ///
+/// @example
 /// ```js
 /// const svc = cd.createSyncService();
 /// svc.markDirty({ relPath: "notes-app/draft" });
@@ -72,6 +73,7 @@ impl SyncService {
     /// Pulls what the server has and this store has not (rounds while `hasMore`, pushing
     /// nothing); resolves to the number of records that changed local values.
     ///
+    /// @example
     /// ```js
     /// const n = await svc.pullChanged({ signal, context: { models: ["notes-app"] } });
     /// ```
@@ -86,6 +88,7 @@ impl SyncService {
     /// Pushes every local record the server has not covered (and keys marked dirty); resolves
     /// to the number shipped. Records the server sends back meanwhile are applied too.
     ///
+    /// @example
     /// ```js
     /// const n = await svc.pushChanged();
     /// ```
@@ -100,6 +103,7 @@ impl SyncService {
     /// Marks `relPath` (`"plugin/key"`) to be pushed again by the next push, or with no
     /// `relPath` the whole store (a full walk, page by page). Cheap and idempotent.
     ///
+    /// @example
     /// ```js
     /// svc.markDirty({ relPath: "notes-app/draft" });
     /// svc.markDirty();
@@ -122,6 +126,7 @@ impl SyncService {
     /// What this service supports: scoped sync always; lazy hydration never (every record is
     /// local once pulled, so `hydrateFile` only refreshes).
     ///
+    /// @example
     /// ```js
     /// svc.capabilities(); // { scopedSync: true, lazyHydration: false }
     /// ```
@@ -135,6 +140,7 @@ impl SyncService {
 
     /// Makes sure `relPath`'s newest version is local: pulls its plugin's changes.
     ///
+    /// @example
     /// ```js
     /// await svc.hydrateFile("notes-app/draft");
     /// ```

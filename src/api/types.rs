@@ -134,10 +134,22 @@ export interface StorageFallbackDetail {
 export interface VersionChangeDetail {
   name: string;
 }
+/**
+ * `detail` of the `clientdata:upgrade-blocked` event, dispatched on the global scope while
+ * `ClientData.open` must upgrade the database but another tab holds an older version open and
+ * has not closed it (a build from before stores closed on `versionchange`, or the app's own
+ * connection): the upgrade, and `open()`, wait until that tab closes. Ask the user to close it.
+ */
+export interface UpgradeBlockedDetail {
+  name: string;
+  oldVersion: number;
+  newVersion: number;
+}
 declare global {
   interface WindowEventMap {
     "clientdata:storage-fallback": CustomEvent<StorageFallbackDetail>;
     "clientdata:versionchange": CustomEvent<VersionChangeDetail>;
+    "clientdata:upgrade-blocked": CustomEvent<UpgradeBlockedDetail>;
   }
 }
 /** Options of `ClientData.exchange`. */

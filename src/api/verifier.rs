@@ -14,6 +14,7 @@ use crate::sync::round::Syncer;
 
 /// Checks that the store can do its job right now.
 ///
+/// @example
 /// ```js
 /// const report = await cd.createVerifier().verify();
 /// if (!report.healthy) console.warn(report.message, report.details);
@@ -57,6 +58,7 @@ impl Verifier {
     /// persistence and quota, and the server's `/health`. Resolves to `{ healthy, message,
     /// latencyMs, datastoreType, details }`; `healthy` is false if any probe failed.
     ///
+    /// @example
     /// ```js
     /// const { healthy, message } = await cd.createVerifier().verify();
     /// ```

@@ -31,6 +31,12 @@ use idb::{
 /// writes fail from then on; the app should reload.
 pub const VERSION_CHANGE_EVENT: &str = "clientdata:versionchange";
 
+/// Dispatched on the global scope, `{ name, oldVersion, newVersion }`, when opening must upgrade
+/// the database but another tab holds an older version open and has not closed it on
+/// `versionchange` (a build from before it did, or the app's own connection): the upgrade, and
+/// so `open()`, waits until that tab closes it. The app's cue to ask the user to close the tab.
+pub const UPGRADE_BLOCKED_EVENT: &str = "clientdata:upgrade-blocked";
+
 /// Current schema version.
 pub const VERSION: u32 = 2;
 
@@ -65,6 +71,14 @@ pub async fn open(name: &str) -> Result<Database, OpenError> {
     let mut request = factory
         .open(name, Some(VERSION))
         .map_err(|e| OpenError::Failed(e.to_string()))?;
+    let blocked_name = name.to_owned();
+    request.on_blocked(move |event| {
+        let detail = Obj::new()
+            .with("name", blocked_name.as_str())
+            .with_some("oldVersion", event.old_version().ok())
+            .with("newVersion", VERSION);
+        page_events::dispatch_global(UPGRADE_BLOCKED_EVENT, &detail.into());
+    });
     let migration_error: Rc<Cell<Option<String>>> = Rc::default();
     let report = migration_error.clone();
     request.on_upgrade_needed(move |event| {
