@@ -16,14 +16,16 @@
 //                                 the server's ingest example, run natively
 //                                 P: whole server processes, SQLite vs PostgreSQL, one vs two
 //                                 processes on one PostgreSQL (server/examples/scaleout.rs)
-//                                 M: memory held after open (JS heap over CDP + wasm memory)
+//                                 (X and P need no browser: Chromium runs only)
+//                                 M: memory held after open (JS heap over CDP in Chromium, from
+//                                 the memory reporters in Firefox; + wasm memory)
 //   --profile                     also CPU-profile every library's timed runs (100 µs sampling)
 //                                 and print each case's top functions by self time, per library
 //                                 (Chromium only: see PROFILE_REASON for Firefox)
 //   --engine chromium|firefox     the browser (default chromium; CHROMIUM / FIREFOX override the
-//                                 binaries). Firefox runs every case and peer; what needs the
-//                                 DevTools protocol (M's JS heap, --profile) is replaced by a
-//                                 printed reason (HEAP_REASON, PROFILE_REASON).
+//                                 binaries). Firefox runs every case and peer; M's JS heap is
+//                                 read from its memory reporters (about:memory) over BiDi, and
+//                                 --profile is replaced by a printed reason (PROFILE_REASON).
 import { createServer } from "node:http";
 import { readFile, appendFile, readdir, stat } from "node:fs/promises";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
@@ -49,9 +51,7 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const FIREFOX = process.env.FIREFOX || "/usr/bin/firefox-esr";
 const ENGINE = process.argv.includes("--engine") ? process.argv[process.argv.indexOf("--engine") + 1] : "chromium";
 if (!["chromium", "firefox"].includes(ENGINE)) throw new Error(`bench: --engine ${ENGINE}: chromium or firefox`);
-// What Firefox cannot give over WebDriver BiDi, said in the table and the log instead of a number.
-const HEAP_REASON =
-  "JS heap n/a in Firefox: no heap size or forced collection over WebDriver BiDi (performance.memory and measureUserAgentSpecificMemory are Chromium-only; about:memory needs the privileged chrome context)";
+// What Firefox cannot give over WebDriver BiDi, said in the log instead of a number.
 const PROFILE_REASON =
   "--profile n/a in Firefox: its sampling profiler (console.profile, about:profiling) cannot be started or read over WebDriver BiDi; profile there by hand with the Firefox Profiler";
 
@@ -184,7 +184,10 @@ function launch() {
   const common = { headless: true, protocolTimeout: 0 };
   // Firefox clamps performance.now() to 1 ms by default (Chromium: 0.1 ms), too coarse for R's
   // few-millisecond loops; the pref changes the clock's resolution, not the engine's speed.
-  if (ENGINE === "firefox") return puppeteer.launch({ ...common, browser: "firefox", executablePath: FIREFOX, extraPrefsFirefox: { "privacy.reduceTimerPrecision": false } });
+  // -remote-allow-system-access lets BiDi evaluate in the browser's own (chrome) window, where
+  // case M reads Firefox's memory reporters.
+  if (ENGINE === "firefox")
+    return puppeteer.launch({ ...common, browser: "firefox", executablePath: FIREFOX, args: ["-remote-allow-system-access"], extraPrefsFirefox: { "privacy.reduceTimerPrecision": false } });
   return puppeteer.launch({
     ...common,
     browser: "chrome",
@@ -194,12 +197,12 @@ function launch() {
 }
 
 // A page of the bench, ready to run cases, with its errors logged.
-async function benchPage(target, origin, query) {
+async function benchPage(target, origin, query, tag = null) {
   const page = await target.newPage();
   page.on("pageerror", (e) => console.error("page error:", e));
   page.on("error", (e) => console.error("page crashed:", e));
   page.on("console", (m) => m.type() === "error" && console.error("console:", m.text()));
-  await page.goto(`${origin}/bench/page.html?${query}`);
+  await page.goto(`${origin}/bench/page.html?${query}${tag ? `&m=${tag}` : ""}`);
   await page.waitForFunction(() => window.benchReady === true);
   return page;
 }
@@ -262,8 +265,11 @@ async function runAll(origin, syncServer, tinybaseServer) {
   }
 
   rows.push(...(await memoryRows(browser, origin, query)));
-  rows.push(...serverIngestRows());
-  rows.push(...serverScaleoutRows());
+  // X and P run natively, without a browser: once, in the default engine's run.
+  if (ENGINE === "chromium") {
+    rows.push(...serverIngestRows());
+    rows.push(...serverScaleoutRows());
+  }
 
   const size = await pkgSize();
   rows.push(["B", size === null ? "n/a (no pkg/)" : `${(size / 1024).toFixed(1)} KiB gz`, `goal: ≤ ${SIZE_GOAL_BYTES / 1024} KiB`, size === null ? "n/a" : `${(size / SIZE_GOAL_BYTES).toFixed(2)}x of budget`, size === null || SMOKE ? "" : size <= SIZE_GOAL_BYTES ? "met" : "MISSED"]);
@@ -309,7 +315,7 @@ async function memoryRows(browser, origin, query) {
   const n = SMOKE ? 200 : 10_000;
   const cycleCount = SMOKE ? 3 : 10;
   const context = await browser.createBrowserContext();
-  const fresh = () => benchPage(context, origin, query);
+  const fresh = (tag) => benchPage(context, origin, query, tag);
   const samples = { clientdata: [], raw: [] };
   const parts = { heap: [], wasm: [] };
   try {
@@ -319,15 +325,9 @@ async function memoryRows(browser, origin, query) {
         const seeder = await fresh();
         await seeder.evaluate(([l, nm, k]) => window.bench.memory.seed(l, nm, k), [lib, name, n]);
         await seeder.close();
-        const page = await fresh();
-        // The JS heap after a forced collection, over CDP; 0 where the engine has no way (the
-        // M row then compares wasm memory alone and says why).
+        const page = await fresh(name);
         const cdp = ENGINE === "chromium" ? await page.createCDPSession() : null;
-        const heap = async () => {
-          if (!cdp) return 0;
-          await cdp.send("HeapProfiler.collectGarbage");
-          return (await cdp.send("Runtime.getHeapUsage")).usedSize;
-        };
+        const heap = () => (cdp ? chromiumHeap(cdp) : firefoxPageHeap(browser, name));
         const wasm0 = await page.evaluate((l) => window.bench.memory.prepare(l), lib);
         const heap0 = await heap();
         const wasm1 = await page.evaluate(([l, nm, k]) => window.bench.memory.load(l, nm, k), [lib, name, n]);
@@ -364,20 +364,46 @@ async function memoryRows(browser, origin, query) {
     }
     const ours = median(samples.clientdata);
     const theirs = median(samples.raw);
-    if (ENGINE !== "chromium") {
-      // Without the heap, the raw Map (all JS heap) has nothing to compare with.
-      console.log(HEAP_REASON);
-      const held = `${n.toLocaleString("en-US")} records; wasm memory growth ${mib(median(parts.wasm))}; ${HEAP_REASON}`;
-      return [["M", `wasm ${mib(median(parts.wasm))}`, `${MEMORY_PEER}: n/a`, "n/a", held], ...cycleRows];
-    }
     const ratio = ours / theirs;
     let verdict = SMOKE ? "" : ratio <= MEMORY_GOAL ? `met (≤ ${MEMORY_GOAL}x)` : `MISSED (≤ ${MEMORY_GOAL}x)`;
-    const extras = `${n.toLocaleString("en-US")} records; JS heap ${mib(median(parts.heap))}, wasm memory growth ${mib(median(parts.wasm))}`;
+    const heapName = ENGINE === "chromium" ? "JS heap" : "JS heap (about:memory, the page's JS zones and realms)";
+    const extras = `${n.toLocaleString("en-US")} records; ${heapName} ${mib(median(parts.heap))}, wasm memory growth ${mib(median(parts.wasm))}`;
     verdict = verdict ? `${verdict}; ${extras}` : extras;
     return [["M", mib(ours), `${MEMORY_PEER}: ${mib(theirs)}`, `${ratio.toFixed(2)}x`, verdict], ...cycleRows];
   } finally {
     await context.close();
   }
+}
+
+// Chromium's JS heap after a forced collection, over CDP.
+async function chromiumHeap(cdp) {
+  await cdp.send("HeapProfiler.collectGarbage");
+  return (await cdp.send("Runtime.getHeapUsage")).usedSize;
+}
+
+// Firefox's equivalent, from the memory reporters behind about:memory, read in the browser's
+// chrome window over BiDi: after "minimize memory usage" (collections in every process), the
+// bytes of the JS zones and realms of the one page whose URL carries `tag`. Like CDP's
+// usedSize, this is the JS heap alone: wasm linear memory (reported in the realm as an
+// ArrayBuffer's non-heap/elements/wasm) is left out here and added from its byteLength, as in
+// Chromium.
+async function firefoxPageHeap(browser, tag) {
+  const { result: tree } = await browser.connection.send("browsingContext.getTree", { "moz:scope": "chrome" });
+  const expression = `(async () => {
+    const reporters = Cc["@mozilla.org/memory-reporter-manager;1"].getService(Ci.nsIMemoryReporterManager);
+    await new Promise((done) => reporters.minimizeMemoryUsage(done));
+    let bytes = 0, reports = 0;
+    const add = (process, path, kind, units, amount) => {
+      if (units === Ci.nsIMemoryReporter.UNITS_BYTES && path.startsWith("explicit/window-objects/top(") && path.includes(${JSON.stringify(`m=${tag}`)}) && (path.includes("/js-zone(") || path.includes("/js-realm(")) && !path.endsWith("/non-heap/elements/wasm")) { bytes += amount; reports++; }
+    };
+    await new Promise((done) => reporters.getReports(add, null, done, null, false));
+    return JSON.stringify({ bytes, reports });
+  })()`;
+  const { result } = await browser.connection.send("script.evaluate", { expression, target: { context: tree.contexts[0].context }, awaitPromise: true });
+  if (result.type !== "success") throw new Error(`bench M: Firefox memory reporters: ${JSON.stringify(result.exceptionDetails ?? result)}`);
+  const { bytes, reports } = JSON.parse(result.result.value);
+  if (!reports) throw new Error(`bench M: Firefox reported nothing for the page tagged ${tag}`);
+  return bytes;
 }
 
 // X: the server's `ingest` example (server/examples/ingest.rs: pushes of 1000 records x 1 KiB

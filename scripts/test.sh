@@ -81,8 +81,9 @@ cargo build --profile server -p clientdata-server --bins --examples
 step "schemathesis against the live server (docs/openapi.json; no 5xx, every answer conforms)"
 bash scripts/schemathesis.sh
 
-step "benchmark harness smoke (no goals checked)"
+step "benchmark harness smoke (no goals checked), Chromium then Firefox"
 node bench/run.mjs --smoke
+node bench/run.mjs --smoke --engine firefox
 
 step "end-to-end tests (playwright-core, real tabs, the real server)"
 (cd e2e && timeout 900 npm test)
