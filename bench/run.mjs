@@ -306,7 +306,8 @@ async function runAll(origin, syncServer, tinybaseServer) {
 // M: what each library holds once a store of n × 1 KiB records is open and readable, in a fresh
 // page (seeded from another page of the same context): the JS heap over the DevTools protocol
 // after a forced collection, plus clientdata's wasm memory growth, each against the same page's
-// baseline with the library loaded. Then wasm memory over open → sync → close cycles, which
+// baseline with the library loaded. Then wasm memory over open → sync → close cycles, with a
+// forced collection after each (a closed store the collector would free is not held), which
 // should stay flat after the first.
 const MEMORY_GOAL = 1.5;
 const MEMORY_PEER = "raw IndexedDB getAll held in a Map";
@@ -351,7 +352,15 @@ async function memoryRows(browser, origin, query) {
       const page = await fresh();
       const name = `bench-m-cycles-${Date.now()}`;
       await page.evaluate(([nm, k]) => window.bench.memory.seed("clientdata", nm, k), [name, n]);
-      const sizes = await page.evaluate(([nm, k, c, s, user]) => window.bench.memory.cycles(nm, k, c, s, user), [name, n, cycleCount, srv, `bench-m-${Date.now()}`]);
+      const user = `bench-m-${Date.now()}`;
+      const cdp = ENGINE === "chromium" ? await page.createCDPSession() : null;
+      const sizes = [];
+      for (let i = 0; i < cycleCount; i++) {
+        sizes.push(await page.evaluate(([nm, k, s, u]) => window.bench.memory.cycle(nm, k, s, u), [name, n, srv, user]));
+        await (cdp ? chromiumHeap(cdp) : firefoxCollect(browser));
+      }
+      await cdp?.detach();
+      await page.evaluate((nm) => window.bench.memory.cleanup(nm), name);
       await page.close();
       cycleRows.push([`M (${srv ? "open → sync → close" : "open → close"})`, `wasm ${mib(sizes[sizes.length - 1])} after ${cycleCount}`, "—", "—", leakVerdict(sizes, mib)]);
     }
@@ -374,6 +383,20 @@ async function chromiumHeap(cdp) {
   return (await cdp.send("Runtime.getHeapUsage")).usedSize;
 }
 
+// Firefox: "minimize memory usage" (about:memory's button: collections in every process), run in
+// the browser's chrome window over BiDi.
+const FIREFOX_COLLECT = `(() => {
+  const reporters = Cc["@mozilla.org/memory-reporter-manager;1"].getService(Ci.nsIMemoryReporterManager);
+  return new Promise((done) => reporters.minimizeMemoryUsage(done));
+})()`;
+async function firefoxChrome(browser, expression) {
+  const { result: tree } = await browser.connection.send("browsingContext.getTree", { "moz:scope": "chrome" });
+  const { result } = await browser.connection.send("script.evaluate", { expression, target: { context: tree.contexts[0].context }, awaitPromise: true });
+  if (result.type !== "success") throw new Error(`bench M: Firefox chrome window: ${JSON.stringify(result.exceptionDetails ?? result)}`);
+  return result.result.value;
+}
+const firefoxCollect = (browser) => firefoxChrome(browser, FIREFOX_COLLECT);
+
 // Firefox's equivalent, from the memory reporters behind about:memory, read in the browser's
 // chrome window over BiDi: after "minimize memory usage" (collections in every process), the
 // bytes of the JS zones and realms of the one page whose URL carries `tag`. Like CDP's
@@ -381,10 +404,9 @@ async function chromiumHeap(cdp) {
 // ArrayBuffer's non-heap/elements/wasm) is left out here and added from its byteLength, as in
 // Chromium.
 async function firefoxPageHeap(browser, tag) {
-  const { result: tree } = await browser.connection.send("browsingContext.getTree", { "moz:scope": "chrome" });
+  await firefoxCollect(browser);
   const expression = `(async () => {
     const reporters = Cc["@mozilla.org/memory-reporter-manager;1"].getService(Ci.nsIMemoryReporterManager);
-    await new Promise((done) => reporters.minimizeMemoryUsage(done));
     let bytes = 0, reports = 0;
     const add = (process, path, kind, units, amount) => {
       if (units === Ci.nsIMemoryReporter.UNITS_BYTES && path.startsWith("explicit/window-objects/top(") && path.includes(${JSON.stringify(`m=${tag}`)}) && (path.includes("/js-zone(") || path.includes("/js-realm(")) && !path.endsWith("/non-heap/elements/wasm")) { bytes += amount; reports++; }
@@ -392,9 +414,7 @@ async function firefoxPageHeap(browser, tag) {
     await new Promise((done) => reporters.getReports(add, null, done, null, false));
     return JSON.stringify({ bytes, reports });
   })()`;
-  const { result } = await browser.connection.send("script.evaluate", { expression, target: { context: tree.contexts[0].context }, awaitPromise: true });
-  if (result.type !== "success") throw new Error(`bench M: Firefox memory reporters: ${JSON.stringify(result.exceptionDetails ?? result)}`);
-  const { bytes, reports } = JSON.parse(result.result.value);
+  const { bytes, reports } = JSON.parse(await firefoxChrome(browser, expression));
   if (!reports) throw new Error(`bench M: Firefox reported nothing for the page tagged ${tag}`);
   return bytes;
 }
