@@ -1,7 +1,8 @@
 // Runs the browser benchmarks side by side in one headless browser (Debian's Chromium over CDP,
 // or with --engine firefox Debian's firefox-esr over WebDriver BiDi, both driven by
-// puppeteer-core) and prints case | clientdata | peer | ratio | goal. Peers run interleaved with clientdata in the same page
-// (run i of every library before run i+1 of any), so ratios hold on a noisy machine. A case with
+// puppeteer-core) and prints case | clientdata | peer | ratio | goal. Peers run interleaved with
+// clientdata in the same page (run i of every library before run i+1 of any), so ratios hold on
+// a noisy machine. A case with
 // clientdata alone gets one row with "—" for peer and ratio.
 //
 // For the sync cases (S, N) it also starts, and stops at the end, the reference sync server
@@ -304,8 +305,8 @@ async function runAll(origin, syncServer, tinybaseServer) {
 }
 
 // M: what each library holds once a store of n × 1 KiB records is open and readable, in a fresh
-// page (seeded from another page of the same context): the JS heap over the DevTools protocol
-// after a forced collection, plus clientdata's wasm memory growth, each against the same page's
+// page (seeded from another page of the same context): the JS heap after a forced collection
+// (Chromium: over the DevTools protocol; Firefox: its memory reporters), plus clientdata's wasm memory growth, each against the same page's
 // baseline with the library loaded. Then wasm memory over open → sync → close cycles, with a
 // forced collection after each (a closed store the collector would free is not held), which
 // should stay flat after the first.
