@@ -2,8 +2,7 @@
 // or with --engine firefox Debian's firefox-esr over WebDriver BiDi, both driven by
 // puppeteer-core) and prints case | clientdata | peer | ratio | goal. Peers run interleaved with
 // clientdata in the same page (run i of every library before run i+1 of any), so ratios hold on
-// a noisy machine. A case with
-// clientdata alone gets one row with "—" for peer and ratio.
+// a noisy machine. A case with clientdata alone gets one row with "—" for peer and ratio.
 //
 // For the sync cases (S, N) it also starts, and stops at the end, the reference sync server
 // (target/server/clientdata-server, dev mode, a temp SQLite database, CORS for the bench page's
