@@ -201,6 +201,23 @@ function openSocket(path) {
   return new WebSocket(`${TINYBASE_WS}/${path}`);
 }
 
+// S's raw floor peer: its name in the table, and clientdata's default page size
+// (src/sync/config.rs DEFAULT_PAGE_LIMIT), so both pull the same pages.
+const FLOOR = "raw floor: fetch + JSON.parse + one IndexedDB transaction per page";
+const FLOOR_PAGE = 1000;
+// docs/PROTOCOL.md invariant 4: after a page cut at h (its highest HLC), seen[n] rises to
+// min(coverage[n], h); after the last page, to coverage[n]. HLC strings compare as text.
+function advanceSeen(seen, page) {
+  const last = page.records.length ? page.records[page.records.length - 1].hlc : null;
+  for (const [plugin, nodes] of Object.entries(page.coverage ?? {})) {
+    const mine = (seen[plugin] ??= {});
+    for (const [node, covered] of Object.entries(nodes)) {
+      const upTo = page.hasMore && last !== null && last < covered ? last : covered;
+      if (!(mine[node] >= upTo)) mine[node] = upTo;
+    }
+  }
+}
+
 export const cases = {
   // W1: single writes, each durable when the call returns.
   W1: {
@@ -463,6 +480,45 @@ export const cases = {
       await persister.destroy();
       keeper.close();
       await drop(dbName);
+      return result;
+    },
+    // The floor any client of this server pays (issue 17): the same pages of the same user's
+    // records from the same server (clientdata's page size, `seen` advanced as the protocol's
+    // invariant 4 says), each read with JSON.parse and written with its watermarks in one
+    // IndexedDB transaction. No checks, no merge, no read cache.
+    async [FLOOR](n) {
+      const cd = await loadClientData();
+      if (!cd || !SYNC_SERVER) return null;
+      const user = fresh("user-sf");
+      await seedUser(cd, user, n);
+      const name = fresh("s-floor");
+      let pulled = 0;
+      const result = await timed(async () => {
+        const db = await rawOpen(name);
+        const node = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+        const seen = {};
+        for (let more = true; more; ) {
+          const res = await fetch(`${SYNC_SERVER}/sync/exchange`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer dev-token-${user}` },
+            body: JSON.stringify({ version: 1, node, seen, push: [], limit: FLOOR_PAGE, dataset: "bench" }),
+          });
+          if (!res.ok) throw new Error(`raw floor S: HTTP ${res.status} ${await res.text()}`);
+          const page = JSON.parse(await res.text());
+          advanceSeen(seen, page);
+          const tx = db.transaction("kv", "readwrite");
+          const store = tx.objectStore("kv");
+          for (const r of page.records) store.put(r, `${r.plugin}\u0000${r.key}`);
+          store.put(seen, "\u0000seen");
+          await idbDone(tx);
+          pulled += page.records.length;
+          more = page.hasMore;
+        }
+        db.close();
+        return n;
+      });
+      if (pulled !== n) throw new Error(`raw floor S: pulled ${pulled} of ${n}`);
+      await drop(name);
       return result;
     },
   },

@@ -1,7 +1,8 @@
-// Runs the browser benchmarks side by side in one headless Chromium and prints
-// case | clientdata | peer | ratio | goal. Peers run interleaved with clientdata in the same page
-// (run i of every library before run i+1 of any), so ratios hold on a noisy machine. A case with
-// clientdata alone gets one row with "—" for peer and ratio.
+// Runs the browser benchmarks side by side in one headless browser (Debian's Chromium over CDP,
+// or with --engine firefox Debian's firefox-esr over WebDriver BiDi, both driven by
+// puppeteer-core) and prints case | clientdata | peer | ratio | goal. Peers run interleaved with
+// clientdata in the same page (run i of every library before run i+1 of any), so ratios hold on
+// a noisy machine. A case with clientdata alone gets one row with "—" for peer and ratio.
 //
 // For the sync cases (S, N) it also starts, and stops at the end, the reference sync server
 // (target/server/clientdata-server, dev mode, a temp SQLite database, CORS for the bench page's
@@ -15,18 +16,25 @@
 //                                 the server's ingest example, run natively
 //                                 P: whole server processes, SQLite vs PostgreSQL, one vs two
 //                                 processes on one PostgreSQL (server/examples/scaleout.rs)
-//                                 M: memory held after open (JS heap over CDP + wasm memory)
+//                                 (X and P need no browser: Chromium runs only)
+//                                 M: memory held after open (JS heap over CDP in Chromium, from
+//                                 the memory reporters in Firefox; + wasm memory)
 //   --profile                     also CPU-profile every library's timed runs (100 µs sampling)
 //                                 and print each case's top functions by self time, per library
+//                                 (Chromium only: see PROFILE_REASON for Firefox)
+//   --engine chromium|firefox     the browser (default chromium; CHROMIUM / FIREFOX override the
+//                                 binaries). Firefox runs every case and peer; M's JS heap is
+//                                 read from its memory reporters (about:memory) over BiDi, and
+//                                 --profile is replaced by a printed reason (PROFILE_REASON).
 import { createServer } from "node:http";
 import { readFile, appendFile, readdir, stat } from "node:fs/promises";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join, normalize, extname, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import puppeteer from "puppeteer-core";
 import { startServer, SERVER_BIN } from "../e2e/lib/server.mjs";
 import { WebSocketServer } from "ws";
 import { createWsServer } from "tinybase/synchronizers/synchronizer-ws-server";
@@ -40,6 +48,12 @@ const MODE = SMOKE ? "smoke" : "full";
 const RUNS = SMOKE ? 1 : 5;
 const PROFILE = process.argv.includes("--profile");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const FIREFOX = process.env.FIREFOX || "/usr/bin/firefox-esr";
+const ENGINE = process.argv.includes("--engine") ? process.argv[process.argv.indexOf("--engine") + 1] : "chromium";
+if (!["chromium", "firefox"].includes(ENGINE)) throw new Error(`bench: --engine ${ENGINE}: chromium or firefox`);
+// What Firefox cannot give over WebDriver BiDi, said in the log instead of a number.
+const PROFILE_REASON =
+  "--profile n/a in Firefox: its sampling profiler (console.profile, about:profiling) cannot be started or read over WebDriver BiDi; profile there by hand with the Firefox Profiler";
 
 // Goals from the benchmark issue: ratio = clientdata throughput / peer throughput (or, for
 // lowerIsBetter cases, clientdata time / peer time).
@@ -49,7 +63,8 @@ const GOALS = {
   "R|TinyBase getValue": { atLeast: 0.5 },
   "O|raw IndexedDB open + getAll": { atMost: 1.3 },
   "L|raw navigator.locks.request": { atLeast: 0.8 },
-  "S|TinyBase MergeableStore over WebSocket + IndexedDB save": { atMost: 0.5 },
+  "S|TinyBase MergeableStore over WebSocket + IndexedDB save": { atMost: 0.8 },
+  "S|raw floor: fetch + JSON.parse + one IndexedDB transaction per page": { atMost: 1.2 },
 };
 // Absolute goals on clientdata's own median (ms), printed as an extra row under the case.
 const ABSOLUTE_GOALS = {
@@ -162,21 +177,44 @@ async function main() {
   }
 }
 
-async function runAll(origin, syncServer, tinybaseServer) {
-  const browser = await chromium.launch({
+// The engine's browser: stock Debian binaries, never a downloaded build. Firefox keeps its default
+// preferences but one (clientdata's open() does not wait on the persistent-storage prompt). A case's
+// evaluate may run for minutes on a loaded machine, so no protocol timeout cuts it short.
+function launch() {
+  const common = { headless: true, protocolTimeout: 0 };
+  // Firefox clamps performance.now() to 1 ms by default (Chromium: 0.1 ms), too coarse for R's
+  // few-millisecond loops; the pref changes the clock's resolution, not the engine's speed.
+  // -remote-allow-system-access lets BiDi evaluate in the browser's own (chrome) window, where
+  // case M reads Firefox's memory reporters.
+  if (ENGINE === "firefox")
+    return puppeteer.launch({ ...common, browser: "firefox", executablePath: FIREFOX, args: ["-remote-allow-system-access"], extraPrefsFirefox: { "privacy.reduceTimerPrecision": false } });
+  return puppeteer.launch({
+    ...common,
+    browser: "chrome",
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
   });
-  const page = await browser.newPage();
+}
+
+// A page of the bench, ready to run cases, with its errors logged.
+async function benchPage(target, origin, query, tag = null) {
+  const page = await target.newPage();
   page.on("pageerror", (e) => console.error("page error:", e));
-  page.on("crash", () => console.error("page crashed"));
+  page.on("error", (e) => console.error("page crashed:", e));
   page.on("console", (m) => m.type() === "error" && console.error("console:", m.text()));
+  await page.goto(`${origin}/bench/page.html?${query}${tag ? `&m=${tag}` : ""}`);
+  await page.waitForFunction(() => window.benchReady === true);
+  return page;
+}
+
+async function runAll(origin, syncServer, tinybaseServer) {
+  const browser = await launch();
   const query = new URLSearchParams({ tinybase: tinybaseServer.url });
   if (syncServer) query.set("server", syncServer.url);
-  await page.goto(`${origin}/bench/page.html?${query}`);
-  await page.waitForFunction(() => window.benchReady === true);
+  const page = await benchPage(browser, origin, query);
   const plan = await page.evaluate(() => window.bench.describe());
-  const profiles = PROFILE ? await startProfiling(page) : null;
+  if (PROFILE && ENGINE === "firefox") console.log(PROFILE_REASON);
+  const profiles = PROFILE && ENGINE === "chromium" ? await startProfiling(page) : null;
 
   const rows = [];
   for (const [name, { libraries, lowerIsBetter }] of Object.entries(plan)) {
@@ -227,19 +265,22 @@ async function runAll(origin, syncServer, tinybaseServer) {
   }
 
   rows.push(...(await memoryRows(browser, origin, query)));
-  rows.push(...serverIngestRows());
-  rows.push(...serverScaleoutRows());
+  // X and P run natively, without a browser: once, in the default engine's run.
+  if (ENGINE === "chromium") {
+    rows.push(...serverIngestRows());
+    rows.push(...serverScaleoutRows());
+  }
 
   const size = await pkgSize();
   rows.push(["B", size === null ? "n/a (no pkg/)" : `${(size / 1024).toFixed(1)} KiB gz`, `goal: ≤ ${SIZE_GOAL_BYTES / 1024} KiB`, size === null ? "n/a" : `${(size / SIZE_GOAL_BYTES).toFixed(2)}x of budget`, size === null || SMOKE ? "" : size <= SIZE_GOAL_BYTES ? "met" : "MISSED"]);
 
-  const version = browser.version();
+  const version = (await browser.version()).replace(/^(Headless)?Chrome\//, "Chromium ").replace(/^firefox\//, "Firefox ");
   await browser.close();
   if (tinybaseServer.errors.length) console.error(`TinyBase WsServer reported ${tinybaseServer.errors.length} ignored error(s), first: ${tinybaseServer.errors[0]}`);
 
   const header = ["case", "clientdata", "peer", "ratio", "goal"];
   const table = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
-  console.log(`\nclientdata benchmarks (${MODE}, ${RUNS} run(s) per pair, median) in Chromium ${version}\n`);
+  console.log(`\nclientdata benchmarks (${MODE}, ${RUNS} run(s) per pair, median) in ${version}\n`);
   console.log(table);
 
   if (!SMOKE && !ONLY) {
@@ -251,7 +292,9 @@ async function runAll(origin, syncServer, tinybaseServer) {
         return "unknown";
       }
     })();
-    const entry = `\n## ${new Date().toISOString()} — commit ${commit}\n\nChromium ${version}; ${cpus().length} cores, ${cpu}; \`node bench/run.mjs\`\n\n${table}\n`;
+    const load = loadavg().map((x) => x.toFixed(1)).join(" ");
+    const command = `node bench/run.mjs${ENGINE === "chromium" ? "" : ` --engine ${ENGINE}`}`;
+    const entry = `\n## ${new Date().toISOString()} — commit ${commit}, ${ENGINE}\n\n${version}; ${cpus().length} cores, ${cpu}; load average at the end ${load}; \`${command}\`\n\n${table}\n`;
     await appendFile(join(ROOT, "bench", "RESULTS.md"), entry);
     console.log("\nappended to bench/RESULTS.md");
   }
@@ -261,9 +304,10 @@ async function runAll(origin, syncServer, tinybaseServer) {
 }
 
 // M: what each library holds once a store of n × 1 KiB records is open and readable, in a fresh
-// page (seeded from another page of the same context): the JS heap over the DevTools protocol
-// after a forced collection, plus clientdata's wasm memory growth, each against the same page's
-// baseline with the library loaded. Then wasm memory over open → sync → close cycles, which
+// page (seeded from another page of the same context): the JS heap after a forced collection
+// (Chromium: over the DevTools protocol; Firefox: its memory reporters), plus clientdata's wasm memory growth, each against the same page's
+// baseline with the library loaded. Then wasm memory over open → sync → close cycles, with a
+// forced collection after each (a closed store the collector would free is not held), which
 // should stay flat after the first.
 const MEMORY_GOAL = 1.5;
 const MEMORY_PEER = "raw IndexedDB getAll held in a Map";
@@ -271,14 +315,8 @@ async function memoryRows(browser, origin, query) {
   if (ONLY && !ONLY.includes("M")) return [];
   const n = SMOKE ? 200 : 10_000;
   const cycleCount = SMOKE ? 3 : 10;
-  const context = await browser.newContext();
-  const fresh = async () => {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => console.error("page error:", e));
-    await page.goto(`${origin}/bench/page.html?${query}`);
-    await page.waitForFunction(() => window.benchReady === true);
-    return page;
-  };
+  const context = await browser.createBrowserContext();
+  const fresh = (tag) => benchPage(context, origin, query, tag);
   const samples = { clientdata: [], raw: [] };
   const parts = { heap: [], wasm: [] };
   try {
@@ -288,12 +326,9 @@ async function memoryRows(browser, origin, query) {
         const seeder = await fresh();
         await seeder.evaluate(([l, nm, k]) => window.bench.memory.seed(l, nm, k), [lib, name, n]);
         await seeder.close();
-        const page = await fresh();
-        const cdp = await context.newCDPSession(page);
-        const heap = async () => {
-          await cdp.send("HeapProfiler.collectGarbage");
-          return (await cdp.send("Runtime.getHeapUsage")).usedSize;
-        };
+        const page = await fresh(name);
+        const cdp = ENGINE === "chromium" ? await page.createCDPSession() : null;
+        const heap = () => (cdp ? chromiumHeap(cdp) : firefoxPageHeap(browser, name));
         const wasm0 = await page.evaluate((l) => window.bench.memory.prepare(l), lib);
         const heap0 = await heap();
         const wasm1 = await page.evaluate(([l, nm, k]) => window.bench.memory.load(l, nm, k), [lib, name, n]);
@@ -304,7 +339,7 @@ async function memoryRows(browser, origin, query) {
           parts.wasm.push(wasm1 - wasm0);
         }
         await page.evaluate((nm) => window.bench.memory.cleanup(nm), name);
-        await cdp.detach();
+        await cdp?.detach();
         await page.close();
       }
     }
@@ -317,27 +352,82 @@ async function memoryRows(browser, origin, query) {
       const page = await fresh();
       const name = `bench-m-cycles-${Date.now()}`;
       await page.evaluate(([nm, k]) => window.bench.memory.seed("clientdata", nm, k), [name, n]);
-      const sizes = await page.evaluate(([nm, k, c, s, user]) => window.bench.memory.cycles(nm, k, c, s, user), [name, n, cycleCount, srv, `bench-m-${Date.now()}`]);
+      const user = `bench-m-${Date.now()}`;
+      const cdp = ENGINE === "chromium" ? await page.createCDPSession() : null;
+      const sizes = [];
+      for (let i = 0; i < cycleCount; i++) {
+        sizes.push(await page.evaluate(([nm, k, s, u]) => window.bench.memory.cycle(nm, k, s, u), [name, n, srv, user]));
+        await (cdp ? chromiumHeap(cdp) : firefoxCollect(browser));
+      }
+      await cdp?.detach();
+      await page.evaluate((nm) => window.bench.memory.cleanup(nm), name);
       await page.close();
-      const growth = sizes[sizes.length - 1] - sizes[0];
-      cycleRows.push([
-        `M (${srv ? "open → sync → close" : "open → close"})`,
-        `wasm ${mib(sizes[sizes.length - 1])} after ${cycleCount}`,
-        "—",
-        "—",
-        `after each: ${sizes.map(mib).join(", ")}; ${growth === 0 ? "flat after the first" : `GROWS by ${mib(growth)} after the first`}`,
-      ]);
+      cycleRows.push([`M (${srv ? "open → sync → close" : "open → close"})`, `wasm ${mib(sizes[sizes.length - 1])} after ${cycleCount}`, "—", "—", leakVerdict(sizes, mib)]);
     }
     const ours = median(samples.clientdata);
     const theirs = median(samples.raw);
     const ratio = ours / theirs;
     let verdict = SMOKE ? "" : ratio <= MEMORY_GOAL ? `met (≤ ${MEMORY_GOAL}x)` : `MISSED (≤ ${MEMORY_GOAL}x)`;
-    const extras = `${n.toLocaleString("en-US")} records; JS heap ${mib(median(parts.heap))}, wasm memory growth ${mib(median(parts.wasm))}`;
+    const heapName = ENGINE === "chromium" ? "JS heap" : "JS heap (about:memory, the page's JS zones and realms)";
+    const extras = `${n.toLocaleString("en-US")} records; ${heapName} ${mib(median(parts.heap))}, wasm memory growth ${mib(median(parts.wasm))}`;
     verdict = verdict ? `${verdict}; ${extras}` : extras;
     return [["M", mib(ours), `${MEMORY_PEER}: ${mib(theirs)}`, `${ratio.toFixed(2)}x`, verdict], ...cycleRows];
   } finally {
     await context.close();
   }
+}
+
+// Chromium's JS heap after a forced collection, over CDP.
+async function chromiumHeap(cdp) {
+  await cdp.send("HeapProfiler.collectGarbage");
+  return (await cdp.send("Runtime.getHeapUsage")).usedSize;
+}
+
+// Firefox: "minimize memory usage" (about:memory's button: collections in every process), run in
+// the browser's chrome window over BiDi.
+const FIREFOX_COLLECT = `(() => {
+  const reporters = Cc["@mozilla.org/memory-reporter-manager;1"].getService(Ci.nsIMemoryReporterManager);
+  return new Promise((done) => reporters.minimizeMemoryUsage(done));
+})()`;
+async function firefoxChrome(browser, expression) {
+  const { result: tree } = await browser.connection.send("browsingContext.getTree", { "moz:scope": "chrome" });
+  const { result } = await browser.connection.send("script.evaluate", { expression, target: { context: tree.contexts[0].context }, awaitPromise: true });
+  if (result.type !== "success") throw new Error(`bench M: Firefox chrome window: ${JSON.stringify(result.exceptionDetails ?? result)}`);
+  return result.result.value;
+}
+const firefoxCollect = (browser) => firefoxChrome(browser, FIREFOX_COLLECT);
+
+// Firefox's equivalent, from the memory reporters behind about:memory, read in the browser's
+// chrome window over BiDi: after "minimize memory usage" (collections in every process), the
+// bytes of the JS zones and realms of the one page whose URL carries `tag`. Like CDP's
+// usedSize, this is the JS heap alone: wasm linear memory (reported in the realm as an
+// ArrayBuffer's non-heap/elements/wasm) is left out here and added from its byteLength, as in
+// Chromium.
+async function firefoxPageHeap(browser, tag) {
+  await firefoxCollect(browser);
+  const expression = `(async () => {
+    const reporters = Cc["@mozilla.org/memory-reporter-manager;1"].getService(Ci.nsIMemoryReporterManager);
+    let bytes = 0, reports = 0;
+    const add = (process, path, kind, units, amount) => {
+      if (units === Ci.nsIMemoryReporter.UNITS_BYTES && path.startsWith("explicit/window-objects/top(") && path.includes(${JSON.stringify(`m=${tag}`)}) && (path.includes("/js-zone(") || path.includes("/js-realm(")) && !path.endsWith("/non-heap/elements/wasm")) { bytes += amount; reports++; }
+    };
+    await new Promise((done) => reporters.getReports(add, null, done, null, false));
+    return JSON.stringify({ bytes, reports });
+  })()`;
+  const { bytes, reports } = JSON.parse(await firefoxChrome(browser, expression));
+  if (!reports) throw new Error(`bench M: Firefox reported nothing for the page tagged ${tag}`);
+  return bytes;
+}
+
+// Wasm memory only grows (in 64 KiB pages), so the first cycles may still reach the allocator's
+// working size; a leak keeps growing to the end. The verdict looks at the second half of the
+// cycles: flat there is no leak.
+function leakVerdict(sizes, mib) {
+  const half = Math.floor(sizes.length / 2);
+  const late = sizes[sizes.length - 1] - sizes[half - 1];
+  const early = sizes[half - 1] - sizes[0];
+  const verdict = late === 0 ? `no leak: flat over the last ${sizes.length - half} cycles` : `LEAK: grows by ${mib(late)} over the last ${sizes.length - half} cycles`;
+  return `after each: ${sizes.map(mib).join(", ")}; ${verdict}${early ? ` (${mib(early)} before that)` : ""}`;
 }
 
 // X: the server's `ingest` example (server/examples/ingest.rs: pushes of 1000 records x 1 KiB
@@ -423,7 +513,7 @@ function serverScaleoutRows() {
 // Collects the console profiles the page records around each timed part; take() returns those
 // finished since the last call (the event may trail the run's result by a moment).
 async function startProfiling(page) {
-  const cdp = await page.context().newCDPSession(page);
+  const cdp = await page.createCDPSession();
   const profiles = [];
   cdp.on("Profiler.consoleProfileFinished", (e) => profiles.push(e.profile));
   await cdp.send("Profiler.enable");

@@ -85,8 +85,9 @@ cargo build --profile server -p clientdata-server --bins --examples
 step "schemathesis against the live server (docs/openapi.json; no 5xx, every answer conforms)"
 bash scripts/schemathesis.sh
 
-step "benchmark harness smoke (no goals checked)"
+step "benchmark harness smoke (no goals checked), Chromium then Firefox"
 node bench/run.mjs --smoke
+node bench/run.mjs --smoke --engine firefox
 
 # The suite in each engine (e2e/lib/browser.mjs), each timed: skipped tests print their reason.
 step "end-to-end tests in Chromium (playwright-core, real tabs, the real server)"
