@@ -7,21 +7,24 @@ import { unique, devicePage } from "../lib/sync.mjs";
 
 const h = harness();
 
-h.scenario(
-  "a version 1 database upgrades to version 2 with its rows and without the by_hlc index",
-  async (context) => {
-    const page = await devicePage(context, h.server.url);
-    const out = await page.evaluate(async (name) => {
+/** Page-side IndexedDB helpers (window.__idb), as the tests below run them in each tab. */
+function installIdbHelpers(page) {
+  return page.evaluate(() => {
+    const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+    const done = (tx) => new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = tx.onabort = () => reject(tx.error); });
+    /** The promise, or a rejection naming `what` after `ms` (a blocked open never settles). */
+    const within = (promise, ms, what) => Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms))]);
+    /**
+     * Two rows as this build writes them (their HLC text included), saved, then the database
+     * `name` rebuilt in version 1's layout (records still indexed by_hlc) holding them: the open
+     * version 1 connection and the rows.
+     */
+    const asVersion1 = async (name) => {
       const { ClientData } = await import("/pkg/index.js");
-      const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
-      const done = (tx) => new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = tx.onabort = () => reject(tx.error); });
-
-      // Rows as this build writes them (their HLC text included), saved, then the database
-      // rebuilt in version 1's layout holding them.
-      const first = await ClientData.open({ name });
-      first.plugin("notes").set("draft", { title: "kept" });
-      first.plugin("notes").set("theme", "dark");
-      await first.close();
+      const writer = await ClientData.open({ name });
+      writer.plugin("notes").set("draft", { title: "kept" });
+      writer.plugin("notes").set("theme", "dark");
+      await writer.close();
       const current = await request(indexedDB.open(name));
       const rows = await request(current.transaction("records").objectStore("records").getAll());
       current.close();
@@ -35,10 +38,25 @@ h.scenario(
         db.createObjectStore("slots", { keyPath: "slot" });
         db.createObjectStore("epochs");
       };
-      const v1 = await request(open1);
-      const tx = v1.transaction("records", "readwrite");
+      const db = await request(open1);
+      const tx = db.transaction("records", "readwrite");
       for (const row of rows) tx.objectStore("records").put(row);
       await done(tx);
+      return { db, rows };
+    };
+    window.__idb = { request, done, within, asVersion1 };
+  });
+}
+
+h.scenario(
+  "a version 1 database upgrades to version 2 with its rows and without the by_hlc index",
+  async (context) => {
+    const page = await devicePage(context, h.server.url);
+    await installIdbHelpers(page);
+    const out = await page.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      const { request, asVersion1 } = window.__idb;
+      const { db: v1, rows } = await asVersion1(name);
       const before = { version: v1.version, indexes: [...v1.transaction("records").objectStore("records").indexNames] };
       v1.close();
 
@@ -67,17 +85,6 @@ h.scenario(
 // opens it in another tab; the newer open waits ("blocked") until every older connection has
 // closed. Both directions are real tabs of one profile here.
 
-/** Page-side IndexedDB helpers (window.__idb), as the tests below run them in each tab. */
-function installIdbHelpers(page) {
-  return page.evaluate(() => {
-    const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
-    const done = (tx) => new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = tx.onabort = () => reject(tx.error); });
-    /** The promise, or a rejection naming `what` after `ms` (a blocked open never settles). */
-    const within = (promise, ms, what) => Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms))]);
-    window.__idb = { request, done, within };
-  });
-}
-
 h.scenario(
   "a tab of the previous release holds version 1 open: a second tab opens this build, upgrades without waiting, the old tab lets go",
   async (context) => {
@@ -91,29 +98,7 @@ h.scenario(
     // by the library, opened and kept open the way version 1 did: the only thing it does on
     // `versionchange` is close its connection (it had no event for the app yet).
     const held = await old.evaluate(async (name) => {
-      const { ClientData } = await import("/pkg/index.js");
-      const { request, done } = window.__idb;
-      const writer = await ClientData.open({ name });
-      writer.plugin("notes").set("draft", { title: "kept" });
-      writer.plugin("notes").set("theme", "dark");
-      await writer.close();
-      const current = await request(indexedDB.open(name));
-      const rows = await request(current.transaction("records").objectStore("records").getAll());
-      current.close();
-      await request(indexedDB.deleteDatabase(name));
-      const open1 = indexedDB.open(name, 1);
-      open1.onupgradeneeded = () => {
-        const db = open1.result;
-        db.createObjectStore("records", { keyPath: ["p", "k"] }).createIndex("by_hlc", "h");
-        db.createObjectStore("meta");
-        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
-        db.createObjectStore("slots", { keyPath: "slot" });
-        db.createObjectStore("epochs");
-      };
-      const v1 = await request(open1);
-      const tx = v1.transaction("records", "readwrite");
-      for (const row of rows) tx.objectStore("records").put(row);
-      await done(tx);
+      const { db: v1, rows } = await window.__idb.asVersion1(name);
       window.__old = { db: v1, versionchange: null };
       v1.onversionchange = (e) => {
         window.__old.versionchange = { oldVersion: e.oldVersion, newVersion: e.newVersion };
