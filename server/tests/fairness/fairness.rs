@@ -6,26 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clientdata::core::{ExchangeRequest, Hlc, Key, NodeId, PluginId, Record, Value, Watermarks};
+use clientdata::core::{ExchangeRequest, Hlc, Key, NodeId, PluginId, Record, Value};
 
-use crate::support::{now_ms, token, tokens_file, Server, TestDb};
+use crate::support::{exchange_request, now_ms, token, tokens_file, Server, TestDb};
 
 fn body(request: &ExchangeRequest) -> Vec<u8> {
     serde_json::to_vec(request).unwrap()
-}
-
-fn request(node: NodeId, plugins: Option<Vec<PluginId>>, push: Vec<Record>) -> ExchangeRequest {
-    ExchangeRequest {
-        version: 1,
-        node,
-        plugins,
-        seen: Watermarks::new(),
-        push,
-        limit: 1000,
-        secret: None,
-        dataset: None,
-        coverage_from: None,
-    }
 }
 
 fn post(agent: &ureq::Agent, base: &str, token: &str, body: &[u8]) -> u16 {
@@ -137,11 +123,11 @@ fn measure(
             &agent,
             &base,
             &token("bob"),
-            &body(&request(b, Some(vec![notes.clone()]), push))
+            &body(&exchange_request(b, Some(vec![notes.clone()]), push))
         ),
         200
     );
-    let probe = body(&request(b, Some(vec![notes]), Vec::new()));
+    let probe = body(&exchange_request(b, Some(vec![notes]), Vec::new()));
 
     // Warm (connection, caches, statements) first.
     timed(&base, &probe, 20, Duration::ZERO);
@@ -151,7 +137,11 @@ fn measure(
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicUsize::new(0)),
     );
-    let hammer = body(&request(NodeId::random().unwrap(), None, Vec::new()));
+    let hammer = body(&exchange_request(
+        NodeId::random().unwrap(),
+        None,
+        Vec::new(),
+    ));
     let threads: Vec<_> = (0..hammers)
         .map(|_| {
             let (stop, active, busy) = (stop.clone(), active.clone(), busy.clone());

@@ -239,18 +239,7 @@ impl Server {
                     )
                 })
                 .collect();
-            let request = ExchangeRequest {
-                version: 1,
-                node: a,
-                plugins: Some(ids),
-                seen: Watermarks::new(),
-                push,
-                limit: 1000,
-                secret: None,
-                dataset: None,
-                coverage_from: None,
-            };
-            self.exchange(token, &request);
+            self.exchange(token, &exchange_request(a, Some(ids), push));
         }
     }
 
@@ -324,6 +313,25 @@ impl Reply {
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An exchange request of `node` with nothing seen, in the default dataset, 1,000 records a page.
+pub fn exchange_request(
+    node: NodeId,
+    plugins: Option<Vec<PluginId>>,
+    push: Vec<Record>,
+) -> ExchangeRequest {
+    ExchangeRequest {
+        version: 1,
+        node,
+        plugins,
+        seen: Watermarks::new(),
+        push,
+        limit: 1000,
+        secret: None,
+        dataset: None,
+        coverage_from: None,
     }
 }
 
