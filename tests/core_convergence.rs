@@ -316,6 +316,18 @@ impl Sim {
 
     /// Everyone syncs everything, losslessly, until nothing moves.
     fn settle(&mut self) -> Result<(), String> {
+        self.settle_with(|sim, r| {
+            let (applied, pushed, more) = sim.round(r, None, false)?.expect("lossless round");
+            Ok((applied > 0 || pushed > 0, more))
+        })
+    }
+
+    /// Runs `round` (whether it moved anything, whether more follows) for every replica until
+    /// it has nothing more, pass after pass, until a pass moves nothing (at most 200 passes).
+    fn settle_with(
+        &mut self,
+        mut round: impl FnMut(&mut Self, usize) -> Result<(bool, bool), String>,
+    ) -> Result<(), String> {
         for pass in 0.. {
             if pass > 200 {
                 return Err("no quiescence after 200 passes".into());
@@ -323,9 +335,8 @@ impl Sim {
             let mut moved = false;
             for r in 0..self.replicas.len() {
                 loop {
-                    let (applied, pushed, more) =
-                        self.round(r, None, false)?.expect("lossless round");
-                    moved |= applied > 0 || pushed > 0;
+                    let (changed, more) = round(self, r)?;
+                    moved |= changed;
                     if !more {
                         break;
                     }
@@ -687,24 +698,10 @@ impl Sim {
                 self.collect(&mut gc);
             }
         }
-        for pass in 0.. {
-            if pass > 200 {
-                return Err("no quiescence after 200 passes".into());
-            }
-            let mut moved = false;
-            for r in 0..self.replicas.len() {
-                loop {
-                    let (changed, more) = self.gc_round(&mut gc, r, resync)?;
-                    moved |= changed > 0;
-                    if !more {
-                        break;
-                    }
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
+        self.settle_with(|sim, r| {
+            let (changed, more) = sim.gc_round(&mut gc, r, resync)?;
+            Ok((changed > 0, more))
+        })?;
         // Converged: every replica's live set is the server's.
         let server = serde_json::to_string(&Sim::live(&self.server)).unwrap();
         for (i, replica) in self.replicas.iter().enumerate() {
