@@ -19,6 +19,7 @@ use crate::store::error::StoreError;
 use crate::store::open::open;
 use crate::sync::auto::Auto;
 use crate::sync::round::{Direction, Syncer};
+use crate::sync::sealed::Sealer;
 use crate::sync::summary;
 use crate::sync::transport::Transport;
 use crate::sync::SyncError;
@@ -70,7 +71,7 @@ impl ClientData {
         let mut sealer = None;
         if let (Some(encryption), Some((config, token))) = (encryption, &sync) {
             let transport = Transport::new(config.clone(), token.clone());
-            sealer = Some(encryption.sealer(&transport).await?);
+            sealer = Some(encryption.ring(&transport).await?);
         }
         let db = open(options).await?;
         summary::listen(&db);
@@ -78,8 +79,8 @@ impl ClientData {
         let syncer = sync.map(|(config, token)| {
             let auto_config = config.auto;
             let mut syncer = Syncer::new(db.clone(), Transport::new(config, token));
-            if let Some(sealer) = sealer {
-                syncer = syncer.sealed(sealer);
+            if let Some((ring, blind_plugins)) = sealer {
+                syncer = syncer.sealed(Sealer::new(&db, ring, blind_plugins));
             }
             let syncer = Rc::new(syncer);
             if let Some(a) = auto_config {

@@ -10,7 +10,6 @@ use super::options::{field, string};
 use crate::browser::sealed::{passphrase_key, Ring, RingError};
 use crate::core::sealed::PBKDF2_ITERATIONS;
 use crate::store::error::{StoreError, StoreResult};
-use crate::sync::sealed::Sealer;
 use crate::sync::transport::Transport;
 use crate::sync::SyncError;
 
@@ -94,8 +93,9 @@ pub fn encryption_options(options: &JsValue, has_server: bool) -> StoreResult<Op
 }
 
 impl Encryption {
-    /// The sealer these options make (a passphrase asks `transport`'s server for the salt).
-    pub async fn sealer(self, transport: &Transport) -> Result<Sealer, JsValue> {
+    /// The key ring these options make (a passphrase asks `transport`'s server for the salt),
+    /// and whether plugin ids are blinded.
+    pub async fn ring(self, transport: &Transport) -> Result<(Ring, bool), JsValue> {
         let (key, previous) = match self.source {
             Source::Keys { key, previous } => (key, previous),
             Source::Passphrases { current, previous } => {
@@ -116,6 +116,6 @@ impl Encryption {
             RingError::Invalid(message) => JsValue::from(invalid(format!("encryption.{message}"))),
             RingError::Unavailable(e) => JsValue::from(SyncError::from(e)),
         })?;
-        Ok(Sealer::new(ring, self.blind_plugins))
+        Ok((ring, self.blind_plugins))
     }
 }

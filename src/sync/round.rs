@@ -318,6 +318,14 @@ impl Syncer {
             // Each round either moves records or ends: a server that claims more without
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
             if !outcome.has_more {
+                // A new encryption key: everything is re-stamped and goes out again under it.
+                if self
+                    .sealer
+                    .as_ref()
+                    .is_some_and(|s| s.after_complete_sync(&self.db))
+                {
+                    continue;
+                }
                 // The first complete sync after a wipe pulled everything again: say so once.
                 if self.wipe_unreported.replace(false) {
                     totals.wiped = true;

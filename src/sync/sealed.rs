@@ -4,11 +4,18 @@
 //! server's reply back into plaintext, refusing the whole reply if any record does not open:
 //! nothing is applied and no watermark moves. The server's coverage cursor is in wire order,
 //! so the sealer keeps it (adopted only after the round committed).
+//!
+//! Rotation: the id of the key the last complete sync sealed with is kept in localStorage
+//! (`clientdata:<db>:sealed-key`). Opened with another key, the first complete sync re-stamps
+//! every local record (values and deletes, after pulling everything the server had) and pushes
+//! them again under the new key: LWW replaces the old ciphertexts everywhere, and a device that
+//! holds only the old key gets `encryption_key_unknown` for them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::error::SyncError;
 use crate::browser::sealed::Ring;
+use crate::browser::web_storage::local_storage;
 use crate::core::replica::{Store, VectorKind};
 use crate::core::sealed::{self, Names};
 use crate::core::{ExchangeRequest, ExchangeResponse, PluginId};
@@ -25,18 +32,50 @@ pub struct Sealer {
     names: RefCell<Names>,
     cursor: RefCell<Option<Cursor>>,
     pending: RefCell<Option<Option<Cursor>>>,
+    /// Where the last sealing key's id is kept, and whether it differs from ours.
+    marker: String,
+    rotate: Cell<bool>,
+}
+
+/// The localStorage value naming the key the last complete sync sealed with.
+fn marker_name(db: &Db) -> String {
+    format!("clientdata:{}:sealed-key", db.info().name)
 }
 
 impl Sealer {
-    /// A sealer over `ring`; `blind_plugins: false` sends plugin ids in the clear.
-    pub fn new(ring: Ring, blind_plugins: bool) -> Self {
+    /// A sealer of `db`'s rounds over `ring`; `blind_plugins: false` sends plugin ids in the
+    /// clear.
+    pub fn new(db: &Db, ring: Ring, blind_plugins: bool) -> Self {
+        let marker = marker_name(db);
+        let last = local_storage().and_then(|s| s.get_item(&marker).ok().flatten());
+        let rotate = last.is_some_and(|last| last != ring.current.to_string());
         Sealer {
             ring,
             blind_plugins,
             names: RefCell::default(),
             cursor: RefCell::default(),
             pending: RefCell::default(),
+            marker,
+            rotate: Cell::new(rotate),
         }
+    }
+
+    /// After a complete sync: if the key changed since the last one, re-stamps every local
+    /// record (so the next rounds push them sealed with the new key) and says so; otherwise
+    /// remembers the key. Records a write cannot take again (over the synchronous path's
+    /// size limit) keep their old ciphertext on the server.
+    pub fn after_complete_sync(&self, db: &Db) -> bool {
+        if self.rotate.replace(false) {
+            let records: Vec<_> = db.with_index(|i| i.records_in_hlc_order().collect());
+            for r in records {
+                let _ = db.write(&r.plugin, r.key, r.value.map(|v| (v, None)));
+            }
+            return true;
+        }
+        if let Some(storage) = local_storage() {
+            let _ = storage.set_item(&self.marker, &self.ring.current.to_string());
+        }
+        false
     }
 
     /// Learns the wire id of every plugin of `request` not blinded yet (one HMAC batch).
