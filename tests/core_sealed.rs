@@ -7,8 +7,8 @@
 use clientdata::core::replica::{serve, Batch, Client, MemoryStore, Store};
 use clientdata::core::sealed::{self, KeyId, Names};
 use clientdata::core::{
-    ClockState, ExchangeRequest, ExchangeResponse, HlcClock, Key, Limits, NodeId, PluginId,
-    Record, SealError, Value, Watermarks,
+    ClockState, ExchangeRequest, ExchangeResponse, HlcClock, Key, Limits, NodeId, PluginId, Record,
+    SealError, Value, Watermarks,
 };
 
 const NOW: u64 = 1_700_000_000_000;
@@ -251,7 +251,10 @@ fn envelopes_that_are_not_envelopes_are_refused() {
         sealed::parse_envelope(&r).unwrap_err().code(),
         "sealed_record_invalid"
     );
-    r.value = Some(Value::Bytes(vec![1; sealed::HEADER_LEN + sealed::TAG_LEN - 1]));
+    r.value = Some(Value::Bytes(vec![
+        1;
+        sealed::HEADER_LEN + sealed::TAG_LEN - 1
+    ]));
     assert!(sealed::parse_envelope(&r).is_err());
     r.value = Some(Value::Bytes(vec![2; 64]));
     assert!(sealed::parse_envelope(&r).is_err(), "unknown version");
@@ -289,7 +292,15 @@ fn the_server_stores_no_plaintext_and_two_devices_converge() {
         );
     }
     let stored = server_bytes(&server);
-    for secret in ["notes-app", "todo-app", "shopping", "milk", "gone", "errand", "bread"] {
+    for secret in [
+        "notes-app",
+        "todo-app",
+        "shopping",
+        "milk",
+        "gone",
+        "errand",
+        "bread",
+    ] {
         assert!(!stored.contains(secret), "{secret} in {stored}");
     }
     assert_eq!(server.records().count(), 3);
@@ -353,7 +364,9 @@ fn a_wrong_key_gets_decryption_failed_and_applies_nothing() {
     assert!(err.to_string().contains(&a.keys.id().to_string()));
     assert!(c.store.records().next().is_none(), "nothing applied");
     assert_eq!(
-        c.store.vectors(clientdata::core::VectorKind::Seen, &[]).unwrap(),
+        c.store
+            .vectors(clientdata::core::VectorKind::Seen, &[])
+            .unwrap(),
         Watermarks::new()
     );
 }

@@ -23,7 +23,10 @@ enum Source {
     /// `CryptoKey`s given by the host.
     Keys { key: JsValue, previous: Array },
     /// Passphrases, stretched with the server's salt.
-    Passphrases { current: String, previous: Vec<String> },
+    Passphrases {
+        current: String,
+        previous: Vec<String>,
+    },
 }
 
 /// `open`'s `encryption` option, read.
@@ -54,7 +57,9 @@ pub fn encryption_options(options: &JsValue, has_server: bool) -> StoreResult<Op
         return Err(invalid("encryption must be an object"));
     }
     if !has_server {
-        return Err(invalid("encryption needs a server: it seals what a sync sends"));
+        return Err(invalid(
+            "encryption needs a server: it seals what a sync sends",
+        ));
     }
     let blind = field(&options, "blindPluginIds")?;
     let blind_plugins = match blind.as_bool() {
@@ -78,7 +83,9 @@ pub fn encryption_options(options: &JsValue, has_server: bool) -> StoreResult<Op
                 .iter()
                 .map(|p| p.as_string().filter(|p| !p.is_empty()))
                 .collect::<Option<Vec<String>>>()
-                .ok_or_else(|| invalid("encryption.previousPassphrases must be non-empty strings"))?;
+                .ok_or_else(|| {
+                    invalid("encryption.previousPassphrases must be non-empty strings")
+                })?;
             if current.is_empty() {
                 return Err(invalid("encryption.passphrase must not be empty"));
             }

@@ -171,7 +171,9 @@ impl Error {
 pub enum SealError {
     /// A record did not authenticate under the key its envelope names: the wrong key, or a
     /// server that changed, swapped or replayed a ciphertext under another key or stamp.
-    #[error("record {0} failed to decrypt: wrong key, or the server altered, swapped or replayed it")]
+    #[error(
+        "record {0} failed to decrypt: wrong key, or the server altered, swapped or replayed it"
+    )]
     DecryptionFailed(String),
     /// A record was sealed with a key this device does not hold (rotated by another device).
     #[error("record {record} is sealed with key id {sealed_with}, which this device does not hold (its key id is {held}): another device rotated the key; open with the new key (and the old ones in previousKeys)")]

@@ -81,9 +81,10 @@ pub fn parse_salt(text: &str) -> Option<Vec<u8>> {
     (0..SALT_LEN)
         .map(|i| {
             let pair = text.get(i * 2..i * 2 + 2)?;
-            u8::from_str_radix(pair, 16)
-                .ok()
-                .filter(|_| pair.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            u8::from_str_radix(pair, 16).ok().filter(|_| {
+                pair.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
         })
         .collect()
 }
@@ -93,7 +94,11 @@ pub const KEY_ID_INPUT: &[u8] = b"clientdata/key-id";
 
 /// HMAC input that blinds a plugin id.
 pub fn plugin_mac_input(plugin: &PluginId) -> Vec<u8> {
-    [b"clientdata/plugin\0".as_slice(), plugin.as_str().as_bytes()].concat()
+    [
+        b"clientdata/plugin\0".as_slice(),
+        plugin.as_str().as_bytes(),
+    ]
+    .concat()
 }
 
 /// HMAC input that blinds a key: the plugin is part of it (NUL cannot occur in either), so one

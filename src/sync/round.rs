@@ -15,8 +15,8 @@ use web_sys::AbortSignal;
 
 use super::error::SyncError;
 pub use super::push_plan::Direction;
-use super::sealed::Sealer;
 use super::push_plan::{self, Dirty};
+use super::sealed::Sealer;
 use super::summary;
 use super::transport::Transport;
 use crate::browser::clock::JsClock;

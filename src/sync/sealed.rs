@@ -165,10 +165,13 @@ impl Sealer {
             known.extend(plain.records.iter().map(|r| r.plugin.clone()));
             known.sort();
             known.dedup();
-            let peer = db.with_index(|index| match index.vectors(VectorKind::PeerCoverage, &known) {
-                Ok(peer) => peer,
-                Err(never) => match never {},
-            });
+            let peer =
+                db.with_index(
+                    |index| match index.vectors(VectorKind::PeerCoverage, &known) {
+                        Ok(peer) => peer,
+                        Err(never) => match never {},
+                    },
+                );
             let from = wire.coverage_from.as_ref();
             sealed::fill_outside_window(&mut plain, &names, &known, &peer, from, next);
         }

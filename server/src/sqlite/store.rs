@@ -167,7 +167,9 @@ impl crate::backend::Transaction for SqliteTx<'_> {
 
     fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], SqliteError> {
         self.tx
-            .prepare_cached("INSERT INTO salts (user_id, salt) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .prepare_cached(
+                "INSERT INTO salts (user_id, salt) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
             .execute(params![self.user, &fresh[..]])?;
         let salt: Vec<u8> = self
             .tx
