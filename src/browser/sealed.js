@@ -12,8 +12,8 @@ const DERIVE_IV = text("clientdata/d").slice(0, 12);
 
 function isAesGcm(key) {
   return (
-    typeof CryptoKey !== "undefined" &&
-    key instanceof CryptoKey &&
+    typeof globalThis.CryptoKey === "function" &&
+    key instanceof globalThis.CryptoKey &&
     key.algorithm &&
     key.algorithm.name === "AES-GCM" &&
     key.usages.includes("encrypt") &&
@@ -40,9 +40,8 @@ async function derive(key) {
   return { key, mac, id };
 }
 
-// The key ring: `key` seals, `previous` (older first... any order) only open; names are blinded
-// with the subkey of the oldest key (the last of `previous`, else `key`), so a rotation keeps
-// every blinded name. Resolves { ring, current: id bytes, ids: [id bytes] } or { failed }.
+// The key ring: `key` seals, `previous` only open; names are blinded with the subkey of the
+// oldest key (the last of `previous`, else `key`), so a rotation keeps every blinded name. Resolves { ring, current: id bytes, ids: [id bytes] } or { failed }.
 export async function prepareKeys(key, previous) {
   if (!subtle()) return { failed: "crypto.subtle is missing (not a secure context?)" };
   const all = [key, ...previous];
