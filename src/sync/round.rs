@@ -319,12 +319,10 @@ impl Syncer {
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
             if !outcome.has_more {
                 // A new encryption key: everything is re-stamped and goes out again under it.
-                if self
-                    .sealer
-                    .as_ref()
-                    .is_some_and(|s| s.after_complete_sync(&self.db))
-                {
-                    continue;
+                if let Some(sealer) = &self.sealer {
+                    if sealer.after_complete_sync(&self.db).await? {
+                        continue;
+                    }
                 }
                 // The first complete sync after a wipe pulled everything again: say so once.
                 if self.wipe_unreported.replace(false) {

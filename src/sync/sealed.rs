@@ -7,11 +7,13 @@
 //!
 //! Rotation: the id of the key the last complete sync sealed with is kept in localStorage
 //! (`clientdata:<db>:sealed-key`). Opened with another key, the first complete sync re-stamps
-//! every local record (values and deletes, after pulling everything the server had) and pushes
+//! every local record (values and deletes, after pulling everything the server had; `setMany`'s
+//! path, one transaction per plugin) and pushes
 //! them again under the new key: LWW replaces the old ciphertexts everywhere, and a device that
 //! holds only the old key gets `encryption_key_unknown` for them.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use super::error::SyncError;
 use crate::browser::sealed::Ring;
@@ -61,21 +63,25 @@ impl Sealer {
     }
 
     /// After a complete sync: if the key changed since the last one, re-stamps every local
-    /// record (so the next rounds push them sealed with the new key) and says so; otherwise
-    /// remembers the key. Records a write cannot take again (over the synchronous path's
-    /// size limit) keep their old ciphertext on the server.
-    pub fn after_complete_sync(&self, db: &Db) -> bool {
-        if self.rotate.replace(false) {
-            let records: Vec<_> = db.with_index(|i| i.records_in_hlc_order().collect());
-            for r in records {
-                let _ = db.write(&r.plugin, r.key, r.value.map(|v| (v, None)));
+    /// record, one transaction per plugin (so the next rounds push them sealed with the new
+    /// key), and says so; otherwise remembers the key.
+    pub async fn after_complete_sync(&self, db: &Db) -> Result<bool, SyncError> {
+        if !self.rotate.get() {
+            if let Some(storage) = local_storage() {
+                let _ = storage.set_item(&self.marker, &self.ring.current.to_string());
             }
-            return true;
+            return Ok(false);
         }
-        if let Some(storage) = local_storage() {
-            let _ = storage.set_item(&self.marker, &self.ring.current.to_string());
+        let mut by_plugin: BTreeMap<PluginId, Vec<_>> = BTreeMap::new();
+        for r in db.with_index(|i| i.records_in_hlc_order().collect::<Vec<_>>()) {
+            let value = r.value.map(|v| (v, None));
+            by_plugin.entry(r.plugin).or_default().push((r.key, value));
         }
-        false
+        for (plugin, entries) in by_plugin {
+            db.set_many(&plugin, entries, None).await?;
+        }
+        self.rotate.set(false);
+        Ok(true)
     }
 
     /// Learns the wire id of every plugin of `request` not blinded yet (one HMAC batch).
