@@ -296,7 +296,8 @@ test("a passphrase derives the same key on two devices (PBKDF2 over the server's
   const srv = await server();
   const { context, page, user } = await devices(srv);
   try {
-    await openSealed(page, "A", { name: unique("dbA"), user, passphrase: "correct horse battery staple" });
+    const nameA = unique("dbA");
+    await openSealed(page, "A", { name: nameA, user, passphrase: "correct horse battery staple" });
     await openSealed(page, "B", { name: unique("dbB"), user, passphrase: "correct horse battery staple" });
     await openSealed(page, "W", { name: unique("dbW"), user, passphrase: "incorrect horse" });
     await writeAndSync(page);
@@ -305,6 +306,11 @@ test("a passphrase derives the same key on two devices (PBKDF2 over the server's
     await assert.rejects(sync(page, "W"), { code: "encryption_key_unknown" });
     assert.equal(sql(srv.database, "SELECT count(*) FROM salts"), "1", "one salt for the user");
     assert.ok(!databaseBytes(srv.database).includes("correct horse"));
+    // A new passphrase, the old one kept for what it sealed: everything re-sealed, B locked out.
+    await withCd(page, "A", (cd) => cd.close());
+    await openSealed(page, "A", { name: nameA, user, passphrase: "new passphrase", previousPassphrases: ["correct horse battery staple"] });
+    assert.equal((await sync(page, "A")).result.shipped, 3);
+    await assert.rejects(sync(page, "B"), { code: "encryption_key_unknown" });
   } finally {
     await context.close();
     await srv.stop();
