@@ -25,6 +25,10 @@ pub trait Transaction: Store {
     /// Claims `node` for this transaction's user with the SHA-256 of its device secret.
     fn claim_node(&mut self, node: NodeId, digest: &[u8; 32]) -> Result<(), Self::Error>;
 
+    /// The scope's salt for passphrase keys (PROTOCOL.md, `POST /sync/salt`): the stored one,
+    /// or `fresh`, stored now, if there is none.
+    fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], Self::Error>;
+
     /// How many of `what` this transaction's user holds (its own writes included), counting no
     /// further than `upto`.
     fn count(&mut self, what: Counted, upto: u64) -> Result<u64, Self::Error>;
@@ -78,6 +82,19 @@ pub fn exchange<B: Backend>(
 /// A request without a secret (clients before it) may use a node nobody has claimed, and claims
 /// nothing. Claims are written in the round's transaction, so a refused round claims nothing.
 /// Answers whether the round wrote a claim.
+/// The user's salt for passphrase keys, made from `fresh` on first use; one transaction on the
+/// user's default dataset (a salt is per user, whichever dataset the keys then seal).
+pub fn salt<B: Backend>(
+    backend: &mut B,
+    user: &UserId,
+    fresh: &[u8; 32],
+) -> Result<[u8; 32], B::Error> {
+    let mut tx = backend.begin(&Scope::dataset(user.clone(), None))?;
+    let salt = tx.salt(fresh)?;
+    tx.commit_transaction()?;
+    Ok(salt)
+}
+
 fn check_node<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
@@ -146,6 +163,9 @@ pub trait Database: Send + Sync + 'static {
 
     /// A trivial query, to prove the database answers; blocking.
     fn ping(&self) -> Result<(), Self::Error>;
+
+    /// The user's salt for passphrase keys ([`salt`]).
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], Self::Error>;
 }
 
 /// A single-connection [`Backend`] behind a mutex: every round waits for the one before. Right
@@ -188,5 +208,9 @@ impl<B: Backend> Database for Serialized<B> {
 
     fn ping(&self) -> Result<(), B::Error> {
         self.with(|backend| backend.ping())
+    }
+
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], B::Error> {
+        self.with(|backend| salt(backend, user, fresh))
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP surface: `POST /sync/exchange`, `GET /health`, CORS and static files.
+//! The HTTP surface: `POST /sync/exchange`, `POST /sync/salt`, `GET /health`, CORS and static
+//! files.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +52,7 @@ pub fn router<B: Database>(
 ) -> Router {
     let mut router = Router::new()
         .route("/sync/exchange", post(exchange::<B>))
+        .route("/sync/salt", post(salt::<B>))
         .route("/health", get(health::<B>))
         .with_state(state);
     for mount in statics {
@@ -151,6 +153,37 @@ fn run_exchange<B: Database>(
     let json = serde_json::to_vec(&response)
         .map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
     Ok((json, stats))
+}
+
+/// The `/sync/salt` answer.
+#[derive(Debug, Serialize)]
+struct Salt {
+    /// 32 bytes as 64 lowercase hex digits.
+    salt: String,
+    /// The PBKDF2-HMAC-SHA256 iterations clients stretch a passphrase with.
+    iterations: u32,
+}
+
+/// `POST /sync/salt`: the caller's salt for passphrase keys (end-to-end encryption), made on
+/// first use and the same ever after, so every device of the user derives the same key. The
+/// body is ignored. Not secret: it only makes a precomputed dictionary useless across users.
+async fn salt<B: Database>(
+    State(state): State<Arc<AppState<B>>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user = state.tokens.authenticate(&headers)?;
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|e| ApiError::internal("no randomness", &e))?;
+    let salt = tokio::task::spawn_blocking(move || state.database.salt(&user, &fresh))
+        .await
+        .map_err(|e| ApiError::internal("salt task failed", &e))?
+        .map_err(|e| ApiError::internal("store failed", &e))?;
+    let salt = salt.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Json(Salt {
+        salt,
+        iterations: clientdata::core::sealed::PBKDF2_ITERATIONS,
+    })
+    .into_response())
 }
 
 /// Only `application/json` bodies (any parameters, e.g. `; charset=utf-8`). Requiring it also

@@ -49,7 +49,40 @@ export interface OpenOptions {
      * with BodyTooLargeError. */
     maxReplyBytes?: number;
   };
+  /**
+   * End-to-end encryption (docs/THREAT-MODEL.md): every value and key name leaves the device
+   * sealed (AES-GCM, names as HMAC-derived ids), plugin ids blinded too unless
+   * `blindPluginIds: false`; HLCs and node ids stay clear. Needs `server`. Use it from a
+   * dataset's first sync on.
+   */
+  encryption?: EncryptionOptions;
 }
+
+/** `open({ encryption })`: a key, or a passphrase stretched with the server's salt. */
+export type EncryptionOptions = (
+  | {
+      /** A non-extractable AES-GCM key (encrypt and decrypt usages) that seals from now on. */
+      key: CryptoKey;
+      /**
+       * Keys used before a rotation: they open records still sealed with them. The last one
+       * (or `key` when there is none) names things: keep passing it after every rotation.
+       */
+      previousKeys?: CryptoKey[];
+      passphrase?: never;
+      previousPassphrases?: never;
+    }
+  | {
+      /** Stretched by PBKDF2-HMAC-SHA256, 600,000 iterations, over the user's salt on the server. */
+      passphrase: string;
+      /** Passphrases used before a rotation (as `previousKeys`). */
+      previousPassphrases?: string[];
+      key?: never;
+      previousKeys?: never;
+    }
+) & {
+  /** Blind plugin ids too (default true); false sends them in the clear. */
+  blindPluginIds?: boolean;
+};
 /** Options of `ClientData.plugin`. */
 export interface PluginOptions {
   /** Byte quota of this plugin (replaces one given to `open`); null removes it. */

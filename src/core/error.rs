@@ -165,6 +165,56 @@ impl Error {
     }
 }
 
+/// Why end-to-end encryption (`core::sealed`) refused a record or could not run. A round that
+/// meets one changes nothing: no record applied, no watermark moved.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SealError {
+    /// A record did not authenticate under the key its envelope names: the wrong key, or a
+    /// server that changed, swapped or replayed a ciphertext under another key or stamp.
+    #[error(
+        "record {0} failed to decrypt: wrong key, or the server altered, swapped or replayed it"
+    )]
+    DecryptionFailed(String),
+    /// A record was sealed with a key this device does not hold (rotated by another device).
+    #[error("record {record} is sealed with key id {sealed_with}, which this device does not hold (its key id is {held}): another device rotated the key; open with the new key (and the old ones in previousKeys)")]
+    KeyUnknown {
+        /// The record, as it travels: `plugin/key@hlc`.
+        record: String,
+        /// Key id in its envelope.
+        sealed_with: String,
+        /// Key id this device seals with.
+        held: String,
+    },
+    /// A record that should be sealed is not a well-formed envelope or plaintext.
+    #[error("sealed record invalid: {0}")]
+    Invalid(String),
+    /// WebCrypto is missing or refused an operation (also: a malformed key).
+    #[error("encryption unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl SealError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SealError::DecryptionFailed(_) => "decryption_failed",
+            SealError::KeyUnknown { .. } => "encryption_key_unknown",
+            SealError::Invalid(_) => "sealed_record_invalid",
+            SealError::Unavailable(_) => "encryption_unavailable",
+        }
+    }
+
+    /// The JS error's `name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SealError::DecryptionFailed(_) => "DecryptionFailedError",
+            SealError::KeyUnknown { .. } => "EncryptionKeyUnknownError",
+            SealError::Invalid(_) => "SealedRecordInvalidError",
+            SealError::Unavailable(_) => "EncryptionUnavailableError",
+        }
+    }
+}
+
 /// Shortens user-supplied text before it goes into an error message.
 pub(crate) fn excerpt(text: &str) -> String {
     const MAX: usize = 80;
@@ -242,6 +292,26 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), all.len());
         assert!(all.iter().all(|e| e.name().ends_with("Error")));
+    }
+
+    #[test]
+    fn seal_codes_are_distinct_from_each_other_and_from_the_core() {
+        let all = [
+            SealError::DecryptionFailed(String::new()),
+            SealError::KeyUnknown {
+                record: String::new(),
+                sealed_with: String::new(),
+                held: String::new(),
+            },
+            SealError::Invalid(String::new()),
+            SealError::Unavailable(String::new()),
+        ];
+        let mut codes: Vec<_> = all.iter().map(SealError::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert!(all.iter().all(|e| e.name().ends_with("Error")));
+        assert!(!codes.contains(&Error::NoProgress.code()));
     }
 
     #[test]

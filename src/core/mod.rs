@@ -10,9 +10,10 @@ pub mod json;
 pub mod protocol;
 pub mod record;
 pub mod replica;
+pub mod sealed;
 pub mod watermark;
 
-pub use error::Error;
+pub use error::{Error, SealError};
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};
 pub use ids::{DeviceSecret, Key, NodeId, PluginId};
 pub use protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};

@@ -79,6 +79,11 @@ impl SyncConfig {
         format!("{}/sync/exchange", self.server)
     }
 
+    /// `POST` endpoint of the user's salt for passphrase keys.
+    pub fn salt_url(&self) -> String {
+        format!("{}/sync/salt", self.server)
+    }
+
     /// `GET` endpoint of the server's health.
     pub fn health_url(&self) -> String {
         format!("{}/health", self.server)

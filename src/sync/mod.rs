@@ -7,6 +7,8 @@
 //! - `push_plan` (pure): dirty keys and the full walk merged into a round's push.
 //! - `transport` (wasm32): one POST with timeout, abort, retries and one token refresh on 401.
 //! - `round` (wasm32): `Syncer`, one round and the `hasMore` loop, scope and dirty keys.
+//! - `sealed` (wasm32): end-to-end encryption of a round (`core::sealed` decides, WebCrypto
+//!   computes).
 //! - `summary` (wasm32): a round's events, here and in the other tabs.
 //! - `auto` (wasm32): the leader tab's automatic rounds (interval, online, visible, writes).
 
@@ -18,6 +20,8 @@ pub mod push_plan;
 pub mod auto;
 #[cfg(target_arch = "wasm32")]
 pub mod round;
+#[cfg(target_arch = "wasm32")]
+pub mod sealed;
 #[cfg(target_arch = "wasm32")]
 pub mod summary;
 #[cfg(target_arch = "wasm32")]

@@ -16,6 +16,7 @@ use web_sys::AbortSignal;
 use super::error::SyncError;
 pub use super::push_plan::Direction;
 use super::push_plan::{self, Dirty};
+use super::sealed::Sealer;
 use super::summary;
 use super::transport::Transport;
 use crate::browser::clock::JsClock;
@@ -50,6 +51,8 @@ pub struct Syncer {
     /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
     /// that reply answered; used only by a round of the same scope.
     coverage_from: RefCell<Option<(Option<Vec<PluginId>>, PluginId)>>,
+    /// End-to-end encryption, when opened with `encryption` (`sync::sealed`).
+    sealer: Option<Sealer>,
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
@@ -116,6 +119,15 @@ impl Syncer {
             client,
             dirty: RefCell::default(),
             coverage_from: RefCell::default(),
+            sealer: None,
+        }
+    }
+
+    /// The same syncer, sealing every round with `sealer` (end-to-end encryption).
+    pub fn sealed(self, sealer: Sealer) -> Self {
+        Syncer {
+            sealer: Some(sealer),
+            ..self
         }
     }
 
@@ -226,13 +238,21 @@ impl Syncer {
             outgoing.request.push = planned.push;
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
-        let body = to_json(&request)?;
+        let wire = match &self.sealer {
+            Some(sealer) => Some(sealer.seal(&request, scope).await?),
+            None => None,
+        };
+        let body = to_json(wire.as_ref().unwrap_or(&request))?;
         let answer = self
             .transport
             .exchange(&body, signal)
             .await
             .map_err(|e| node_taken(e, self.client.node))?;
-        let reply = parse_reply(&answer.text)?;
+        let mut reply = parse_reply(&answer.text)?;
+        let mut sealed_more = false;
+        if let (Some(sealer), Some(wire)) = (&self.sealer, &wire) {
+            (reply, sealed_more) = sealer.open(&self.db, &request, wire, &reply, scope).await?;
+        }
         let now = JsClock.try_now_ms()?;
         let plan = self.db.with_index(|index| {
             self.client
@@ -244,7 +264,7 @@ impl Syncer {
         }
         let applied = plan.applied;
         let coverage_next = plan.coverage_next.clone();
-        let has_more = plan.has_more || coverage_next.is_some();
+        let has_more = plan.has_more || coverage_next.is_some() || sealed_more;
         let new_clock = plan.clock.clone();
         // A round that moved nothing (the common idle round) has nothing to commit.
         let idle = plan.batch.records.is_empty()
@@ -257,6 +277,9 @@ impl Syncer {
             self.db.apply_remote(plan.batch).await?
         };
         self.db.adopt_clock(new_clock);
+        if let Some(sealer) = &self.sealer {
+            sealer.committed();
+        }
         // Only after the commit: a failed round asks for the same coverage again.
         *self.coverage_from.borrow_mut() =
             coverage_next.map(|next| (scope.map(<[PluginId]>::to_vec), next));
@@ -295,6 +318,12 @@ impl Syncer {
             // Each round either moves records or ends: a server that claims more without
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
             if !outcome.has_more {
+                // A new encryption key: everything is re-stamped and goes out again under it.
+                if let Some(sealer) = &self.sealer {
+                    if sealer.after_complete_sync(&self.db).await? {
+                        continue;
+                    }
+                }
                 // The first complete sync after a wipe pulled everything again: say so once.
                 if self.wipe_unreported.replace(false) {
                     totals.wiped = true;

@@ -155,6 +155,35 @@ impl Transport {
         }
     }
 
+    /// POSTs to `/sync/salt` (with the token, retried like an exchange): the user's salt for
+    /// passphrase keys, created by the server on first use, as bytes.
+    pub async fn salt(&self) -> Result<Vec<u8>, SyncError> {
+        let url = self.config.salt_url();
+        let token = self.token().await?;
+        let mut attempt = 0;
+        let answer = loop {
+            match self
+                .attempt("POST", &url, &JsValue::from_str("{}"), token.clone(), None)
+                .await
+                .and_then(http_error)
+            {
+                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    sleep(backoff_ms(attempt, getrandom::u32().unwrap_or(0))).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
+        let hex = parse_json(&answer.text)
+            .ok()
+            .and_then(|body| field(&body, "salt").as_string())
+            .unwrap_or_default();
+        crate::core::sealed::parse_salt(&hex).ok_or_else(|| {
+            crate::core::Error::InvalidReply(format!("{url}: no salt of 32 hex-encoded bytes"))
+                .into()
+        })
+    }
+
     /// GET `/health` once (no retries): the answer and its latency are the verifier's.
     pub async fn health(&self) -> Result<Answer, SyncError> {
         self.attempt(

@@ -1,7 +1,7 @@
 // Exercises the whole public API as a TypeScript user would; compiled with `tsc --noEmit
 // --strict` by scripts/test.sh (never run). A wrong or `any`-typed declaration breaks it.
 import init, { ClientData, createLock } from "clientdata";
-import type { ExchangeResult, LocalDataSynced, Metadata, OverQuota, QuarantinedItem, StorageFallbackDetail, StoredValue, StoreWiped, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
+import type { EncryptionOptions, ExchangeResult, LocalDataSynced, Metadata, OverQuota, QuarantinedItem, StorageFallbackDetail, StoredValue, StoreWiped, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
 import { datastore } from "clientdata/swamp.js";
 import { keyValueStore } from "clientdata/wasi-keyvalue.js";
 import { runLockConformance } from "clientdata/lock-conformance.js";
@@ -16,6 +16,13 @@ export async function everything(signal: AbortSignal): Promise<void> {
     sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20 },
     quotas: { "notes-app": 1_000_000 },
   });
+  // End-to-end encryption: a non-extractable key (and the ones before a rotation), or a passphrase.
+  const key: CryptoKey = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  const sealedOptions: EncryptionOptions = { key, previousKeys: [key], blindPluginIds: false };
+  await ClientData.open({ name: "sealed", server: "https://sync.example", encryption: sealedOptions });
+  await ClientData.open({ name: "sealed2", server: "https://sync.example", encryption: { passphrase: "p", previousPassphrases: ["o"] } });
+  // @ts-expect-error: a key or a passphrase, not both
+  await ClientData.open({ name: "sealed3", server: "https://sync.example", encryption: { key, passphrase: "p" } });
   const kv = cd.plugin("notes-app");
   const quota = cd.plugin("other", { quotaBytes: 10_000 });
   kv.set("draft", { title: "hi", tags: ["a"], n: 1, ok: true, none: null });

@@ -201,6 +201,10 @@ impl Database for PgDatabase {
     fn ping(&self) -> Result<(), PgError> {
         self.connection()?.ping()
     }
+
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], PgError> {
+        backend::salt(&mut self.connection()?, user, fresh)
+    }
 }
 
 /// One pooled connection; back to the pool when dropped.

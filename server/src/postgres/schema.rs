@@ -58,6 +58,13 @@ CREATE TABLE nodes (
     PRIMARY KEY (user_id, node)
 );
 "#,
+    r#"
+-- Each user's salt for passphrase keys (end-to-end encryption, PROTOCOL.md `/sync/salt`).
+CREATE TABLE salts (
+    user_id bigint PRIMARY KEY,
+    salt    bytea NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -228,6 +228,18 @@ impl crate::backend::Transaction for PgTx<'_> {
         )?;
         Ok(())
     }
+
+    fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], PgError> {
+        self.tx.execute(
+            "INSERT INTO salts (user_id, salt) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&self.user, &&fresh[..]],
+        )?;
+        let row = self
+            .tx
+            .query_one("SELECT salt FROM salts WHERE user_id = $1", &[&self.user])?;
+        let salt: Vec<u8> = row.try_get(0)?;
+        Ok(salt.try_into().unwrap_or(*fresh))
+    }
 }
 
 impl Store for PgTx<'_> {

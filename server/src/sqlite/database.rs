@@ -73,6 +73,10 @@ impl Database for SqliteDatabase {
     fn ping(&self) -> Result<(), SqliteError> {
         self.writer.ping()
     }
+
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], SqliteError> {
+        self.gate.run(user, || self.writer.salt(user, fresh))
+    }
 }
 
 #[cfg(test)]

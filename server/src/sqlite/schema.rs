@@ -50,6 +50,13 @@ CREATE TABLE nodes (
     PRIMARY KEY (user_id, node)
 ) STRICT, WITHOUT ROWID;
 ",
+    r"
+-- Each user's salt for passphrase keys (end-to-end encryption, PROTOCOL.md `/sync/salt`).
+CREATE TABLE salts (
+    user_id INTEGER PRIMARY KEY,
+    salt    BLOB    NOT NULL
+) STRICT;
+",
 ];
 
 /// The schema version this build writes.

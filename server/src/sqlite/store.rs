@@ -164,6 +164,19 @@ impl crate::backend::Transaction for SqliteTx<'_> {
             .execute(params![self.user, node_column(node), &digest[..]])?;
         Ok(())
     }
+
+    fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], SqliteError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO salts (user_id, salt) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![self.user, &fresh[..]])?;
+        let salt: Vec<u8> = self
+            .tx
+            .prepare_cached("SELECT salt FROM salts WHERE user_id = ?1")?
+            .query_row(params![self.user], |row| row.get(0))?;
+        Ok(salt.try_into().unwrap_or(*fresh))
+    }
 }
 
 impl Store for SqliteTx<'_> {

@@ -14,4 +14,5 @@ mod http;
 mod isolation;
 mod openapi;
 mod ops;
+mod salt;
 mod scaleout;
