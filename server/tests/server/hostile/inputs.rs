@@ -17,7 +17,7 @@ fn hlc(wall_ms: u64) -> String {
 /// A valid push of one record.
 fn push(value: serde_json::Value) -> serde_json::Value {
     json!({
-        "version": 1,
+        "version": 2,
         "node": "00000000000000a1",
         "push": [{ "plugin": "notes", "key": "k", "hlc": hlc(now_ms() - 1000), "value": value }],
         "limit": 10
