@@ -7,6 +7,7 @@
 //! - `push_plan` (pure): dirty keys and the full walk merged into a round's push.
 //! - `transport` (wasm32): one POST with timeout, abort, retries and one token refresh on 401.
 //! - `round` (wasm32): `Syncer`, one round and the `hasMore` loop, scope and dirty keys.
+//! - `full_resync` (wasm32): the walk a round runs when the server says `fullResync`.
 //! - `summary` (wasm32): a round's events, here and in the other tabs.
 //! - `auto` (wasm32): the leader tab's automatic rounds (interval, online, visible, writes).
 
@@ -16,6 +17,8 @@ pub mod push_plan;
 
 #[cfg(target_arch = "wasm32")]
 pub mod auto;
+#[cfg(target_arch = "wasm32")]
+pub mod full_resync;
 #[cfg(target_arch = "wasm32")]
 pub mod round;
 #[cfg(target_arch = "wasm32")]

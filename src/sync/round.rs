@@ -4,7 +4,9 @@
 //! against the index (`push_plan` adds dirty keys and the full walk), POST it, check the reply
 //! (`core::replica::Client::plan`), commit records and watermarks in ONE transaction, and only
 //! then adopt the clock that observed the reply. Any failure before the commit leaves
-//! everything as it was. Events go out through `summary`.
+//! everything as it was. Events go out through `summary`. Tombstone collection (protocol v2):
+//! a reply's `collected` stamps drop local tombstones before its records land, and a reply that
+//! says `fullResync` runs the walk in `full_resync` instead.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -14,6 +16,7 @@ use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
 use super::error::SyncError;
+use super::full_resync;
 pub use super::push_plan::Direction;
 use super::push_plan::{self, Dirty};
 use super::summary;
@@ -36,6 +39,13 @@ pub struct Outcome {
     pub has_more: bool,
     /// The (plugin, key)s the applied records changed.
     pub changed: Vec<(PluginId, Key)>,
+    /// Of `applied`, the tombstones (deletions from other devices).
+    pub deletions: usize,
+    /// Local records removed without a trace: by a full resync (deleted by a collected
+    /// tombstone) or tombstones the server reported collected.
+    pub removed: usize,
+    /// This round was a full resync (the server said `fullResync`).
+    pub full: bool,
 }
 
 /// Runs rounds for one store.
@@ -53,7 +63,7 @@ pub struct Syncer {
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
-fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
     let serializer = serde_wasm_bindgen::Serializer::json_compatible();
     let js = value
         .serialize(&serializer)
@@ -73,7 +83,7 @@ fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
 
 /// The server's 403 `node_id_taken` as its own typed error (`NodeIdTakenError`): our node id
 /// belongs to another device, which no retry and no token fixes.
-fn node_taken(e: SyncError, node: NodeId) -> SyncError {
+pub(super) fn node_taken(e: SyncError, node: NodeId) -> SyncError {
     match e {
         SyncError::Http {
             status: 403, code, ..
@@ -233,7 +243,11 @@ impl Syncer {
             .await
             .map_err(|e| node_taken(e, self.client.node))?;
         let reply = parse_reply(&answer.text)?;
+        if reply.full_resync {
+            return self.full_resync(scope, limit, signal).await;
+        }
         let now = JsClock.try_now_ms()?;
+        let removed = self.drop_collected(&request, &reply, now).await?;
         let plan = self.db.with_index(|index| {
             self.client
                 .plan(index, &request, &reply, &clock, now)
@@ -243,6 +257,12 @@ impl Syncer {
             return Err(SyncError::Aborted);
         }
         let applied = plan.applied;
+        let deletions = plan
+            .batch
+            .records
+            .iter()
+            .filter(|r| r.is_tombstone())
+            .count();
         let coverage_next = plan.coverage_next.clone();
         let has_more = plan.has_more || coverage_next.is_some();
         let new_clock = plan.clock.clone();
@@ -268,6 +288,66 @@ impl Syncer {
             shipped: request.push.len(),
             has_more: has_more || more_to_push,
             changed,
+            deletions,
+            removed,
+            full: false,
+        };
+        summary::announce(&self.db, &outcome);
+        Ok(outcome)
+    }
+
+    /// The local tombstones at or below the reply's `collected` stamps go, before the reply's
+    /// records are applied (`core::gc::drop_collected` says why), once the reply passed its
+    /// checks. Returns how many went.
+    async fn drop_collected(
+        &self,
+        request: &crate::core::ExchangeRequest,
+        reply: &ExchangeResponse,
+        now: u64,
+    ) -> Result<usize, SyncError> {
+        if reply.collected.is_empty() {
+            return Ok(0);
+        }
+        self.client.check_reply(request, reply, now)?;
+        let doomed: Vec<crate::core::Record> = self.db.with_index(|index| {
+            let local: Vec<crate::core::Record> = index
+                .records_in_hlc_order()
+                .filter(|r| r.is_tombstone())
+                .collect();
+            crate::core::gc::drop_collected(&reply.collected, &local)
+                .iter()
+                .filter_map(|(p, k)| index.record(p, k))
+                .collect()
+        });
+        Ok(self.db.remove_synced(&doomed).await?.len())
+    }
+
+    /// The walk the server asked for (`full_resync`), as one round: nothing of this round's
+    /// request was applied, so the next round (partial) pushes and pulls as usual.
+    async fn full_resync(
+        &self,
+        scope: Option<&[PluginId]>,
+        limit: u32,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Outcome, SyncError> {
+        let walked = full_resync::run(
+            &self.db,
+            &self.transport,
+            &self.client,
+            scope,
+            limit,
+            signal,
+        )
+        .await?;
+        *self.coverage_from.borrow_mut() = None;
+        let outcome = Outcome {
+            applied: walked.upserts + walked.deleted,
+            shipped: 0,
+            has_more: true,
+            changed: walked.changed,
+            deletions: walked.deleted,
+            removed: walked.removed,
+            full: true,
         };
         summary::announce(&self.db, &outcome);
         Ok(outcome)
@@ -290,6 +370,9 @@ impl Syncer {
             totals.rounds += 1;
             totals.applied += outcome.applied;
             totals.shipped += outcome.shipped;
+            totals.upserts += outcome.applied - outcome.deletions;
+            totals.deletions += outcome.deletions + outcome.removed;
+            totals.full |= outcome.full;
             totals.has_more = outcome.has_more;
             progress(&totals);
             // Each round either moves records or ends: a server that claims more without
@@ -328,6 +411,13 @@ pub struct Totals {
     pub applied: usize,
     /// Local records shipped.
     pub shipped: usize,
+    /// Of `applied`, the records with a value (new or changed values here).
+    pub upserts: usize,
+    /// Deletions taken in: applied tombstones, and local records removed because the server
+    /// collected their deletion (a full resync) or collected a tombstone held here.
+    pub deletions: usize,
+    /// A round of this sync was a full resync (`kind: "full"`).
+    pub full: bool,
     /// The last round said there is more.
     pub has_more: bool,
     /// This sync was the first complete one after the store was found wiped at open: it pulled
