@@ -160,6 +160,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(open(&dir, 2));
         round(&db, "bob", &request(1, vec![put(1, 1)], None));
+        // Node 2's first round records it as a reader (a write); from then on its rounds that
+        // prove nothing new read only.
+        round(&db, "bob", &request(2, vec![], None));
         // Another user's long round holds the writer.
         let (held, release) = (mpsc::channel(), mpsc::channel::<()>());
         let holder = {
