@@ -262,7 +262,12 @@ fn storage_stays_bounded_under_create_delete_churn(db: &TestDb) {
     let plugin = PluginId::new("churn").unwrap();
     let out = a
         .client
-        .request(&mut a.store, &a.clock, Some(&[plugin.clone()]), 10)
+        .request(
+            &mut a.store,
+            &a.clock,
+            Some(std::slice::from_ref(&plugin)),
+            10,
+        )
         .unwrap();
     let collected: Watermarks = server.exchange(&a.token, &out.request).collected;
     assert_eq!(
