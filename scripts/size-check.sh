@@ -11,7 +11,10 @@ cd "$(dirname "$0")/.."
 # Raised 230,000 -> 242,000 on 2026-12-04 (decision): device secrets, storage quarantine,
 # streamed reply cap and backoff (+6.8 KB), leases on demand (+4.6 KB), engine support (+1.5 KB),
 # server caps/coverage paging in the shared core (+1.7 KB), datasets/wiped stores (+2.3 KB).
-CEILING_BYTES=242000
+# Raised 242,000 -> 254,000 on 2026-12-04 (decision, issue 16 part 1): tombstone collection in the
+# client (the full-resync walk and its wire types, collected tombstones dropped, removals in
+# every engine): 238,637 -> 252,235 B gzipped (+13.6 KB), measured on the same toolchain.
+CEILING_BYTES=254000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
