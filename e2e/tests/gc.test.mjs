@@ -74,6 +74,52 @@ test("a device offline past the horizon runs a full resync, converges and keeps 
   }
 });
 
+test("a walk interrupted by a failed page continues after its last applied page", { timeout: 120_000 }, async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await devices(context);
+    await withCd(page, "A", async (cd) => {
+      const kv = cd.plugin("walk");
+      await kv.setMany(Array.from({ length: 50 }, (_, i) => [`r${String(i).padStart(2, "0")}`, i]));
+      await kv.flush();
+    });
+    await sync(page, "A");
+    await sync(page, "B");
+    for (const i of [3, 17, 41]) await del(page, "A", "walk", `r${String(i).padStart(2, "0")}`);
+    await sync(page, "A");
+    await past();
+    await set(page, "A", "walk", "poke", 1);
+    await sync(page, "A");
+
+    // B's walk (pages of 10): the third page fails with a 400 (not retried), the sync fails.
+    const asked = [];
+    let failing = true;
+    await context.route("**/sync/resync", async (route) => {
+      const body = route.request().postDataJSON();
+      asked.push(body.after ?? null);
+      if (failing && asked.length === 3) {
+        await route.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify({ code: "invalid_request", message: "test: page refused" }) });
+      } else {
+        await route.continue();
+      }
+    });
+    await assert.rejects(sync(page, "B", { limit: 10 }), (e) => e.code === "invalid_request");
+    failing = false;
+    const before = asked.length;
+    const back = (await sync(page, "B", { limit: 10 })).result;
+    assert.equal(back.kind, "full", JSON.stringify(back));
+    // The second walk starts at the refused page's cursor, not from the start.
+    assert.deepEqual(asked[before], asked[2], `resumed at ${JSON.stringify(asked[before])}`);
+    assert.notEqual(asked[before], null);
+    const b = await dump(page, "B", ["walk"]);
+    assert.deepEqual(b, await dump(page, "A", ["walk"]));
+    assert.equal(Object.keys(b.walk).length, 48);
+    console.log(`interrupted walk: first attempt asked ${before} pages (the third refused), the second ${asked.length - before} from ${JSON.stringify(asked[before])}`);
+  } finally {
+    await context.close();
+  }
+});
+
 test("full resync of 10,000 records (timed)", { timeout: 300_000 }, async () => {
   const count = 10_000;
   const deleted = 100;

@@ -5,8 +5,10 @@
 //! records the server had (its coverage includes them) and no longer holds are removed, local
 //! writes the server does not cover stay. At the end the walk's coverage becomes `seen` and the
 //! copy of the server's coverage, so the next partial round pushes those writes and pulls what
-//! changed during the walk. Each page commits on its own; an interrupted walk is simply run
-//! again (the server asks again: `seen` moves only at the end).
+//! changed during the walk. Each page commits on its own, and the walk's position ([`Walk`]:
+//! the cursor and the coverage read so far) lives in the `Syncer`: a walk interrupted by a
+//! failed page continues after its last applied page when the server asks again (it does:
+//! `seen` moves only at the end); a new tab starts the walk over.
 
 use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
@@ -21,6 +23,18 @@ use crate::core::replica::{Batch, Client, VectorKind};
 use crate::core::resync::{Cursor, ResyncRequest, ResyncResponse};
 use crate::core::{Key, PluginId, Record, Watermarks, PROTOCOL_VERSION};
 use crate::store::db::Db;
+
+/// Where a walk stands: the scope it walks, the cursor after its last applied page, and each
+/// plugin's coverage as first read (everything at or below it is held once the walk ends).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Walk {
+    /// The scope walked (`None`: every plugin).
+    pub scope: Option<Vec<PluginId>>,
+    /// Continue after this row (`None`: from the start).
+    pub after: Option<Cursor>,
+    /// Coverage per plugin, as first read.
+    pub base: Watermarks,
+}
 
 /// What a walk changed here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,20 +58,21 @@ fn parse_page(text: &JsValue) -> Result<ResyncResponse, SyncError> {
         .map_err(|e| invalid(format!("not a protocol v2 resync page: {e}")))
 }
 
-/// Walks the server's rows in `scope` (`None`: every plugin) and converges this store on them.
+/// Walks the server's rows in `walk.scope` from `walk.after` and converges this store on them;
+/// `walk` moves with every applied page, so after a failure it says where to continue.
 pub async fn run(
     db: &Db,
     transport: &Transport,
     client: &Client,
-    scope: Option<&[PluginId]>,
+    walk: &mut Walk,
     limit: u32,
     signal: Option<&AbortSignal>,
 ) -> Result<Walked, SyncError> {
     let mut walked = Walked::default();
-    let mut after: Option<Cursor> = None;
-    // Each plugin's coverage as first read: everything at or below it is held once the walk ends.
-    let mut base = Watermarks::new();
+    let scope = walk.scope.clone();
+    let scope = scope.as_deref();
     loop {
+        let after = walk.after.clone();
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
         }
@@ -79,8 +94,8 @@ pub async fn run(
         page.check(&request, &client.limits, now)?;
         walked.pages += 1;
         for (plugin, vector) in page.coverage.iter() {
-            if base.plugin(plugin).is_empty() {
-                base.set(plugin.clone(), vector.clone());
+            if walk.base.plugin(plugin).is_empty() {
+                walk.base.set(plugin.clone(), vector.clone());
             }
         }
         let cursor = after.as_ref().map(Cursor::id);
@@ -106,11 +121,15 @@ pub async fn run(
         }
         walked.deleted += step.upserts.iter().filter(|r| r.is_tombstone()).count();
         walked.upserts += step.upserts.iter().filter(|r| !r.is_tombstone()).count();
-        if !step.upserts.is_empty() {
+        // With the page's rows, the copy of the server's coverage of its plugins becomes the
+        // page's: rows arrive in key order, not stamp order, so a round after an interrupted
+        // walk must not push them back (a push claims its writer's records up to its stamp, and
+        // that claim would end the walk the server asks for while deleted records live here).
+        if !step.upserts.is_empty() || !page.coverage.is_empty() {
             walked.changed.extend(
                 db.apply_remote(Batch {
                     records: step.upserts,
-                    vectors: Vec::new(),
+                    vectors: vec![(VectorKind::PeerCoverage, page.coverage.clone())],
                 })
                 .await?,
             );
@@ -120,10 +139,11 @@ pub async fn run(
         walked.changed.extend(removed);
         db.adopt_clock(clock);
         match page.next {
-            Some(next) => after = Some(next),
+            Some(next) => walk.after = Some(next),
             None => break,
         }
     }
+    let base = &walk.base;
     // Every plugin in scope now holds what the walk's coverage says, and no more.
     let plugins: Vec<PluginId> = match scope {
         Some(scope) => scope.to_vec(),

@@ -60,6 +60,8 @@ pub struct Syncer {
     /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
     /// that reply answered; used only by a round of the same scope.
     coverage_from: RefCell<Option<(Option<Vec<PluginId>>, PluginId)>>,
+    /// A full-resync walk a failed page interrupted: the next walk of the same scope continues it.
+    walk: RefCell<Option<full_resync::Walk>>,
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
@@ -126,6 +128,7 @@ impl Syncer {
             client,
             dirty: RefCell::default(),
             coverage_from: RefCell::default(),
+            walk: RefCell::default(),
         }
     }
 
@@ -330,15 +333,33 @@ impl Syncer {
         limit: u32,
         signal: Option<&AbortSignal>,
     ) -> Result<Outcome, SyncError> {
-        let walked = full_resync::run(
+        let scope_vec = scope.map(<[PluginId]>::to_vec);
+        let mut walk = self
+            .walk
+            .borrow_mut()
+            .take()
+            .filter(|w| w.scope == scope_vec)
+            .unwrap_or(full_resync::Walk {
+                scope: scope_vec,
+                ..full_resync::Walk::default()
+            });
+        let result = full_resync::run(
             &self.db,
             &self.transport,
             &self.client,
-            scope,
+            &mut walk,
             limit,
             signal,
         )
-        .await?;
+        .await;
+        let walked = match result {
+            Ok(walked) => walked,
+            Err(e) => {
+                // Pages applied so far stay applied: the next walk continues after them.
+                *self.walk.borrow_mut() = Some(walk);
+                return Err(e);
+            }
+        };
         *self.coverage_from.borrow_mut() = None;
         let outcome = Outcome {
             applied: walked.upserts + walked.deleted,
