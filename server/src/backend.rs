@@ -6,15 +6,19 @@
 //! ([`Serialized`]), PostgreSQL's pool without one.
 
 use clientdata::core::replica::{serve, ReplicaError, ServeStats};
-use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId, Store};
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
+use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId};
 use sha2::Digest;
 
 use crate::auth::UserId;
+use crate::gc::{self, GcStore};
 use crate::quota::{self, Counted, UserCaps};
 use crate::scope::Scope;
 
-/// A store's transaction: everything written through it lands together or not at all.
-pub trait Transaction: Store {
+/// A store's transaction: everything written through it lands together or not at all. It keeps
+/// the core's records and coverage ([`clientdata::core::Store`]) and the readers and collected
+/// stamps of tombstone collection ([`GcStore`]).
+pub trait Transaction: GcStore {
     /// Makes every write of this transaction durable (as the backend defines it) and visible.
     /// Dropping the transaction instead rolls everything back.
     fn commit_transaction(self) -> Result<(), Self::Error>;
@@ -69,12 +73,42 @@ pub fn exchange<B: Backend>(
     }
     let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
     let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
-    let answer = serve(&mut tx, request, limits, now_ms)?;
+    let mut answer = serve(&mut tx, request, limits, now_ms)?;
     // After `serve` validated the request (once); a refusal drops the transaction, push and all.
     let claimed = check_node(&mut tx, request)?;
     quota::check(&mut tx, &answer.1, claimed, caps)?;
+    // A client that may have missed collected deletions gets nothing of this round: the
+    // transaction is dropped (its push too, sent again after the walk) and it walks first.
+    if gc::needs_full_resync(&mut tx, request).map_err(ReplicaError::Store)? {
+        return Ok((gc::full_resync_reply(), ServeStats::default()));
+    }
+    let horizon = gc::horizon(caps.tombstone_horizon_secs);
+    gc::after_round(&mut tx, request, &mut answer.0, now_ms, horizon)
+        .map_err(ReplicaError::Store)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(answer)
+}
+
+/// One page of `user`'s full-resync walk (`POST /sync/resync`) in one transaction, after the
+/// same dataset and node-claim checks as an exchange.
+pub fn resync<B: Backend>(
+    backend: &mut B,
+    user: &UserId,
+    request: &ResyncRequest,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<ResyncResponse, ReplicaError<B::Error>> {
+    request.validate(limits)?;
+    let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
+    let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
+    let claim = node_claim(&mut tx, request.node, request.secret.as_deref())?;
+    if let NodeVerdict::Claim(digest) = claim {
+        tx.claim_node(request.node, &digest)
+            .map_err(ReplicaError::Store)?;
+    }
+    let page = gc::resync_page(&mut tx, request, limits, now_ms)?;
+    tx.commit_transaction().map_err(ReplicaError::Store)?;
+    Ok(page)
 }
 
 /// A node id belongs to the device that first sent it with a secret: later requests for that node
@@ -123,16 +157,22 @@ pub fn node_verdict<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
 ) -> Result<NodeVerdict, ReplicaError<T::Error>> {
-    let stored = tx.node_secret(request.node).map_err(ReplicaError::Store)?;
-    let offered: Option<[u8; 32]> = request
-        .secret
-        .as_ref()
-        .map(|s| sha2::Sha256::digest(s.as_bytes()).into());
+    node_claim(tx, request.node, request.secret.as_deref())
+}
+
+/// [`node_verdict`] for any request that names a node and may carry its secret.
+fn node_claim<T: Transaction>(
+    tx: &mut T,
+    node: NodeId,
+    secret: Option<&str>,
+) -> Result<NodeVerdict, ReplicaError<T::Error>> {
+    let stored = tx.node_secret(node).map_err(ReplicaError::Store)?;
+    let offered: Option<[u8; 32]> = secret.map(|s| sha2::Sha256::digest(s.as_bytes()).into());
     match (stored, offered) {
         (None, None) => Ok(NodeVerdict::Owned),
         (None, Some(digest)) => Ok(NodeVerdict::Claim(digest)),
         (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(NodeVerdict::Owned),
-        (Some(_), _) => Err(Error::NodeIdTaken(request.node.to_string()).into()),
+        (Some(_), _) => Err(Error::NodeIdTaken(node.to_string()).into()),
     }
 }
 
@@ -160,6 +200,15 @@ pub trait Database: Send + Sync + 'static {
         caps: &UserCaps,
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<Self::Error>>;
+
+    /// One page of `user`'s full-resync walk (see [`resync`]); blocking.
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<Self::Error>>;
 
     /// A trivial query, to prove the database answers; blocking.
     fn ping(&self) -> Result<(), Self::Error>;
@@ -204,6 +253,16 @@ impl<B: Backend> Database for Serialized<B> {
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<B::Error>> {
         self.with(|backend| exchange(backend, user, request, limits, caps, now_ms))
+    }
+
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<B::Error>> {
+        self.with(|backend| resync(backend, user, request, limits, now_ms))
     }
 
     fn ping(&self) -> Result<(), B::Error> {

@@ -8,7 +8,8 @@
 //! - [`serve`]: the connection layer (connection cap, header/idle/write timeouts, bounded drain).
 //! - [`limits`]: request bodies within a deadline and a shared in-flight byte budget.
 //! - [`routes`]: handlers, CORS; [`static_files`]: files confined to their directory.
-//! - [`quota`]: per-user caps on plugins, nodes and records.
+//! - [`quota`]: per-user caps on plugins, nodes and records (and the tombstone horizon).
+//! - [`gc`]: tombstone collection, readers, the full-resync walk (protocol v2).
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
@@ -27,6 +28,7 @@ pub mod backend;
 pub mod config;
 pub mod database;
 pub mod error;
+pub mod gc;
 pub mod limits;
 pub mod ops;
 pub mod postgres;

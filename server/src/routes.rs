@@ -1,5 +1,5 @@
-//! The HTTP surface: `POST /sync/exchange`, `POST /sync/salt`, `GET /health`, CORS and static
-//! files.
+//! The HTTP surface: `POST /sync/exchange`, `POST /sync/resync` (the full-resync walk),
+//! `POST /sync/salt`, `GET /health`, CORS and static files.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use clientdata::core::hlc::{Clock, SystemClock};
 use clientdata::core::replica::{ReplicaError, ServeStats};
+use clientdata::core::resync::ResyncRequest;
 use clientdata::core::{ExchangeRequest, Limits};
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -53,6 +54,7 @@ pub fn router<B: Database>(
     let mut router = Router::new()
         .route("/sync/exchange", post(exchange::<B>))
         .route("/sync/salt", post(salt::<B>))
+        .route("/sync/resync", post(resync::<B>))
         .route("/health", get(health::<B>))
         .with_state(state);
     for mount in statics {
@@ -184,6 +186,38 @@ async fn salt<B: Database>(
         iterations: clientdata::core::sealed::PBKDF2_ITERATIONS,
     })
     .into_response())
+}
+
+/// `POST /sync/resync`: one page of a full-resync walk (tombstone collection, protocol v2), with
+/// the exchange's checks in the same order: authenticate, media type, size, parse.
+async fn resync<B: Database>(
+    State(state): State<Arc<AppState<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = state.tokens.authenticate(&headers)?;
+    require_json(&headers)?;
+    let (body, held) = state
+        .intake
+        .read_body(&headers, body, &state.limits)
+        .await?;
+    let task = Arc::clone(&state);
+    let json = tokio::task::spawn_blocking(move || {
+        let request: ResyncRequest =
+            serde_json::from_slice(&body).map_err(|e| ApiError::parse(&e))?;
+        let page = task
+            .database
+            .resync(&user, &request, &task.limits, SystemClock.now_ms())?;
+        serde_json::to_vec(&page).map_err(|e| ApiError::internal("cannot serialise reply", &e))
+    })
+    .await
+    .map_err(|e| ApiError::internal("resync task failed", &e))??;
+    let json = held.hold_until_sent(json);
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
 /// Only `application/json` bodies (any parameters, e.g. `; charset=utf-8`). Requiring it also

@@ -252,11 +252,7 @@ impl ClientData {
                 o.signal.as_ref(),
             )
             .await?;
-        Ok(Obj::new()
-            .with("applied", number(outcome.applied))
-            .with("shipped", number(outcome.shipped))
-            .with("hasMore", outcome.has_more)
-            .into())
+        Ok(crate::api::sync::outcome_to_js(&outcome))
     }
 
     /// Runs rounds while there is more to move (`hasMore`), calling `onProgress` after each.

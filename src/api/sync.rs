@@ -11,7 +11,7 @@ use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
 use crate::store::error::{StoreError, StoreResult};
 use crate::sync::config::{AutoSync, SyncConfig, MAX_REPLY_BYTES, MAX_RETRIES, MIN_REPLY_BYTES};
-use crate::sync::round::Totals;
+use crate::sync::round::{Outcome, Totals};
 
 fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::InvalidOptions(message.into())
@@ -151,7 +151,7 @@ pub fn call_options(
     })
 }
 
-/// `{ rounds, applied, shipped, hasMore, wiped }`.
+/// `{ rounds, applied, shipped, hasMore, wiped, kind, upserts, deletions }`.
 pub fn totals_to_js(t: &Totals) -> JsValue {
     Obj::new()
         .with("rounds", number(t.rounds))
@@ -159,5 +159,20 @@ pub fn totals_to_js(t: &Totals) -> JsValue {
         .with("shipped", number(t.shipped))
         .with("hasMore", t.has_more)
         .with("wiped", t.wiped)
+        .with("kind", if t.full { "full" } else { "partial" })
+        .with("upserts", number(t.upserts))
+        .with("deletions", number(t.deletions))
+        .into()
+}
+
+/// `{ applied, shipped, hasMore, kind, upserts, deletions }` of one round.
+pub fn outcome_to_js(o: &Outcome) -> JsValue {
+    Obj::new()
+        .with("applied", number(o.applied))
+        .with("shipped", number(o.shipped))
+        .with("hasMore", o.has_more)
+        .with("kind", if o.full { "full" } else { "partial" })
+        .with("upserts", number(o.applied - o.deletions))
+        .with("deletions", number(o.deletions + o.removed))
         .into()
 }

@@ -193,6 +193,10 @@ export interface ExchangeOptions {
   /** Records per page, 1..1000 (default `sync.pageLimit`). */
   limit?: number;
 }
+/** Which kind of round ran: `"partial"` moves what changed since the last round; `"full"` is a
+ * full resync, run when the server collected deletions this store had not seen (it walks the
+ * server's live set, removes what was deleted, keeps this store's unsynced writes). */
+export type SyncKind = "full" | "partial";
 /** What one round moved. */
 export interface ExchangeResult {
   /** Remote records that changed local values. */
@@ -201,12 +205,23 @@ export interface ExchangeResult {
   shipped: number;
   /** Another round would move more. */
   hasMore: boolean;
+  kind: SyncKind;
+  /** Of `applied`, records with a value (new or changed values). */
+  upserts: number;
+  /** Deletions taken in: applied tombstones, and records removed because the server collected their deletion. */
+  deletions: number;
 }
 /** Progress and result of `ClientData.sync`. */
 export interface SyncResult {
   rounds: number; applied: number; shipped: number; hasMore: boolean;
   /** The first complete sync after the store was found wiped at open (it pulled everything again). */
   wiped: boolean;
+  /** `"full"` when a round of this sync was a full resync. */
+  kind: SyncKind;
+  /** Of `applied`, records with a value. */
+  upserts: number;
+  /** Deletions taken in (applied tombstones and records removed by a full resync). */
+  deletions: number;
 }
 /** Options of `ClientData.sync`. */
 export interface SyncCallOptions extends ExchangeOptions {

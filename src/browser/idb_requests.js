@@ -68,6 +68,17 @@ export function putRows(store, rows, ifNewer) {
   };
 }
 
+// Removes rows [plugin, key, stamp] still stored with exactly that stamp (a newer write of the
+// key, from this tab or another, stays): collected tombstones and a full resync's deletions.
+export function deleteRows(store, rows) {
+  for (const [p, k, h] of rows) {
+    const get = store.get([p, k]);
+    get.onsuccess = () => {
+      if (get.result && get.result.h === h) store.delete([p, k]);
+    };
+  }
+}
+
 // This context's lock grants by `lockName \n epoch` (the epoch a grant was given), for the
 // epoch rule (src/lock/rules.rs `fence_grant`, which this mirrors): `{ floor, claimed, lost }`.
 // A grant has no stored epoch until its first fenced write claims one inside that write's

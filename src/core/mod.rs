@@ -10,6 +10,7 @@ pub mod json;
 pub mod protocol;
 pub mod record;
 pub mod replica;
+pub mod resync;
 pub mod sealed;
 pub mod watermark;
 

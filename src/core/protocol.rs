@@ -1,4 +1,5 @@
-//! Wire types of `POST /sync/exchange`, protocol version 1 (docs/PROTOCOL.md), and their limits.
+//! Wire types of `POST /sync/exchange`, protocol version 2 (docs/PROTOCOL.md), and their limits.
+//! The full-resync walk's wire types (`POST /sync/resync`) are in `core::resync`.
 //! Both sides call `validate` on what they receive before anything changes.
 
 use std::collections::BTreeSet;
@@ -11,8 +12,10 @@ use super::ids::{NodeId, PluginId};
 use super::record::{Record, MAX_VALUE_BYTES};
 use super::watermark::Watermarks;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. 2: tombstone collection (`collected`,
+/// `fullResync` in the reply, the `/sync/resync` walk); a version-1 client could not see a
+/// collected deletion, so it is refused (`unsupported_version`), never answered wrong data.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bounds both sides enforce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,17 @@ pub struct ExchangeResponse {
     /// Absent: the coverage runs to the last plugin in scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_next: Option<PluginId>,
+    /// Tombstone collection (v2): per plugin the reply speaks for and per writer, the highest
+    /// stamp of a tombstone the server collected; the client drops its tombstones at or below it
+    /// (`core::gc::drop_collected`). Absent when empty.
+    #[serde(default, skip_serializing_if = "Watermarks::is_empty")]
+    pub collected: Watermarks,
+    /// Tombstone collection (v2): the server collected deletions this client has not seen (its
+    /// `seen` does not cover the collected stamps), so a partial round could leave deleted records
+    /// alive here. Nothing of the request was applied; the client walks the live set
+    /// (`POST /sync/resync`) and then syncs again. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_resync: bool,
 }
 
 /// The `{ code, message }` body of every non-2xx answer.
@@ -188,7 +202,7 @@ impl From<&Error> for ErrorBody {
     }
 }
 
-fn check_version(got: u32) -> Result<()> {
+pub(crate) fn check_version(got: u32) -> Result<()> {
     if got != PROTOCOL_VERSION {
         return Err(Error::UnsupportedVersion {
             got,
@@ -290,6 +304,7 @@ impl ExchangeResponse {
         for record in &self.records {
             limits.check_record(record, now_ms)?;
         }
+        limits.check_watermarks(&self.collected, now_ms)?;
         limits.check_watermarks(&self.coverage, now_ms)
     }
 
@@ -325,7 +340,7 @@ mod tests {
     }
     fn request() -> ExchangeRequest {
         ExchangeRequest {
-            version: 1,
+            version: PROTOCOL_VERSION,
             node: node(1),
             plugins: None,
             seen: Watermarks::new(),
@@ -360,11 +375,13 @@ mod tests {
             with
         );
         let reply = ExchangeResponse {
-            version: 1,
+            version: PROTOCOL_VERSION,
             records: vec![],
             coverage: Watermarks::new(),
             has_more: false,
             coverage_next: None,
+            collected: Watermarks::new(),
+            full_resync: false,
         };
         let text = serde_json::to_string(&reply).unwrap();
         assert!(text.contains("\"hasMore\":false"));
@@ -398,7 +415,8 @@ mod tests {
         let limits = Limits::default();
         type Mutation = Box<dyn Fn(&mut ExchangeRequest)>;
         let cases: Vec<(&str, Mutation)> = vec![
-            ("unsupported_version", Box::new(|r| r.version = 2)),
+            ("unsupported_version", Box::new(|r| r.version = 1)),
+            ("unsupported_version", Box::new(|r| r.version = 3)),
             ("invalid_request", Box::new(|r| r.limit = 0)),
             ("invalid_request", Box::new(|r| r.limit = 1001)),
             (
@@ -567,11 +585,13 @@ mod tests {
     fn response_validation_checks_order_and_drift() {
         let limits = Limits::default();
         let mut reply = ExchangeResponse {
-            version: 1,
+            version: PROTOCOL_VERSION,
             records: vec![rec("a", NOW, Value::Json("1".into()))],
             coverage: Watermarks::new(),
             has_more: false,
             coverage_next: None,
+            collected: Watermarks::new(),
+            full_resync: false,
         };
         reply.validate(&limits, NOW).unwrap();
         assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);

@@ -160,6 +160,11 @@ impl Watermarks {
         self.0.values().map(VersionVector::len).sum()
     }
 
+    /// Whether no plugin has a vector (absent and empty read the same).
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(VersionVector::is_empty)
+    }
+
     /// Keeps only the plugins `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&PluginId) -> bool) {
         self.0.retain(|p, _| keep(p))

@@ -84,6 +84,11 @@ impl SyncConfig {
         format!("{}/sync/salt", self.server)
     }
 
+    /// `POST` endpoint of the full-resync walk (tombstone collection, protocol v2).
+    pub fn resync_url(&self) -> String {
+        format!("{}/sync/resync", self.server)
+    }
+
     /// `GET` endpoint of the server's health.
     pub fn health_url(&self) -> String {
         format!("{}/health", self.server)
@@ -135,6 +140,7 @@ mod tests {
         let c = SyncConfig::new("http://127.0.0.1:8787/").unwrap();
         assert_eq!(c.exchange_url(), "http://127.0.0.1:8787/sync/exchange");
         assert_eq!(c.health_url(), "http://127.0.0.1:8787/health");
+        assert_eq!(c.resync_url(), "http://127.0.0.1:8787/sync/resync");
         let c = SyncConfig::new("https://sync.example/api").unwrap();
         assert_eq!(c.exchange_url(), "https://sync.example/api/sync/exchange");
         for bad in [

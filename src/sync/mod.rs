@@ -9,6 +9,7 @@
 //! - `round` (wasm32): `Syncer`, one round and the `hasMore` loop, scope and dirty keys.
 //! - `sealed` (wasm32): end-to-end encryption of a round (`core::sealed` decides, WebCrypto
 //!   computes).
+//! - `full_resync` (wasm32): the walk a round runs when the server says `fullResync`.
 //! - `summary` (wasm32): a round's events, here and in the other tabs.
 //! - `auto` (wasm32): the leader tab's automatic rounds (interval, online, visible, writes).
 
@@ -18,6 +19,8 @@ pub mod push_plan;
 
 #[cfg(target_arch = "wasm32")]
 pub mod auto;
+#[cfg(target_arch = "wasm32")]
+pub mod full_resync;
 #[cfg(target_arch = "wasm32")]
 pub mod round;
 #[cfg(target_arch = "wasm32")]

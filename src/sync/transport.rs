@@ -122,7 +122,24 @@ impl Transport {
         body: &JsValue,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        let url = self.config.exchange_url();
+        self.post(&self.config.exchange_url(), body, signal).await
+    }
+
+    /// POSTs `body` to the full-resync endpoint, as [`Transport::exchange`] does.
+    pub async fn resync(
+        &self,
+        body: &JsValue,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
+        self.post(&self.config.resync_url(), body, signal).await
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: &JsValue,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
         let mut token = self.token().await?;
         let mut refreshed = false;
         let mut attempt = 0;
@@ -131,7 +148,7 @@ impl Transport {
                 return Err(SyncError::Aborted);
             }
             let result = self
-                .attempt("POST", &url, body, token.clone(), signal)
+                .attempt("POST", url, body, token.clone(), signal)
                 .await
                 .and_then(http_error);
             match result {

@@ -44,7 +44,9 @@ export async function everything(signal: AbortSignal): Promise<void> {
 
   const round: ExchangeResult = await cd.exchange({ signal, plugins: ["notes-app"], limit: 100 });
   const all: SyncResult = await cd.sync({ onProgress: (p: SyncResult) => void p.rounds });
-  const n: number = round.applied + round.shipped + all.rounds;
+  const n: number = round.applied + round.shipped + all.rounds + round.upserts + all.deletions;
+  const kind: "full" | "partial" = all.kind;
+  void kind;
   const off: () => void = cd.on("local-data-synced", (e) => {
     const synced = e as LocalDataSynced;
     void synced.changes;

@@ -12,12 +12,14 @@
 //! lock (an operator's import) can never lose an LWW winner.
 
 mod admin;
+mod gc;
 mod schema;
 mod store;
 
 use std::time::Duration;
 
 use clientdata::core::replica::{ReplicaError, ServeStats};
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits, VectorKind};
 use postgres::{IsolationLevel, NoTls};
 use r2d2::{Pool, PooledConnection};
@@ -196,6 +198,17 @@ impl Database for PgDatabase {
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<PgError>> {
         let mut conn = self.connection().map_err(ReplicaError::Store)?;
         backend::exchange(&mut conn, user, request, limits, caps, now_ms)
+    }
+
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<PgError>> {
+        let mut conn = self.connection().map_err(ReplicaError::Store)?;
+        backend::resync(&mut conn, user, request, limits, now_ms)
     }
 
     fn ping(&self) -> Result<(), PgError> {

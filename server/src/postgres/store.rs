@@ -25,8 +25,8 @@ pub(super) const BYTES: i16 = 2;
 /// [`Transaction::commit_transaction`](crate::backend::Transaction::commit_transaction), it rolls
 /// back.
 pub struct PgTx<'c> {
-    tx: Transaction<'c>,
-    user: i64,
+    pub(super) tx: Transaction<'c>,
+    pub(super) user: i64,
     /// The user the scope belongs to (its caps count over all its datasets).
     owner: UserId,
     apply_delay: Option<Duration>,
@@ -375,11 +375,11 @@ pub(super) fn node_column(node: NodeId) -> i64 {
     node.get() as i64
 }
 
-fn hlc_at(row: &Row, column: usize) -> Result<Hlc, PgError> {
+pub(super) fn hlc_at(row: &Row, column: usize) -> Result<Hlc, PgError> {
     Ok(Hlc::parse(row.try_get::<_, &str>(column)?)?)
 }
 
-fn plugin_at(row: &Row, column: usize) -> Result<PluginId, PgError> {
+pub(super) fn plugin_at(row: &Row, column: usize) -> Result<PluginId, PgError> {
     Ok(PluginId::new(row.try_get::<_, String>(column)?)?)
 }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use clientdata::core::replica::{ReplicaError, ServeStats};
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
 
 use super::readers::Readers;
@@ -62,12 +63,24 @@ impl Database for SqliteDatabase {
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<SqliteError>> {
         self.gate.run(user, || {
             if let (Some(readers), true) = (&self.readers, request.push.is_empty()) {
-                if let Some(answer) = readers.exchange(user, request, limits, now_ms)? {
+                if let Some(answer) = readers.exchange(user, request, limits, caps, now_ms)? {
                     return Ok(answer);
                 }
             }
             self.writer.exchange(user, request, limits, caps, now_ms)
         })
+    }
+
+    /// On the writer: a walk's page marks its reader.
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<SqliteError>> {
+        self.gate
+            .run(user, || self.writer.resync(user, request, limits, now_ms))
     }
 
     fn ping(&self) -> Result<(), SqliteError> {
@@ -97,7 +110,7 @@ mod tests {
 
     fn request(node: u64, push: Vec<Record>, secret: Option<&str>) -> ExchangeRequest {
         ExchangeRequest {
-            version: 1,
+            version: clientdata::core::PROTOCOL_VERSION,
             node: NodeId::new(node).unwrap(),
             plugins: None,
             seen: Watermarks::new(),
@@ -151,6 +164,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(open(&dir, 2));
         round(&db, "bob", &request(1, vec![put(1, 1)], None));
+        // Node 2's first round records it as a reader (a write); from then on its rounds that
+        // prove nothing new read only.
+        round(&db, "bob", &request(2, vec![], None));
         // Another user's long round holds the writer.
         let (held, release) = (mpsc::channel(), mpsc::channel::<()>());
         let holder = {

@@ -57,6 +57,37 @@ CREATE TABLE salts (
     salt    BLOB    NOT NULL
 ) STRICT;
 ",
+    r"
+-- Tombstone collection (protocol v2, server/src/gc.rs). A reader is a node that ran rounds:
+-- when it last did, and per (plugin, writer) the highest stamp its requests proved it holds.
+CREATE TABLE readers (
+    user_id       INTEGER NOT NULL,
+    node          INTEGER NOT NULL,
+    last_round_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, node)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE reader_seen (
+    user_id INTEGER NOT NULL,
+    node    INTEGER NOT NULL,
+    plugin  TEXT    NOT NULL,
+    writer  INTEGER NOT NULL,
+    hlc     TEXT    NOT NULL,
+    PRIMARY KEY (user_id, node, plugin, writer)
+) STRICT, WITHOUT ROWID;
+
+-- Per (plugin, writer) the highest stamp of a collected tombstone, reported in replies.
+CREATE TABLE collected (
+    user_id INTEGER NOT NULL,
+    plugin  TEXT    NOT NULL,
+    writer  INTEGER NOT NULL,
+    hlc     TEXT    NOT NULL,
+    PRIMARY KEY (user_id, plugin, writer)
+) STRICT, WITHOUT ROWID;
+
+-- The oldest tombstones of a dataset, for the collection pass: one range of a partial index.
+CREATE INDEX records_tombstones ON records (user_id, hlc) WHERE kind = 0;
+",
 ];
 
 /// The schema version this build writes.

@@ -27,8 +27,8 @@ const BYTES: i64 = 2;
 /// back.
 #[derive(Debug)]
 pub struct SqliteTx<'c> {
-    tx: Transaction<'c>,
-    user: i64,
+    pub(super) tx: Transaction<'c>,
+    pub(super) user: i64,
     /// The user the scope belongs to (its caps count over all its datasets).
     owner: UserId,
     apply_delay: Option<Duration>,
@@ -329,11 +329,11 @@ impl Store for SqliteTx<'_> {
 }
 
 /// Node ids are u64; SQLite integers are i64. The bits are kept, so equality still holds.
-fn node_column(node: NodeId) -> i64 {
+pub(super) fn node_column(node: NodeId) -> i64 {
     node.get() as i64
 }
 
-fn node_id(column: i64) -> Option<NodeId> {
+pub(super) fn node_id(column: i64) -> Option<NodeId> {
     NodeId::new(column as u64).ok()
 }
 
@@ -341,15 +341,15 @@ fn decode_error(column: usize, e: clientdata::core::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(e))
 }
 
-fn hlc_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Hlc> {
+pub(super) fn hlc_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Hlc> {
     Hlc::parse(row.get_ref(column)?.as_str()?).map_err(|e| decode_error(column, e))
 }
 
-fn plugin_at(row: &Row<'_>, column: usize) -> rusqlite::Result<PluginId> {
+pub(super) fn plugin_at(row: &Row<'_>, column: usize) -> rusqlite::Result<PluginId> {
     PluginId::new(row.get::<_, String>(column)?).map_err(|e| decode_error(column, e))
 }
 
-fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
+pub(super) fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
     let plugin = plugin_at(row, 0)?;
     let key = Key::new(row.get::<_, String>(1)?).map_err(|e| decode_error(1, e))?;
     let hlc = hlc_at(row, 2)?;

@@ -9,6 +9,7 @@ mod config;
 mod crash;
 mod errors;
 mod exchange;
+mod gc;
 mod hostile;
 mod http;
 mod isolation;
