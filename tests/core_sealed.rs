@@ -8,7 +8,7 @@ use clientdata::core::replica::{serve, Batch, Client, MemoryStore, Store};
 use clientdata::core::sealed::{self, KeyId, Names};
 use clientdata::core::{
     ClockState, ExchangeRequest, ExchangeResponse, HlcClock, Key, Limits, NodeId, PluginId, Record,
-    SealError, Value, Watermarks,
+    SealError, Value, Watermarks, PROTOCOL_VERSION,
 };
 
 const NOW: u64 = 1_700_000_000_000;
@@ -373,7 +373,7 @@ fn a_wrong_key_gets_decryption_failed_and_applies_nothing() {
 
 fn fetch_all(server: &mut MemoryStore, d: &Device) -> ExchangeResponse {
     let ask = ExchangeRequest {
-        version: 1,
+        version: PROTOCOL_VERSION,
         node: d.client.node,
         plugins: None,
         seen: Watermarks::new(),
@@ -481,11 +481,13 @@ fn coverage_outside_a_paged_window_keeps_our_copy() {
         peer.advance(&plugin(p), hlc);
     }
     let mut reply = ExchangeResponse {
-        version: 1,
+        version: PROTOCOL_VERSION,
         records: vec![],
         coverage: Watermarks::new(),
         has_more: false,
         coverage_next: None,
+        collected: Watermarks::new(),
+        full_resync: false,
     };
     // Window [b1, b3): "a" (b2) is inside and absent means none; z (b0) and m (b5) are outside.
     let known = [plugin("a"), plugin("m"), plugin("z")];
