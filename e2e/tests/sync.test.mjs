@@ -540,7 +540,7 @@ scenario("a record forged with B's node id through the real server never reaches
   const res = await fetch(`${h.server.url}/sync/exchange`, {
     method: "POST",
     headers: { authorization: `Bearer dev-token-${user}`, "content-type": "application/json" },
-    body: JSON.stringify({ version: 1, node: FAKE_NODE, dataset: "devices", push: [forged], limit: 10 }),
+    body: JSON.stringify({ version: 2, node: FAKE_NODE, dataset: "devices", push: [forged], limit: 10 }),
   });
   assert.equal(res.status, 200, await res.text());
   for (let i = 0; i < 3; i++) await sync(page, "B");
@@ -589,8 +589,8 @@ scenario("a reply whose coverage is below what it sends: WatermarkRegressionErro
 });
 
 for (const [what, body] of [
-  ["malformed JSON", '{"version":1,"records":['],
-  ["JSON of the wrong shape", '{"version":1,"records":"nope","coverage":{},"hasMore":false}'],
+  ["malformed JSON", '{"version":2,"records":['],
+  ["JSON of the wrong shape", '{"version":2,"records":"nope","coverage":{},"hasMore":false}'],
   ["an HTML page", "<!doctype html><title>proxy error</title>"],
 ]) {
   scenario(`a reply that is ${what}: InvalidReplyError, nothing applied`, async (context) => {
@@ -599,7 +599,7 @@ for (const [what, body] of [
 }
 
 scenario("a reply of another protocol version: UnsupportedVersionError, nothing applied", async (context) => {
-  await tampered(context, (json) => ({ ...json, version: 2 }), { name: "UnsupportedVersionError", code: "unsupported_version" });
+  await tampered(context, (json) => ({ ...json, version: 1 }), { name: "UnsupportedVersionError", code: "unsupported_version" });
 });
 
 // --- events, tabs, auto-sync ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! The HTTP surface: `POST /sync/exchange`, `GET /health`, CORS and static files.
+//! The HTTP surface: `POST /sync/exchange`, `/sync/content/{sha256}` (`content`), `GET /health`,
+//! CORS and static files.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +52,10 @@ pub fn router<B: Database>(
 ) -> Router {
     let mut router = Router::new()
         .route("/sync/exchange", post(exchange::<B>))
+        .route(
+            "/sync/content/{sha256}",
+            get(crate::content::get::<B>).put(crate::content::put::<B>),
+        )
         .route("/health", get(health::<B>))
         .with_state(state);
     for mount in statics {
@@ -83,7 +88,7 @@ fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
             .allow_headers([AUTHORIZATION, CONTENT_TYPE])
             .max_age(Duration::from_secs(600)),
     )

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::content::ContentRef;
 use super::error::{excerpt, Error, Result};
 use super::hlc::Hlc;
 use super::ids::{Key, PluginId};
@@ -22,6 +23,9 @@ pub enum Value {
     Json(String),
     /// Bytes; base64 (standard alphabet, padded) on the wire.
     Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+    /// A large value by reference (protocol v2): its content moves through the content
+    /// endpoint (`core::content`); a store holding only this has not hydrated the value.
+    Ref(ContentRef),
 }
 
 impl Value {
@@ -30,6 +34,8 @@ impl Value {
         match self {
             Value::Json(text) => text.len(),
             Value::Bytes(bytes) => bytes.len(),
+            // Quotas count what the value will take once hydrated.
+            Value::Ref(r) => usize::try_from(r.size).unwrap_or(usize::MAX),
         }
     }
 
@@ -46,7 +52,15 @@ impl Value {
     pub fn check_json(&self) -> std::result::Result<(), JsonSyntaxError> {
         match self {
             Value::Json(text) => check_json(text),
-            Value::Bytes(_) => Ok(()),
+            Value::Bytes(_) | Value::Ref(_) => Ok(()),
+        }
+    }
+
+    /// The reference, if this value is one (not hydrated).
+    pub fn as_ref_content(&self) -> Option<&ContentRef> {
+        match self {
+            Value::Ref(r) => Some(r),
+            _ => None,
         }
     }
 }
@@ -141,6 +155,7 @@ impl Record {
                 text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
             }
             Some(Value::Bytes(bytes)) => bytes.len().div_ceil(3) * 4,
+            Some(Value::Ref(_)) => 120, // kind, size, 64 hex digits and field names
         };
         OVERHEAD
             + self.plugin.as_str().len()

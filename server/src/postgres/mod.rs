@@ -17,6 +17,7 @@ mod store;
 
 use std::time::Duration;
 
+use clientdata::core::content::Digest;
 use clientdata::core::replica::{ReplicaError, ServeStats};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits, VectorKind};
 use postgres::{IsolationLevel, NoTls};
@@ -200,6 +201,20 @@ impl Database for PgDatabase {
 
     fn ping(&self) -> Result<(), PgError> {
         self.connection()?.ping()
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &Digest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<PgError>> {
+        let mut conn = self.connection().map_err(ReplicaError::Store)?;
+        backend::put_content(&mut conn, scope, sha256, data)
+    }
+
+    fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, PgError> {
+        backend::get_content(&mut self.connection()?, scope, sha256)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use clientdata::core::content::Digest;
 use clientdata::core::replica::{ReplicaError, ServeStats};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
 
@@ -12,6 +13,7 @@ use super::{SqliteBackend, SqliteError, SqliteOptions};
 use crate::auth::UserId;
 use crate::backend::{Database, Serialized};
 use crate::quota::UserCaps;
+use crate::scope::Scope;
 use crate::user_gate::UserGate;
 
 /// Read connections by default: rounds of that many users read at once (each user reads on at
@@ -73,6 +75,19 @@ impl Database for SqliteDatabase {
     fn ping(&self) -> Result<(), SqliteError> {
         self.writer.ping()
     }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &Digest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<SqliteError>> {
+        self.writer.put_content(scope, sha256, data)
+    }
+
+    fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {
+        self.writer.get_content(scope, sha256)
+    }
 }
 
 #[cfg(test)]
@@ -93,7 +108,7 @@ mod tests {
 
     fn request(node: u64, push: Vec<Record>, secret: Option<&str>) -> ExchangeRequest {
         ExchangeRequest {
-            version: 1,
+            version: clientdata::core::PROTOCOL_VERSION,
             node: NodeId::new(node).unwrap(),
             plugins: None,
             seen: Watermarks::new(),

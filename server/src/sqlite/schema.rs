@@ -50,6 +50,16 @@ CREATE TABLE nodes (
     PRIMARY KEY (user_id, node)
 ) STRICT, WITHOUT ROWID;
 ",
+    r"
+-- Content of values synced by reference (protocol v2), per dataset row, by SHA-256. Records of
+-- kind 3 name it with `value` = `j|b:<size>:<sha256>` (core::content::ContentRef::encode).
+CREATE TABLE content (
+    user_id INTEGER NOT NULL,
+    sha256  BLOB    NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (user_id, sha256)
+) STRICT;
+",
 ];
 
 /// The schema version this build writes.

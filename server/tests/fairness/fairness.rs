@@ -16,7 +16,7 @@ fn body(request: &ExchangeRequest) -> Vec<u8> {
 
 fn request(node: NodeId, plugins: Option<Vec<PluginId>>, push: Vec<Record>) -> ExchangeRequest {
     ExchangeRequest {
-        version: 1,
+        version: clientdata::core::PROTOCOL_VERSION,
         node,
         plugins,
         seen: Watermarks::new(),

@@ -41,7 +41,7 @@ fn valid_request() -> Vec<u8> {
     let node = "00000000000000b7";
     let hlc = format!("{:012x}-0000-{node}", now_ms() - 1000);
     serde_json::to_vec(&json!({
-        "version": 1, "node": node, "limit": 10,
+        "version": 2, "node": node, "limit": 10,
         "push": [{ "plugin": "notes", "key": "k", "hlc": hlc, "value": { "json": "1" } }]
     }))
     .unwrap()

@@ -240,7 +240,7 @@ impl Server {
                 })
                 .collect();
             let request = ExchangeRequest {
-                version: 1,
+                version: clientdata::core::PROTOCOL_VERSION,
                 node: a,
                 plugins: Some(ids),
                 seen: Watermarks::new(),
