@@ -168,6 +168,21 @@ impl Record {
     pub fn wins_over(&self, current: Option<&Hlc>) -> bool {
         current.is_none_or(|c| self.hlc > *c)
     }
+
+    /// Whether this record should replace a stored `(hlc, value)`: it wins LWW, or it is the
+    /// same write (equal stamp) with the content of a value stored only by reference
+    /// (hydration). Content never goes back to a reference at the same stamp.
+    pub fn replaces(&self, current: Option<(&Hlc, Option<&Value>)>) -> bool {
+        match current {
+            None => true,
+            Some((hlc, value)) => {
+                self.hlc > *hlc
+                    || (self.hlc == *hlc
+                        && matches!(value, Some(Value::Ref(_)))
+                        && matches!(self.value, Some(Value::Json(_) | Value::Bytes(_))))
+            }
+        }
+    }
 }
 
 /// Last-write-wins merge of two versions of the same (plugin, key): the greater HLC.
@@ -227,6 +242,31 @@ mod tests {
             !write.wins_over(Some(&write.hlc)),
             "replaying the same record must not win"
         );
+    }
+
+    #[test]
+    fn content_replaces_its_reference_at_the_same_stamp_and_never_the_reverse() {
+        let reference = Value::Ref(crate::core::content::ContentRef {
+            kind: crate::core::content::ContentKind::Json,
+            size: 1,
+            sha256: crate::core::content::Digest([1; 32]),
+        });
+        let hydrated = rec(5, 1, Some("1"));
+        let stamp = hydrated.hlc;
+        assert!(hydrated.replaces(Some((&stamp, Some(&reference)))));
+        assert!(!hydrated.replaces(Some((&stamp, hydrated.value.as_ref()))));
+        let as_ref = Record {
+            value: Some(reference.clone()),
+            ..hydrated.clone()
+        };
+        assert!(!as_ref.replaces(Some((&stamp, hydrated.value.as_ref()))));
+        assert!(!as_ref.replaces(Some((&stamp, Some(&reference)))));
+        // A tombstone at the same stamp is another write's claim: never by this rule.
+        let tomb = rec(5, 1, None);
+        assert!(!tomb.replaces(Some((&stamp, Some(&reference)))));
+        assert!(rec(6, 1, None).replaces(Some((&stamp, hydrated.value.as_ref()))));
+        assert!(!rec(4, 1, Some("2")).replaces(Some((&stamp, Some(&reference)))));
+        assert!(hydrated.replaces(None));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
+use super::config::Eager;
 use super::error::SyncError;
+use super::hydrate::Content;
 pub use super::push_plan::Direction;
 use super::push_plan::{self, Dirty};
 use super::summary;
@@ -36,6 +38,8 @@ pub struct Outcome {
     pub has_more: bool,
     /// The (plugin, key)s the applied records changed.
     pub changed: Vec<(PluginId, Key)>,
+    /// Eager content fetches that failed (their nodes were held back, `sync::hydrate`).
+    pub content_failures: usize,
 }
 
 /// Runs rounds for one store.
@@ -122,6 +126,14 @@ impl Syncer {
     /// The store.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The content endpoint of this store's dataset (`sync::hydrate`).
+    pub fn content(&self) -> Content<'_> {
+        Content {
+            transport: &self.transport,
+            dataset: self.client.dataset.as_deref().unwrap_or_default(),
+        }
     }
 
     /// The transport (for the verifier's health probe).
@@ -226,6 +238,11 @@ impl Syncer {
             outgoing.request.push = planned.push;
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
+        let mut request = request;
+        let threshold = self.transport.config().lazy_threshold;
+        self.content()
+            .offload(&mut request.push, threshold, signal)
+            .await?;
         let body = to_json(&request)?;
         let answer = self
             .transport
@@ -234,7 +251,7 @@ impl Syncer {
             .map_err(|e| node_taken(e, self.client.node))?;
         let reply = parse_reply(&answer.text)?;
         let now = JsClock.try_now_ms()?;
-        let plan = self.db.with_index(|index| {
+        let mut plan = self.db.with_index(|index| {
             self.client
                 .plan(index, &request, &reply, &clock, now)
                 .map_err(protocol_only)
@@ -242,9 +259,19 @@ impl Syncer {
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
         }
-        let applied = plan.applied;
+        let eager = &self.transport.config().eager;
+        let content_failures = if direction == Direction::PullMetadata || *eager == Eager::None {
+            0
+        } else {
+            self.content()
+                .eager(&mut plan.batch, eager, &self.db, signal)
+                .await?
+        };
+        // A held-back node would fail the same way at once: the next sync retries it.
+        let held_back = content_failures > 0;
+        let applied = plan.applied.min(plan.batch.records.len());
         let coverage_next = plan.coverage_next.clone();
-        let has_more = plan.has_more || coverage_next.is_some();
+        let has_more = !held_back && (plan.has_more || coverage_next.is_some());
         let new_clock = plan.clock.clone();
         // A round that moved nothing (the common idle round) has nothing to commit.
         let idle = plan.batch.records.is_empty()
@@ -266,8 +293,9 @@ impl Syncer {
         let outcome = Outcome {
             applied,
             shipped: request.push.len(),
-            has_more: has_more || more_to_push,
+            has_more: has_more || (more_to_push && !held_back),
             changed,
+            content_failures,
         };
         summary::announce(&self.db, &outcome);
         Ok(outcome)
@@ -291,6 +319,7 @@ impl Syncer {
             totals.applied += outcome.applied;
             totals.shipped += outcome.shipped;
             totals.has_more = outcome.has_more;
+            totals.content_failures += outcome.content_failures;
             progress(&totals);
             // Each round either moves records or ends: a server that claims more without
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
@@ -333,4 +362,6 @@ pub struct Totals {
     /// This sync was the first complete one after the store was found wiped at open: it pulled
     /// everything the server holds again.
     pub wiped: bool,
+    /// Eager content fetches that failed (see [`Outcome::content_failures`]).
+    pub content_failures: usize,
 }
