@@ -86,8 +86,15 @@ pub fn exchange<B: Backend>(
 
 /// Every pushed reference must name content already uploaded to this dataset (protocol v2,
 /// `PUT /sync/content/{sha256}`), so no reader is ever handed a reference nobody can resolve.
-fn check_refs<T: Transaction>(tx: &mut T, request: &ExchangeRequest) -> Result<(), ReplicaError<T::Error>> {
-    for r in request.push.iter().filter_map(|r| r.value.as_ref()?.as_ref_content()) {
+fn check_refs<T: Transaction>(
+    tx: &mut T,
+    request: &ExchangeRequest,
+) -> Result<(), ReplicaError<T::Error>> {
+    for r in request
+        .push
+        .iter()
+        .filter_map(|r| r.value.as_ref()?.as_ref_content())
+    {
         if !tx.has_content(&r.sha256).map_err(ReplicaError::Store)? {
             return Err(Error::ContentMissing(r.sha256.to_hex()).into());
         }
@@ -210,7 +217,11 @@ pub trait Database: Send + Sync + 'static {
     ) -> Result<(), ReplicaError<Self::Error>>;
 
     /// The content `sha256` of `scope`, if held; blocking.
-    fn get_content(&self, scope: &Scope, sha256: &ContentDigest) -> Result<Option<Vec<u8>>, Self::Error>;
+    fn get_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+    ) -> Result<Option<Vec<u8>>, Self::Error>;
 }
 
 /// A single-connection [`Backend`] behind a mutex: every round waits for the one before. Right
@@ -264,7 +275,11 @@ impl<B: Backend> Database for Serialized<B> {
         self.with(|backend| put_content(backend, scope, sha256, data))
     }
 
-    fn get_content(&self, scope: &Scope, sha256: &ContentDigest) -> Result<Option<Vec<u8>>, B::Error> {
+    fn get_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+    ) -> Result<Option<Vec<u8>>, B::Error> {
         self.with(|backend| get_content(backend, scope, sha256))
     }
 }

@@ -21,7 +21,11 @@ use crate::routes::AppState;
 use crate::scope::Scope;
 
 /// The caller's dataset from the request: the user, and `?dataset=` if given.
-fn scope<B: Database>(state: &AppState<B>, headers: &HeaderMap, uri: &Uri) -> Result<Scope, ApiError> {
+fn scope<B: Database>(
+    state: &AppState<B>,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Scope, ApiError> {
     let user = state.tokens.authenticate(headers)?;
     let dataset = match uri.query() {
         None => None,
@@ -93,7 +97,10 @@ pub async fn get<B: Database>(
         .map_err(|e| ApiError::internal("content read failed", &e))?;
     match data {
         Some(data) => Ok((
-            [(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))],
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
             Body::from(data),
         )
             .into_response()),
@@ -113,11 +120,23 @@ mod tests {
     fn the_dataset_parameter_is_percent_decoded_and_checked() {
         assert_eq!(dataset_param("").unwrap(), None);
         assert_eq!(
-            dataset_param("dataset=notes%2Fb%20%C3%A9").unwrap().as_deref(),
+            dataset_param("dataset=notes%2Fb%20%C3%A9")
+                .unwrap()
+                .as_deref(),
             Some("notes/b é")
         );
-        for bad in ["dataset=", "dataset=%01", "x=1", "dataset=a&dataset=b", "dataset=%FF"] {
-            assert_eq!(dataset_param(bad).unwrap_err().code(), "invalid_request", "{bad}");
+        for bad in [
+            "dataset=",
+            "dataset=%01",
+            "x=1",
+            "dataset=a&dataset=b",
+            "dataset=%FF",
+        ] {
+            assert_eq!(
+                dataset_param(bad).unwrap_err().code(),
+                "invalid_request",
+                "{bad}"
+            );
         }
     }
 }

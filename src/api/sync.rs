@@ -10,7 +10,9 @@ use crate::browser::interop::{number, Obj};
 use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
 use crate::store::error::{StoreError, StoreResult};
-use crate::sync::config::{AutoSync, Eager, SyncConfig, MAX_REPLY_BYTES, MAX_RETRIES, MIN_REPLY_BYTES};
+use crate::sync::config::{
+    AutoSync, Eager, SyncConfig, MAX_REPLY_BYTES, MAX_RETRIES, MIN_REPLY_BYTES,
+};
 use crate::sync::round::Totals;
 
 fn invalid(message: impl Into<String>) -> StoreError {
@@ -63,7 +65,11 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
         }
         config.max_reply_bytes = n;
     }
-    if let Some(n) = count(&tuning, "lazyThreshold", config.limits.max_value_bytes as f64)? {
+    if let Some(n) = count(
+        &tuning,
+        "lazyThreshold",
+        config.limits.max_value_bytes as f64,
+    )? {
         config.lazy_threshold = n;
     }
     let eager = field(&tuning, "eagerHydration")?;

@@ -26,7 +26,11 @@ pub struct Digest(pub [u8; 32]);
 impl Digest {
     /// Parses 64 lowercase hex digits.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = || Error::InvalidRequest(format!("sha256 {text:.80?}: must be 64 lowercase hex digits"));
+        let invalid = || {
+            Error::InvalidRequest(format!(
+                "sha256 {text:.80?}: must be 64 lowercase hex digits"
+            ))
+        };
         let bytes = text.as_bytes();
         if bytes.len() != 64 {
             return Err(invalid());
@@ -38,7 +42,10 @@ impl Digest {
                 b'a'..=b'f' => Some(b - b'a' + 10),
                 _ => None,
             };
-            out[i] = digit(pair[0]).zip(digit(pair[1])).map(|(h, l)| h << 4 | l).ok_or_else(invalid)?;
+            out[i] = digit(pair[0])
+                .zip(digit(pair[1]))
+                .map(|(h, l)| h << 4 | l)
+                .ok_or_else(invalid)?;
         }
         Ok(Digest(out))
     }
@@ -123,10 +130,12 @@ impl ContentRef {
         }
         let value = match self.kind {
             ContentKind::Bytes => Value::Bytes(bytes),
-            ContentKind::Json => Value::Json(String::from_utf8(bytes).map_err(|_| Error::InvalidJson {
-                record: self.sha256.to_hex(),
-                reason: "content is not UTF-8".into(),
-            })?),
+            ContentKind::Json => {
+                Value::Json(String::from_utf8(bytes).map_err(|_| Error::InvalidJson {
+                    record: self.sha256.to_hex(),
+                    reason: "content is not UTF-8".into(),
+                })?)
+            }
         };
         value.check_json().map_err(|e| Error::InvalidJson {
             record: self.sha256.to_hex(),
@@ -180,8 +189,17 @@ mod tests {
     fn digests_are_64_lowercase_hex_both_ways() {
         let d = Digest::parse(EMPTY).unwrap();
         assert_eq!(d.to_hex(), EMPTY);
-        for bad in ["", &EMPTY[1..], &EMPTY.to_uppercase(), &format!("{}g", &EMPTY[1..])] {
-            assert_eq!(Digest::parse(bad).unwrap_err().code(), "invalid_request", "{bad}");
+        for bad in [
+            "",
+            &EMPTY[1..],
+            &EMPTY.to_uppercase(),
+            &format!("{}g", &EMPTY[1..]),
+        ] {
+            assert_eq!(
+                Digest::parse(bad).unwrap_err().code(),
+                "invalid_request",
+                "{bad}"
+            );
         }
     }
 
@@ -222,7 +240,9 @@ mod tests {
             "content_hash_mismatch"
         );
         assert_eq!(
-            r.value_from(b"[1,2,3]".to_vec(), &digest).unwrap_err().code(),
+            r.value_from(b"[1,2,3]".to_vec(), &digest)
+                .unwrap_err()
+                .code(),
             "content_hash_mismatch"
         );
         assert_eq!(
@@ -232,13 +252,25 @@ mod tests {
                 .code(),
             "content_hash_mismatch"
         );
-        let bad_json = ContentRef { size: 5, ..r.clone() };
+        let bad_json = ContentRef {
+            size: 5,
+            ..r.clone()
+        };
         assert_eq!(
-            bad_json.value_from(b"[1,2}".to_vec(), &digest).unwrap_err().code(),
+            bad_json
+                .value_from(b"[1,2}".to_vec(), &digest)
+                .unwrap_err()
+                .code(),
             "invalid_json"
         );
         assert_eq!(ContentRef::decode(&r.encode()), Some(r.clone()));
-        for bad in ["", "x:5:00", "j:5", "j:-1:00", &format!("j:{}:{EMPTY}", MAX_CONTENT_BYTES + 1)] {
+        for bad in [
+            "",
+            "x:5:00",
+            "j:5",
+            "j:-1:00",
+            &format!("j:{}:{EMPTY}", MAX_CONTENT_BYTES + 1),
+        ] {
             assert_eq!(ContentRef::decode(bad), None, "{bad}");
         }
         assert!(ContentRef::of(&Value::Ref(r), digest).is_none());

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::content::MAX_CONTENT_BYTES;
 use super::error::{Error, Result};
 use super::hlc::{check_drift, Hlc, DEFAULT_MAX_DRIFT_MS};
 use super::ids::{NodeId, PluginId};
-use super::content::MAX_CONTENT_BYTES;
 use super::record::{Record, Value, MAX_VALUE_BYTES};
 use super::watermark::Watermarks;
 

@@ -107,8 +107,8 @@ impl Coded for StoreError {
 
     /// `CorruptValueError` and `NotHydratedError` name their `plugin` and `key`.
     fn fields(&self, put: &mut dyn FnMut(&'static str, crate::error::Field<'_>)) {
-        if let StoreError::CorruptValue { plugin, key, .. } | StoreError::NotHydrated { plugin, key } =
-            self
+        if let StoreError::CorruptValue { plugin, key, .. }
+        | StoreError::NotHydrated { plugin, key } = self
         {
             put("plugin", crate::error::Field::Text(plugin));
             put("key", crate::error::Field::Text(key));

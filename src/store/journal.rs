@@ -13,8 +13,8 @@
 
 use base64::Engine as _;
 
-use crate::core::{Hlc, Key, PluginId, Record, Value};
 use crate::core::content::ContentRef;
+use crate::core::{Hlc, Key, PluginId, Record, Value};
 
 const SEP: char = '\u{1}';
 

@@ -65,7 +65,10 @@ impl Content<'_> {
         reference: &ContentRef,
         signal: Option<&AbortSignal>,
     ) -> Result<Value, SyncError> {
-        let url = self.transport.config().content_url(&reference.sha256, self.dataset);
+        let url = self
+            .transport
+            .config()
+            .content_url(&reference.sha256, self.dataset);
         let bytes = self.transport.get_content(&url, signal).await?;
         let got = digest(&bytes).await?;
         Ok(reference.value_from(bytes.to_vec(), &got)?)
@@ -84,7 +87,9 @@ impl Content<'_> {
     ) -> Result<usize, SyncError> {
         let mut failed: Vec<(PluginId, Hlc)> = Vec::new();
         for record in batch.records.iter_mut() {
-            let Some(Value::Ref(reference)) = &record.value else { continue };
+            let Some(Value::Ref(reference)) = &record.value else {
+                continue;
+            };
             if !eager.includes(&record.plugin) {
                 continue;
             }

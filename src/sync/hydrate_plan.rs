@@ -46,7 +46,10 @@ pub fn hold_back(
                 .max();
             let held = kept.max(before(plugin, node));
             let vector = watermarks.plugin_mut(plugin);
-            if vector.get(node).is_some_and(|h| held.is_none_or(|held| h > held)) {
+            if vector
+                .get(node)
+                .is_some_and(|h| held.is_none_or(|held| h > held))
+            {
                 vector.hold(node, held);
             }
         }
@@ -69,7 +72,12 @@ mod tests {
         PluginId::new(name).unwrap()
     }
     fn rec(plugin: &str, wall: u64, n: u64) -> Record {
-        Record::put(p(plugin), Key::new(format!("k{wall}")).unwrap(), Value::Json("1".into()), hlc(wall, n))
+        Record::put(
+            p(plugin),
+            Key::new(format!("k{wall}")).unwrap(),
+            Value::Json("1".into()),
+            hlc(wall, n),
+        )
     }
 
     /// A page of nodes 1 and 2 in plugins a and b, with seen advanced to the page's end.
@@ -88,7 +96,10 @@ mod tests {
         }
         Batch {
             records,
-            vectors: vec![(VectorKind::Seen, seen), (VectorKind::PeerCoverage, Watermarks::new())],
+            vectors: vec![
+                (VectorKind::Seen, seen),
+                (VectorKind::PeerCoverage, Watermarks::new()),
+            ],
         }
     }
 
@@ -103,20 +114,41 @@ mod tests {
         assert_eq!(dropped, 2, "a@12 and a@14 of node 1");
         let kept: Vec<_> = batch.records.iter().map(|r| r.hlc.wall_ms).collect();
         assert_eq!(kept, [10, 11, 13, 15]);
-        assert_eq!(seen(&batch, "a").get(node(1)), Some(hlc(10, 1)), "below the failure");
-        assert_eq!(seen(&batch, "a").get(node(2)), Some(hlc(15, 2)), "node 2 advances");
-        assert_eq!(seen(&batch, "b").get(node(1)), Some(hlc(13, 1)), "plugin b advances");
-        assert!(batch.vectors[1].1.plugin(&p("a")).is_empty(), "coverage untouched");
+        assert_eq!(
+            seen(&batch, "a").get(node(1)),
+            Some(hlc(10, 1)),
+            "below the failure"
+        );
+        assert_eq!(
+            seen(&batch, "a").get(node(2)),
+            Some(hlc(15, 2)),
+            "node 2 advances"
+        );
+        assert_eq!(
+            seen(&batch, "b").get(node(1)),
+            Some(hlc(13, 1)),
+            "plugin b advances"
+        );
+        assert!(
+            batch.vectors[1].1.plugin(&p("a")).is_empty(),
+            "coverage untouched"
+        );
     }
 
     #[test]
     fn a_failure_at_a_nodes_first_record_keeps_its_earlier_watermark_or_none() {
         let mut batch = page();
-        hold_back(&mut batch, &[(p("a"), hlc(10, 1))], |_, n| (n == node(1)).then(|| hlc(3, 1)));
+        hold_back(&mut batch, &[(p("a"), hlc(10, 1))], |_, n| {
+            (n == node(1)).then(|| hlc(3, 1))
+        });
         assert_eq!(seen(&batch, "a").get(node(1)), Some(hlc(3, 1)));
         let mut batch = page();
         hold_back(&mut batch, &[(p("a"), hlc(10, 1))], |_, _| None);
-        assert_eq!(seen(&batch, "a").get(node(1)), None, "never seen: nothing claimed");
+        assert_eq!(
+            seen(&batch, "a").get(node(1)),
+            None,
+            "never seen: nothing claimed"
+        );
         assert_eq!(batch.records.len(), 3);
     }
 
@@ -127,7 +159,11 @@ mod tests {
         assert_eq!(hold_back(&mut batch, &[], |_, _| None), 0);
         assert_eq!(batch, before);
         let mut batch = page();
-        let failed = [(p("a"), hlc(14, 1)), (p("a"), hlc(12, 1)), (p("a"), hlc(15, 2))];
+        let failed = [
+            (p("a"), hlc(14, 1)),
+            (p("a"), hlc(12, 1)),
+            (p("a"), hlc(15, 2)),
+        ];
         assert_eq!(hold_back(&mut batch, &failed, |_, _| None), 3);
         assert_eq!(seen(&batch, "a").get(node(1)), Some(hlc(10, 1)));
         assert_eq!(seen(&batch, "a").get(node(2)), Some(hlc(11, 2)));

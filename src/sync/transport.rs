@@ -29,7 +29,8 @@ pub struct Answer {
 }
 
 /// `browser::fetch`'s text or bytes request (same arguments, same answer shapes).
-type Fetcher = fn(&str, &str, &JsValue, Option<String>, f64, f64, Option<AbortSignal>) -> js_sys::Promise;
+type Fetcher =
+    fn(&str, &str, &JsValue, Option<String>, f64, f64, Option<AbortSignal>) -> js_sys::Promise;
 
 /// The server end of a store: URL, token provider, timeout and retry policy.
 #[derive(Debug, Clone)]
@@ -132,7 +133,8 @@ impl Transport {
     ) -> Result<Answer, SyncError> {
         let url = self.config.exchange_url();
         let limit = self.config.max_reply_bytes;
-        self.send(fetch_text, limit, "POST", &url, body, signal).await
+        self.send(fetch_text, limit, "POST", &url, body, signal)
+            .await
     }
 
     /// PUTs `bytes` to a content URL (`SyncConfig::content_url`), with the same retries.
@@ -143,7 +145,9 @@ impl Transport {
         signal: Option<&AbortSignal>,
     ) -> Result<(), SyncError> {
         let limit = self.config.max_reply_bytes;
-        self.send(fetch_bytes, limit, "PUT", url, bytes, signal).await.map(|_| ())
+        self.send(fetch_bytes, limit, "PUT", url, bytes, signal)
+            .await
+            .map(|_| ())
     }
 
     /// GETs a content URL's bytes (at most `limits.max_content_bytes`), with the same retries.
@@ -156,10 +160,9 @@ impl Transport {
         let answer = self
             .send(fetch_bytes, limit, "GET", url, &JsValue::UNDEFINED, signal)
             .await?;
-        answer
-            .bytes
-            .dyn_into::<js_sys::Uint8Array>()
-            .map_err(|_| crate::core::Error::InvalidReply("content answer without a body".into()).into())
+        answer.bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| {
+            crate::core::Error::InvalidReply("content answer without a body".into()).into()
+        })
     }
 
     /// One request with retries of transient failures (backoff, never sooner than

@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use clientdata::core::content::{ContentRef, Digest};
 use clientdata::core::{
     Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks,
 };
-use clientdata::core::content::{ContentRef, Digest};
 use rusqlite::types::{Null, Type};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
@@ -382,7 +382,10 @@ fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
         BYTES => Some(Value::Bytes(row.get(4)?)),
         REF => Some(Value::Ref(
             ContentRef::decode(row.get_ref(4)?.as_str()?).ok_or_else(|| {
-                decode_error(4, clientdata::core::Error::InvalidRequest("content reference".into()))
+                decode_error(
+                    4,
+                    clientdata::core::Error::InvalidRequest("content reference".into()),
+                )
             })?,
         )),
         other => return Err(rusqlite::Error::IntegralValueOutOfRange(3, other)),

@@ -17,14 +17,22 @@ fn put(server: &Server, token: &str, digest: &str, query: &str, data: Vec<u8>) -
     server.send(
         "PUT",
         &format!("/sync/content/{digest}{query}"),
-        &[("authorization", &auth), ("content-type", "application/octet-stream")],
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/octet-stream"),
+        ],
         data,
     )
 }
 
 fn get(server: &Server, token: &str, digest: &str, query: &str) -> Reply {
     let auth = format!("Bearer {token}");
-    server.send("GET", &format!("/sync/content/{digest}{query}"), &[("authorization", &auth)], vec![])
+    server.send(
+        "GET",
+        &format!("/sync/content/{digest}{query}"),
+        &[("authorization", &auth)],
+        vec![],
+    )
 }
 
 /// A 1 MiB JSON text: a string of `fill`.
@@ -45,7 +53,10 @@ fn content_is_authenticated_hash_checked_bounded_and_kept_per_user_and_dataset(d
     // A body that does not hash to the path's digest: refused, nothing stored.
     let forged = sha(b"something else").to_hex();
     let r = put(&server, &alice, &forged, "", data.clone());
-    assert_eq!((r.status, r.code().as_str()), (400, "content_hash_mismatch"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "content_hash_mismatch")
+    );
     let r = get(&server, &alice, &forged, "");
     assert_eq!((r.status, r.code().as_str()), (404, "content_not_found"));
     // Not a digest.
@@ -58,11 +69,17 @@ fn content_is_authenticated_hash_checked_bounded_and_kept_per_user_and_dataset(d
         MAX_CONTENT_BYTES + 1
     );
     let (status, body) = server.raw(head.as_bytes());
-    assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     // Exactly 8 MiB is accepted and comes back whole.
     let max = vec![9u8; MAX_CONTENT_BYTES];
     let max_digest = sha(&max).to_hex();
-    assert_eq!(put(&server, &alice, &max_digest, "", max.clone()).status, 204);
+    assert_eq!(
+        put(&server, &alice, &max_digest, "", max.clone()).status,
+        204
+    );
     let back = get(&server, &alice, &max_digest, "");
     assert_eq!(back.status, 200);
     assert_eq!(back.body.len(), MAX_CONTENT_BYTES);
@@ -70,20 +87,45 @@ fn content_is_authenticated_hash_checked_bounded_and_kept_per_user_and_dataset(d
 
     // Stored for alice's dataset "notes" (twice: idempotent).
     for _ in 0..2 {
-        assert_eq!(put(&server, &alice, &digest, "?dataset=notes", data.clone()).status, 204);
+        assert_eq!(
+            put(&server, &alice, &digest, "?dataset=notes", data.clone()).status,
+            204
+        );
     }
     let r = get(&server, &alice, &digest, "?dataset=notes");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     assert!(r.body == data);
     // Not in alice's other datasets, nor for bob, even knowing the digest.
-    for (who, query) in [(&alice, ""), (&alice, "?dataset=other"), (&bob, "?dataset=notes"), (&bob, "")] {
+    for (who, query) in [
+        (&alice, ""),
+        (&alice, "?dataset=other"),
+        (&bob, "?dataset=notes"),
+        (&bob, ""),
+    ] {
         let r = get(&server, who, &digest, query);
-        assert_eq!((r.status, r.code().as_str()), (404, "content_not_found"), "{query}");
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (404, "content_not_found"),
+            "{query}"
+        );
     }
     // A dataset name is percent-encoded and checked.
-    assert_eq!(put(&server, &alice, &digest, "?dataset=a%2Fb%20%C3%A9", data.clone()).status, 204);
-    assert_eq!(get(&server, &alice, &digest, "?dataset=a%2Fb%20%C3%A9").status, 200);
+    assert_eq!(
+        put(
+            &server,
+            &alice,
+            &digest,
+            "?dataset=a%2Fb%20%C3%A9",
+            data.clone()
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        get(&server, &alice, &digest, "?dataset=a%2Fb%20%C3%A9").status,
+        200
+    );
     let r = get(&server, &alice, &digest, "?dataset=");
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_request"));
 }
@@ -112,25 +154,41 @@ fn references_sync_as_metadata_and_need_their_content_first(db: &TestDb) {
         .unwrap()
         .request;
     let reply = server.post(&alice, serde_json::to_vec(&request).unwrap());
-    assert_eq!((reply.status, reply.code().as_str()), (409, "content_missing"));
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (409, "content_missing")
+    );
     let mut reader = Device::new(&alice);
     reader.client.dataset = Some("notes".into());
     reader.sync(&server, 100);
-    assert!(reader.contents().is_empty(), "a refused round applies nothing");
+    assert!(
+        reader.contents().is_empty(),
+        "a refused round applies nothing"
+    );
 
     // Uploaded to another dataset: still missing in this one.
     let hex = reference.sha256.to_hex();
-    assert_eq!(put(&server, &alice, &hex, "?dataset=elsewhere", data.clone()).status, 204);
+    assert_eq!(
+        put(&server, &alice, &hex, "?dataset=elsewhere", data.clone()).status,
+        204
+    );
     let reply = server.post(&alice, serde_json::to_vec(&request).unwrap());
     assert_eq!(reply.code(), "content_missing");
     // Uploaded here: the round goes through.
-    assert_eq!(put(&server, &alice, &hex, "?dataset=notes", data.clone()).status, 204);
+    assert_eq!(
+        put(&server, &alice, &hex, "?dataset=notes", data.clone()).status,
+        204
+    );
     writer.sync(&server, 100);
     reader.sync(&server, 100);
     let pulled = reader.contents();
     assert_eq!(pulled.len(), 2);
     let (_, _, value) = pulled.iter().find(|(p, _, _)| p == "files").unwrap();
-    assert_eq!(value, &Value::Ref(reference.clone()), "the reply carries the reference only");
+    assert_eq!(
+        value,
+        &Value::Ref(reference.clone()),
+        "the reply carries the reference only"
+    );
     let fetched = get(&server, &alice, &hex, "?dataset=notes");
     let value = reference
         .value_from(fetched.body.clone(), &sha(&fetched.body))
@@ -143,7 +201,10 @@ fn references_sync_as_metadata_and_need_their_content_first(db: &TestDb) {
         ..request
     };
     let reply = server.post(&alice, serde_json::to_vec(&old).unwrap());
-    assert_eq!((reply.status, reply.code().as_str()), (400, "unsupported_version"));
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (400, "unsupported_version")
+    );
 }
 
 on_both!(references_sync_as_metadata_and_need_their_content_first);

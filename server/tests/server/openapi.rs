@@ -96,7 +96,10 @@ fn paths_and_methods_are_exactly_the_routes_the_server_answers(db: &TestDb) {
                         reply.text()
                     );
                     let statuses = op["responses"].as_object().unwrap();
-                    assert!(statuses.contains_key(&reply.status.to_string()), "{method} {path}");
+                    assert!(
+                        statuses.contains_key(&reply.status.to_string()),
+                        "{method} {path}"
+                    );
                 }
                 None => {
                     assert_eq!(reply.status, 405, "{method} {path} is not documented");
