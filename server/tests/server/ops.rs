@@ -233,14 +233,14 @@ fn schema_is_shown_checked_and_migrated(db: &TestDb) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("schema version 0; this build: 2 (behind"),
+        text.contains("schema version 0; this build: 3 (behind"),
         "{text}"
     );
     assert!(ok(ops(db, &["schema"])).contains("version 0"));
-    assert!(ok(ops(db, &["migrate"])).contains(&format!("{} schema version 2", db.kind())));
+    assert!(ok(ops(db, &["migrate"])).contains(&format!("{} schema version 3", db.kind())));
     assert!(ok(ops(db, &["schema", "--check"])).contains("(up to date)"));
     assert!(
-        ok(ops(db, &["migrate"])).contains("version 2"),
+        ok(ops(db, &["migrate"])).contains("version 3"),
         "idempotent"
     );
 }
