@@ -786,7 +786,10 @@ scenario("awkward keys and values cross intact", async (context) => {
 });
 
 scenario("large values: four 900 KB values cross in pages cut by the 3 MiB byte budget", async (context) => {
-  const { page, nodes } = await devices(context);
+  // Inline values (the lazy threshold at its largest, 1 MiB): the exchange itself carries them,
+  // so its byte budget must cut the pages. Values by reference: e2e/tests/hydration.test.mjs.
+  const inline = { sync: { dataset: "devices", lazyThreshold: 1 << 20 } };
+  const { page, nodes } = await devices(context, ["A", "B"], { A: inline, B: inline });
   await withCd(page, "A", async (cd) => {
     const kv = cd.plugin("big");
     await kv.setMany([0, 1, 2, 3].map((i) => [`v${i}`, String(i).repeat(900_000)]));
