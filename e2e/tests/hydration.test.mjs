@@ -224,6 +224,21 @@ scenario("hydration throughput for 1 MiB values (prints MB/s)", async (context) 
   assert.ok(mbps > 0);
 });
 
+scenario("malformed hydration options are refused at open with InvalidOptionsError", async (context) => {
+  const page = await devicePage(context, h.server.url);
+  const user = unique("user");
+  const cases = [
+    [{ eagerHydration: "notes" }, "InvalidOptionsError"],
+    [{ eagerHydration: ["Not An Id"] }, "InvalidPluginIdError"],
+    [{ lazyThreshold: (1 << 20) + 1 }, "InvalidOptionsError"],
+    [{ lazyThreshold: -1 }, "InvalidOptionsError"],
+  ];
+  for (const [sync, name] of cases) {
+    const e = await rejects(openInstance(page, "X", { name: unique("dbX"), user, sync: { dataset: "devices", ...sync } }));
+    assert.equal(e.name, name, JSON.stringify(sync));
+  }
+});
+
 test("the file's scenarios ran against the real server", () => {
   assert.ok(h.server.url.startsWith("http://127.0.0.1:"));
 });
