@@ -11,7 +11,11 @@ cd "$(dirname "$0")/.."
 # Raised 230,000 -> 242,000 on 2026-12-04 (decision): device secrets, storage quarantine,
 # streamed reply cap and backoff (+6.8 KB), leases on demand (+4.6 KB), engine support (+1.5 KB),
 # server caps/coverage paging in the shared core (+1.7 KB), datasets/wiped stores (+2.3 KB).
-CEILING_BYTES=242000
+# Raised 242,000 -> 252,000 on 2026-12-04 (i16hy, a decision for the lead to take or drop with
+# this commit): lazy hydration of large values (content endpoint client, WebCrypto hashing,
+# getAsync/hydrateFile, eager hydration with held-back watermarks) +12.3 KB: 238,637 B at
+# 34b762d -> 250,936 B, both measured with the same wasm-bindgen + wasm-opt -Oz steps.
+CEILING_BYTES=252000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
