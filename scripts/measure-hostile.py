@@ -238,7 +238,7 @@ def bad_inputs(rng):
         ("text/plain body", b"POST /sync/exchange HTTP/1.1\r\nhost: x\r\nconnection: close\r\n" + auth + b"content-type: text/plain\r\ncontent-length: 2\r\n\r\n{}"),
         ("no token", b"POST /sync/exchange HTTP/1.1\r\nhost: x\r\nconnection: close\r\n" + jtype + b"content-length: 2\r\n\r\n{}"),
         ("declared 9 MB", b"POST /sync/exchange HTTP/1.1\r\nhost: x\r\n" + auth + jtype + b"content-length: 9000000\r\n\r\n"),
-        ("truncated JSON", exchange(b'{"version":1,')),
+        ("truncated JSON", exchange(b'{"version":2,')),
         ("not JSON", exchange(b"hello")),
     ]
     valid = req()

@@ -5,6 +5,7 @@
 //! [`Database`], which runs rounds from many threads: SQLite's one connection behind a mutex
 //! ([`Serialized`]), PostgreSQL's pool without one.
 
+use clientdata::core::content::Digest as ContentDigest;
 use clientdata::core::replica::{serve, ReplicaError, ServeStats};
 use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId};
@@ -32,6 +33,15 @@ pub trait Transaction: GcStore {
     /// The scope's salt for passphrase keys (PROTOCOL.md, `POST /sync/salt`): the stored one,
     /// or `fresh`, stored now, if there is none.
     fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], Self::Error>;
+
+    /// Whether this transaction's dataset holds the content `sha256`.
+    fn has_content(&mut self, sha256: &ContentDigest) -> Result<bool, Self::Error>;
+
+    /// Stores `data` as the content `sha256` (the caller checked the digest); idempotent.
+    fn put_content(&mut self, sha256: &ContentDigest, data: &[u8]) -> Result<(), Self::Error>;
+
+    /// The content `sha256` of this transaction's dataset, if held.
+    fn content(&mut self, sha256: &ContentDigest) -> Result<Option<Vec<u8>>, Self::Error>;
 
     /// How many of `what` this transaction's user holds (its own writes included), counting no
     /// further than `upto`.
@@ -74,6 +84,7 @@ pub fn exchange<B: Backend>(
     let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
     let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
     let mut answer = serve(&mut tx, request, limits, now_ms)?;
+    check_refs(&mut tx, request)?;
     // After `serve` validated the request (once); a refusal drops the transaction, push and all.
     let claimed = check_node(&mut tx, request)?;
     quota::check(&mut tx, &answer.1, claimed, caps)?;
@@ -109,6 +120,56 @@ pub fn resync<B: Backend>(
     let page = gc::resync_page(&mut tx, request, limits, now_ms)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(page)
+}
+
+/// Every pushed reference must name content already uploaded to this dataset (protocol v2,
+/// `PUT /sync/content/{sha256}`), so no reader is ever handed a reference nobody can resolve.
+fn check_refs<T: Transaction>(
+    tx: &mut T,
+    request: &ExchangeRequest,
+) -> Result<(), ReplicaError<T::Error>> {
+    for r in request
+        .push
+        .iter()
+        .filter_map(|r| r.value.as_ref()?.as_ref_content())
+    {
+        if !tx.has_content(&r.sha256).map_err(ReplicaError::Store)? {
+            return Err(Error::ContentMissing(r.sha256.to_hex()).into());
+        }
+    }
+    Ok(())
+}
+
+/// Stores content for `scope` after checking it hashes to `sha256` (`content_hash_mismatch`).
+pub fn put_content<B: Backend>(
+    backend: &mut B,
+    scope: &Scope,
+    sha256: &ContentDigest,
+    data: &[u8],
+) -> Result<(), ReplicaError<B::Error>> {
+    let got = ContentDigest(sha2::Sha256::digest(data).into());
+    if got != *sha256 {
+        return Err(Error::ContentHashMismatch {
+            expected: sha256.to_hex(),
+            got: format!("{} ({} bytes)", got.to_hex(), data.len()),
+        }
+        .into());
+    }
+    let mut tx = backend.begin(scope).map_err(ReplicaError::Store)?;
+    tx.put_content(sha256, data).map_err(ReplicaError::Store)?;
+    tx.commit_transaction().map_err(ReplicaError::Store)
+}
+
+/// The content `sha256` of `scope`, if held.
+pub fn get_content<B: Backend>(
+    backend: &mut B,
+    scope: &Scope,
+    sha256: &ContentDigest,
+) -> Result<Option<Vec<u8>>, B::Error> {
+    let mut tx = backend.begin(scope)?;
+    let data = tx.content(sha256)?;
+    tx.commit_transaction()?;
+    Ok(data)
 }
 
 /// A node id belongs to the device that first sent it with a secret: later requests for that node
@@ -215,6 +276,21 @@ pub trait Database: Send + Sync + 'static {
 
     /// The user's salt for passphrase keys ([`salt`]).
     fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], Self::Error>;
+
+    /// Stores content for `scope` (see [`put_content`]); blocking.
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<Self::Error>>;
+
+    /// The content `sha256` of `scope`, if held; blocking.
+    fn get_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+    ) -> Result<Option<Vec<u8>>, Self::Error>;
 }
 
 /// A single-connection [`Backend`] behind a mutex: every round waits for the one before. Right
@@ -271,5 +347,22 @@ impl<B: Backend> Database for Serialized<B> {
 
     fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], B::Error> {
         self.with(|backend| salt(backend, user, fresh))
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<B::Error>> {
+        self.with(|backend| put_content(backend, scope, sha256, data))
+    }
+
+    fn get_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+    ) -> Result<Option<Vec<u8>>, B::Error> {
+        self.with(|backend| get_content(backend, scope, sha256))
     }
 }

@@ -8,6 +8,7 @@
 //! - [`serve`]: the connection layer (connection cap, header/idle/write timeouts, bounded drain).
 //! - [`limits`]: request bodies within a deadline and a shared in-flight byte budget.
 //! - [`routes`]: handlers, CORS; [`static_files`]: files confined to their directory.
+//! - [`content`]: `/sync/content/{sha256}`, the bytes of values synced by reference.
 //! - [`quota`]: per-user caps on plugins, nodes and records (and the tombstone horizon).
 //! - [`gc`]: tombstone collection, readers, the full-resync walk (protocol v2).
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
@@ -26,6 +27,7 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod content;
 pub mod database;
 pub mod error;
 pub mod gc;

@@ -1,5 +1,5 @@
 //! The HTTP surface: `POST /sync/exchange`, `POST /sync/resync` (the full-resync walk),
-//! `POST /sync/salt`, `GET /health`, CORS and static files.
+//! `POST /sync/salt`, `/sync/content/{sha256}` (`content`), `GET /health`, CORS and static files.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +55,10 @@ pub fn router<B: Database>(
         .route("/sync/exchange", post(exchange::<B>))
         .route("/sync/salt", post(salt::<B>))
         .route("/sync/resync", post(resync::<B>))
+        .route(
+            "/sync/content/{sha256}",
+            get(crate::content::get::<B>).put(crate::content::put::<B>),
+        )
         .route("/health", get(health::<B>))
         .with_state(state);
     for mount in statics {
@@ -87,7 +91,7 @@ fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
             .allow_headers([AUTHORIZATION, CONTENT_TYPE])
             .max_age(Duration::from_secs(600)),
     )

@@ -118,7 +118,11 @@ impl ClientData {
         } else if let Some(q) = options::integer(&quota, "quotaBytes", MAX_SAFE)? {
             self.db.set_quota(&plugin, Some(q));
         }
-        Ok(PluginStore::new(self.db.clone(), plugin))
+        Ok(PluginStore::new(
+            self.db.clone(),
+            plugin,
+            self.syncer.clone(),
+        ))
     }
 
     /// Which engine is in use and how durable it is.

@@ -48,6 +48,14 @@ export interface OpenOptions {
     /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
      * with BodyTooLargeError. */
     maxReplyBytes?: number;
+    /** Values larger than this many encoded bytes (default 32768, at most 1 MiB) sync by
+     * reference: uploaded to the server's content endpoint, pulled as metadata, fetched on demand
+     * (`getAsync`, `hydrateFile`). */
+    lazyThreshold?: number;
+    /** Plugins whose values synced by reference are fetched within the pull (true: all). A fetch
+     * that fails holds back that record's writer in that plugin until the next sync
+     * (`contentFailures` in the result). Default: none (lazy). */
+    eagerHydration?: boolean | string[];
   };
   /**
    * End-to-end encryption (docs/THREAT-MODEL.md): every value and key name leaves the device
@@ -222,6 +230,8 @@ export interface SyncResult {
   upserts: number;
   /** Deletions taken in (applied tombstones and records removed by a full resync). */
   deletions: number;
+  /** Eager content fetches that failed; their records come again with the next sync. */
+  contentFailures: number;
 }
 /** Options of `ClientData.sync`. */
 export interface SyncCallOptions extends ExchangeOptions {
@@ -232,9 +242,11 @@ export interface SyncServiceOptions {
   signal?: AbortSignal;
   context?: { models?: string[] };
   limit?: number;
+  /** `pullChanged` only: fetch no content (values synced by reference stay metadata). */
+  metadataOnly?: boolean;
 }
 /** `SyncService.capabilities()`. */
-export interface SyncCapabilities { scopedSync: true; lazyHydration: boolean; }
+export interface SyncCapabilities { scopedSync: true; lazyHydration: true; }
 /** One probe of `Verifier.verify()`. */
 export interface VerifyProbe { ok: boolean; latencyMs: number; error?: string; }
 /** `Verifier.verify()`. */

@@ -62,7 +62,11 @@ export function putRows(store, rows, ifNewer) {
         const cur = get.result;
         // A stored row without a valid stamp is corrupt (quarantined at open): any write
         // replaces it, or a stamp like "zzz" would outrank every real one forever.
-        if (!cur || !STAMP.test(cur.h) || cur.h < row.h) store.put(row);
+        // At an equal stamp (the same write), content replaces a reference to it: hydration
+        // (core::record::Record::replaces).
+        const hydrates = cur && cur.h === row.h && typeof cur.r === "string" && row.r === undefined
+          && (row.v !== undefined || row.b !== undefined);
+        if (!cur || !STAMP.test(cur.h) || cur.h < row.h || hydrates) store.put(row);
       };
     }
   };
@@ -145,9 +149,10 @@ export function fenceEpoch(tx, epochs, lockName, epoch) {
   (fence ?? get).onsuccess = decide;
 }
 
-export function recordRow(p, k, h, v, b) {
+export function recordRow(p, k, h, v, b, r) {
   const row = { p, k, h };
   if (v !== undefined) row.v = v;
   if (b !== undefined) row.b = b;
+  if (r !== undefined) row.r = r;
   return row;
 }

@@ -60,5 +60,6 @@ extern "C" {
         h: &str,
         v: Option<String>,
         b: Option<js_sys::Uint8Array>,
+        r: Option<String>,
     ) -> JsValue;
 }

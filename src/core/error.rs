@@ -113,6 +113,19 @@ pub enum Error {
         /// What the grammar expected, and at which byte.
         reason: String,
     },
+    /// Content fetched for a reference does not hash to its digest (or has another size);
+    /// nothing of it is stored.
+    #[error("content does not match its reference: expected sha256 {expected}, got {got}")]
+    ContentHashMismatch {
+        /// The reference's digest.
+        expected: String,
+        /// What the fetched content hashed to, and its size.
+        got: String,
+    },
+    /// A pushed reference names content the server does not hold for this dataset (upload it
+    /// first); nothing of the request is applied.
+    #[error("content {0} was not uploaded before the record that references it")]
+    ContentMissing(String),
 }
 
 impl Error {
@@ -137,6 +150,8 @@ impl Error {
             Error::WatermarkRegression(_) => "watermark_regression",
             Error::NoProgress => "no_progress",
             Error::InvalidJson { .. } => "invalid_json",
+            Error::ContentHashMismatch { .. } => "content_hash_mismatch",
+            Error::ContentMissing(_) => "content_missing",
         }
     }
 
@@ -161,6 +176,8 @@ impl Error {
             Error::WatermarkRegression(_) => "WatermarkRegressionError",
             Error::NoProgress => "NoProgressError",
             Error::InvalidJson { .. } => "InvalidJsonError",
+            Error::ContentHashMismatch { .. } => "ContentHashMismatchError",
+            Error::ContentMissing(_) => "ContentMissingError",
         }
     }
 }
@@ -280,6 +297,11 @@ mod tests {
                 record: String::new(),
                 reason: String::new(),
             },
+            Error::ContentHashMismatch {
+                expected: String::new(),
+                got: String::new(),
+            },
+            Error::ContentMissing(String::new()),
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         for code in &codes {

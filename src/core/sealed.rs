@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use super::content::ContentRef;
 use super::error::SealError;
 use super::hlc::Hlc;
 use super::ids::{Key, PluginId};
@@ -160,15 +161,24 @@ pub fn associated_data(wire_plugin: &PluginId, wire_key: &Key, hlc: Hlc, key: Ke
 const KIND_TOMBSTONE: u8 = 0;
 const KIND_JSON: u8 = 1;
 const KIND_BYTES: u8 = 2;
+/// A value by reference (`core::content`): its encoded reference. The sealer does not offload
+/// content (the round pushes sealed values inline), so only a record that arrived unhydrated
+/// from an unsealed peer of the same dataset could carry one.
+const KIND_REF: u8 = 3;
 
 /// The plaintext sealed for `record`: its real names and value (or a tombstone mark).
 pub fn inner(record: &Record) -> Vec<u8> {
     let plugin = record.plugin.as_str().as_bytes();
     let key = record.key.as_str().as_bytes();
+    let reference;
     let (kind, value): (u8, &[u8]) = match &record.value {
         None => (KIND_TOMBSTONE, &[]),
         Some(Value::Json(text)) => (KIND_JSON, text.as_bytes()),
         Some(Value::Bytes(bytes)) => (KIND_BYTES, bytes),
+        Some(Value::Ref(r)) => {
+            reference = r.encode();
+            (KIND_REF, reference.as_bytes())
+        }
     };
     // Plugin ids are at most 64 bytes and keys at most 1024: both lengths fit.
     let mut out = Vec::with_capacity(4 + plugin.len() + key.len() + value.len());
@@ -201,6 +211,9 @@ pub fn parse_inner(plain: &[u8], hlc: Hlc) -> Result<Record, SealError> {
         KIND_TOMBSTONE if value.is_empty() => None,
         KIND_JSON => Some(Value::Json(text(value)?)),
         KIND_BYTES => Some(Value::Bytes(value.to_vec())),
+        KIND_REF => Some(Value::Ref(
+            ContentRef::decode(&text(value)?).ok_or_else(|| bad("malformed reference"))?,
+        )),
         _ => return Err(bad("unknown kind")),
     };
     Ok(Record {

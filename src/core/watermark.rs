@@ -35,6 +35,16 @@ impl VersionVector {
         }
     }
 
+    /// Sets `node`'s watermark to `at`, or removes it for `None`, even downwards: only for a
+    /// client holding back a watermark it has not committed yet (a record it could not take
+    /// this round, `sync::hydrate_plan`).
+    pub fn hold(&mut self, node: NodeId, at: Option<Hlc>) {
+        match at {
+            Some(hlc) => self.0.insert(node, hlc),
+            None => self.0.remove(&node),
+        };
+    }
+
     /// Moves a record's own node watermark up to the record.
     pub fn advance_to(&mut self, hlc: Hlc) {
         self.advance(hlc.node, hlc)

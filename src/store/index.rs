@@ -47,7 +47,7 @@ impl Index {
     pub fn apply(&mut self, record: Record) -> bool {
         let ns = self.plugins.entry(record.plugin.clone()).or_default();
         let current = ns.entries.get(record.key.as_str());
-        if !record.wins_over(current.map(|e| &e.hlc)) {
+        if !record.replaces(current.map(|e| (&e.hlc, e.value.as_ref()))) {
             return false;
         }
         let old_cost = current.map_or(0, |e| record_cost(&record.key, e.value.as_ref()));
@@ -188,6 +188,14 @@ impl Index {
                 }
             })
         })
+    }
+
+    /// The stored vector of `kind` for `plugin` (empty if none).
+    pub fn vector(&self, kind: VectorKind, plugin: &PluginId) -> VersionVector {
+        self.vectors
+            .get(&(kind, plugin.clone()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Applies a batch of records and vectors (the in-memory half of a sync commit; the caller

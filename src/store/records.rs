@@ -112,6 +112,10 @@ impl Records {
                 key: key.to_string(),
                 reason,
             },
+            StoreError::NotHydrated { .. } => StoreError::NotHydrated {
+                plugin: plugin.to_string(),
+                key: key.to_string(),
+            },
             other => other,
         })?;
         self.reads.put(plugin, key, Some(&js));

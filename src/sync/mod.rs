@@ -5,6 +5,9 @@
 //! - `config` (pure): options, endpoint URLs, retry backoff.
 //! - `error` (pure): `SyncError`, each kind with a JS name and a stable code.
 //! - `push_plan` (pure): dirty keys and the full walk merged into a round's push.
+//! - `hydrate_plan` (pure): what a round keeps when eagerly fetched content failed.
+//! - `hydrate` (wasm32): values by reference: uploads before a push, fetches (eager, `getAsync`,
+//!   `hydrateFile`), each checked against its SHA-256 (WebCrypto).
 //! - `transport` (wasm32): one POST with timeout, abort, retries and one token refresh on 401.
 //! - `round` (wasm32): `Syncer`, one round and the `hasMore` loop, scope and dirty keys.
 //! - `sealed` (wasm32): end-to-end encryption of a round (`core::sealed` decides, WebCrypto
@@ -15,12 +18,15 @@
 
 pub mod config;
 pub mod error;
+pub mod hydrate_plan;
 pub mod push_plan;
 
 #[cfg(target_arch = "wasm32")]
 pub mod auto;
 #[cfg(target_arch = "wasm32")]
 pub mod full_resync;
+#[cfg(target_arch = "wasm32")]
+pub mod hydrate;
 #[cfg(target_arch = "wasm32")]
 pub mod round;
 #[cfg(target_arch = "wasm32")]

@@ -15,8 +15,10 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
+use super::config::Eager;
 use super::error::SyncError;
 use super::full_resync;
+use super::hydrate::Content;
 pub use super::push_plan::Direction;
 use super::push_plan::{self, Dirty};
 use super::sealed::Sealer;
@@ -47,6 +49,8 @@ pub struct Outcome {
     pub removed: usize,
     /// This round was a full resync (the server said `fullResync`).
     pub full: bool,
+    /// Eager content fetches that failed (their nodes were held back, `sync::hydrate`).
+    pub content_failures: usize,
 }
 
 /// Runs rounds for one store.
@@ -147,6 +151,14 @@ impl Syncer {
     /// The store.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The content endpoint of this store's dataset (`sync::hydrate`).
+    pub fn content(&self) -> Content<'_> {
+        Content {
+            transport: &self.transport,
+            dataset: self.client.dataset.as_deref().unwrap_or_default(),
+        }
     }
 
     /// The transport (for the verifier's health probe).
@@ -251,9 +263,18 @@ impl Syncer {
             outgoing.request.push = planned.push;
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
+        let mut request = request;
         let wire = match &self.sealer {
             Some(sealer) => Some(sealer.seal(&request, scope).await?),
-            None => None,
+            None => {
+                // Lazy hydration moves content by its plaintext hash, so not with encryption:
+                // sealed values travel inline (up to the exchange's value limit).
+                let threshold = self.transport.config().lazy_threshold;
+                self.content()
+                    .offload(&mut request.push, threshold, signal)
+                    .await?;
+                None
+            }
         };
         let body = to_json(wire.as_ref().unwrap_or(&request))?;
         let answer = self
@@ -273,7 +294,7 @@ impl Syncer {
         }
         let now = JsClock.try_now_ms()?;
         let removed = self.drop_collected(&request, &reply, now).await?;
-        let plan = self.db.with_index(|index| {
+        let mut plan = self.db.with_index(|index| {
             self.client
                 .plan(index, &request, &reply, &clock, now)
                 .map_err(protocol_only)
@@ -281,7 +302,17 @@ impl Syncer {
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
         }
-        let applied = plan.applied;
+        let eager = &self.transport.config().eager;
+        let content_failures = if direction == Direction::PullMetadata || *eager == Eager::None {
+            0
+        } else {
+            self.content()
+                .eager(&mut plan.batch, eager, &self.db, signal)
+                .await?
+        };
+        // A held-back node would fail the same way at once: the next sync retries it.
+        let held_back = content_failures > 0;
+        let applied = plan.applied.min(plan.batch.records.len());
         let deletions = plan
             .batch
             .records
@@ -289,7 +320,7 @@ impl Syncer {
             .filter(|r| r.is_tombstone())
             .count();
         let coverage_next = plan.coverage_next.clone();
-        let has_more = plan.has_more || coverage_next.is_some() || sealed_more;
+        let has_more = !held_back && (plan.has_more || coverage_next.is_some() || sealed_more);
         let new_clock = plan.clock.clone();
         // A round that moved nothing (the common idle round) has nothing to commit.
         let idle = plan.batch.records.is_empty()
@@ -314,11 +345,12 @@ impl Syncer {
         let outcome = Outcome {
             applied,
             shipped: request.push.len(),
-            has_more: has_more || more_to_push,
+            has_more: has_more || (more_to_push && !held_back),
             changed,
             deletions,
             removed,
             full: false,
+            content_failures,
         };
         summary::announce(&self.db, &outcome);
         Ok(outcome)
@@ -394,6 +426,7 @@ impl Syncer {
             deletions: walked.deleted,
             removed: walked.removed,
             full: true,
+            content_failures: 0,
         };
         summary::announce(&self.db, &outcome);
         Ok(outcome)
@@ -420,6 +453,7 @@ impl Syncer {
             totals.deletions += outcome.deletions + outcome.removed;
             totals.full |= outcome.full;
             totals.has_more = outcome.has_more;
+            totals.content_failures += outcome.content_failures;
             progress(&totals);
             // Each round either moves records or ends: a server that claims more without
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
@@ -475,4 +509,6 @@ pub struct Totals {
     /// This sync was the first complete one after the store was found wiped at open: it pulled
     /// everything the server holds again.
     pub wiped: bool,
+    /// Eager content fetches that failed (see [`Outcome::content_failures`]).
+    pub content_failures: usize,
 }

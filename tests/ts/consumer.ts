@@ -13,7 +13,8 @@ export async function everything(signal: AbortSignal): Promise<void> {
     server: "https://sync.example",
     token: async () => "token",
     autoSync: { intervalMs: 30_000, debounceMs: 500 },
-    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20 },
+    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20,
+      lazyThreshold: 32_768, eagerHydration: ["notes-app"] },
     quotas: { "notes-app": 1_000_000 },
   });
   // End-to-end encryption: a non-extractable key (and the ones before a rotation), or a passphrase.
@@ -38,6 +39,8 @@ export async function everything(signal: AbortSignal): Promise<void> {
     void stored;
   }
   await kv.setAsync("big", "x".repeat(100_000));
+  const hydrated: StoredValue | undefined = await kv.getAsync("big");
+  void hydrated;
   await kv.setMany([["a", 1], ["b", { x: 2 }]]);
   await kv.flush();
   await quota.flush();
@@ -93,7 +96,10 @@ export async function everything(signal: AbortSignal): Promise<void> {
   const pushed: number = await svc.pushChanged();
   svc.markDirty({ relPath: "notes-app/draft" });
   svc.markDirty();
-  const scoped: boolean = svc.capabilities().scopedSync;
+  const scoped: boolean = svc.capabilities().scopedSync && svc.capabilities().lazyHydration;
+  const metadata: number = await svc.pullChanged({ metadataOnly: true });
+  const failures: number = all.contentFailures + metadata;
+  void failures;
   await svc.hydrateFile("notes-app/draft");
 
   const provider = datastore.createProvider({ name: "supervisor", server: "https://sync.example", token: "t" });

@@ -18,6 +18,7 @@ mod store;
 
 use std::time::Duration;
 
+use clientdata::core::content::Digest;
 use clientdata::core::replica::{ReplicaError, ServeStats};
 use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits, VectorKind};
@@ -217,6 +218,20 @@ impl Database for PgDatabase {
 
     fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], PgError> {
         backend::salt(&mut self.connection()?, user, fresh)
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &Digest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<PgError>> {
+        let mut conn = self.connection().map_err(ReplicaError::Store)?;
+        backend::put_content(&mut conn, scope, sha256, data)
+    }
+
+    fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, PgError> {
+        backend::get_content(&mut self.connection()?, scope, sha256)
     }
 }
 

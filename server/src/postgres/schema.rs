@@ -96,6 +96,16 @@ CREATE TABLE collected (
 -- The oldest tombstones of a dataset, for the collection pass: one range of a partial index.
 CREATE INDEX records_tombstones ON records (user_id, hlc) WHERE kind = 0;
 "#,
+    r#"
+-- Content of values synced by reference (protocol v2), per dataset row, by SHA-256. Records of
+-- kind 3 name it with `value` = `j|b:<size>:<sha256>` (core::content::ContentRef::encode).
+CREATE TABLE content (
+    user_id bigint NOT NULL,
+    sha256  bytea NOT NULL,
+    data    bytea NOT NULL,
+    PRIMARY KEY (user_id, sha256)
+);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use clientdata::core::content::Digest;
 use clientdata::core::replica::{ReplicaError, ServeStats};
 use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
@@ -13,6 +14,7 @@ use super::{SqliteBackend, SqliteError, SqliteOptions};
 use crate::auth::UserId;
 use crate::backend::{Database, Serialized};
 use crate::quota::UserCaps;
+use crate::scope::Scope;
 use crate::user_gate::UserGate;
 
 /// Read connections by default: rounds of that many users read at once (each user reads on at
@@ -89,6 +91,19 @@ impl Database for SqliteDatabase {
 
     fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], SqliteError> {
         self.gate.run(user, || self.writer.salt(user, fresh))
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &Digest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<SqliteError>> {
+        self.writer.put_content(scope, sha256, data)
+    }
+
+    fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {
+        self.writer.get_content(scope, sha256)
     }
 }
 

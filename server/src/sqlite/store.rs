@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use clientdata::core::content::{ContentRef, Digest};
 use clientdata::core::{
     Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks,
 };
@@ -21,6 +22,8 @@ const NO_BOUND: &str = "~";
 const TOMBSTONE: i64 = 0;
 const JSON: i64 = 1;
 const BYTES: i64 = 2;
+/// A value by reference: `value` is `ContentRef::encode`'s text.
+const REF: i64 = 3;
 
 /// One exchange round of one user. Dropped without
 /// [`Transaction::commit_transaction`](crate::backend::Transaction::commit_transaction), it rolls
@@ -63,7 +66,14 @@ impl<'c> SqliteTx<'c> {
             None => (TOMBSTONE, &Null),
             Some(Value::Json(text)) => (JSON, text),
             Some(Value::Bytes(bytes)) => (BYTES, bytes),
+            Some(Value::Ref(c)) => {
+                return self.upsert(r, REF, &c.encode());
+            }
         };
+        self.upsert(r, kind, value)
+    }
+
+    fn upsert(&self, r: &Record, kind: i64, value: &dyn ToSql) -> rusqlite::Result<()> {
         self.tx.prepare_cached(UPSERT_RECORD)?.execute(params![
             self.user,
             r.plugin.as_str(),
@@ -176,6 +186,32 @@ impl crate::backend::Transaction for SqliteTx<'_> {
             .prepare_cached("SELECT salt FROM salts WHERE user_id = ?1")?
             .query_row(params![self.user], |row| row.get(0))?;
         Ok(salt.try_into().unwrap_or(*fresh))
+    }
+
+    fn has_content(&mut self, sha256: &Digest) -> Result<bool, SqliteError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM content WHERE user_id = ?1 AND sha256 = ?2")?
+            .query_row(params![self.user, &sha256.0[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn put_content(&mut self, sha256: &Digest, data: &[u8]) -> Result<(), SqliteError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO content (user_id, sha256, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![self.user, &sha256.0[..], data])?;
+        Ok(())
+    }
+
+    fn content(&mut self, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT data FROM content WHERE user_id = ?1 AND sha256 = ?2")?
+            .query_row(params![self.user, &sha256.0[..]], |row| row.get(0))
+            .optional()?)
     }
 }
 
@@ -357,6 +393,14 @@ pub(super) fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
         TOMBSTONE => None,
         JSON => Some(Value::Json(row.get(4)?)),
         BYTES => Some(Value::Bytes(row.get(4)?)),
+        REF => Some(Value::Ref(
+            ContentRef::decode(row.get_ref(4)?.as_str()?).ok_or_else(|| {
+                decode_error(
+                    4,
+                    clientdata::core::Error::InvalidRequest("content reference".into()),
+                )
+            })?,
+        )),
         other => return Err(rusqlite::Error::IntegralValueOutOfRange(3, other)),
     };
     Ok(Record {

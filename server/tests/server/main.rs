@@ -6,6 +6,7 @@ mod support;
 mod catalogue;
 mod clock;
 mod config;
+mod content;
 mod crash;
 mod errors;
 mod exchange;

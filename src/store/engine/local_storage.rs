@@ -149,7 +149,7 @@ impl LsEngine {
                 let stored = self.storage.get_item(&item).ok().flatten();
                 if stored
                     .and_then(|s| journal::decode(&s).ok())
-                    .is_some_and(|s| s.hlc >= record.hlc)
+                    .is_some_and(|s| !record.replaces(Some((&s.hlc, s.value.as_ref()))))
                 {
                     continue;
                 }
