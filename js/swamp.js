@@ -98,7 +98,7 @@ export function createProvider(config) {
       pullChanged: async (options) => (await service()).pullChanged(options),
       pushChanged: async (options) => (await service()).pushChanged(options),
       markDirty: async (options) => (await service()).markDirty(options),
-      capabilities: () => ({ scopedSync: true, lazyHydration: false }),
+      capabilities: () => ({ scopedSync: true, lazyHydration: true }),
       hydrateFile: async (relPath, options) => (await service()).hydrateFile(relPath, options),
     }),
   };

@@ -25,11 +25,11 @@ t = time.time()
 for c in range(0, n, 1000):
     ids = ["p%06d" % i for i in range(c, min(n, c + 1000))]
     push = [{"plugin": pl, "key": "k", "hlc": "%012x-%04x-%s" % (start + c // 1000, i, node), "value": {"json": "1"}} for i, pl in enumerate(ids)]
-    post({"version": 1, "node": node, "plugins": ids, "seen": {}, "push": push, "limit": 1000})
+    post({"version": 2, "node": node, "plugins": ids, "seen": {}, "push": push, "limit": 1000})
 seeded = time.time() - t
 reader = "%016x" % random.getrandbits(63)
 t = time.time()
-body = post({"version": 1, "node": reader, "seen": {}, "push": [], "limit": 1000})
+body = post({"version": 2, "node": reader, "seen": {}, "push": [], "limit": 1000})
 took = time.time() - t
 reply = json.loads(body)
 print(f"{n} plugins: seeded in {seeded:.1f} s; unscoped reply {len(body)} B in {took:.2f} s, {len(reply['records'])} records, coverage of {len(reply['coverage'])} plugins, coverageNext {reply.get('coverageNext')}")

@@ -160,7 +160,7 @@ def big_seen_body(limit=8 * 1000 * 1000):
         parts.append(entry)
         size += len(entry) + 1
         i += 1
-    return ('{"version":1,"node":"%s","limit":1,"seen":{"p":{%s}}}' % (NODE, ",".join(parts))).encode()
+    return ('{"version":2,"node":"%s","limit":1,"seen":{"p":{%s}}}' % (NODE, ",".join(parts))).encode()
 
 
 def measure_memory(binary):
@@ -211,7 +211,7 @@ def bad_inputs(rng):
         return r
 
     def req(**over):
-        r = {"version": 1, "node": NODE, "push": [record()], "limit": 10}
+        r = {"version": 2, "node": NODE, "push": [record()], "limit": 10}
         r.update(over)
         return json.dumps(r).encode()
 
@@ -238,7 +238,7 @@ def bad_inputs(rng):
         ("text/plain body", b"POST /sync/exchange HTTP/1.1\r\nhost: x\r\nconnection: close\r\n" + auth + b"content-type: text/plain\r\ncontent-length: 2\r\n\r\n{}"),
         ("no token", b"POST /sync/exchange HTTP/1.1\r\nhost: x\r\nconnection: close\r\n" + jtype + b"content-length: 2\r\n\r\n{}"),
         ("declared 9 MB", b"POST /sync/exchange HTTP/1.1\r\nhost: x\r\n" + auth + jtype + b"content-length: 9000000\r\n\r\n"),
-        ("truncated JSON", exchange(b'{"version":1,')),
+        ("truncated JSON", exchange(b'{"version":2,')),
         ("not JSON", exchange(b"hello")),
     ]
     valid = req()
@@ -258,7 +258,7 @@ def still_valid(body):
     """A rough protocol check: whether a mutated body may still be a valid request."""
     try:
         r = json.loads(body)
-        ok = set(r) <= {"version", "node", "plugins", "seen", "push", "limit"} and r["version"] == 1
+        ok = set(r) <= {"version", "node", "plugins", "seen", "push", "limit"} and r["version"] == 2
         ok = ok and re.fullmatch(r"[0-9a-f]{16}", r["node"]) and r["node"] != "0" * 16
         ok = ok and isinstance(r["limit"], int) and 1 <= r["limit"] <= 1000
         for rec in r.get("push", []):
@@ -296,7 +296,7 @@ def measure_bad_inputs(binary):
             else:
                 failures.append(f"{what}: {status} code={code!r} body={body[:60]!r}")
         # Nothing may have been stored: a fresh device pulls nothing.
-        got = post(addr, json.dumps({"version": 1, "node": "00000000000000b2", "limit": 1000}).encode())
+        got = post(addr, json.dumps({"version": 2, "node": "00000000000000b2", "limit": 1000}).encode())
         stored = len(json.loads(got[2])["records"]) if got and got[0] == 200 else "?"
         proc.kill()
         proc.wait()

@@ -16,7 +16,7 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
-log "debian packages (chromium, chromedriver, firefox-esr, WebKitGTK's driver, xvfb, postgresql)"
+log "debian packages (chromium, chromedriver, firefox-esr, WebKitGTK's driver, xvfb, postgresql, sqlite3)"
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
@@ -27,6 +27,8 @@ command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 command -v xvfb-run >/dev/null || need_apt+=(xvfb)
 # The server's PostgreSQL backend is tested on a throwaway cluster (scripts/pg.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The encryption e2e test reads and tampers with the server's SQLite file (sqlite3 CLI).
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 # schemathesis (scripts/schemathesis.sh) lives in a virtualenv under tools/.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

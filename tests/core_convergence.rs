@@ -491,11 +491,12 @@ fn a_reply_that_lost_its_way_is_harmless_and_the_next_round_retries() {
 
 // ---- Tombstone collection with a horizon, and full resync (core::gc) ----
 //
-// The protocol does not carry these yet; this drives the pure decisions of `core::gc` around the
-// real `serve` and `Client`, as the server and the browser are meant to: the server remembers its
-// readers and collects tombstones, a reader past the horizon walks the server's rows by key.
+// This drives the pure decisions of `core::gc` around the real `serve` and `Client`, as the
+// server (server/src/gc.rs) and the browser (src/sync/full_resync.rs) do: the server remembers its
+// readers and collects tombstones, a reader that missed a collected deletion
+// (`missed_collection`, the server's test) walks the server's rows by key.
 
-use clientdata::core::gc::{drop_collected, Horizon, Reader, ResyncPage};
+use clientdata::core::gc::{drop_collected, missed_collection, Horizon, Reader, ResyncPage};
 use clientdata::core::replica::effective_seen;
 use clientdata::core::{Batch, Watermarks};
 
@@ -515,9 +516,9 @@ struct Gc {
 }
 
 impl Sim {
-    /// A lossless round under collection: a reader past the horizon resyncs fully first.
+    /// A lossless round under collection: a reader that missed a collected deletion resyncs
+    /// fully first (what the server answers `fullResync`).
     fn gc_round(&mut self, gc: &mut Gc, r: usize, resync: bool) -> Result<(usize, bool), String> {
-        let horizon = Horizon { ms: HORIZON_MS };
         let limit = self.rng.u32(1..=50);
         let replica = &mut self.replicas[r];
         let out = replica
@@ -525,7 +526,8 @@ impl Sim {
             .request(&mut replica.store, &replica.clock, None, limit)
             .map_err(|e| e.to_string())?;
         let node = replica.client.node;
-        if resync && horizon.needs_full_resync(gc.readers.get(&node), &out.request.seen, self.now) {
+        let seen = effective_seen(&out.request);
+        if resync && missed_collection(&seen, &gc.collected_floor) {
             self.full_resync(gc, r)?;
             return Ok((1, true));
         }

@@ -347,7 +347,7 @@ fn protocol_target(input: &[u8]) {
         let _ = reply.validate(&limits, NOW);
         let node = NodeId::new(7).unwrap();
         let request = ExchangeRequest {
-            version: 1,
+            version: clientdata::core::PROTOCOL_VERSION,
             node,
             plugins: None,
             seen: Default::default(),

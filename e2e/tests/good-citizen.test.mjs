@@ -107,7 +107,7 @@ scenario("an endless reply is abandoned past sync.maxReplyBytes: bounded bytes r
   const server = await hostileServer((req, res) => {
     // 200 OK, chunked (no length to check up front), 64 KiB every 10 ms, forever.
     res.writeHead(200, { "content-type": "application/json" });
-    res.write('{"version":1,"records":[');
+    res.write('{"version":2,"records":[');
     const chunk = Buffer.alloc(CHUNK, " ");
     const timer = setInterval(() => {
       if (res.destroyed) return;

@@ -54,7 +54,7 @@ test("the swamp datastore: shape, config schema, provider contract", async () =>
   assert.equal(r.free, null);
   assert.equal(r.held, "string");
   assert.equal(r.pushed, 2);
-  assert.deepEqual(r.capabilities, { scopedSync: true, lazyHydration: false });
+  assert.deepEqual(r.capabilities, { scopedSync: true, lazyHydration: true });
   assert.equal(r.healthy, true, r.message);
   await context.close();
 });

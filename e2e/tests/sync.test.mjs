@@ -540,7 +540,7 @@ scenario("a record forged with B's node id through the real server never reaches
   const res = await fetch(`${h.server.url}/sync/exchange`, {
     method: "POST",
     headers: { authorization: `Bearer dev-token-${user}`, "content-type": "application/json" },
-    body: JSON.stringify({ version: 1, node: FAKE_NODE, dataset: "devices", push: [forged], limit: 10 }),
+    body: JSON.stringify({ version: 2, node: FAKE_NODE, dataset: "devices", push: [forged], limit: 10 }),
   });
   assert.equal(res.status, 200, await res.text());
   for (let i = 0; i < 3; i++) await sync(page, "B");
@@ -589,8 +589,8 @@ scenario("a reply whose coverage is below what it sends: WatermarkRegressionErro
 });
 
 for (const [what, body] of [
-  ["malformed JSON", '{"version":1,"records":['],
-  ["JSON of the wrong shape", '{"version":1,"records":"nope","coverage":{},"hasMore":false}'],
+  ["malformed JSON", '{"version":2,"records":['],
+  ["JSON of the wrong shape", '{"version":2,"records":"nope","coverage":{},"hasMore":false}'],
   ["an HTML page", "<!doctype html><title>proxy error</title>"],
 ]) {
   scenario(`a reply that is ${what}: InvalidReplyError, nothing applied`, async (context) => {
@@ -599,7 +599,7 @@ for (const [what, body] of [
 }
 
 scenario("a reply of another protocol version: UnsupportedVersionError, nothing applied", async (context) => {
-  await tampered(context, (json) => ({ ...json, version: 2 }), { name: "UnsupportedVersionError", code: "unsupported_version" });
+  await tampered(context, (json) => ({ ...json, version: 3 }), { name: "UnsupportedVersionError", code: "unsupported_version" });
 });
 
 // --- events, tabs, auto-sync ------------------------------------------------------------------
@@ -786,7 +786,10 @@ scenario("awkward keys and values cross intact", async (context) => {
 });
 
 scenario("large values: four 900 KB values cross in pages cut by the 3 MiB byte budget", async (context) => {
-  const { page, nodes } = await devices(context);
+  // Inline values (the lazy threshold at its largest, 1 MiB): the exchange itself carries them,
+  // so its byte budget must cut the pages. Values by reference: e2e/tests/hydration.test.mjs.
+  const inline = { sync: { dataset: "devices", lazyThreshold: 1 << 20 } };
+  const { page, nodes } = await devices(context, ["A", "B"], { A: inline, B: inline });
   await withCd(page, "A", async (cd) => {
     const kv = cd.plugin("big");
     await kv.setMany([0, 1, 2, 3].map((i) => [`v${i}`, String(i).repeat(900_000)]));
@@ -832,7 +835,7 @@ scenario("sync service: shapes, counts, markDirty, capabilities, scope by contex
 
   const caps = await withCd(page, "A", (_, __, state) => state.svc.capabilities());
   assert.equal(caps.scopedSync, true);
-  assert.equal(typeof caps.lazyHydration, "boolean");
+  assert.equal(caps.lazyHydration, true);
 
   for (const k of ["k1", "k2", "k3"]) await set(page, "A", "notes", k, k.toUpperCase());
   assert.equal(await withCd(page, "A", (_, __, state) => state.svc.pushChanged()), 3);

@@ -79,7 +79,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
     records
         .chunks(PUSH)
         .map(|push| ExchangeRequest {
-            version: 1,
+            version: clientdata::core::PROTOCOL_VERSION,
             node: writer(),
             plugins: None,
             seen: Watermarks::new(),
@@ -95,7 +95,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
 /// A reader's next request: everything above `seen`.
 fn pull(seen: &Watermarks) -> ExchangeRequest {
     ExchangeRequest {
-        version: 1,
+        version: clientdata::core::PROTOCOL_VERSION,
         node: NodeId::new(0x4ead).unwrap(),
         plugins: None,
         seen: seen.clone(),

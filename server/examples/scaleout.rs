@@ -117,7 +117,7 @@ fn pushes(user: usize, n: usize) -> Vec<Vec<u8>> {
         .chunks(PUSH)
         .map(|push| {
             serde_json::to_vec(&ExchangeRequest {
-                version: 1,
+                version: clientdata::core::PROTOCOL_VERSION,
                 node,
                 plugins: None,
                 seen: Watermarks::new(),
@@ -153,7 +153,7 @@ fn pull_all(agent: &ureq::Agent, url: &str, user: usize) -> usize {
     let (mut seen, mut got) = (Watermarks::new(), 0);
     loop {
         let request = ExchangeRequest {
-            version: 1,
+            version: clientdata::core::PROTOCOL_VERSION,
             node: NodeId::new(0x4ead).unwrap(),
             plugins: None,
             seen: seen.clone(),

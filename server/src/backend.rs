@@ -5,16 +5,21 @@
 //! [`Database`], which runs rounds from many threads: SQLite's one connection behind a mutex
 //! ([`Serialized`]), PostgreSQL's pool without one.
 
+use clientdata::core::content::Digest as ContentDigest;
 use clientdata::core::replica::{serve, ReplicaError, ServeStats};
-use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId, Store};
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
+use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId};
 use sha2::Digest;
 
 use crate::auth::UserId;
+use crate::gc::{self, GcStore};
 use crate::quota::{self, Counted, UserCaps};
 use crate::scope::Scope;
 
-/// A store's transaction: everything written through it lands together or not at all.
-pub trait Transaction: Store {
+/// A store's transaction: everything written through it lands together or not at all. It keeps
+/// the core's records and coverage ([`clientdata::core::Store`]) and the readers and collected
+/// stamps of tombstone collection ([`GcStore`]).
+pub trait Transaction: GcStore {
     /// Makes every write of this transaction durable (as the backend defines it) and visible.
     /// Dropping the transaction instead rolls everything back.
     fn commit_transaction(self) -> Result<(), Self::Error>;
@@ -24,6 +29,19 @@ pub trait Transaction: Store {
 
     /// Claims `node` for this transaction's user with the SHA-256 of its device secret.
     fn claim_node(&mut self, node: NodeId, digest: &[u8; 32]) -> Result<(), Self::Error>;
+
+    /// The scope's salt for passphrase keys (PROTOCOL.md, `POST /sync/salt`): the stored one,
+    /// or `fresh`, stored now, if there is none.
+    fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], Self::Error>;
+
+    /// Whether this transaction's dataset holds the content `sha256`.
+    fn has_content(&mut self, sha256: &ContentDigest) -> Result<bool, Self::Error>;
+
+    /// Stores `data` as the content `sha256` (the caller checked the digest); idempotent.
+    fn put_content(&mut self, sha256: &ContentDigest, data: &[u8]) -> Result<(), Self::Error>;
+
+    /// The content `sha256` of this transaction's dataset, if held.
+    fn content(&mut self, sha256: &ContentDigest) -> Result<Option<Vec<u8>>, Self::Error>;
 
     /// How many of `what` this transaction's user holds (its own writes included), counting no
     /// further than `upto`.
@@ -65,12 +83,93 @@ pub fn exchange<B: Backend>(
     }
     let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
     let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
-    let answer = serve(&mut tx, request, limits, now_ms)?;
+    let mut answer = serve(&mut tx, request, limits, now_ms)?;
+    check_refs(&mut tx, request)?;
     // After `serve` validated the request (once); a refusal drops the transaction, push and all.
     let claimed = check_node(&mut tx, request)?;
     quota::check(&mut tx, &answer.1, claimed, caps)?;
+    // A client that may have missed collected deletions gets nothing of this round: the
+    // transaction is dropped (its push too, sent again after the walk) and it walks first.
+    if gc::needs_full_resync(&mut tx, request).map_err(ReplicaError::Store)? {
+        return Ok((gc::full_resync_reply(), ServeStats::default()));
+    }
+    let horizon = gc::horizon(caps.tombstone_horizon_secs);
+    gc::after_round(&mut tx, request, &mut answer.0, now_ms, horizon)
+        .map_err(ReplicaError::Store)?;
     tx.commit_transaction().map_err(ReplicaError::Store)?;
     Ok(answer)
+}
+
+/// One page of `user`'s full-resync walk (`POST /sync/resync`) in one transaction, after the
+/// same dataset and node-claim checks as an exchange.
+pub fn resync<B: Backend>(
+    backend: &mut B,
+    user: &UserId,
+    request: &ResyncRequest,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<ResyncResponse, ReplicaError<B::Error>> {
+    request.validate(limits)?;
+    let scope = Scope::dataset(user.clone(), request.dataset.as_deref());
+    let mut tx = backend.begin(&scope).map_err(ReplicaError::Store)?;
+    let claim = node_claim(&mut tx, request.node, request.secret.as_deref())?;
+    if let NodeVerdict::Claim(digest) = claim {
+        tx.claim_node(request.node, &digest)
+            .map_err(ReplicaError::Store)?;
+    }
+    let page = gc::resync_page(&mut tx, request, limits, now_ms)?;
+    tx.commit_transaction().map_err(ReplicaError::Store)?;
+    Ok(page)
+}
+
+/// Every pushed reference must name content already uploaded to this dataset (protocol v2,
+/// `PUT /sync/content/{sha256}`), so no reader is ever handed a reference nobody can resolve.
+fn check_refs<T: Transaction>(
+    tx: &mut T,
+    request: &ExchangeRequest,
+) -> Result<(), ReplicaError<T::Error>> {
+    for r in request
+        .push
+        .iter()
+        .filter_map(|r| r.value.as_ref()?.as_ref_content())
+    {
+        if !tx.has_content(&r.sha256).map_err(ReplicaError::Store)? {
+            return Err(Error::ContentMissing(r.sha256.to_hex()).into());
+        }
+    }
+    Ok(())
+}
+
+/// Stores content for `scope` after checking it hashes to `sha256` (`content_hash_mismatch`).
+pub fn put_content<B: Backend>(
+    backend: &mut B,
+    scope: &Scope,
+    sha256: &ContentDigest,
+    data: &[u8],
+) -> Result<(), ReplicaError<B::Error>> {
+    let got = ContentDigest(sha2::Sha256::digest(data).into());
+    if got != *sha256 {
+        return Err(Error::ContentHashMismatch {
+            expected: sha256.to_hex(),
+            got: format!("{} ({} bytes)", got.to_hex(), data.len()),
+        }
+        .into());
+    }
+    let mut tx = backend.begin(scope).map_err(ReplicaError::Store)?;
+    tx.put_content(sha256, data).map_err(ReplicaError::Store)?;
+    tx.commit_transaction().map_err(ReplicaError::Store)
+}
+
+/// The content `sha256` of `scope`, if held.
+pub fn get_content<B: Backend>(
+    backend: &mut B,
+    scope: &Scope,
+    sha256: &ContentDigest,
+) -> Result<Option<Vec<u8>>, B::Error> {
+    let mut tx = backend.begin(scope)?;
+    let data = tx.content(sha256)?;
+    tx.commit_transaction()?;
+    Ok(data)
 }
 
 /// A node id belongs to the device that first sent it with a secret: later requests for that node
@@ -78,6 +177,19 @@ pub fn exchange<B: Backend>(
 /// A request without a secret (clients before it) may use a node nobody has claimed, and claims
 /// nothing. Claims are written in the round's transaction, so a refused round claims nothing.
 /// Answers whether the round wrote a claim.
+/// The user's salt for passphrase keys, made from `fresh` on first use; one transaction on the
+/// user's default dataset (a salt is per user, whichever dataset the keys then seal).
+pub fn salt<B: Backend>(
+    backend: &mut B,
+    user: &UserId,
+    fresh: &[u8; 32],
+) -> Result<[u8; 32], B::Error> {
+    let mut tx = backend.begin(&Scope::dataset(user.clone(), None))?;
+    let salt = tx.salt(fresh)?;
+    tx.commit_transaction()?;
+    Ok(salt)
+}
+
 fn check_node<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
@@ -106,16 +218,22 @@ pub fn node_verdict<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
 ) -> Result<NodeVerdict, ReplicaError<T::Error>> {
-    let stored = tx.node_secret(request.node).map_err(ReplicaError::Store)?;
-    let offered: Option<[u8; 32]> = request
-        .secret
-        .as_ref()
-        .map(|s| sha2::Sha256::digest(s.as_bytes()).into());
+    node_claim(tx, request.node, request.secret.as_deref())
+}
+
+/// [`node_verdict`] for any request that names a node and may carry its secret.
+fn node_claim<T: Transaction>(
+    tx: &mut T,
+    node: NodeId,
+    secret: Option<&str>,
+) -> Result<NodeVerdict, ReplicaError<T::Error>> {
+    let stored = tx.node_secret(node).map_err(ReplicaError::Store)?;
+    let offered: Option<[u8; 32]> = secret.map(|s| sha2::Sha256::digest(s.as_bytes()).into());
     match (stored, offered) {
         (None, None) => Ok(NodeVerdict::Owned),
         (None, Some(digest)) => Ok(NodeVerdict::Claim(digest)),
         (Some(stored), Some(offered)) if digests_equal(&stored, &offered) => Ok(NodeVerdict::Owned),
-        (Some(_), _) => Err(Error::NodeIdTaken(request.node.to_string()).into()),
+        (Some(_), _) => Err(Error::NodeIdTaken(node.to_string()).into()),
     }
 }
 
@@ -144,8 +262,35 @@ pub trait Database: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<Self::Error>>;
 
+    /// One page of `user`'s full-resync walk (see [`resync`]); blocking.
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<Self::Error>>;
+
     /// A trivial query, to prove the database answers; blocking.
     fn ping(&self) -> Result<(), Self::Error>;
+
+    /// The user's salt for passphrase keys ([`salt`]).
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], Self::Error>;
+
+    /// Stores content for `scope` (see [`put_content`]); blocking.
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<Self::Error>>;
+
+    /// The content `sha256` of `scope`, if held; blocking.
+    fn get_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+    ) -> Result<Option<Vec<u8>>, Self::Error>;
 }
 
 /// A single-connection [`Backend`] behind a mutex: every round waits for the one before. Right
@@ -186,7 +331,38 @@ impl<B: Backend> Database for Serialized<B> {
         self.with(|backend| exchange(backend, user, request, limits, caps, now_ms))
     }
 
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<B::Error>> {
+        self.with(|backend| resync(backend, user, request, limits, now_ms))
+    }
+
     fn ping(&self) -> Result<(), B::Error> {
         self.with(|backend| backend.ping())
+    }
+
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], B::Error> {
+        self.with(|backend| salt(backend, user, fresh))
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<B::Error>> {
+        self.with(|backend| put_content(backend, scope, sha256, data))
+    }
+
+    fn get_content(
+        &self,
+        scope: &Scope,
+        sha256: &ContentDigest,
+    ) -> Result<Option<Vec<u8>>, B::Error> {
+        self.with(|backend| get_content(backend, scope, sha256))
     }
 }

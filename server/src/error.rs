@@ -57,6 +57,7 @@ impl ApiError {
             CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CoreError::NodeIdTaken(_) => StatusCode::FORBIDDEN,
             CoreError::UserQuotaExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CoreError::ContentMissing(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError {
@@ -169,6 +170,9 @@ pub const ANSWERS: &[(u16, &str)] = &[
     (400, "unsupported_version"),
     (400, "invalid_request"),
     (400, "invalid_json"),
+    (400, "content_hash_mismatch"),
+    (404, "content_not_found"),
+    (409, "content_missing"),
     (401, "unauthorized"),
     (403, "forbidden"),
     (403, "node_id_taken"),
@@ -294,6 +298,11 @@ mod tests {
                 cap: "plugins",
                 max: 0,
             },
+            CoreError::ContentHashMismatch {
+                expected: String::new(),
+                got: String::new(),
+            },
+            CoreError::ContentMissing(String::new()),
         ];
         for e in &all {
             match e {
@@ -314,7 +323,9 @@ mod tests {
                 | CoreError::WatermarkRegression(_)
                 | CoreError::NoProgress
                 | CoreError::InvalidJson { .. }
-                | CoreError::UserQuotaExceeded { .. } => {}
+                | CoreError::UserQuotaExceeded { .. }
+                | CoreError::ContentHashMismatch { .. }
+                | CoreError::ContentMissing(_) => {}
             }
         }
         all

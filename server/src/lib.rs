@@ -8,7 +8,9 @@
 //! - [`serve`]: the connection layer (connection cap, header/idle/write timeouts, bounded drain).
 //! - [`limits`]: request bodies within a deadline and a shared in-flight byte budget.
 //! - [`routes`]: handlers, CORS; [`static_files`]: files confined to their directory.
-//! - [`quota`]: per-user caps on plugins, nodes and records.
+//! - [`content`]: `/sync/content/{sha256}`, the bytes of values synced by reference.
+//! - [`quota`]: per-user caps on plugins, nodes and records (and the tombstone horizon).
+//! - [`gc`]: tombstone collection, readers, the full-resync walk (protocol v2).
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
@@ -25,8 +27,10 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod content;
 pub mod database;
 pub mod error;
+pub mod gc;
 pub mod limits;
 pub mod ops;
 pub mod postgres;

@@ -23,6 +23,11 @@ pub struct UserCaps {
     /// Most records (tombstones included) one user may hold, over all its plugins.
     #[arg(long = "max-records-per-user", env = "CLIENTDATA_MAX_RECORDS_PER_USER", default_value_t = UserCaps::DEFAULT.records, value_name = "N")]
     pub records: u64,
+
+    /// How long a user's deletions are held: a tombstone older than this that every device
+    /// syncing within it has received is collected (docs/PROTOCOL.md, tombstone collection).
+    #[arg(long = "tombstone-horizon-secs", env = "CLIENTDATA_TOMBSTONE_HORIZON_SECS", default_value_t = UserCaps::DEFAULT.tombstone_horizon_secs, value_name = "SECS")]
+    pub tombstone_horizon_secs: u64,
 }
 
 impl UserCaps {
@@ -32,6 +37,7 @@ impl UserCaps {
         plugins: 10_000,
         nodes: 1_000,
         records: 1_000_000,
+        tombstone_horizon_secs: clientdata::core::gc::DEFAULT_HORIZON_MS / 1000,
     };
 
     /// No caps (operations that import a user's export as it is).
@@ -39,6 +45,7 @@ impl UserCaps {
         plugins: u64::MAX,
         nodes: u64::MAX,
         records: u64::MAX,
+        tombstone_horizon_secs: UserCaps::DEFAULT.tombstone_horizon_secs,
     };
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP surface: `POST /sync/exchange`, `GET /health`, CORS and static files.
+//! The HTTP surface: `POST /sync/exchange`, `POST /sync/resync` (the full-resync walk),
+//! `POST /sync/salt`, `/sync/content/{sha256}` (`content`), `GET /health`, CORS and static files.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use clientdata::core::hlc::{Clock, SystemClock};
 use clientdata::core::replica::{ReplicaError, ServeStats};
+use clientdata::core::resync::ResyncRequest;
 use clientdata::core::{ExchangeRequest, Limits};
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -51,6 +53,12 @@ pub fn router<B: Database>(
 ) -> Router {
     let mut router = Router::new()
         .route("/sync/exchange", post(exchange::<B>))
+        .route("/sync/salt", post(salt::<B>))
+        .route("/sync/resync", post(resync::<B>))
+        .route(
+            "/sync/content/{sha256}",
+            get(crate::content::get::<B>).put(crate::content::put::<B>),
+        )
         .route("/health", get(health::<B>))
         .with_state(state);
     for mount in statics {
@@ -83,7 +91,7 @@ fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
             .allow_headers([AUTHORIZATION, CONTENT_TYPE])
             .max_age(Duration::from_secs(600)),
     )
@@ -151,6 +159,69 @@ fn run_exchange<B: Database>(
     let json = serde_json::to_vec(&response)
         .map_err(|e| ApiError::internal("cannot serialise reply", &e))?;
     Ok((json, stats))
+}
+
+/// The `/sync/salt` answer.
+#[derive(Debug, Serialize)]
+struct Salt {
+    /// 32 bytes as 64 lowercase hex digits.
+    salt: String,
+    /// The PBKDF2-HMAC-SHA256 iterations clients stretch a passphrase with.
+    iterations: u32,
+}
+
+/// `POST /sync/salt`: the caller's salt for passphrase keys (end-to-end encryption), made on
+/// first use and the same ever after, so every device of the user derives the same key. The
+/// body is ignored. Not secret: it only makes a precomputed dictionary useless across users.
+async fn salt<B: Database>(
+    State(state): State<Arc<AppState<B>>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user = state.tokens.authenticate(&headers)?;
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|e| ApiError::internal("no randomness", &e))?;
+    let salt = tokio::task::spawn_blocking(move || state.database.salt(&user, &fresh))
+        .await
+        .map_err(|e| ApiError::internal("salt task failed", &e))?
+        .map_err(|e| ApiError::internal("store failed", &e))?;
+    let salt = salt.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Json(Salt {
+        salt,
+        iterations: clientdata::core::sealed::PBKDF2_ITERATIONS,
+    })
+    .into_response())
+}
+
+/// `POST /sync/resync`: one page of a full-resync walk (tombstone collection, protocol v2), with
+/// the exchange's checks in the same order: authenticate, media type, size, parse.
+async fn resync<B: Database>(
+    State(state): State<Arc<AppState<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = state.tokens.authenticate(&headers)?;
+    require_json(&headers)?;
+    let (body, held) = state
+        .intake
+        .read_body(&headers, body, &state.limits)
+        .await?;
+    let task = Arc::clone(&state);
+    let json = tokio::task::spawn_blocking(move || {
+        let request: ResyncRequest =
+            serde_json::from_slice(&body).map_err(|e| ApiError::parse(&e))?;
+        let page = task
+            .database
+            .resync(&user, &request, &task.limits, SystemClock.now_ms())?;
+        serde_json::to_vec(&page).map_err(|e| ApiError::internal("cannot serialise reply", &e))
+    })
+    .await
+    .map_err(|e| ApiError::internal("resync task failed", &e))??;
+    let json = held.hold_until_sent(json);
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
 /// Only `application/json` bodies (any parameters, e.g. `; charset=utf-8`). Requiring it also

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use super::encryption::encryption_options;
 use super::options::{self, MAX_SAFE};
 use super::plugin_store::PluginStore;
 use super::sync::{call_options, sync_options, totals_to_js};
@@ -18,6 +19,7 @@ use crate::store::error::StoreError;
 use crate::store::open::open;
 use crate::sync::auto::Auto;
 use crate::sync::round::{Direction, Syncer};
+use crate::sync::sealed::Sealer;
 use crate::sync::summary;
 use crate::sync::transport::Transport;
 use crate::sync::SyncError;
@@ -64,13 +66,25 @@ impl ClientData {
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<ClientData, JsValue> {
         let sync = sync_options(&options)?;
+        let encryption = encryption_options(&options, sync.is_some())?;
         let options = options::open_options(&options)?;
+        // Keys first: a passphrase that cannot be stretched (no salt, no WebCrypto) fails the
+        // open before any store exists.
+        let mut sealer = None;
+        if let (Some(encryption), Some((config, token))) = (encryption, &sync) {
+            let transport = Transport::new(config.clone(), token.clone());
+            sealer = Some(encryption.ring(&transport).await?);
+        }
         let db = open(options).await?;
         summary::listen(&db);
         let mut auto = None;
         let syncer = sync.map(|(config, token)| {
             let auto_config = config.auto;
-            let syncer = Rc::new(Syncer::new(db.clone(), Transport::new(config, token)));
+            let mut syncer = Syncer::new(db.clone(), Transport::new(config, token));
+            if let Some((ring, blind_plugins)) = sealer {
+                syncer = syncer.sealed(Sealer::new(&db, ring, blind_plugins));
+            }
+            let syncer = Rc::new(syncer);
             if let Some(a) = auto_config {
                 auto = Some(Auto::start(syncer.clone(), a));
             }
@@ -104,7 +118,11 @@ impl ClientData {
         } else if let Some(q) = options::integer(&quota, "quotaBytes", MAX_SAFE)? {
             self.db.set_quota(&plugin, Some(q));
         }
-        Ok(PluginStore::new(self.db.clone(), plugin))
+        Ok(PluginStore::new(
+            self.db.clone(),
+            plugin,
+            self.syncer.clone(),
+        ))
     }
 
     /// Which engine is in use and how durable it is.
@@ -238,11 +256,7 @@ impl ClientData {
                 o.signal.as_ref(),
             )
             .await?;
-        Ok(Obj::new()
-            .with("applied", number(outcome.applied))
-            .with("shipped", number(outcome.shipped))
-            .with("hasMore", outcome.has_more)
-            .into())
+        Ok(crate::api::sync::outcome_to_js(&outcome))
     }
 
     /// Runs rounds while there is more to move (`hasMore`), calling `onProgress` after each.

@@ -2,6 +2,7 @@
 //! decide. wasm32 only.
 
 pub mod client_data;
+pub mod encryption;
 pub mod lock;
 pub mod options;
 pub mod plugin_store;

@@ -9,6 +9,10 @@ use crate::core::PluginId;
 use crate::store::codec::{key_from_js, value_from_js};
 use crate::store::db::Db;
 use crate::store::error::StoreError;
+use crate::sync::error::SyncError;
+use crate::sync::hydrate::hydrate_key;
+use crate::sync::round::Syncer;
+use std::rc::Rc;
 
 /// Default and largest `keys()` limit.
 pub const KEYS_DEFAULT_LIMIT: usize = 1_000;
@@ -21,7 +25,9 @@ pub const SCAN_MAX_PAGE: f64 = 10_000.0;
 
 /// One plugin's key/value namespace. Reads are synchronous from memory; `set` and `delete` are
 /// synchronous and durable on return (localStorage journal, then one IndexedDB transaction per
-/// batch). Values up to 64 KiB on the synchronous path; `setAsync`/`setMany` take up to 1 MiB.
+/// batch). Values up to 64 KiB on the synchronous path; `setAsync`/`setMany` take up to 8 MiB.
+/// Values above `sync.lazyThreshold` (32 KiB) sync by reference: on other devices `get` throws
+/// `NotHydratedError` until `getAsync` (or `hydrateFile`, or eager hydration) fetched them.
 ///
 /// @example
 /// ```js
@@ -34,14 +40,16 @@ pub const SCAN_MAX_PAGE: f64 = 10_000.0;
 pub struct PluginStore {
     db: Db,
     plugin: PluginId,
+    /// The store's syncer, if it syncs: `getAsync` fetches content through it.
+    syncer: Option<Rc<Syncer>>,
 }
 
 impl PluginStore {
-    pub(crate) fn new(db: Db, plugin: PluginId) -> Self {
+    pub(crate) fn new(db: Db, plugin: PluginId, syncer: Option<Rc<Syncer>>) -> Self {
         // Creates the plugin's read-cache map now, so every write from here on fills it and the
         // first read of a value just written is already a hit.
         db.read_cache(&plugin);
-        PluginStore { db, plugin }
+        PluginStore { db, plugin, syncer }
     }
 }
 
@@ -70,6 +78,29 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<JsValue, JsValue> {
         let key = key_from_js(&key)?;
+        Ok(self.db.get(&self.plugin, &key)?)
+    }
+
+    /// The value of `key` like `get`, fetching its content first if it synced by reference and
+    /// is not local yet (checked against its SHA-256, then stored: later `get`s answer it).
+    /// Rejects with the sync error if the content cannot be had (`ContentHashMismatchError`
+    /// for content that does not match), or `SyncNotConfiguredError` without a server.
+    ///
+    /// ```js
+    /// const report = await kv.getAsync("report"); // a 2 MB value synced from another device
+    /// ```
+    #[wasm_bindgen(js_name = getAsync, unchecked_return_type = "StoredValue | undefined")]
+    pub async fn get_async(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = key_from_js(&key)?;
+        match self.db.get(&self.plugin, &key) {
+            Err(StoreError::NotHydrated { .. }) => {}
+            other => return Ok(other?),
+        }
+        let syncer = self.syncer.clone().ok_or(SyncError::NotConfigured)?;
+        hydrate_key(syncer.content(), &self.db, &self.plugin, &key, None).await?;
         Ok(self.db.get(&self.plugin, &key)?)
     }
 
@@ -194,7 +225,9 @@ impl PluginStore {
         Ok(self.db.clone().flush().await?)
     }
 
-    /// Stores one value of up to 1 MiB without the journal; resolves when it is durable.
+    /// Stores one value of up to 8 MiB without the journal; resolves when it is durable. The
+    /// path for large values: the synchronous `set` stops at 64 KiB because its durability
+    /// comes from the localStorage journal, whose few MiB per origin one value must not fill.
     ///
     /// @example
     /// ```js

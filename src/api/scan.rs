@@ -52,6 +52,14 @@ async fn next(scan: Rc<RefCell<Scan>>) -> Result<JsValue, JsValue> {
                         }
                         continue;
                     }
+                    // Unhydrated (a value synced by reference): named, so the app can fetch it.
+                    Err(StoreError::NotHydrated { .. }) => {
+                        return Err(StoreError::NotHydrated {
+                            plugin: s.plugin.to_string(),
+                            key,
+                        }
+                        .into())
+                    }
                     Err(e) => return Err(e.into()),
                 };
                 let pair = Array::of2(&JsValue::from_str(&key), &value);

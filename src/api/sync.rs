@@ -10,8 +10,10 @@ use crate::browser::interop::{number, Obj};
 use crate::core::PluginId;
 use crate::store::codec::plugin_from_js;
 use crate::store::error::{StoreError, StoreResult};
-use crate::sync::config::{AutoSync, SyncConfig, MAX_REPLY_BYTES, MAX_RETRIES, MIN_REPLY_BYTES};
-use crate::sync::round::Totals;
+use crate::sync::config::{
+    AutoSync, Eager, SyncConfig, MAX_REPLY_BYTES, MAX_RETRIES, MIN_REPLY_BYTES,
+};
+use crate::sync::round::{Outcome, Totals};
 
 fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::InvalidOptions(message.into())
@@ -63,6 +65,29 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
         }
         config.max_reply_bytes = n;
     }
+    if let Some(n) = count(
+        &tuning,
+        "lazyThreshold",
+        config.limits.max_value_bytes as f64,
+    )? {
+        config.lazy_threshold = n;
+    }
+    let eager = field(&tuning, "eagerHydration")?;
+    config.eager = match eager.as_bool() {
+        Some(true) => Eager::All,
+        Some(false) => Eager::None,
+        None if eager.is_null_or_undefined() => Eager::None,
+        None => {
+            let list = eager.dyn_ref::<Array>().ok_or_else(|| {
+                invalid("sync.eagerHydration must be a boolean or an array of plugin ids")
+            })?;
+            let mut plugins = Vec::with_capacity(list.length() as usize);
+            for id in list.iter() {
+                plugins.push(plugin_from_js(&id)?);
+            }
+            Eager::Plugins(plugins)
+        }
+    };
     if let Some(n) = count(&tuning, "pageLimit", f64::from(config.limits.max_page))? {
         config.page_limit = config.check_page_limit(n as u32).map_err(invalid)?;
     }
@@ -151,7 +176,7 @@ pub fn call_options(
     })
 }
 
-/// `{ rounds, applied, shipped, hasMore, wiped }`.
+/// `{ rounds, applied, shipped, hasMore, wiped, contentFailures, kind, upserts, deletions }`.
 pub fn totals_to_js(t: &Totals) -> JsValue {
     Obj::new()
         .with("rounds", number(t.rounds))
@@ -159,5 +184,21 @@ pub fn totals_to_js(t: &Totals) -> JsValue {
         .with("shipped", number(t.shipped))
         .with("hasMore", t.has_more)
         .with("wiped", t.wiped)
+        .with("contentFailures", number(t.content_failures))
+        .with("kind", if t.full { "full" } else { "partial" })
+        .with("upserts", number(t.upserts))
+        .with("deletions", number(t.deletions))
+        .into()
+}
+
+/// `{ applied, shipped, hasMore, kind, upserts, deletions }` of one round.
+pub fn outcome_to_js(o: &Outcome) -> JsValue {
+    Obj::new()
+        .with("applied", number(o.applied))
+        .with("shipped", number(o.shipped))
+        .with("hasMore", o.has_more)
+        .with("kind", if o.full { "full" } else { "partial" })
+        .with("upserts", number(o.applied - o.deletions))
+        .with("deletions", number(o.deletions + o.removed))
         .into()
 }

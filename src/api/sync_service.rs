@@ -9,6 +9,7 @@ use super::sync::call_options;
 use crate::browser::interop::Obj;
 use crate::core::{Key, PluginId};
 use crate::store::error::StoreError;
+use crate::sync::hydrate::hydrate_key;
 use crate::sync::round::{Direction, Syncer, Totals};
 
 /// Moves changed records between this store and the server.
@@ -71,18 +72,25 @@ fn rel_path(path: &JsValue) -> Result<(PluginId, Key), StoreError> {
 #[wasm_bindgen]
 impl SyncService {
     /// Pulls what the server has and this store has not (rounds while `hasMore`, pushing
-    /// nothing); resolves to the number of records that changed local values.
+    /// nothing); resolves to the number of records that changed local values. With
+    /// `metadataOnly: true` no content is fetched: values synced by reference stay metadata
+    /// even in plugins of `sync.eagerHydration` (small values ride in the reply as always).
     ///
     /// @example
     /// ```js
     /// const n = await svc.pullChanged({ signal, context: { models: ["notes-app"] } });
+    /// await svc.pullChanged({ metadataOnly: true });
     /// ```
     #[wasm_bindgen(js_name = pullChanged)]
     pub async fn pull_changed(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<f64, JsValue> {
-        Ok(self.run(&options, None, Direction::Pull).await?.applied as f64)
+        let direction = match super::options::field(&options, "metadataOnly")?.as_bool() {
+            Some(true) => Direction::PullMetadata,
+            _ => Direction::Pull,
+        };
+        Ok(self.run(&options, None, direction).await?.applied as f64)
     }
 
     /// Pushes every local record the server has not covered (and keys marked dirty); resolves
@@ -123,26 +131,29 @@ impl SyncService {
         Ok(())
     }
 
-    /// What this service supports: scoped sync always; lazy hydration never (every record is
-    /// local once pulled, so `hydrateFile` only refreshes).
+    /// What this service supports: scoped sync and lazy hydration (values above
+    /// `sync.lazyThreshold` pull as metadata; `hydrateFile` fetches their content).
     ///
     /// @example
     /// ```js
-    /// svc.capabilities(); // { scopedSync: true, lazyHydration: false }
+    /// svc.capabilities(); // { scopedSync: true, lazyHydration: true }
     /// ```
     #[wasm_bindgen(js_name = capabilities, unchecked_return_type = "SyncCapabilities")]
     pub fn capabilities(&self) -> JsValue {
         Obj::new()
             .with("scopedSync", true)
-            .with("lazyHydration", false)
+            .with("lazyHydration", true)
             .into()
     }
 
-    /// Makes sure `relPath`'s newest version is local: pulls its plugin's changes.
+    /// Makes sure `relPath`'s newest version is local: pulls its plugin's changes (metadata
+    /// only), then fetches the value's content if it synced by reference, checked against its
+    /// SHA-256 (`ContentHashMismatchError`, nothing stored, if it does not match).
     ///
     /// @example
     /// ```js
-    /// await svc.hydrateFile("notes-app/draft");
+    /// await svc.hydrateFile("notes-app/report");
+    /// kv.get("report"); // no NotHydratedError now
     /// ```
     #[wasm_bindgen(js_name = hydrateFile)]
     pub async fn hydrate_file(
@@ -150,8 +161,12 @@ impl SyncService {
         #[wasm_bindgen(unchecked_param_type = "string")] rel: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
     ) -> Result<(), JsValue> {
-        let (plugin, _) = rel_path(&rel)?;
-        self.run(&options, Some(plugin), Direction::Pull).await?;
+        let (plugin, key) = rel_path(&rel)?;
+        self.run(&options, Some(plugin.clone()), Direction::PullMetadata)
+            .await?;
+        let signal = call_options(&options, self.syncer.transport().config(), true)?.signal;
+        let db = self.syncer.db();
+        hydrate_key(self.syncer.content(), db, &plugin, &key, signal.as_ref()).await?;
         Ok(())
     }
 }

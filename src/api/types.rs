@@ -48,8 +48,49 @@ export interface OpenOptions {
     /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
      * with BodyTooLargeError. */
     maxReplyBytes?: number;
+    /** Values larger than this many encoded bytes (default 32768, at most 1 MiB) sync by
+     * reference: uploaded to the server's content endpoint, pulled as metadata, fetched on demand
+     * (`getAsync`, `hydrateFile`). */
+    lazyThreshold?: number;
+    /** Plugins whose values synced by reference are fetched within the pull (true: all). A fetch
+     * that fails holds back that record's writer in that plugin until the next sync
+     * (`contentFailures` in the result). Default: none (lazy). */
+    eagerHydration?: boolean | string[];
   };
+  /**
+   * End-to-end encryption (docs/THREAT-MODEL.md): every value and key name leaves the device
+   * sealed (AES-GCM, names as HMAC-derived ids), plugin ids blinded too unless
+   * `blindPluginIds: false`; HLCs and node ids stay clear. Needs `server`. Use it from a
+   * dataset's first sync on.
+   */
+  encryption?: EncryptionOptions;
 }
+
+/** `open({ encryption })`: a key, or a passphrase stretched with the server's salt. */
+export type EncryptionOptions = (
+  | {
+      /** A non-extractable AES-GCM key (encrypt and decrypt usages) that seals from now on. */
+      key: CryptoKey;
+      /**
+       * Keys used before a rotation: they open records still sealed with them. The last one
+       * (or `key` when there is none) names things: keep passing it after every rotation.
+       */
+      previousKeys?: CryptoKey[];
+      passphrase?: never;
+      previousPassphrases?: never;
+    }
+  | {
+      /** Stretched by PBKDF2-HMAC-SHA256, 600,000 iterations, over the user's salt on the server. */
+      passphrase: string;
+      /** Passphrases used before a rotation (as `previousKeys`). */
+      previousPassphrases?: string[];
+      key?: never;
+      previousKeys?: never;
+    }
+) & {
+  /** Blind plugin ids too (default true); false sends them in the clear. */
+  blindPluginIds?: boolean;
+};
 /** Options of `ClientData.plugin`. */
 export interface PluginOptions {
   /** Byte quota of this plugin (replaces one given to `open`); null removes it. */
@@ -160,6 +201,10 @@ export interface ExchangeOptions {
   /** Records per page, 1..1000 (default `sync.pageLimit`). */
   limit?: number;
 }
+/** Which kind of round ran: `"partial"` moves what changed since the last round; `"full"` is a
+ * full resync, run when the server collected deletions this store had not seen (it walks the
+ * server's live set, removes what was deleted, keeps this store's unsynced writes). */
+export type SyncKind = "full" | "partial";
 /** What one round moved. */
 export interface ExchangeResult {
   /** Remote records that changed local values. */
@@ -168,12 +213,25 @@ export interface ExchangeResult {
   shipped: number;
   /** Another round would move more. */
   hasMore: boolean;
+  kind: SyncKind;
+  /** Of `applied`, records with a value (new or changed values). */
+  upserts: number;
+  /** Deletions taken in: applied tombstones, and records removed because the server collected their deletion. */
+  deletions: number;
 }
 /** Progress and result of `ClientData.sync`. */
 export interface SyncResult {
   rounds: number; applied: number; shipped: number; hasMore: boolean;
   /** The first complete sync after the store was found wiped at open (it pulled everything again). */
   wiped: boolean;
+  /** `"full"` when a round of this sync was a full resync. */
+  kind: SyncKind;
+  /** Of `applied`, records with a value. */
+  upserts: number;
+  /** Deletions taken in (applied tombstones and records removed by a full resync). */
+  deletions: number;
+  /** Eager content fetches that failed; their records come again with the next sync. */
+  contentFailures: number;
 }
 /** Options of `ClientData.sync`. */
 export interface SyncCallOptions extends ExchangeOptions {
@@ -184,9 +242,11 @@ export interface SyncServiceOptions {
   signal?: AbortSignal;
   context?: { models?: string[] };
   limit?: number;
+  /** `pullChanged` only: fetch no content (values synced by reference stay metadata). */
+  metadataOnly?: boolean;
 }
 /** `SyncService.capabilities()`. */
-export interface SyncCapabilities { scopedSync: true; lazyHydration: boolean; }
+export interface SyncCapabilities { scopedSync: true; lazyHydration: true; }
 /** One probe of `Verifier.verify()`. */
 export interface VerifyProbe { ok: boolean; latencyMs: number; error?: string; }
 /** `Verifier.verify()`. */

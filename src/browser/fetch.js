@@ -75,3 +75,33 @@ export function callTokenProvider(provider) {
     return Promise.resolve({ failed: String((e && e.message) || e) });
   }
 }
+
+// Content of values synced by reference (src/sync/hydrate.rs): `body` a Uint8Array to PUT, or
+// undefined to GET. A 2xx answer's body comes back as `bytes` (read up to maxBytes, else
+// { tooLarge }); any other answer's as `text`, for its { code, message }.
+export function fetchBytes(method, url, body, token, timeoutMs, maxBytes, signal) {
+  return withTimeout(timeoutMs, signal, async (s) => {
+    const headers = {};
+    if (body !== undefined) headers["content-type"] = "application/octet-stream";
+    if (token !== undefined) headers.authorization = "Bearer " + token;
+    const res = await fetch(url, { method, headers, body, signal: s, credentials: "omit", cache: "no-store" });
+    const base = { status: res.status, retryAfterMs: retryAfterMs(res.headers.get("retry-after")) };
+    if (!res.ok) return { ...base, text: await res.text() };
+    const declared = Number(res.headers.get("content-length"));
+    if (declared > maxBytes) {
+      if (res.body) res.body.cancel().catch(() => {});
+      return { ...base, tooLarge: declared };
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.byteLength > maxBytes) return { ...base, tooLarge: bytes.byteLength };
+    return { ...base, bytes };
+  });
+}
+
+// SHA-256 of bytes as 64 lowercase hex digits (WebCrypto: no hash code in the wasm bundle).
+export async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  let hex = "";
+  for (const b of digest) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}

@@ -22,6 +22,24 @@ extern "C" {
         signal: Option<AbortSignal>,
     ) -> Promise;
 
+    /// Like [`fetch_text`] for content: `body` a `Uint8Array` (PUT) or undefined (GET);
+    /// resolves with `{ status, bytes }` for a 2xx answer, `{ status, text }` otherwise,
+    /// `{ status, tooLarge }` or `{ failed, message }`.
+    #[wasm_bindgen(js_name = fetchBytes)]
+    pub fn fetch_bytes(
+        method: &str,
+        url: &str,
+        body: &JsValue,
+        token: Option<String>,
+        timeout_ms: f64,
+        max_bytes: f64,
+        signal: Option<AbortSignal>,
+    ) -> Promise;
+
+    /// Resolves with the SHA-256 of `bytes` as 64 lowercase hex digits (WebCrypto).
+    #[wasm_bindgen(js_name = sha256Hex)]
+    pub fn sha256_hex(bytes: &js_sys::Uint8Array) -> Promise;
+
     /// Calls `provider()` and resolves with `{ token }` (a string) or `{ failed }`.
     #[wasm_bindgen(js_name = callTokenProvider)]
     pub fn call_token_provider(provider: &Function) -> Promise;

@@ -62,10 +62,25 @@ export function putRows(store, rows, ifNewer) {
         const cur = get.result;
         // A stored row without a valid stamp is corrupt (quarantined at open): any write
         // replaces it, or a stamp like "zzz" would outrank every real one forever.
-        if (!cur || !STAMP.test(cur.h) || cur.h < row.h) store.put(row);
+        // At an equal stamp (the same write), content replaces a reference to it: hydration
+        // (core::record::Record::replaces).
+        const hydrates = cur && cur.h === row.h && typeof cur.r === "string" && row.r === undefined
+          && (row.v !== undefined || row.b !== undefined);
+        if (!cur || !STAMP.test(cur.h) || cur.h < row.h || hydrates) store.put(row);
       };
     }
   };
+}
+
+// Removes rows [plugin, key, stamp] still stored with exactly that stamp (a newer write of the
+// key, from this tab or another, stays): collected tombstones and a full resync's deletions.
+export function deleteRows(store, rows) {
+  for (const [p, k, h] of rows) {
+    const get = store.get([p, k]);
+    get.onsuccess = () => {
+      if (get.result && get.result.h === h) store.delete([p, k]);
+    };
+  }
 }
 
 // This context's lock grants by `lockName \n epoch` (the epoch a grant was given), for the
@@ -134,9 +149,10 @@ export function fenceEpoch(tx, epochs, lockName, epoch) {
   (fence ?? get).onsuccess = decide;
 }
 
-export function recordRow(p, k, h, v, b) {
+export function recordRow(p, k, h, v, b, r) {
   const row = { p, k, h };
   if (v !== undefined) row.v = v;
   if (b !== undefined) row.b = b;
+  if (r !== undefined) row.r = r;
   return row;
 }

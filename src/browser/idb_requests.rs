@@ -48,6 +48,10 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = putRows)]
     pub fn put_rows(store: &JsValue, rows: &js_sys::Array, if_newer: bool) -> Result<(), JsValue>;
 
+    /// Deletes rows `[plugin, key, stamp]` still stored with that stamp (`deleteRows`).
+    #[wasm_bindgen(js_name = deleteRows)]
+    pub fn delete_rows(store: &JsValue, rows: &js_sys::Array);
+
     /// A records-store row `{p, k, h, v?, b?}`.
     #[wasm_bindgen(js_name = recordRow)]
     pub fn record_row(
@@ -56,5 +60,6 @@ extern "C" {
         h: &str,
         v: Option<String>,
         b: Option<js_sys::Uint8Array>,
+        r: Option<String>,
     ) -> JsValue;
 }

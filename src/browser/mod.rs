@@ -12,6 +12,7 @@
 //! - `fetch` (+ `.js`): one HTTP request with timeout, abort and size limit; the token call.
 //! - `page_events` (+ `.js`): `online` and "became visible"; events on the global scope.
 //! - `storage_manager` (+ `.js`): persistence and quota.
+//! - `sealed` (+ `.js`): WebCrypto for end-to-end encryption (AES-GCM, HMAC, PBKDF2).
 //! - `clock`, `events` (listeners), `tabs` (BroadcastChannel), `timer`.
 
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod interop;
 pub mod lock_manager;
 pub mod page_events;
 pub mod promise_watch;
+pub mod sealed;
 pub mod storage_manager;
 pub mod tabs;
 pub mod timer;

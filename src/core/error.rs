@@ -113,6 +113,19 @@ pub enum Error {
         /// What the grammar expected, and at which byte.
         reason: String,
     },
+    /// Content fetched for a reference does not hash to its digest (or has another size);
+    /// nothing of it is stored.
+    #[error("content does not match its reference: expected sha256 {expected}, got {got}")]
+    ContentHashMismatch {
+        /// The reference's digest.
+        expected: String,
+        /// What the fetched content hashed to, and its size.
+        got: String,
+    },
+    /// A pushed reference names content the server does not hold for this dataset (upload it
+    /// first); nothing of the request is applied.
+    #[error("content {0} was not uploaded before the record that references it")]
+    ContentMissing(String),
 }
 
 impl Error {
@@ -137,6 +150,8 @@ impl Error {
             Error::WatermarkRegression(_) => "watermark_regression",
             Error::NoProgress => "no_progress",
             Error::InvalidJson { .. } => "invalid_json",
+            Error::ContentHashMismatch { .. } => "content_hash_mismatch",
+            Error::ContentMissing(_) => "content_missing",
         }
     }
 
@@ -161,6 +176,58 @@ impl Error {
             Error::WatermarkRegression(_) => "WatermarkRegressionError",
             Error::NoProgress => "NoProgressError",
             Error::InvalidJson { .. } => "InvalidJsonError",
+            Error::ContentHashMismatch { .. } => "ContentHashMismatchError",
+            Error::ContentMissing(_) => "ContentMissingError",
+        }
+    }
+}
+
+/// Why end-to-end encryption (`core::sealed`) refused a record or could not run. A round that
+/// meets one changes nothing: no record applied, no watermark moved.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SealError {
+    /// A record did not authenticate under the key its envelope names: the wrong key, or a
+    /// server that changed, swapped or replayed a ciphertext under another key or stamp.
+    #[error(
+        "record {0} failed to decrypt: wrong key, or the server altered, swapped or replayed it"
+    )]
+    DecryptionFailed(String),
+    /// A record was sealed with a key this device does not hold (rotated by another device).
+    #[error("record {record} is sealed with key id {sealed_with}, which this device does not hold (its key id is {held}): another device rotated the key; open with the new key (and the old ones in previousKeys)")]
+    KeyUnknown {
+        /// The record, as it travels: `plugin/key@hlc`.
+        record: String,
+        /// Key id in its envelope.
+        sealed_with: String,
+        /// Key id this device seals with.
+        held: String,
+    },
+    /// A record that should be sealed is not a well-formed envelope or plaintext.
+    #[error("sealed record invalid: {0}")]
+    Invalid(String),
+    /// WebCrypto is missing or refused an operation (also: a malformed key).
+    #[error("encryption unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl SealError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SealError::DecryptionFailed(_) => "decryption_failed",
+            SealError::KeyUnknown { .. } => "encryption_key_unknown",
+            SealError::Invalid(_) => "sealed_record_invalid",
+            SealError::Unavailable(_) => "encryption_unavailable",
+        }
+    }
+
+    /// The JS error's `name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SealError::DecryptionFailed(_) => "DecryptionFailedError",
+            SealError::KeyUnknown { .. } => "EncryptionKeyUnknownError",
+            SealError::Invalid(_) => "SealedRecordInvalidError",
+            SealError::Unavailable(_) => "EncryptionUnavailableError",
         }
     }
 }
@@ -230,6 +297,11 @@ mod tests {
                 record: String::new(),
                 reason: String::new(),
             },
+            Error::ContentHashMismatch {
+                expected: String::new(),
+                got: String::new(),
+            },
+            Error::ContentMissing(String::new()),
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         for code in &codes {
@@ -242,6 +314,26 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), all.len());
         assert!(all.iter().all(|e| e.name().ends_with("Error")));
+    }
+
+    #[test]
+    fn seal_codes_are_distinct_from_each_other_and_from_the_core() {
+        let all = [
+            SealError::DecryptionFailed(String::new()),
+            SealError::KeyUnknown {
+                record: String::new(),
+                sealed_with: String::new(),
+                held: String::new(),
+            },
+            SealError::Invalid(String::new()),
+            SealError::Unavailable(String::new()),
+        ];
+        let mut codes: Vec<_> = all.iter().map(SealError::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert!(all.iter().all(|e| e.name().ends_with("Error")));
+        assert!(!codes.contains(&Error::NoProgress.code()));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Tombstone collection with a horizon, and the full resync of a device that fell behind it
 //! (issue 16): the decisions, pure, proved by `tests/core_convergence.rs`.
 //!
-//! Not wired yet: the protocol, the server and the browser still keep every tombstone (see
-//! "The life of a record" in docs/ARCHITECTURE.md). The rules:
+//! Wired in protocol version 2: the reference server keeps readers and collects in its rounds
+//! (`server/src/gc.rs`), the browser drops collected tombstones and runs the walk
+//! (`src/sync/full_resync.rs`); see "The life of a record" in docs/ARCHITECTURE.md. The rules:
 //! - The server drops a tombstone once it was stored longer than the horizon ago AND every
 //!   reader (a node that ran rounds) active within the horizon has received it. A reader proves
 //!   what it holds by its request's effective `seen`, so the server needs no acknowledgement.
@@ -96,6 +97,49 @@ impl Horizon {
     ) -> bool {
         let holds_something = seen.iter().any(|(_, v)| !v.is_empty());
         holds_something && reader.is_none_or(|r| !self.active(r, now_ms))
+    }
+}
+
+/// Whether a client whose request proved `seen` (its effective `seen`) may hold records whose
+/// deletion the server collected, so a partial round could leave them alive: for some plugin it
+/// holds something of (its vector is not empty) the server collected a tombstone above what it
+/// has seen of that writer. This is the server's full-resync test: exact where
+/// [`Horizon::needs_full_resync`] is a proxy (a reader past the horizon that missed nothing, or
+/// a second writer slot of a database whose rounds another slot ran, need no walk), and after a
+/// walk `seen` is the walk's coverage, which is at or above every collected stamp (coverage
+/// covers everything the server ever stored), so it does not ask again.
+pub fn missed_collection(seen: &Watermarks, collected: &Watermarks) -> bool {
+    collected.iter().any(|(plugin, floor)| {
+        let held = seen.plugin(plugin);
+        !held.is_empty()
+            && floor
+                .iter()
+                .any(|(writer, h)| held.get(writer).is_none_or(|s| s < h))
+    })
+}
+
+impl Reader {
+    /// Whether a round of this reader must be written down: unknown, its last round stored more
+    /// than an eighth of the horizon ago, or `seen` proves more than stored. Rounds that need
+    /// none of it can be answered from a read-only snapshot; a reader written at most an eighth
+    /// of a horizon late only lets collection stop waiting for it a little early, and whatever
+    /// it then misses [`missed_collection`] sends it to a full resync.
+    pub fn observation_due(
+        stored: Option<&Reader>,
+        seen: &Watermarks,
+        now_ms: u64,
+        horizon: Horizon,
+    ) -> bool {
+        let Some(stored) = stored else {
+            return true;
+        };
+        now_ms.saturating_sub(stored.last_round_ms) > horizon.ms / 8
+            || seen.iter().any(|(plugin, vector)| {
+                let held = stored.seen.plugin(plugin);
+                vector
+                    .iter()
+                    .any(|(node, h)| held.get(node).is_none_or(|s| s < h))
+            })
     }
 }
 
@@ -264,6 +308,62 @@ mod tests {
         assert!(h.needs_full_resync(None, &something, NOW));
         assert!(!h.needs_full_resync(None, &nothing, NOW));
         assert!(!h.needs_full_resync(Some(&old), &nothing, NOW));
+    }
+
+    #[test]
+    fn a_client_missed_a_collection_only_where_it_holds_something_and_saw_less() {
+        let p = id("p", "x").0;
+        let q = id("q", "x").0;
+        let mut collected = Watermarks::new();
+        collected.advance(&p, hlc(NOW - 10, 1));
+        let seen_of = |entries: &[(&PluginId, Hlc)]| {
+            let mut w = Watermarks::new();
+            for (p, h) in entries {
+                w.advance(p, *h);
+            }
+            w
+        };
+        assert!(
+            !missed_collection(&Watermarks::new(), &collected),
+            "holds nothing"
+        );
+        assert!(
+            !missed_collection(&seen_of(&[(&q, hlc(1, 3))]), &collected),
+            "other plugin"
+        );
+        assert!(
+            missed_collection(&seen_of(&[(&p, hlc(NOW, 3))]), &collected),
+            "writer unseen"
+        );
+        assert!(
+            missed_collection(&seen_of(&[(&p, hlc(NOW - 11, 1))]), &collected),
+            "below"
+        );
+        assert!(
+            !missed_collection(&seen_of(&[(&p, hlc(NOW - 10, 1))]), &collected),
+            "at"
+        );
+    }
+
+    #[test]
+    fn a_round_is_written_down_when_the_reader_is_new_stale_or_saw_more() {
+        let h = Horizon { ms: 8 * DAY };
+        let t = put("p", "k", NOW - 5 * DAY, 1);
+        let r = reader(2, NOW - DAY, &[&t]);
+        assert!(Reader::observation_due(None, &r.seen, NOW, h));
+        assert!(!Reader::observation_due(Some(&r), &r.seen, NOW, h));
+        assert!(!Reader::observation_due(
+            Some(&r),
+            &Watermarks::new(),
+            NOW,
+            h
+        ));
+        assert!(
+            Reader::observation_due(Some(&r), &r.seen, NOW + 1, h),
+            "a day and 1 ms"
+        );
+        let more = reader(2, NOW, &[&put("p", "k", NOW - DAY, 1)]).seen;
+        assert!(Reader::observation_due(Some(&r), &more, NOW, h));
     }
 
     #[test]

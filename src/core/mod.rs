@@ -2,6 +2,7 @@
 //! wasm-bindgen import may appear below this module; it builds and is tested natively.
 
 pub mod backoff;
+pub mod content;
 pub mod error;
 pub mod gc;
 pub mod hlc;
@@ -10,9 +11,11 @@ pub mod json;
 pub mod protocol;
 pub mod record;
 pub mod replica;
+pub mod resync;
+pub mod sealed;
 pub mod watermark;
 
-pub use error::Error;
+pub use error::{Error, SealError};
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};
 pub use ids::{DeviceSecret, Key, NodeId, PluginId};
 pub use protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};

@@ -1,18 +1,23 @@
-//! Wire types of `POST /sync/exchange`, protocol version 1 (docs/PROTOCOL.md), and their limits.
+//! Wire types of `POST /sync/exchange`, protocol version 2 (docs/PROTOCOL.md), and their limits.
+//! The full-resync walk's wire types (`POST /sync/resync`) are in `core::resync`.
 //! Both sides call `validate` on what they receive before anything changes.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::content::MAX_CONTENT_BYTES;
 use super::error::{Error, Result};
 use super::hlc::{check_drift, Hlc, DEFAULT_MAX_DRIFT_MS};
 use super::ids::{NodeId, PluginId};
-use super::record::{Record, MAX_VALUE_BYTES};
+use super::record::{Record, Value, MAX_VALUE_BYTES};
 use super::watermark::Watermarks;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. 2: tombstone collection (`collected`,
+/// `fullResync` in the reply, the `/sync/resync` walk) and values that may be references to
+/// content (`core::content`); a version-1 client could see neither, so it is refused
+/// (`unsupported_version`), never answered wrong data.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bounds both sides enforce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +29,10 @@ pub struct Limits {
     /// Byte budget for the records of one direction of a round (`Record::wire_size` summed);
     /// a page is cut when it would exceed this, keeping at least one record.
     pub page_bytes: usize,
-    /// Largest value of one record.
+    /// Largest value of one record carried inline.
     pub max_value_bytes: usize,
+    /// Largest value of one record carried by reference (its content's size).
+    pub max_content_bytes: usize,
     /// Largest number of plugins named in one request's scope.
     pub max_plugins: usize,
     /// How far a stamp may be ahead of the receiver's physical time.
@@ -39,6 +46,7 @@ impl Default for Limits {
             max_body_bytes: 8 << 20,
             page_bytes: 3 << 20,
             max_value_bytes: MAX_VALUE_BYTES,
+            max_content_bytes: MAX_CONTENT_BYTES,
             max_plugins: 1000,
             max_drift_ms: DEFAULT_MAX_DRIFT_MS,
         }
@@ -59,7 +67,11 @@ impl Limits {
 
     /// Checks one record's value size, JSON syntax and stamp drift.
     pub fn check_record(&self, record: &Record, now_ms: u64) -> Result<()> {
-        record.check_size(self.max_value_bytes)?;
+        let max = match &record.value {
+            Some(Value::Ref(_)) => self.max_content_bytes,
+            _ => self.max_value_bytes,
+        };
+        record.check_size(max)?;
         check_drift(record.hlc, now_ms, self.max_drift_ms)?;
         record.check_json()
     }
@@ -145,6 +157,17 @@ pub struct ExchangeResponse {
     /// Absent: the coverage runs to the last plugin in scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_next: Option<PluginId>,
+    /// Tombstone collection (v2): per plugin the reply speaks for and per writer, the highest
+    /// stamp of a tombstone the server collected; the client drops its tombstones at or below it
+    /// (`core::gc::drop_collected`). Absent when empty.
+    #[serde(default, skip_serializing_if = "Watermarks::is_empty")]
+    pub collected: Watermarks,
+    /// Tombstone collection (v2): the server collected deletions this client has not seen (its
+    /// `seen` does not cover the collected stamps), so a partial round could leave deleted records
+    /// alive here. Nothing of the request was applied; the client walks the live set
+    /// (`POST /sync/resync`) and then syncs again. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_resync: bool,
 }
 
 /// The `{ code, message }` body of every non-2xx answer.
@@ -188,7 +211,7 @@ impl From<&Error> for ErrorBody {
     }
 }
 
-fn check_version(got: u32) -> Result<()> {
+pub(crate) fn check_version(got: u32) -> Result<()> {
     if got != PROTOCOL_VERSION {
         return Err(Error::UnsupportedVersion {
             got,
@@ -290,6 +313,7 @@ impl ExchangeResponse {
         for record in &self.records {
             limits.check_record(record, now_ms)?;
         }
+        limits.check_watermarks(&self.collected, now_ms)?;
         limits.check_watermarks(&self.coverage, now_ms)
     }
 
@@ -308,7 +332,6 @@ impl ExchangeResponse {
 mod tests {
     use super::*;
     use crate::core::ids::Key;
-    use crate::core::record::Value;
 
     const NOW: u64 = 1_700_000_000_000;
 
@@ -325,7 +348,7 @@ mod tests {
     }
     fn request() -> ExchangeRequest {
         ExchangeRequest {
-            version: 1,
+            version: PROTOCOL_VERSION,
             node: node(1),
             plugins: None,
             seen: Watermarks::new(),
@@ -360,11 +383,13 @@ mod tests {
             with
         );
         let reply = ExchangeResponse {
-            version: 1,
+            version: PROTOCOL_VERSION,
             records: vec![],
             coverage: Watermarks::new(),
             has_more: false,
             coverage_next: None,
+            collected: Watermarks::new(),
+            full_resync: false,
         };
         let text = serde_json::to_string(&reply).unwrap();
         assert!(text.contains("\"hasMore\":false"));
@@ -398,7 +423,8 @@ mod tests {
         let limits = Limits::default();
         type Mutation = Box<dyn Fn(&mut ExchangeRequest)>;
         let cases: Vec<(&str, Mutation)> = vec![
-            ("unsupported_version", Box::new(|r| r.version = 2)),
+            ("unsupported_version", Box::new(|r| r.version = 1)),
+            ("unsupported_version", Box::new(|r| r.version = 3)),
             ("invalid_request", Box::new(|r| r.limit = 0)),
             ("invalid_request", Box::new(|r| r.limit = 1001)),
             (
@@ -502,16 +528,16 @@ mod tests {
     #[test]
     fn malformed_json_is_rejected_by_serde_with_field_level_rules() {
         for bad in [
-            r#"{"version":1,"node":"0000000000000000","limit":1}"#,
-            r#"{"version":1,"node":"0000000000000001"}"#,
-            r#"{"version":1,"node":"0000000000000001","limit":1,"extra":true}"#,
-            r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
-            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
-            r#"{"version":1,"node":"0000000000000001","limit":-1}"#,
+            r#"{"version":2,"node":"0000000000000000","limit":1}"#,
+            r#"{"version":2,"node":"0000000000000001"}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":1,"extra":true}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":-1}"#,
             // Unknown fields inside a record or its value.
-            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","extra":1}]}"#,
-            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"json":"1","bytes":""}}]}"#,
-            r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"text":"1"}}]}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","extra":1}]}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"json":"1","bytes":""}}]}"#,
+            r#"{"version":2,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"000000000001-0000-0000000000000001","value":{"text":"1"}}]}"#,
         ] {
             assert!(
                 serde_json::from_str::<ExchangeRequest>(bad).is_err(),
@@ -524,32 +550,32 @@ mod tests {
     fn parse_errors_keep_the_typed_code_of_the_field_rule() {
         let cases = [
             (
-                r#"{"version":1,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
+                r#"{"version":2,"node":"0000000000000001","limit":1,"plugins":["Bad"]}"#,
                 "invalid_plugin_id",
             ),
             (
-                r#"{"version":1,"node":"0000000000000000","limit":1}"#,
+                r#"{"version":2,"node":"0000000000000000","limit":1}"#,
                 "invalid_node_id",
             ),
             (
-                r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
+                r#"{"version":2,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"","hlc":"000000000001-0000-0000000000000001"}]}"#,
                 "invalid_key",
             ),
             (
-                r#"{"version":1,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"nope"}]}"#,
+                r#"{"version":2,"node":"0000000000000001","limit":1,"push":[{"plugin":"a","key":"k","hlc":"nope"}]}"#,
                 "invalid_hlc",
             ),
             (
-                r#"{"version":1,"node":"0000000000000001","limit":1,"#,
+                r#"{"version":2,"node":"0000000000000001","limit":1,"#,
                 "malformed_request",
             ),
             (
-                r#"{"version":1,"node":"0000000000000001","limit":"x"}"#,
+                r#"{"version":2,"node":"0000000000000001","limit":"x"}"#,
                 "malformed_request",
             ),
             (r#"[1]"#, "malformed_request"),
             (
-                r#"{"version":1,"node":"0000000000000001","limit":1,"[clock_drift]":1}"#,
+                r#"{"version":2,"node":"0000000000000001","limit":1,"[clock_drift]":1}"#,
                 "malformed_request",
             ),
         ];
@@ -567,11 +593,13 @@ mod tests {
     fn response_validation_checks_order_and_drift() {
         let limits = Limits::default();
         let mut reply = ExchangeResponse {
-            version: 1,
+            version: PROTOCOL_VERSION,
             records: vec![rec("a", NOW, Value::Json("1".into()))],
             coverage: Watermarks::new(),
             has_more: false,
             coverage_next: None,
+            collected: Watermarks::new(),
+            full_resync: false,
         };
         reply.validate(&limits, NOW).unwrap();
         assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::content::ContentRef;
 use super::error::{excerpt, Error, Result};
 use super::hlc::Hlc;
 use super::ids::{Key, PluginId};
@@ -22,6 +23,9 @@ pub enum Value {
     Json(String),
     /// Bytes; base64 (standard alphabet, padded) on the wire.
     Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+    /// A large value by reference (protocol v2): its content moves through the content
+    /// endpoint (`core::content`); a store holding only this has not hydrated the value.
+    Ref(ContentRef),
 }
 
 impl Value {
@@ -30,6 +34,8 @@ impl Value {
         match self {
             Value::Json(text) => text.len(),
             Value::Bytes(bytes) => bytes.len(),
+            // Quotas count what the value will take once hydrated.
+            Value::Ref(r) => usize::try_from(r.size).unwrap_or(usize::MAX),
         }
     }
 
@@ -46,7 +52,15 @@ impl Value {
     pub fn check_json(&self) -> std::result::Result<(), JsonSyntaxError> {
         match self {
             Value::Json(text) => check_json(text),
-            Value::Bytes(_) => Ok(()),
+            Value::Bytes(_) | Value::Ref(_) => Ok(()),
+        }
+    }
+
+    /// The reference, if this value is one (not hydrated).
+    pub fn as_ref_content(&self) -> Option<&ContentRef> {
+        match self {
+            Value::Ref(r) => Some(r),
+            _ => None,
         }
     }
 }
@@ -141,6 +155,7 @@ impl Record {
                 text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
             }
             Some(Value::Bytes(bytes)) => bytes.len().div_ceil(3) * 4,
+            Some(Value::Ref(_)) => 120, // kind, size, 64 hex digits and field names
         };
         OVERHEAD
             + self.plugin.as_str().len()
@@ -152,6 +167,21 @@ impl Record {
     /// Whether this record should replace `current` under last-write-wins.
     pub fn wins_over(&self, current: Option<&Hlc>) -> bool {
         current.is_none_or(|c| self.hlc > *c)
+    }
+
+    /// Whether this record should replace a stored `(hlc, value)`: it wins LWW, or it is the
+    /// same write (equal stamp) with the content of a value stored only by reference
+    /// (hydration). Content never goes back to a reference at the same stamp.
+    pub fn replaces(&self, current: Option<(&Hlc, Option<&Value>)>) -> bool {
+        match current {
+            None => true,
+            Some((hlc, value)) => {
+                self.hlc > *hlc
+                    || (self.hlc == *hlc
+                        && matches!(value, Some(Value::Ref(_)))
+                        && matches!(self.value, Some(Value::Json(_) | Value::Bytes(_))))
+            }
+        }
     }
 }
 
@@ -212,6 +242,31 @@ mod tests {
             !write.wins_over(Some(&write.hlc)),
             "replaying the same record must not win"
         );
+    }
+
+    #[test]
+    fn content_replaces_its_reference_at_the_same_stamp_and_never_the_reverse() {
+        let reference = Value::Ref(crate::core::content::ContentRef {
+            kind: crate::core::content::ContentKind::Json,
+            size: 1,
+            sha256: crate::core::content::Digest([1; 32]),
+        });
+        let hydrated = rec(5, 1, Some("1"));
+        let stamp = hydrated.hlc;
+        assert!(hydrated.replaces(Some((&stamp, Some(&reference)))));
+        assert!(!hydrated.replaces(Some((&stamp, hydrated.value.as_ref()))));
+        let as_ref = Record {
+            value: Some(reference.clone()),
+            ..hydrated.clone()
+        };
+        assert!(!as_ref.replaces(Some((&stamp, hydrated.value.as_ref()))));
+        assert!(!as_ref.replaces(Some((&stamp, Some(&reference)))));
+        // A tombstone at the same stamp is another write's claim: never by this rule.
+        let tomb = rec(5, 1, None);
+        assert!(!tomb.replaces(Some((&stamp, Some(&reference)))));
+        assert!(rec(6, 1, None).replaces(Some((&stamp, hydrated.value.as_ref()))));
+        assert!(!rec(4, 1, Some("2")).replaces(Some((&stamp, Some(&reference)))));
+        assert!(hydrated.replaces(None));
     }
 
     #[test]

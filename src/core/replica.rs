@@ -244,6 +244,8 @@ pub fn serve<S: Store>(
             coverage,
             has_more,
             coverage_next,
+            collected: Watermarks::new(),
+            full_resync: false,
         },
         stats,
     ))

@@ -35,6 +35,16 @@ impl VersionVector {
         }
     }
 
+    /// Sets `node`'s watermark to `at`, or removes it for `None`, even downwards: only for a
+    /// client holding back a watermark it has not committed yet (a record it could not take
+    /// this round, `sync::hydrate_plan`).
+    pub fn hold(&mut self, node: NodeId, at: Option<Hlc>) {
+        match at {
+            Some(hlc) => self.0.insert(node, hlc),
+            None => self.0.remove(&node),
+        };
+    }
+
     /// Moves a record's own node watermark up to the record.
     pub fn advance_to(&mut self, hlc: Hlc) {
         self.advance(hlc.node, hlc)
@@ -158,6 +168,11 @@ impl Watermarks {
     /// Total number of (plugin, node) entries: what a no-change round's size grows with.
     pub fn entries(&self) -> usize {
         self.0.values().map(VersionVector::len).sum()
+    }
+
+    /// Whether no plugin has a vector (absent and empty read the same).
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(VersionVector::is_empty)
     }
 
     /// Keeps only the plugins `keep` accepts.

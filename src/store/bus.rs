@@ -1,7 +1,8 @@
 //! The cross-tab bus: committed rows go to every other instance of the database over the
 //! `BroadcastChannel` (`browser::tabs`), in stamp order through the [`Outbox`], and rows other
 //! instances post are applied here by LWW. Messages that are not rows (a sync round's summary)
-//! go to the handler the layer that sends them installed ([`Db::set_message_handler`]), so
+//! go to the handler the layer that sends them installed (removals, `{ removed: rows }`, are
+//! the store's own: see `remove.rs`) ([`Db::set_message_handler`]), so
 //! this module knows nothing of their meaning.
 
 use std::cell::RefCell;
@@ -117,6 +118,16 @@ impl Db {
         }
         let handler = self.inner.bus.other.borrow().clone();
         if handler.is_some_and(|handle| handle(self, message)) {
+            return;
+        }
+        if let Ok(removed) = get(message, "removed").dyn_into::<Array>() {
+            // Another tab removed these versions (`store::remove`): the same here.
+            let records: Vec<Record> = removed
+                .iter()
+                .filter_map(|row| row_to_record(&row).ok())
+                .collect();
+            let changed = self.remove_from_index(&records);
+            self.announce_as("remote-update-available", &changed, false);
             return;
         }
         let remote = get(message, "remote").as_bool().unwrap_or(false);

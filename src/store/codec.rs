@@ -9,6 +9,7 @@ use super::error::{StoreError, StoreResult};
 use super::quarantine::{Place, Quarantined};
 use crate::browser::idb_requests::record_row;
 use crate::browser::interop::{get as field, to_json};
+use crate::core::content::ContentRef;
 use crate::core::{Error, Hlc, Key, PluginId, Record, Value};
 
 /// A value converted for storage, and the JS value to hand back from `get` when that is safe to
@@ -43,6 +44,10 @@ pub fn value_to_js(value: &Value) -> StoreResult<JsValue> {
             reason: "stored JSON text does not parse".into(),
         }),
         Value::Bytes(bytes) => Ok(Uint8Array::from(bytes.as_slice()).into()),
+        Value::Ref(_) => Err(StoreError::NotHydrated {
+            plugin: String::new(),
+            key: String::new(),
+        }),
     }
 }
 
@@ -82,10 +87,11 @@ pub fn plugin_from_js(id: &JsValue) -> StoreResult<PluginId> {
 
 /// The records-store row of a record.
 pub fn record_to_row(record: &Record) -> JsValue {
-    let (v, b) = match &record.value {
-        None => (None, None),
-        Some(Value::Json(text)) => (Some(text.clone()), None),
-        Some(Value::Bytes(bytes)) => (None, Some(Uint8Array::from(bytes.as_slice()))),
+    let (v, b, r) = match &record.value {
+        None => (None, None, None),
+        Some(Value::Json(text)) => (Some(text.clone()), None, None),
+        Some(Value::Bytes(bytes)) => (None, Some(Uint8Array::from(bytes.as_slice())), None),
+        Some(Value::Ref(c)) => (None, None, Some(c.encode())),
     };
     record_row(
         record.plugin.as_str(),
@@ -93,20 +99,21 @@ pub fn record_to_row(record: &Record) -> JsValue {
         &record.hlc.encode(),
         v,
         b,
+        r,
     )
 }
 
 thread_local! {
     /// A row's field names as JS strings, made once: opening reads them from every row (a JS
     /// string made from Rust per field and row cost more than the read itself).
-    static ROW_FIELDS: [JsValue; 5] = ["p", "k", "h", "v", "b"].map(JsValue::from_str);
+    static ROW_FIELDS: [JsValue; 6] = ["p", "k", "h", "v", "b", "r"].map(JsValue::from_str);
 }
 
 /// A record from a row, validating every field; a malformed row (it may come from another
 /// build, or storage edited outside this library) is a [`Quarantined`] naming its place and
 /// what is wrong, never trusted.
 pub fn row_to_record(row: &JsValue) -> Result<Record, Quarantined> {
-    ROW_FIELDS.with(|[p, k, h, v, b]| {
+    ROW_FIELDS.with(|[p, k, h, v, b, r]| {
         let get = |name: &JsValue| Reflect::get(row, name).unwrap_or(JsValue::UNDEFINED);
         let (ps, ks) = (get(p).as_string(), get(k).as_string());
         let bad = |reason: &str| Quarantined {
@@ -129,12 +136,17 @@ pub fn row_to_record(row: &JsValue) -> Result<Record, Quarantined> {
             .as_string()
             .and_then(|h| Hlc::parse(&h).ok())
             .ok_or_else(|| bad("invalid stamp"))?;
-        let (v, b) = (get(v), get(b));
-        let value = if let Some(text) = v.as_string() {
+        let (v, b, r) = (get(v), get(b), get(r));
+        let value = if let Some(text) = r.as_string() {
+            // A value not hydrated yet: its reference (`core::content`).
+            Some(Value::Ref(
+                ContentRef::decode(&text).ok_or_else(|| bad("invalid content reference"))?,
+            ))
+        } else if let Some(text) = v.as_string() {
             Some(Value::Json(text))
         } else if let Some(bytes) = b.dyn_ref::<Uint8Array>() {
             Some(Value::Bytes(bytes.to_vec()))
-        } else if v.is_undefined() && b.is_undefined() {
+        } else if v.is_undefined() && b.is_undefined() && r.is_undefined() {
             None
         } else {
             return Err(bad("invalid value"));

@@ -49,6 +49,15 @@ pub enum StoreError {
         /// What did not decode.
         reason: String,
     },
+    /// `get` of a value synced by reference whose content is not local yet (protocol v2, lazy
+    /// hydration): `await getAsync(key)` or `hydrateFile("plugin/key")` fetches it.
+    #[error("the value of {plugin}/{key} is not hydrated yet; use getAsync or hydrateFile")]
+    NotHydrated {
+        /// The plugin.
+        plugin: String,
+        /// The key.
+        key: String,
+    },
     /// An option passed to `open`, `keys`, `scan` or `plugin` is malformed.
     #[error("invalid option: {0}")]
     InvalidOptions(String),
@@ -75,6 +84,7 @@ impl Coded for StoreError {
             StoreError::StoreClosed => "StoreClosedError",
             StoreError::Storage(_) => "StorageError",
             StoreError::CorruptValue { .. } => "CorruptValueError",
+            StoreError::NotHydrated { .. } => "NotHydratedError",
             StoreError::InvalidOptions(_) => "InvalidOptionsError",
             StoreError::LockLost { .. } => "LockLostError",
         }
@@ -89,14 +99,17 @@ impl Coded for StoreError {
             StoreError::StoreClosed => "store_closed",
             StoreError::Storage(_) => "storage_failed",
             StoreError::CorruptValue { .. } => "corrupt_value",
+            StoreError::NotHydrated { .. } => "not_hydrated",
             StoreError::InvalidOptions(_) => "invalid_options",
             StoreError::LockLost { .. } => "lock_lost",
         }
     }
 
-    /// `CorruptValueError` names its `plugin` and `key`.
+    /// `CorruptValueError` and `NotHydratedError` name their `plugin` and `key`.
     fn fields(&self, put: &mut dyn FnMut(&'static str, crate::error::Field<'_>)) {
-        if let StoreError::CorruptValue { plugin, key, .. } = self {
+        if let StoreError::CorruptValue { plugin, key, .. }
+        | StoreError::NotHydrated { plugin, key } = self
+        {
             put("plugin", crate::error::Field::Text(plugin));
             put("key", crate::error::Field::Text(key));
         }
@@ -132,6 +145,10 @@ mod tests {
                 plugin: String::new(),
                 key: String::new(),
                 reason: String::new(),
+            },
+            StoreError::NotHydrated {
+                plugin: String::new(),
+                key: String::new(),
             },
         ];
         for e in &all {

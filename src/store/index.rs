@@ -47,7 +47,7 @@ impl Index {
     pub fn apply(&mut self, record: Record) -> bool {
         let ns = self.plugins.entry(record.plugin.clone()).or_default();
         let current = ns.entries.get(record.key.as_str());
-        if !record.wins_over(current.map(|e| &e.hlc)) {
+        if !record.replaces(current.map(|e| (&e.hlc, e.value.as_ref()))) {
             return false;
         }
         let old_cost = current.map_or(0, |e| record_cost(&record.key, e.value.as_ref()));
@@ -76,6 +76,22 @@ impl Index {
     /// The live (non-tombstone) version of (plugin, key).
     pub fn live(&self, plugin: &PluginId, key: &str) -> Option<&Entry> {
         self.entry(plugin, key).filter(|e| e.value.is_some())
+    }
+
+    /// Removes (plugin, key) without a trace if its current version is stamped `hlc` (a newer
+    /// version stays). Returns whether it did.
+    pub fn remove(&mut self, plugin: &PluginId, key: &Key, hlc: Hlc) -> bool {
+        let Some(ns) = self.plugins.get_mut(plugin) else {
+            return false;
+        };
+        if ns.entries.get(key.as_str()).is_none_or(|e| e.hlc != hlc) {
+            return false;
+        }
+        if let Some(old) = ns.entries.remove(key.as_str()) {
+            ns.used -= record_cost(key, old.value.as_ref());
+        }
+        self.by_hlc.remove(&(hlc, plugin.clone(), key.clone()));
+        true
     }
 
     /// The current record of (plugin, key), tombstones included.
@@ -174,6 +190,14 @@ impl Index {
         })
     }
 
+    /// The stored vector of `kind` for `plugin` (empty if none).
+    pub fn vector(&self, kind: VectorKind, plugin: &PluginId) -> VersionVector {
+        self.vectors
+            .get(&(kind, plugin.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Applies a batch of records and vectors (the in-memory half of a sync commit; the caller
     /// has already written it to storage in one transaction). Returns the records that won.
     pub fn apply_batch(&mut self, batch: Batch) -> Vec<(PluginId, Key)> {
@@ -265,6 +289,25 @@ mod tests {
     }
     fn del(p: &str, k: &str, wall: u64) -> Record {
         Record::tombstone(pid(p), Key::new(k).unwrap(), hlc(wall, 1))
+    }
+
+    #[test]
+    fn remove_takes_only_the_version_it_names_and_leaves_no_trace() {
+        let mut ix = Index::new();
+        let old = put("p", "k", "12", 5);
+        ix.apply(old.clone());
+        ix.apply(del("p", "gone", 6));
+        assert!(
+            !ix.remove(&pid("p"), &old.key, hlc(4, 1)),
+            "another version"
+        );
+        assert!(ix.remove(&pid("p"), &old.key, old.hlc));
+        assert!(!ix.remove(&pid("p"), &old.key, old.hlc), "already gone");
+        assert!(ix.remove(&pid("p"), &Key::new("gone").unwrap(), hlc(6, 1)));
+        assert!(ix.is_empty() && ix.records_in_hlc_order().next().is_none());
+        assert_eq!(ix.usage(&pid("p")), 0);
+        // A removed key takes any write again, even an older one (nothing is left to beat it).
+        assert!(ix.apply(put("p", "k", "1", 1)));
     }
 
     #[test]

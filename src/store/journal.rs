@@ -13,6 +13,7 @@
 
 use base64::Engine as _;
 
+use crate::core::content::ContentRef;
 use crate::core::{Hlc, Key, PluginId, Record, Value};
 
 const SEP: char = '\u{1}';
@@ -36,6 +37,8 @@ pub fn encode(record: &Record) -> String {
             'b',
             std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes)),
         ),
+        // A value not hydrated yet (localStorage engine rows; never a local write).
+        Some(Value::Ref(r)) => ('r', std::borrow::Cow::Owned(r.encode())),
     };
     let mut out = String::with_capacity(
         Hlc::ENCODED_LEN
@@ -79,6 +82,9 @@ pub fn decode(entry: &str) -> Result<Record, Corrupt> {
             base64::engine::general_purpose::STANDARD
                 .decode(payload)
                 .map_err(|_| Corrupt("invalid base64"))?,
+        )),
+        'r' => Some(Value::Ref(
+            ContentRef::decode(payload).ok_or(Corrupt("invalid content reference"))?,
         )),
         _ => return Err(Corrupt("unknown value tag")),
     };
@@ -221,6 +227,14 @@ mod tests {
             rec("__proto__", Some(Value::Json("\"a\\u0001b\"".into()))),
             rec("🦀 /..", Some(Value::Bytes(vec![0, 1, 255]))),
             rec("empty", Some(Value::Bytes(vec![]))),
+            rec(
+                "large",
+                Some(Value::Ref(crate::core::content::ContentRef {
+                    kind: crate::core::content::ContentKind::Bytes,
+                    size: 1 << 20,
+                    sha256: crate::core::content::Digest([9; 32]),
+                })),
+            ),
             rec("gone", None),
         ] {
             assert_eq!(decode(&encode(&r)).as_ref(), Ok(&r), "{r:?}");

@@ -12,6 +12,7 @@
 //! - `journal` (pure) + `journal_storage`: the synchronous durability journal.
 //! - `quarantine` (pure): stored rows, entries and values that do not decode, kept aside and
 //!   reported.
+//! - `remove`: records removed without a trace (collected tombstones, a full resync's deletions).
 //! - `codec`: JS values and rows ↔ core records; `read_cache`: the JS maps the package entry
 //!   answers `get`/`has` from without entering wasm.
 
@@ -46,6 +47,8 @@ pub mod pipeline;
 pub mod read_cache;
 #[cfg(target_arch = "wasm32")]
 pub mod records;
+#[cfg(target_arch = "wasm32")]
+pub mod remove;
 #[cfg(target_arch = "wasm32")]
 pub mod schema;
 #[cfg(target_arch = "wasm32")]

@@ -81,6 +81,17 @@ impl Records {
         changed
     }
 
+    /// Removes `record` from the index and the read cache if it is still the current version
+    /// (see [`Index::remove`]). Returns its (plugin, key) if it did.
+    pub fn remove(&mut self, record: &Record) -> Option<(PluginId, Key)> {
+        if !self.index.remove(&record.plugin, &record.key, record.hlc) {
+            return None;
+        }
+        self.quarantine.replaced(&record.plugin, &record.key);
+        self.reads.put(&record.plugin, &record.key, None);
+        Some((record.plugin.clone(), record.key.clone()))
+    }
+
     /// The value of (plugin, key) as a fresh JS value (`undefined` if absent or deleted).
     /// Objects are parsed anew each time; primitives are answered from, or land in, the read
     /// cache.
@@ -100,6 +111,10 @@ impl Records {
                 plugin: plugin.to_string(),
                 key: key.to_string(),
                 reason,
+            },
+            StoreError::NotHydrated { .. } => StoreError::NotHydrated {
+                plugin: plugin.to_string(),
+                key: key.to_string(),
             },
             other => other,
         })?;

@@ -18,7 +18,7 @@ use super::pipeline::Queued;
 use super::quota::{self, over_quota, record_cost};
 use crate::browser::clock::JsClock;
 use crate::browser::interop::{number, Obj};
-use crate::core::record::MAX_VALUE_BYTES;
+use crate::core::content::MAX_CONTENT_BYTES;
 use crate::core::replica::Batch;
 use crate::core::{Key, PluginId, Record};
 
@@ -88,7 +88,7 @@ impl Db {
     }
 
     /// Writes many entries of one plugin in one transaction, skipping the journal; resolves
-    /// when they are durable (values up to 1 MiB). Either all are written or none. With a
+    /// when they are durable (values up to 8 MiB). Either all are written or none. With a
     /// `fence`, the transaction also checks that the lock epoch is still the newest and writes
     /// nothing (`LockLost`) if a newer holder exists.
     pub async fn set_many(
@@ -107,7 +107,7 @@ impl Db {
             for (key, value) in &entries {
                 let value = value.as_ref().map(|(v, _)| v);
                 if let Some(v) = value {
-                    v.check_size(MAX_VALUE_BYTES)?;
+                    v.check_size(MAX_CONTENT_BYTES)?;
                 }
                 let old = costs
                     .get(key)

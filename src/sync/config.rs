@@ -1,7 +1,9 @@
 //! Sync options as `ClientData.open` takes them, checked once; endpoint URLs; retry backoff.
 //! Pure, tested natively.
 
+use crate::core::content::{Digest, DEFAULT_LAZY_THRESHOLD};
 use crate::core::protocol::Limits;
+use crate::core::PluginId;
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -57,6 +59,34 @@ pub struct SyncConfig {
     pub dataset: Option<String>,
     /// Largest reply body read; a longer one is abandoned (`BodyTooLargeError`).
     pub max_reply_bytes: usize,
+    /// Values larger than this (encoded bytes) are pushed by reference, their content through
+    /// the content endpoint (`sync.lazyThreshold`).
+    pub lazy_threshold: usize,
+    /// Plugins whose referenced values a pull fetches in the same round (`sync.eagerHydration`).
+    pub eager: Eager,
+}
+
+/// Which plugins hydrate eagerly: their pulled references are fetched within the round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Eager {
+    /// None: every large value stays metadata until asked for (the default).
+    #[default]
+    None,
+    /// Every plugin.
+    All,
+    /// These plugins.
+    Plugins(Vec<PluginId>),
+}
+
+impl Eager {
+    /// Whether `plugin` hydrates eagerly.
+    pub fn includes(&self, plugin: &PluginId) -> bool {
+        match self {
+            Eager::None => false,
+            Eager::All => true,
+            Eager::Plugins(list) => list.contains(plugin),
+        }
+    }
 }
 
 impl SyncConfig {
@@ -71,12 +101,34 @@ impl SyncConfig {
             limits: Limits::default(),
             dataset: None,
             max_reply_bytes: Limits::default().max_body_bytes,
+            lazy_threshold: DEFAULT_LAZY_THRESHOLD,
+            eager: Eager::None,
         })
+    }
+
+    /// `PUT`/`GET` endpoint of one content of `dataset`.
+    pub fn content_url(&self, sha256: &Digest, dataset: &str) -> String {
+        format!(
+            "{}/sync/content/{}?dataset={}",
+            self.server,
+            sha256.to_hex(),
+            percent_encode(dataset)
+        )
     }
 
     /// `POST` endpoint of exchange rounds.
     pub fn exchange_url(&self) -> String {
         format!("{}/sync/exchange", self.server)
+    }
+
+    /// `POST` endpoint of the user's salt for passphrase keys.
+    pub fn salt_url(&self) -> String {
+        format!("{}/sync/salt", self.server)
+    }
+
+    /// `POST` endpoint of the full-resync walk (tombstone collection, protocol v2).
+    pub fn resync_url(&self) -> String {
+        format!("{}/sync/resync", self.server)
     }
 
     /// `GET` endpoint of the server's health.
@@ -111,6 +163,19 @@ fn check_server(url: &str) -> Result<String, String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (a query value).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Delay before retry `attempt` (0-based): exponential, capped, with "equal jitter" from
 /// `random` so many clients recovering together do not retry in lockstep.
 pub fn backoff_ms(attempt: u32, random: u32) -> u64 {
@@ -130,6 +195,7 @@ mod tests {
         let c = SyncConfig::new("http://127.0.0.1:8787/").unwrap();
         assert_eq!(c.exchange_url(), "http://127.0.0.1:8787/sync/exchange");
         assert_eq!(c.health_url(), "http://127.0.0.1:8787/health");
+        assert_eq!(c.resync_url(), "http://127.0.0.1:8787/sync/resync");
         let c = SyncConfig::new("https://sync.example/api").unwrap();
         assert_eq!(c.exchange_url(), "https://sync.example/api/sync/exchange");
         for bad in [
@@ -145,6 +211,23 @@ mod tests {
         ] {
             assert!(SyncConfig::new(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn content_urls_name_the_digest_and_the_percent_encoded_dataset() {
+        let c = SyncConfig::new("http://127.0.0.1:8787/").unwrap();
+        let d = Digest([0xab; 32]);
+        assert_eq!(
+            c.content_url(&d, "notes/b é?&"),
+            format!(
+                "http://127.0.0.1:8787/sync/content/{}?dataset=notes%2Fb%20%C3%A9%3F%26",
+                "ab".repeat(32)
+            )
+        );
+        let p = PluginId::new("a").unwrap();
+        assert!(!Eager::None.includes(&p) && Eager::All.includes(&p));
+        assert!(Eager::Plugins(vec![p.clone()]).includes(&p));
+        assert!(!Eager::Plugins(vec![PluginId::new("b").unwrap()]).includes(&p));
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub enum SyncError {
     /// The store failed to read or commit.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// End-to-end encryption refused a record of the reply or could not seal the request;
+    /// nothing was applied.
+    #[error(transparent)]
+    Sealed(#[from] core::SealError),
 }
 
 impl SyncError {
@@ -83,6 +87,7 @@ impl Coded for SyncError {
             SyncError::Token(_) => "SyncTokenError",
             SyncError::Protocol(e) => e.name(),
             SyncError::Store(e) => e.name(),
+            SyncError::Sealed(e) => e.name(),
         }
     }
 
@@ -97,6 +102,7 @@ impl Coded for SyncError {
             SyncError::Token(_) => "token_failed",
             SyncError::Protocol(e) => e.code(),
             SyncError::Store(e) => e.code(),
+            SyncError::Sealed(e) => e.code(),
         }
     }
 

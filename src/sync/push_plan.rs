@@ -15,6 +15,9 @@ pub enum Direction {
     Both,
     /// Pull only: nothing is pushed this round.
     Pull,
+    /// Pull only, and fetch no content: values synced by reference stay metadata even in
+    /// plugins that hydrate eagerly (`pullChanged({ metadataOnly: true })`).
+    PullMetadata,
 }
 
 /// A full walk's position: `Some(from)` re-pushes every record above `from` (`None`: from the
@@ -87,7 +90,7 @@ pub fn plan(
     mut more_to_push: bool,
 ) -> PushPlan {
     let walk = dirty.walk;
-    if direction == Direction::Pull {
+    if direction != Direction::Both {
         return PushPlan {
             push: Vec::new(),
             more_to_push: false,

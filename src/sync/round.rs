@@ -4,7 +4,9 @@
 //! against the index (`push_plan` adds dirty keys and the full walk), POST it, check the reply
 //! (`core::replica::Client::plan`), commit records and watermarks in ONE transaction, and only
 //! then adopt the clock that observed the reply. Any failure before the commit leaves
-//! everything as it was. Events go out through `summary`.
+//! everything as it was. Events go out through `summary`. Tombstone collection (protocol v2):
+//! a reply's `collected` stamps drop local tombstones before its records land, and a reply that
+//! says `fullResync` runs the walk in `full_resync` instead.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -13,9 +15,13 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
+use super::config::Eager;
 use super::error::SyncError;
+use super::full_resync;
+use super::hydrate::Content;
 pub use super::push_plan::Direction;
 use super::push_plan::{self, Dirty};
+use super::sealed::Sealer;
 use super::summary;
 use super::transport::Transport;
 use crate::browser::clock::JsClock;
@@ -36,6 +42,15 @@ pub struct Outcome {
     pub has_more: bool,
     /// The (plugin, key)s the applied records changed.
     pub changed: Vec<(PluginId, Key)>,
+    /// Of `applied`, the tombstones (deletions from other devices).
+    pub deletions: usize,
+    /// Local records removed without a trace: by a full resync (deleted by a collected
+    /// tombstone) or tombstones the server reported collected.
+    pub removed: usize,
+    /// This round was a full resync (the server said `fullResync`).
+    pub full: bool,
+    /// Eager content fetches that failed (their nodes were held back, `sync::hydrate`).
+    pub content_failures: usize,
 }
 
 /// Runs rounds for one store.
@@ -50,10 +65,14 @@ pub struct Syncer {
     /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
     /// that reply answered; used only by a round of the same scope.
     coverage_from: RefCell<Option<(Option<Vec<PluginId>>, PluginId)>>,
+    /// End-to-end encryption, when opened with `encryption` (`sync::sealed`).
+    sealer: Option<Sealer>,
+    /// A full-resync walk a failed page interrupted: the next walk of the same scope continues it.
+    walk: RefCell<Option<full_resync::Walk>>,
 }
 
 /// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
-fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
     let serializer = serde_wasm_bindgen::Serializer::json_compatible();
     let js = value
         .serialize(&serializer)
@@ -73,7 +92,7 @@ fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
 
 /// The server's 403 `node_id_taken` as its own typed error (`NodeIdTakenError`): our node id
 /// belongs to another device, which no retry and no token fixes.
-fn node_taken(e: SyncError, node: NodeId) -> SyncError {
+pub(super) fn node_taken(e: SyncError, node: NodeId) -> SyncError {
     match e {
         SyncError::Http {
             status: 403, code, ..
@@ -116,12 +135,30 @@ impl Syncer {
             client,
             dirty: RefCell::default(),
             coverage_from: RefCell::default(),
+            sealer: None,
+            walk: RefCell::default(),
+        }
+    }
+
+    /// The same syncer, sealing every round with `sealer` (end-to-end encryption).
+    pub fn sealed(self, sealer: Sealer) -> Self {
+        Syncer {
+            sealer: Some(sealer),
+            ..self
         }
     }
 
     /// The store.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The content endpoint of this store's dataset (`sync::hydrate`).
+    pub fn content(&self) -> Content<'_> {
+        Content {
+            transport: &self.transport,
+            dataset: self.client.dataset.as_deref().unwrap_or_default(),
+        }
     }
 
     /// The transport (for the verifier's health probe).
@@ -226,15 +263,38 @@ impl Syncer {
             outgoing.request.push = planned.push;
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
-        let body = to_json(&request)?;
+        let mut request = request;
+        let wire = match &self.sealer {
+            Some(sealer) => Some(sealer.seal(&request, scope).await?),
+            None => {
+                // Lazy hydration moves content by its plaintext hash, so not with encryption:
+                // sealed values travel inline (up to the exchange's value limit).
+                let threshold = self.transport.config().lazy_threshold;
+                self.content()
+                    .offload(&mut request.push, threshold, signal)
+                    .await?;
+                None
+            }
+        };
+        let body = to_json(wire.as_ref().unwrap_or(&request))?;
         let answer = self
             .transport
             .exchange(&body, signal)
             .await
             .map_err(|e| node_taken(e, self.client.node))?;
-        let reply = parse_reply(&answer.text)?;
+        let mut reply = parse_reply(&answer.text)?;
+        // A sealed dataset is never told to resync: its deletes are sealed like writes, so the
+        // server holds no tombstone of it to collect.
+        if reply.full_resync {
+            return self.full_resync(scope, limit, signal).await;
+        }
+        let mut sealed_more = false;
+        if let (Some(sealer), Some(wire)) = (&self.sealer, &wire) {
+            (reply, sealed_more) = sealer.open(&self.db, &request, wire, &reply, scope).await?;
+        }
         let now = JsClock.try_now_ms()?;
-        let plan = self.db.with_index(|index| {
+        let removed = self.drop_collected(&request, &reply, now).await?;
+        let mut plan = self.db.with_index(|index| {
             self.client
                 .plan(index, &request, &reply, &clock, now)
                 .map_err(protocol_only)
@@ -242,9 +302,25 @@ impl Syncer {
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
         }
-        let applied = plan.applied;
+        let eager = &self.transport.config().eager;
+        let content_failures = if direction == Direction::PullMetadata || *eager == Eager::None {
+            0
+        } else {
+            self.content()
+                .eager(&mut plan.batch, eager, &self.db, signal)
+                .await?
+        };
+        // A held-back node would fail the same way at once: the next sync retries it.
+        let held_back = content_failures > 0;
+        let applied = plan.applied.min(plan.batch.records.len());
+        let deletions = plan
+            .batch
+            .records
+            .iter()
+            .filter(|r| r.is_tombstone())
+            .count();
         let coverage_next = plan.coverage_next.clone();
-        let has_more = plan.has_more || coverage_next.is_some();
+        let has_more = !held_back && (plan.has_more || coverage_next.is_some() || sealed_more);
         let new_clock = plan.clock.clone();
         // A round that moved nothing (the common idle round) has nothing to commit.
         let idle = plan.batch.records.is_empty()
@@ -257,6 +333,9 @@ impl Syncer {
             self.db.apply_remote(plan.batch).await?
         };
         self.db.adopt_clock(new_clock);
+        if let Some(sealer) = &self.sealer {
+            sealer.committed();
+        }
         // Only after the commit: a failed round asks for the same coverage again.
         *self.coverage_from.borrow_mut() =
             coverage_next.map(|next| (scope.map(<[PluginId]>::to_vec), next));
@@ -266,8 +345,88 @@ impl Syncer {
         let outcome = Outcome {
             applied,
             shipped: request.push.len(),
-            has_more: has_more || more_to_push,
+            has_more: has_more || (more_to_push && !held_back),
             changed,
+            deletions,
+            removed,
+            full: false,
+            content_failures,
+        };
+        summary::announce(&self.db, &outcome);
+        Ok(outcome)
+    }
+
+    /// The local tombstones at or below the reply's `collected` stamps go, before the reply's
+    /// records are applied (`core::gc::drop_collected` says why), once the reply passed its
+    /// checks. Returns how many went.
+    async fn drop_collected(
+        &self,
+        request: &crate::core::ExchangeRequest,
+        reply: &ExchangeResponse,
+        now: u64,
+    ) -> Result<usize, SyncError> {
+        if reply.collected.is_empty() {
+            return Ok(0);
+        }
+        self.client.check_reply(request, reply, now)?;
+        let doomed: Vec<crate::core::Record> = self.db.with_index(|index| {
+            let local: Vec<crate::core::Record> = index
+                .records_in_hlc_order()
+                .filter(|r| r.is_tombstone())
+                .collect();
+            crate::core::gc::drop_collected(&reply.collected, &local)
+                .iter()
+                .filter_map(|(p, k)| index.record(p, k))
+                .collect()
+        });
+        Ok(self.db.remove_synced(&doomed).await?.len())
+    }
+
+    /// The walk the server asked for (`full_resync`), as one round: nothing of this round's
+    /// request was applied, so the next round (partial) pushes and pulls as usual.
+    async fn full_resync(
+        &self,
+        scope: Option<&[PluginId]>,
+        limit: u32,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Outcome, SyncError> {
+        let scope_vec = scope.map(<[PluginId]>::to_vec);
+        let mut walk = self
+            .walk
+            .borrow_mut()
+            .take()
+            .filter(|w| w.scope == scope_vec)
+            .unwrap_or(full_resync::Walk {
+                scope: scope_vec,
+                ..full_resync::Walk::default()
+            });
+        let result = full_resync::run(
+            &self.db,
+            &self.transport,
+            &self.client,
+            &mut walk,
+            limit,
+            signal,
+        )
+        .await;
+        let walked = match result {
+            Ok(walked) => walked,
+            Err(e) => {
+                // Pages applied so far stay applied: the next walk continues after them.
+                *self.walk.borrow_mut() = Some(walk);
+                return Err(e);
+            }
+        };
+        *self.coverage_from.borrow_mut() = None;
+        let outcome = Outcome {
+            applied: walked.upserts + walked.deleted,
+            shipped: 0,
+            has_more: true,
+            changed: walked.changed,
+            deletions: walked.deleted,
+            removed: walked.removed,
+            full: true,
+            content_failures: 0,
         };
         summary::announce(&self.db, &outcome);
         Ok(outcome)
@@ -290,11 +449,21 @@ impl Syncer {
             totals.rounds += 1;
             totals.applied += outcome.applied;
             totals.shipped += outcome.shipped;
+            totals.upserts += outcome.applied - outcome.deletions;
+            totals.deletions += outcome.deletions + outcome.removed;
+            totals.full |= outcome.full;
             totals.has_more = outcome.has_more;
+            totals.content_failures += outcome.content_failures;
             progress(&totals);
             // Each round either moves records or ends: a server that claims more without
             // sending any is refused by the core (`NoProgress`), and pushes shrink the backlog.
             if !outcome.has_more {
+                // A new encryption key: everything is re-stamped and goes out again under it.
+                if let Some(sealer) = &self.sealer {
+                    if sealer.after_complete_sync(&self.db).await? {
+                        continue;
+                    }
+                }
                 // The first complete sync after a wipe pulled everything again: say so once.
                 if self.wipe_unreported.replace(false) {
                     totals.wiped = true;
@@ -328,9 +497,18 @@ pub struct Totals {
     pub applied: usize,
     /// Local records shipped.
     pub shipped: usize,
+    /// Of `applied`, the records with a value (new or changed values here).
+    pub upserts: usize,
+    /// Deletions taken in: applied tombstones, and local records removed because the server
+    /// collected their deletion (a full resync) or collected a tombstone held here.
+    pub deletions: usize,
+    /// A round of this sync was a full resync (`kind: "full"`).
+    pub full: bool,
     /// The last round said there is more.
     pub has_more: bool,
     /// This sync was the first complete one after the store was found wiped at open: it pulled
     /// everything the server holds again.
     pub wiped: bool,
+    /// Eager content fetches that failed (see [`Outcome::content_failures`]).
+    pub content_failures: usize,
 }

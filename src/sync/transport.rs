@@ -10,7 +10,7 @@ use web_sys::AbortSignal;
 
 use super::config::{backoff_ms, SyncConfig, MAX_BACKOFF_MS};
 use super::error::SyncError;
-use crate::browser::fetch::{call_token_provider, fetch_text};
+use crate::browser::fetch::{call_token_provider, fetch_bytes, fetch_text};
 use crate::browser::interop::{get as field, parse_json};
 use crate::browser::timer::sleep;
 
@@ -24,7 +24,13 @@ pub struct Answer {
     pub text: JsValue,
     /// The answer's `Retry-After` in milliseconds, if any.
     pub retry_after_ms: Option<u64>,
+    /// A 2xx content answer's body (`Uint8Array`); undefined for text requests.
+    pub bytes: JsValue,
 }
+
+/// `browser::fetch`'s text or bytes request (same arguments, same answer shapes).
+type Fetcher =
+    fn(&str, &str, &JsValue, Option<String>, f64, f64, Option<AbortSignal>) -> js_sys::Promise;
 
 /// The server end of a store: URL, token provider, timeout and retry policy.
 #[derive(Debug, Clone)]
@@ -60,16 +66,18 @@ impl Transport {
     }
 
     /// One attempt: the raw answer, 2xx or not.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
+        fetcher: Fetcher,
+        limit: usize,
         method: &str,
         url: &str,
         body: &JsValue,
         token: Option<String>,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        let limit = self.config.max_reply_bytes;
-        let got = JsFuture::from(fetch_text(
+        let got = JsFuture::from(fetcher(
             method,
             url,
             body,
@@ -108,6 +116,7 @@ impl Transport {
         Ok(Answer {
             status,
             text: field(&got, "text"),
+            bytes: field(&got, "bytes"),
             retry_after_ms: field(&got, "retryAfterMs")
                 .as_f64()
                 .filter(|ms| ms.is_finite() && *ms >= 0.0)
@@ -123,6 +132,62 @@ impl Transport {
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
         let url = self.config.exchange_url();
+        let limit = self.config.max_reply_bytes;
+        self.send(fetch_text, limit, "POST", &url, body, signal)
+            .await
+    }
+
+    /// POSTs `body` to the full-resync endpoint, as [`Transport::exchange`] does.
+    pub async fn resync(
+        &self,
+        body: &JsValue,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
+        let url = self.config.resync_url();
+        let limit = self.config.max_reply_bytes;
+        self.send(fetch_text, limit, "POST", &url, body, signal)
+            .await
+    }
+
+    /// PUTs `bytes` to a content URL (`SyncConfig::content_url`), with the same retries.
+    pub async fn put_content(
+        &self,
+        url: &str,
+        bytes: &js_sys::Uint8Array,
+        signal: Option<&AbortSignal>,
+    ) -> Result<(), SyncError> {
+        let limit = self.config.max_reply_bytes;
+        self.send(fetch_bytes, limit, "PUT", url, bytes, signal)
+            .await
+            .map(|_| ())
+    }
+
+    /// GETs a content URL's bytes (at most `limits.max_content_bytes`), with the same retries.
+    pub async fn get_content(
+        &self,
+        url: &str,
+        signal: Option<&AbortSignal>,
+    ) -> Result<js_sys::Uint8Array, SyncError> {
+        let limit = self.config.limits.max_content_bytes;
+        let answer = self
+            .send(fetch_bytes, limit, "GET", url, &JsValue::UNDEFINED, signal)
+            .await?;
+        answer.bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| {
+            crate::core::Error::InvalidReply("content answer without a body".into()).into()
+        })
+    }
+
+    /// One request with retries of transient failures (backoff, never sooner than
+    /// `Retry-After`) and one fresh token after a 401; any other non-2xx is `Http`.
+    async fn send(
+        &self,
+        fetcher: Fetcher,
+        limit: usize,
+        method: &str,
+        url: &str,
+        body: &JsValue,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
         let mut token = self.token().await?;
         let mut refreshed = false;
         let mut attempt = 0;
@@ -131,7 +196,7 @@ impl Transport {
                 return Err(SyncError::Aborted);
             }
             let result = self
-                .attempt("POST", &url, body, token.clone(), signal)
+                .attempt(fetcher, limit, method, url, body, token.clone(), signal)
                 .await
                 .and_then(http_error);
             match result {
@@ -155,9 +220,48 @@ impl Transport {
         }
     }
 
+    /// POSTs to `/sync/salt` (with the token, retried like an exchange): the user's salt for
+    /// passphrase keys, created by the server on first use, as bytes.
+    pub async fn salt(&self) -> Result<Vec<u8>, SyncError> {
+        let url = self.config.salt_url();
+        let token = self.token().await?;
+        let mut attempt = 0;
+        let answer = loop {
+            match self
+                .attempt(
+                    fetch_text,
+                    self.config.max_reply_bytes,
+                    "POST",
+                    &url,
+                    &JsValue::from_str("{}"),
+                    token.clone(),
+                    None,
+                )
+                .await
+                .and_then(http_error)
+            {
+                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    sleep(backoff_ms(attempt, getrandom::u32().unwrap_or(0))).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
+        let hex = parse_json(&answer.text)
+            .ok()
+            .and_then(|body| field(&body, "salt").as_string())
+            .unwrap_or_default();
+        crate::core::sealed::parse_salt(&hex).ok_or_else(|| {
+            crate::core::Error::InvalidReply(format!("{url}: no salt of 32 hex-encoded bytes"))
+                .into()
+        })
+    }
+
     /// GET `/health` once (no retries): the answer and its latency are the verifier's.
     pub async fn health(&self) -> Result<Answer, SyncError> {
         self.attempt(
+            fetch_text,
+            self.config.max_reply_bytes,
             "GET",
             &self.config.health_url(),
             &JsValue::UNDEFINED,

@@ -1,7 +1,7 @@
 // Exercises the whole public API as a TypeScript user would; compiled with `tsc --noEmit
 // --strict` by scripts/test.sh (never run). A wrong or `any`-typed declaration breaks it.
 import init, { ClientData, createLock } from "clientdata";
-import type { ExchangeResult, LocalDataSynced, Metadata, OverQuota, QuarantinedItem, StorageFallbackDetail, StoredValue, StoreWiped, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
+import type { EncryptionOptions, ExchangeResult, LocalDataSynced, Metadata, OverQuota, QuarantinedItem, StorageFallbackDetail, StoredValue, StoreWiped, VersionChangeDetail, SyncResult, VerifyResult } from "clientdata";
 import { datastore } from "clientdata/swamp.js";
 import { keyValueStore } from "clientdata/wasi-keyvalue.js";
 import { runLockConformance } from "clientdata/lock-conformance.js";
@@ -13,9 +13,17 @@ export async function everything(signal: AbortSignal): Promise<void> {
     server: "https://sync.example",
     token: async () => "token",
     autoSync: { intervalMs: 30_000, debounceMs: 500 },
-    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20 },
+    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20,
+      lazyThreshold: 32_768, eagerHydration: ["notes-app"] },
     quotas: { "notes-app": 1_000_000 },
   });
+  // End-to-end encryption: a non-extractable key (and the ones before a rotation), or a passphrase.
+  const key: CryptoKey = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  const sealedOptions: EncryptionOptions = { key, previousKeys: [key], blindPluginIds: false };
+  await ClientData.open({ name: "sealed", server: "https://sync.example", encryption: sealedOptions });
+  await ClientData.open({ name: "sealed2", server: "https://sync.example", encryption: { passphrase: "p", previousPassphrases: ["o"] } });
+  // @ts-expect-error: a key or a passphrase, not both
+  await ClientData.open({ name: "sealed3", server: "https://sync.example", encryption: { key, passphrase: "p" } });
   const kv = cd.plugin("notes-app");
   const quota = cd.plugin("other", { quotaBytes: 10_000 });
   kv.set("draft", { title: "hi", tags: ["a"], n: 1, ok: true, none: null });
@@ -31,13 +39,17 @@ export async function everything(signal: AbortSignal): Promise<void> {
     void stored;
   }
   await kv.setAsync("big", "x".repeat(100_000));
+  const hydrated: StoredValue | undefined = await kv.getAsync("big");
+  void hydrated;
   await kv.setMany([["a", 1], ["b", { x: 2 }]]);
   await kv.flush();
   await quota.flush();
 
   const round: ExchangeResult = await cd.exchange({ signal, plugins: ["notes-app"], limit: 100 });
   const all: SyncResult = await cd.sync({ onProgress: (p: SyncResult) => void p.rounds });
-  const n: number = round.applied + round.shipped + all.rounds;
+  const n: number = round.applied + round.shipped + all.rounds + round.upserts + all.deletions;
+  const kind: "full" | "partial" = all.kind;
+  void kind;
   const off: () => void = cd.on("local-data-synced", (e) => {
     const synced = e as LocalDataSynced;
     void synced.changes;
@@ -84,7 +96,10 @@ export async function everything(signal: AbortSignal): Promise<void> {
   const pushed: number = await svc.pushChanged();
   svc.markDirty({ relPath: "notes-app/draft" });
   svc.markDirty();
-  const scoped: boolean = svc.capabilities().scopedSync;
+  const scoped: boolean = svc.capabilities().scopedSync && svc.capabilities().lazyHydration;
+  const metadata: number = await svc.pullChanged({ metadataOnly: true });
+  const failures: number = all.contentFailures + metadata;
+  void failures;
   await svc.hydrateFile("notes-app/draft");
 
   const provider = datastore.createProvider({ name: "supervisor", server: "https://sync.example", token: "t" });

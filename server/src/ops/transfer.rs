@@ -1,7 +1,12 @@
-//! `export` and `import`: one user's records and coverage as JSON lines, through the same
-//! [`Backend`](crate::backend::Backend) transaction the exchange uses.
+//! `export` and `import`: one user's records, the content their references name, and coverage
+//! as JSON lines, through the same [`Backend`](crate::backend::Backend) transaction the
+//! exchange uses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use clientdata::core::content::Digest;
+use sha2::Digest as _;
 use std::io::{BufRead, Write};
 
 use clientdata::core::{Batch, Key, PluginId, Record, Store, VectorKind, Watermarks};
@@ -15,8 +20,17 @@ use crate::scope::Scope;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 enum Line {
-    Export { format: u32, user: String },
+    Export {
+        format: u32,
+        user: String,
+    },
     Record(Record),
+    /// The content a later record's reference names (protocol v2), base64; written before
+    /// the first record that needs it, once.
+    Content {
+        sha256: Digest,
+        data: String,
+    },
     Coverage(Watermarks),
 }
 
@@ -50,10 +64,24 @@ where
     // the page, so per node "the highest written" is an exact floor for the next page.
     let mut floor = Watermarks::new();
     let mut written = 0;
+    let mut contents = BTreeSet::new();
     loop {
         let page = tx.records_above(&plugins, &floor, PAGE)?;
         for record in &page {
             floor.advance(&record.plugin, record.hlc);
+            if let Some(r) = record.value.as_ref().and_then(|v| v.as_ref_content()) {
+                if contents.insert(r.sha256) {
+                    let data = tx.content(&r.sha256)?.unwrap_or_default();
+                    let data = base64::engine::general_purpose::STANDARD.encode(data);
+                    write_line(
+                        out,
+                        &Line::Content {
+                            sha256: r.sha256,
+                            data,
+                        },
+                    )?;
+                }
+            }
             write_line(out, &Line::Record(record.clone()))?;
         }
         written += page.len();
@@ -92,6 +120,7 @@ where
     let mut coverage = Watermarks::new();
     let mut pending: Vec<Record> = Vec::new();
     let mut header = false;
+    let mut contents = BTreeSet::new();
     for (i, text) in input.lines().enumerate() {
         let bad = |message: String| OpsError::BadLine {
             line: i + 1,
@@ -109,7 +138,28 @@ where
             }
             _ if !header => return Err(bad("the first line must be the export header".into())),
             Line::Export { .. } => return Err(bad("a second header".into())),
+            Line::Content { sha256, data } => {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| bad(format!("content {}: {e}", sha256.to_hex())))?;
+                if Digest(sha2::Sha256::digest(&data).into()) != sha256 {
+                    return Err(bad(format!(
+                        "content {} does not hash to it",
+                        sha256.to_hex()
+                    )));
+                }
+                tx.put_content(&sha256, &data)?;
+                contents.insert(sha256);
+            }
             Line::Record(record) => {
+                if let Some(r) = record.value.as_ref().and_then(|v| v.as_ref_content()) {
+                    if !contents.contains(&r.sha256) && !tx.has_content(&r.sha256)? {
+                        return Err(bad(format!(
+                            "no content {} before its record",
+                            r.sha256.to_hex()
+                        )));
+                    }
+                }
                 read += 1;
                 pending.push(record);
                 if pending.len() == PAGE {

@@ -54,6 +54,11 @@ impl Admin for PgConn {
             records += tx.execute("DELETE FROM records WHERE user_id = $1", &[&id])?;
             tx.execute("DELETE FROM coverage WHERE user_id = $1", &[&id])?;
             tx.execute("DELETE FROM nodes WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM salts WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM readers WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM reader_seen WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM collected WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM content WHERE user_id = $1", &[&id])?;
             tx.execute("DELETE FROM users WHERE id = $1", &[&id])?;
         }
         tx.commit()?;

@@ -12,12 +12,15 @@
 //! lock (an operator's import) can never lose an LWW winner.
 
 mod admin;
+mod gc;
 mod schema;
 mod store;
 
 use std::time::Duration;
 
+use clientdata::core::content::Digest;
 use clientdata::core::replica::{ReplicaError, ServeStats};
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits, VectorKind};
 use postgres::{IsolationLevel, NoTls};
 use r2d2::{Pool, PooledConnection};
@@ -198,8 +201,37 @@ impl Database for PgDatabase {
         backend::exchange(&mut conn, user, request, limits, caps, now_ms)
     }
 
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<PgError>> {
+        let mut conn = self.connection().map_err(ReplicaError::Store)?;
+        backend::resync(&mut conn, user, request, limits, now_ms)
+    }
+
     fn ping(&self) -> Result<(), PgError> {
         self.connection()?.ping()
+    }
+
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], PgError> {
+        backend::salt(&mut self.connection()?, user, fresh)
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &Digest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<PgError>> {
+        let mut conn = self.connection().map_err(ReplicaError::Store)?;
+        backend::put_content(&mut conn, scope, sha256, data)
+    }
+
+    fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, PgError> {
+        backend::get_content(&mut self.connection()?, scope, sha256)
     }
 }
 

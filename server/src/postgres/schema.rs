@@ -58,6 +58,54 @@ CREATE TABLE nodes (
     PRIMARY KEY (user_id, node)
 );
 "#,
+    r#"
+-- Each user's salt for passphrase keys (end-to-end encryption, PROTOCOL.md `/sync/salt`).
+CREATE TABLE salts (
+    user_id bigint PRIMARY KEY,
+    salt    bytea NOT NULL
+);
+"#,
+    r#"
+-- Tombstone collection (protocol v2, server/src/gc.rs). A reader is a node that ran rounds:
+-- when it last did, and per (plugin, writer) the highest stamp its requests proved it holds.
+CREATE TABLE readers (
+    user_id       bigint NOT NULL,
+    node          bigint NOT NULL,
+    last_round_ms bigint NOT NULL,
+    PRIMARY KEY (user_id, node)
+);
+
+CREATE TABLE reader_seen (
+    user_id bigint NOT NULL,
+    node    bigint NOT NULL,
+    plugin  text COLLATE "C" NOT NULL,
+    writer  bigint NOT NULL,
+    hlc     text COLLATE "C" NOT NULL,
+    PRIMARY KEY (user_id, node, plugin, writer)
+);
+
+-- Per (plugin, writer) the highest stamp of a collected tombstone, reported in replies.
+CREATE TABLE collected (
+    user_id bigint NOT NULL,
+    plugin  text COLLATE "C" NOT NULL,
+    writer  bigint NOT NULL,
+    hlc     text COLLATE "C" NOT NULL,
+    PRIMARY KEY (user_id, plugin, writer)
+);
+
+-- The oldest tombstones of a dataset, for the collection pass: one range of a partial index.
+CREATE INDEX records_tombstones ON records (user_id, hlc) WHERE kind = 0;
+"#,
+    r#"
+-- Content of values synced by reference (protocol v2), per dataset row, by SHA-256. Records of
+-- kind 3 name it with `value` = `j|b:<size>:<sha256>` (core::content::ContentRef::encode).
+CREATE TABLE content (
+    user_id bigint NOT NULL,
+    sha256  bytea NOT NULL,
+    data    bytea NOT NULL,
+    PRIMARY KEY (user_id, sha256)
+);
+"#,
 ];
 
 /// The schema version this build writes.

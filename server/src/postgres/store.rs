@@ -12,6 +12,8 @@ use clientdata::core::{
 use postgres::{Row, Transaction};
 
 use super::PgError;
+use clientdata::core::content::{ContentRef, Digest};
+
 use crate::auth::UserId;
 use crate::quota::Counted;
 use crate::scope::Scope;
@@ -20,13 +22,15 @@ use crate::scope::Scope;
 pub(super) const TOMBSTONE: i16 = 0;
 pub(super) const JSON: i16 = 1;
 pub(super) const BYTES: i16 = 2;
+/// A value by reference: `value` is `ContentRef::encode`'s text.
+pub(super) const REF: i16 = 3;
 
 /// One exchange round of one user. Dropped without
 /// [`Transaction::commit_transaction`](crate::backend::Transaction::commit_transaction), it rolls
 /// back.
 pub struct PgTx<'c> {
-    tx: Transaction<'c>,
-    user: i64,
+    pub(super) tx: Transaction<'c>,
+    pub(super) user: i64,
     /// The user the scope belongs to (its caps count over all its datasets).
     owner: UserId,
     apply_delay: Option<Duration>,
@@ -57,6 +61,7 @@ impl<'c> PgTx<'c> {
         for r in records {
             cols.push(r);
         }
+        let values: Vec<Option<&[u8]>> = cols.values.iter().map(Option::as_deref).collect();
         self.tx.execute(
             UPSERT_RECORDS,
             &[
@@ -66,7 +71,7 @@ impl<'c> PgTx<'c> {
                 &cols.nodes,
                 &cols.hlcs,
                 &cols.kinds,
-                &cols.values,
+                &values,
             ],
         )?;
         Ok(())
@@ -81,15 +86,16 @@ struct Columns<'a> {
     nodes: Vec<i64>,
     hlcs: Vec<String>,
     kinds: Vec<i16>,
-    values: Vec<Option<&'a [u8]>>,
+    values: Vec<Option<std::borrow::Cow<'a, [u8]>>>,
 }
 
 impl<'a> Columns<'a> {
     fn push(&mut self, r: &'a Record) {
         let (kind, value) = match &r.value {
             None => (TOMBSTONE, None),
-            Some(Value::Json(text)) => (JSON, Some(text.as_bytes())),
-            Some(Value::Bytes(bytes)) => (BYTES, Some(bytes.as_slice())),
+            Some(Value::Json(text)) => (JSON, Some(text.as_bytes().into())),
+            Some(Value::Bytes(bytes)) => (BYTES, Some(bytes.as_slice().into())),
+            Some(Value::Ref(c)) => (REF, Some(c.encode().into_bytes().into())),
         };
         self.plugins.push(r.plugin.as_str());
         self.keys.push(r.key.as_str());
@@ -228,6 +234,44 @@ impl crate::backend::Transaction for PgTx<'_> {
         )?;
         Ok(())
     }
+
+    fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], PgError> {
+        self.tx.execute(
+            "INSERT INTO salts (user_id, salt) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&self.user, &&fresh[..]],
+        )?;
+        let row = self
+            .tx
+            .query_one("SELECT salt FROM salts WHERE user_id = $1", &[&self.user])?;
+        let salt: Vec<u8> = row.try_get(0)?;
+        Ok(salt.try_into().unwrap_or(*fresh))
+    }
+
+    fn has_content(&mut self, sha256: &Digest) -> Result<bool, PgError> {
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT 1 FROM content WHERE user_id = $1 AND sha256 = $2",
+                &[&self.user, &&sha256.0[..]],
+            )?
+            .is_some())
+    }
+
+    fn put_content(&mut self, sha256: &Digest, data: &[u8]) -> Result<(), PgError> {
+        self.tx.execute(
+            "INSERT INTO content (user_id, sha256, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&self.user, &&sha256.0[..], &data],
+        )?;
+        Ok(())
+    }
+
+    fn content(&mut self, sha256: &Digest) -> Result<Option<Vec<u8>>, PgError> {
+        let row = self.tx.query_opt(
+            "SELECT data FROM content WHERE user_id = $1 AND sha256 = $2",
+            &[&self.user, &&sha256.0[..]],
+        )?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
 }
 
 impl Store for PgTx<'_> {
@@ -363,11 +407,11 @@ pub(super) fn node_column(node: NodeId) -> i64 {
     node.get() as i64
 }
 
-fn hlc_at(row: &Row, column: usize) -> Result<Hlc, PgError> {
+pub(super) fn hlc_at(row: &Row, column: usize) -> Result<Hlc, PgError> {
     Ok(Hlc::parse(row.try_get::<_, &str>(column)?)?)
 }
 
-fn plugin_at(row: &Row, column: usize) -> Result<PluginId, PgError> {
+pub(super) fn plugin_at(row: &Row, column: usize) -> Result<PluginId, PgError> {
     Ok(PluginId::new(row.try_get::<_, String>(column)?)?)
 }
 
@@ -385,6 +429,12 @@ pub(super) fn record_at(row: &Row) -> Result<Record, PgError> {
             PgError::Corrupt(format!("JSON value is not UTF-8: {e}"))
         })?)),
         BYTES => Some(Value::Bytes(bytes()?)),
+        REF => Some(Value::Ref(
+            String::from_utf8(bytes()?)
+                .ok()
+                .and_then(|text| ContentRef::decode(&text))
+                .ok_or_else(|| PgError::Corrupt("invalid content reference".into()))?,
+        )),
         other => return Err(PgError::Corrupt(format!("unknown value kind {other}"))),
     };
     Ok(Record {

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
+use clientdata::core::content::Digest;
 use clientdata::core::replica::{ReplicaError, ServeStats};
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
 
 use super::readers::Readers;
@@ -12,6 +14,7 @@ use super::{SqliteBackend, SqliteError, SqliteOptions};
 use crate::auth::UserId;
 use crate::backend::{Database, Serialized};
 use crate::quota::UserCaps;
+use crate::scope::Scope;
 use crate::user_gate::UserGate;
 
 /// Read connections by default: rounds of that many users read at once (each user reads on at
@@ -62,7 +65,7 @@ impl Database for SqliteDatabase {
     ) -> Result<(ExchangeResponse, ServeStats), ReplicaError<SqliteError>> {
         self.gate.run(user, || {
             if let (Some(readers), true) = (&self.readers, request.push.is_empty()) {
-                if let Some(answer) = readers.exchange(user, request, limits, now_ms)? {
+                if let Some(answer) = readers.exchange(user, request, limits, caps, now_ms)? {
                     return Ok(answer);
                 }
             }
@@ -70,8 +73,37 @@ impl Database for SqliteDatabase {
         })
     }
 
+    /// On the writer: a walk's page marks its reader.
+    fn resync(
+        &self,
+        user: &UserId,
+        request: &ResyncRequest,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<ResyncResponse, ReplicaError<SqliteError>> {
+        self.gate
+            .run(user, || self.writer.resync(user, request, limits, now_ms))
+    }
+
     fn ping(&self) -> Result<(), SqliteError> {
         self.writer.ping()
+    }
+
+    fn salt(&self, user: &UserId, fresh: &[u8; 32]) -> Result<[u8; 32], SqliteError> {
+        self.gate.run(user, || self.writer.salt(user, fresh))
+    }
+
+    fn put_content(
+        &self,
+        scope: &Scope,
+        sha256: &Digest,
+        data: &[u8],
+    ) -> Result<(), ReplicaError<SqliteError>> {
+        self.writer.put_content(scope, sha256, data)
+    }
+
+    fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {
+        self.writer.get_content(scope, sha256)
     }
 }
 
@@ -93,7 +125,7 @@ mod tests {
 
     fn request(node: u64, push: Vec<Record>, secret: Option<&str>) -> ExchangeRequest {
         ExchangeRequest {
-            version: 1,
+            version: clientdata::core::PROTOCOL_VERSION,
             node: NodeId::new(node).unwrap(),
             plugins: None,
             seen: Watermarks::new(),
@@ -147,6 +179,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(open(&dir, 2));
         round(&db, "bob", &request(1, vec![put(1, 1)], None));
+        // Node 2's first round records it as a reader (a write); from then on its rounds that
+        // prove nothing new read only.
+        round(&db, "bob", &request(2, vec![], None));
         // Another user's long round holds the writer.
         let (held, release) = (mpsc::channel(), mpsc::channel::<()>());
         let holder = {

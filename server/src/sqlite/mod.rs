@@ -10,6 +10,7 @@
 mod admin;
 mod checkpoint;
 mod database;
+mod gc;
 mod readers;
 mod schema;
 mod store;
@@ -25,6 +26,7 @@ use crate::backend::Backend;
 use crate::scope::Scope;
 
 pub use database::{SqliteDatabase, DEFAULT_READERS};
+pub(crate) use gc::wall_floor;
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteTx;
 

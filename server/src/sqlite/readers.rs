@@ -15,6 +15,8 @@ use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
 use super::{SqliteError, SqliteTx};
 use crate::auth::UserId;
 use crate::backend::{node_verdict, NodeVerdict};
+use crate::gc;
+use crate::quota::UserCaps;
 use crate::scope::Scope;
 
 /// A fixed set of read-only connections; a round waits for a free one.
@@ -38,17 +40,18 @@ impl Readers {
 
     /// Answers a round that pushes nothing from one snapshot of a read connection, or `None`
     /// when it must run on the writer after all: a user (or dataset) without a row yet (the writer creates
-    /// it), or a node claim to write.
+    /// it), a node claim to write, or a reader to write down (`gc::observation_due`).
     pub(super) fn exchange(
         &self,
         user: &UserId,
         request: &ExchangeRequest,
         limits: &Limits,
+        caps: &UserCaps,
         now_ms: u64,
     ) -> Result<Option<(ExchangeResponse, ServeStats)>, ReplicaError<SqliteError>> {
         debug_assert!(request.push.is_empty());
         let mut conn = self.take();
-        let answer = read_round(&mut conn, user, request, limits, now_ms);
+        let answer = read_round(&mut conn, user, request, limits, caps, now_ms);
         self.give_back(conn);
         answer
     }
@@ -80,6 +83,7 @@ fn read_round(
     user: &UserId,
     request: &ExchangeRequest,
     limits: &Limits,
+    caps: &UserCaps,
     now_ms: u64,
 ) -> Result<Option<(ExchangeResponse, ServeStats)>, ReplicaError<SqliteError>> {
     let store = |e: rusqlite::Error| ReplicaError::Store(SqliteError::from(e));
@@ -102,11 +106,21 @@ fn read_round(
     let Some(id) = id else { return Ok(None) };
     let mut tx = SqliteTx::new(tx, id, scope.user_id().clone(), None);
     // An empty push: `serve` only reads. The transaction is dropped (ended) either way.
-    let answer = serve(&mut tx, request, limits, now_ms)?;
-    match node_verdict(&mut tx, request)? {
-        NodeVerdict::Owned => Ok(Some(answer)),
-        NodeVerdict::Claim(_) => Ok(None),
+    let (mut reply, stats) = serve(&mut tx, request, limits, now_ms)?;
+    if let NodeVerdict::Claim(_) = node_verdict(&mut tx, request)? {
+        return Ok(None);
     }
+    // The same tombstone-collection answers as the writer's (`backend::exchange`).
+    let gc_store = ReplicaError::Store;
+    if gc::needs_full_resync(&mut tx, request).map_err(gc_store)? {
+        return Ok(Some((gc::full_resync_reply(), ServeStats::default())));
+    }
+    let horizon = gc::horizon(caps.tombstone_horizon_secs);
+    if gc::observation_due(&mut tx, request, now_ms, horizon).map_err(gc_store)? {
+        return Ok(None);
+    }
+    reply.collected = gc::reported(&mut tx, &reply).map_err(gc_store)?;
+    Ok(Some((reply, stats)))
 }
 
 fn open_reader(path: &Path) -> Result<Connection, SqliteError> {

@@ -50,6 +50,54 @@ CREATE TABLE nodes (
     PRIMARY KEY (user_id, node)
 ) STRICT, WITHOUT ROWID;
 ",
+    r"
+-- Each user's salt for passphrase keys (end-to-end encryption, PROTOCOL.md `/sync/salt`).
+CREATE TABLE salts (
+    user_id INTEGER PRIMARY KEY,
+    salt    BLOB    NOT NULL
+) STRICT;
+",
+    r"
+-- Tombstone collection (protocol v2, server/src/gc.rs). A reader is a node that ran rounds:
+-- when it last did, and per (plugin, writer) the highest stamp its requests proved it holds.
+CREATE TABLE readers (
+    user_id       INTEGER NOT NULL,
+    node          INTEGER NOT NULL,
+    last_round_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, node)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE reader_seen (
+    user_id INTEGER NOT NULL,
+    node    INTEGER NOT NULL,
+    plugin  TEXT    NOT NULL,
+    writer  INTEGER NOT NULL,
+    hlc     TEXT    NOT NULL,
+    PRIMARY KEY (user_id, node, plugin, writer)
+) STRICT, WITHOUT ROWID;
+
+-- Per (plugin, writer) the highest stamp of a collected tombstone, reported in replies.
+CREATE TABLE collected (
+    user_id INTEGER NOT NULL,
+    plugin  TEXT    NOT NULL,
+    writer  INTEGER NOT NULL,
+    hlc     TEXT    NOT NULL,
+    PRIMARY KEY (user_id, plugin, writer)
+) STRICT, WITHOUT ROWID;
+
+-- The oldest tombstones of a dataset, for the collection pass: one range of a partial index.
+CREATE INDEX records_tombstones ON records (user_id, hlc) WHERE kind = 0;
+",
+    r"
+-- Content of values synced by reference (protocol v2), per dataset row, by SHA-256. Records of
+-- kind 3 name it with `value` = `j|b:<size>:<sha256>` (core::content::ContentRef::encode).
+CREATE TABLE content (
+    user_id INTEGER NOT NULL,
+    sha256  BLOB    NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (user_id, sha256)
+) STRICT;
+",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use clientdata::core::content::{ContentRef, Digest};
 use clientdata::core::{
     Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks,
 };
@@ -21,14 +22,16 @@ const NO_BOUND: &str = "~";
 const TOMBSTONE: i64 = 0;
 const JSON: i64 = 1;
 const BYTES: i64 = 2;
+/// A value by reference: `value` is `ContentRef::encode`'s text.
+const REF: i64 = 3;
 
 /// One exchange round of one user. Dropped without
 /// [`Transaction::commit_transaction`](crate::backend::Transaction::commit_transaction), it rolls
 /// back.
 #[derive(Debug)]
 pub struct SqliteTx<'c> {
-    tx: Transaction<'c>,
-    user: i64,
+    pub(super) tx: Transaction<'c>,
+    pub(super) user: i64,
     /// The user the scope belongs to (its caps count over all its datasets).
     owner: UserId,
     apply_delay: Option<Duration>,
@@ -63,7 +66,14 @@ impl<'c> SqliteTx<'c> {
             None => (TOMBSTONE, &Null),
             Some(Value::Json(text)) => (JSON, text),
             Some(Value::Bytes(bytes)) => (BYTES, bytes),
+            Some(Value::Ref(c)) => {
+                return self.upsert(r, REF, &c.encode());
+            }
         };
+        self.upsert(r, kind, value)
+    }
+
+    fn upsert(&self, r: &Record, kind: i64, value: &dyn ToSql) -> rusqlite::Result<()> {
         self.tx.prepare_cached(UPSERT_RECORD)?.execute(params![
             self.user,
             r.plugin.as_str(),
@@ -163,6 +173,45 @@ impl crate::backend::Transaction for SqliteTx<'_> {
             .prepare_cached("INSERT INTO nodes (user_id, node, secret) VALUES (?1, ?2, ?3)")?
             .execute(params![self.user, node_column(node), &digest[..]])?;
         Ok(())
+    }
+
+    fn salt(&mut self, fresh: &[u8; 32]) -> Result<[u8; 32], SqliteError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO salts (user_id, salt) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![self.user, &fresh[..]])?;
+        let salt: Vec<u8> = self
+            .tx
+            .prepare_cached("SELECT salt FROM salts WHERE user_id = ?1")?
+            .query_row(params![self.user], |row| row.get(0))?;
+        Ok(salt.try_into().unwrap_or(*fresh))
+    }
+
+    fn has_content(&mut self, sha256: &Digest) -> Result<bool, SqliteError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM content WHERE user_id = ?1 AND sha256 = ?2")?
+            .query_row(params![self.user, &sha256.0[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn put_content(&mut self, sha256: &Digest, data: &[u8]) -> Result<(), SqliteError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO content (user_id, sha256, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![self.user, &sha256.0[..], data])?;
+        Ok(())
+    }
+
+    fn content(&mut self, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT data FROM content WHERE user_id = ?1 AND sha256 = ?2")?
+            .query_row(params![self.user, &sha256.0[..]], |row| row.get(0))
+            .optional()?)
     }
 }
 
@@ -316,11 +365,11 @@ impl Store for SqliteTx<'_> {
 }
 
 /// Node ids are u64; SQLite integers are i64. The bits are kept, so equality still holds.
-fn node_column(node: NodeId) -> i64 {
+pub(super) fn node_column(node: NodeId) -> i64 {
     node.get() as i64
 }
 
-fn node_id(column: i64) -> Option<NodeId> {
+pub(super) fn node_id(column: i64) -> Option<NodeId> {
     NodeId::new(column as u64).ok()
 }
 
@@ -328,15 +377,15 @@ fn decode_error(column: usize, e: clientdata::core::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(e))
 }
 
-fn hlc_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Hlc> {
+pub(super) fn hlc_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Hlc> {
     Hlc::parse(row.get_ref(column)?.as_str()?).map_err(|e| decode_error(column, e))
 }
 
-fn plugin_at(row: &Row<'_>, column: usize) -> rusqlite::Result<PluginId> {
+pub(super) fn plugin_at(row: &Row<'_>, column: usize) -> rusqlite::Result<PluginId> {
     PluginId::new(row.get::<_, String>(column)?).map_err(|e| decode_error(column, e))
 }
 
-fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
+pub(super) fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
     let plugin = plugin_at(row, 0)?;
     let key = Key::new(row.get::<_, String>(1)?).map_err(|e| decode_error(1, e))?;
     let hlc = hlc_at(row, 2)?;
@@ -344,6 +393,14 @@ fn record_at(row: &Row<'_>) -> rusqlite::Result<Record> {
         TOMBSTONE => None,
         JSON => Some(Value::Json(row.get(4)?)),
         BYTES => Some(Value::Bytes(row.get(4)?)),
+        REF => Some(Value::Ref(
+            ContentRef::decode(row.get_ref(4)?.as_str()?).ok_or_else(|| {
+                decode_error(
+                    4,
+                    clientdata::core::Error::InvalidRequest("content reference".into()),
+                )
+            })?,
+        )),
         other => return Err(rusqlite::Error::IntegralValueOutOfRange(3, other)),
     };
     Ok(Record {

@@ -35,7 +35,7 @@ fn request(
     limit: u32,
 ) -> ExchangeRequest {
     ExchangeRequest {
-        version: 1,
+        version: clientdata::core::PROTOCOL_VERSION,
         node: node(from),
         plugins,
         seen,

@@ -12,7 +12,7 @@ fn hlc(wall_ms: u64, node: &str) -> String {
 fn valid() -> serde_json::Value {
     let node = "00000000000000a1";
     json!({
-        "version": 1,
+        "version": 2,
         "node": node,
         "push": [{ "plugin": "notes", "key": "k", "hlc": hlc(now_ms() - 1000, node), "value": { "json": "1" } }],
         "limit": 10
@@ -58,7 +58,7 @@ fn bad_bodies_get_400_with_their_typed_code(db: &TestDb) {
         ),
         (
             "wrong version",
-            with(|v| v["version"] = json!(2)),
+            with(|v| v["version"] = json!(1)),
             400,
             "unsupported_version",
         ),

@@ -86,7 +86,7 @@ fn cors_allows_exactly_the_configured_origins() {
 
     // Real answers carry the header too, errors included, so the page can read the code.
     let auth = format!("Bearer {}", token("alice"));
-    let body = br#"{"version":1,"node":"0000000000000001","limit":1}"#.to_vec();
+    let body = br#"{"version":2,"node":"0000000000000001","limit":1}"#.to_vec();
     let ok = server.send(
         "POST",
         "/sync/exchange",

@@ -128,6 +128,74 @@ fn export_delete_import_round_trip(db: &TestDb) {
     assert_eq!(users(db), [("alice".to_owned(), 32), ("bob".to_owned(), 1)]);
 }
 
+on_both!(export_and_import_carry_the_content_of_references);
+
+/// A value synced by reference keeps its content through export, delete-user and import: the
+/// content line precedes its record, and a record whose content is missing or does not hash
+/// to its digest fails the import before anything is stored.
+fn export_and_import_carry_the_content_of_references(db: &TestDb) {
+    use clientdata::core::content::{ContentKind, ContentRef, Digest};
+    use sha2::Digest as _;
+    let data = vec![5u8; 100_000];
+    let sha256 = Digest(sha2::Sha256::digest(&data).into());
+    let reference = ContentRef {
+        kind: ContentKind::Bytes,
+        size: data.len() as u64,
+        sha256,
+    };
+    let server = Server::with_tokens(db);
+    let alice = token("alice");
+    let put = server.send(
+        "PUT",
+        &format!("/sync/content/{}", sha256.to_hex()),
+        &[("authorization", &format!("Bearer {alice}"))],
+        data.clone(),
+    );
+    assert_eq!(put.status, 204);
+    let mut device = Device::new(&alice);
+    device.write("files", "scan", Some(Value::Ref(reference.clone())));
+    device.sync(&server, 10);
+    drop(server);
+    let exported = ok(ops(db, &["export", "alice"]));
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines.len(), 4, "header, content, record, coverage");
+    assert!(lines[1].starts_with("{\"content\":") && lines[2].starts_with("{\"record\":"));
+    let file = db.dir().join("alice.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+    ok(ops(db, &["delete-user", "alice"]));
+    // Without its content line, or with content that does not hash to it: nothing imported.
+    let bad = db.dir().join("bad.jsonl");
+    let forged = lines[1].replace("BQUF", "BgUF");
+    for text in [
+        [lines[0], lines[2], lines[3]].join("\n"),
+        [lines[0], &forged, lines[2], lines[3]].join("\n"),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        failed(ops(
+            db,
+            &["import", "alice", "--input", bad.to_str().unwrap()],
+        ));
+        assert!(
+            users(db).iter().all(|(u, _)| u != "alice"),
+            "nothing stored"
+        );
+    }
+    ok(ops(
+        db,
+        &["import", "alice", "--input", file.to_str().unwrap()],
+    ));
+    assert_eq!(ok(ops(db, &["export", "alice"])), exported, "round trip");
+    let server = Server::with_tokens(db);
+    let got = server.send(
+        "GET",
+        &format!("/sync/content/{}", sha256.to_hex()),
+        &[("authorization", &format!("Bearer {alice}"))],
+        Vec::new(),
+    );
+    assert_eq!(got.status, 200);
+    assert!(got.body == data);
+}
+
 fn bad_imports_change_nothing(db: &TestDb) {
     seed(db);
     let exported = ok(ops(db, &["export", "alice"]));
@@ -174,14 +242,14 @@ fn schema_is_shown_checked_and_migrated(db: &TestDb) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("schema version 0; this build: 2 (behind"),
+        text.contains("schema version 0; this build: 5 (behind"),
         "{text}"
     );
     assert!(ok(ops(db, &["schema"])).contains("version 0"));
-    assert!(ok(ops(db, &["migrate"])).contains(&format!("{} schema version 2", db.kind())));
+    assert!(ok(ops(db, &["migrate"])).contains(&format!("{} schema version 5", db.kind())));
     assert!(ok(ops(db, &["schema", "--check"])).contains("(up to date)"));
     assert!(
-        ok(ops(db, &["migrate"])).contains("version 2"),
+        ok(ops(db, &["migrate"])).contains("version 5"),
         "idempotent"
     );
 }

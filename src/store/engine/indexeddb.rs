@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTransactionMode};
 
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
-use crate::browser::idb_requests::{fence_epoch, put_rows, request_done, tx_done};
+use crate::browser::idb_requests::{delete_rows, fence_epoch, put_rows, request_done, tx_done};
 use crate::browser::interop::{get, Obj};
 use crate::core::replica::VectorKind;
 use crate::core::{ClockState, DeviceSecret, Hlc, NodeId, PluginId, Value, VersionVector};
@@ -204,6 +204,15 @@ impl IdbEngine {
                 }
             }
         }
+        Ok(done)
+    }
+
+    /// Removes records still stored with the given stamps, in one transaction (see
+    /// [`super::Engine::remove`]).
+    pub fn remove(&self, rows: &Array) -> StoreResult<JsFuture> {
+        let tx = self.transaction(&[RECORDS], IdbTransactionMode::Readwrite)?;
+        let done = JsFuture::from(tx_done(&tx));
+        delete_rows(&Self::store(&tx, RECORDS)?.into(), rows);
         Ok(done)
     }
 

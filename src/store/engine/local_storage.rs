@@ -9,7 +9,7 @@ use web_sys::Storage;
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use crate::browser::web_storage::{keys_with_prefix, probe};
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, DeviceSecret, Hlc, Key, NodeId, PluginId, VersionVector};
+use crate::core::{ClockState, DeviceSecret, Hlc, Key, NodeId, PluginId, Record, VersionVector};
 use crate::store::codec::js_failure;
 use crate::store::error::StoreResult;
 use crate::store::journal;
@@ -121,6 +121,23 @@ impl LsEngine {
         })
     }
 
+    /// Removes records still stored with the given stamps (see [`super::Engine::remove`]).
+    pub fn remove(&self, removals: &[Record]) -> StoreResult<()> {
+        for r in removals {
+            let item = self.record_key(&r.plugin, &r.key);
+            let stored = self.storage.get_item(&item).ok().flatten();
+            if stored
+                .and_then(|s| journal::decode(&s).ok())
+                .is_some_and(|s| s.hlc == r.hlc)
+            {
+                self.storage
+                    .remove_item(&item)
+                    .map_err(|e| js_failure(&e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a commit item by item. localStorage has no transactions: a failure part-way
     /// leaves earlier items written, which is safe because every record is still in the
     /// journal (replayed idempotently by LWW) until the whole commit succeeds.
@@ -132,7 +149,7 @@ impl LsEngine {
                 let stored = self.storage.get_item(&item).ok().flatten();
                 if stored
                     .and_then(|s| journal::decode(&s).ok())
-                    .is_some_and(|s| s.hlc >= record.hlc)
+                    .is_some_and(|s| !record.replaces(Some((&s.hlc, s.value.as_ref()))))
                 {
                     continue;
                 }

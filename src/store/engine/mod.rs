@@ -14,7 +14,7 @@ pub use commit::{Commit, Fence, Loaded, SlotRow, Started};
 use super::error::{StoreError, StoreResult};
 use crate::browser::web_storage::local_storage;
 use crate::core::replica::VectorKind;
-use crate::core::{PluginId, VersionVector};
+use crate::core::{PluginId, Record, VersionVector};
 use indexeddb::IdbEngine;
 use local_storage::LsEngine;
 
@@ -186,6 +186,29 @@ impl Engine {
         match self {
             Engine::IndexedDb(e) => e.start(commit).map(Started::Pending),
             Engine::LocalStorage(e) => e.write(commit).map(|()| Started::Done),
+            Engine::Memory => Ok(Started::Done),
+        }
+    }
+
+    /// Removes records without a trace, each only if still stored with its stamp (a newer write
+    /// of the key stays): tombstones the server collected, records a full resync found deleted.
+    pub fn remove(&self, removals: &[Record]) -> StoreResult<Started> {
+        match self {
+            Engine::IndexedDb(e) => {
+                let rows: js_sys::Array = removals
+                    .iter()
+                    .map(|r| {
+                        let row = js_sys::Array::of3(
+                            &r.plugin.as_str().into(),
+                            &r.key.as_str().into(),
+                            &r.hlc.encode().into(),
+                        );
+                        wasm_bindgen::JsValue::from(row)
+                    })
+                    .collect();
+                e.remove(&rows).map(Started::Pending)
+            }
+            Engine::LocalStorage(e) => e.remove(removals).map(|()| Started::Done),
             Engine::Memory => Ok(Started::Done),
         }
     }

@@ -17,7 +17,7 @@ fn hlc(wall_ms: u64) -> String {
 /// A valid push of one record.
 fn push(value: serde_json::Value) -> serde_json::Value {
     json!({
-        "version": 1,
+        "version": 2,
         "node": "00000000000000a1",
         "push": [{ "plugin": "notes", "key": "k", "hlc": hlc(now_ms() - 1000), "value": value }],
         "limit": 10
@@ -155,7 +155,7 @@ fn big_seen_body(size: usize) -> Vec<u8> {
         entries.push_str(&format!("\"{i:016x}\":\"{wall:012x}-0000-{i:016x}\""));
         i += 1;
     }
-    format!("{{\"version\":1,\"node\":\"00000000000000a1\",\"limit\":1,\"seen\":{{\"p\":{{{entries}}}}}}}").into_bytes()
+    format!("{{\"version\":2,\"node\":\"00000000000000a1\",\"limit\":1,\"seen\":{{\"p\":{{{entries}}}}}}}").into_bytes()
 }
 
 #[test]

@@ -8,8 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use clientdata::core::gc::{drop_collected, ResyncPage};
 use clientdata::core::hlc::{Clock, ClockState, SystemClock};
 use clientdata::core::replica::Client;
+use clientdata::core::resync::{ResyncRequest, ResyncResponse};
 use clientdata::core::{
     Batch, ExchangeRequest, ExchangeResponse, Hlc, HlcClock, Key, MemoryStore, NodeId, PluginId,
     Record, Value, Watermarks,
@@ -217,6 +219,47 @@ impl Server {
         serde_json::from_slice(&reply.body).unwrap()
     }
 
+    /// `POST /sync/resync` (one page of a full-resync walk) that must succeed.
+    pub fn resync(&self, token: &str, request: &ResyncRequest) -> ResyncResponse {
+        let auth = format!("Bearer {token}");
+        let reply = self.send(
+            "POST",
+            "/sync/resync",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            serde_json::to_vec(request).unwrap(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    /// Every row the server holds for `token`'s user (tombstones included), walked as `node`.
+    pub fn rows(&self, token: &str, node: NodeId) -> Vec<Record> {
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.resync(
+                token,
+                &ResyncRequest {
+                    version: clientdata::core::PROTOCOL_VERSION,
+                    node,
+                    plugins: None,
+                    after: after.take(),
+                    limit: 1000,
+                    secret: None,
+                    dataset: None,
+                },
+            );
+            rows.extend(page.rows);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return rows,
+            }
+        }
+    }
+
     /// One record in each of `plugins` plugins (`p000000`, ...) of the token's user, from one
     /// new node, pushed 1,000 plugins per scoped round.
     pub fn seed_plugins(&self, token: &str, plugins: usize) {
@@ -355,6 +398,10 @@ pub struct Device {
     pub behind_ms: u64,
     /// Where the next request continues the server's coverage (the last reply's `coverageNext`).
     pub coverage_from: Option<PluginId>,
+    /// Full resyncs run (the server answered `fullResync`).
+    pub full_resyncs: usize,
+    /// Local records removed by full resyncs (deleted by a collected tombstone).
+    pub resync_removed: usize,
 }
 
 /// What one `sync` did.
@@ -380,6 +427,8 @@ impl Device {
             token: token.to_owned(),
             behind_ms: 0,
             coverage_from: None,
+            full_resyncs: 0,
+            resync_removed: 0,
         }
     }
 
@@ -424,6 +473,14 @@ impl Device {
             )
             .unwrap();
         let reply = server.exchange(&self.token, &out.request);
+        if reply.full_resync {
+            self.full_resync(server, limit);
+            return (out.request, true, 0);
+        }
+        // Collected tombstones go before the reply's records land (core::gc::drop_collected).
+        for (p, k) in drop_collected(&reply.collected, self.store.records()) {
+            self.store.remove(&p, &k);
+        }
         let plan = self
             .client
             .plan(&mut self.store, &out.request, &reply, &self.clock, now_ms())
@@ -434,6 +491,76 @@ impl Device {
         self.coverage_from = plan.coverage_next.clone();
         let more = plan.has_more || out.more_to_push || self.coverage_from.is_some();
         (out.request, more, plan.applied)
+    }
+
+    /// The full-resync walk (docs/PROTOCOL.md): pages of the server's rows by (plugin, key),
+    /// each applied by `core::gc::ResyncPage`; then the walk's coverage becomes `seen` and the
+    /// copy of the server's coverage, so the next rounds push what the server lacks.
+    pub fn full_resync(&mut self, server: &Server, limit: u32) {
+        use clientdata::core::{Store, VectorKind};
+        self.full_resyncs += 1;
+        let mut after = None;
+        let mut base = Watermarks::new();
+        loop {
+            let request = ResyncRequest {
+                version: clientdata::core::PROTOCOL_VERSION,
+                node: self.client.node,
+                plugins: None,
+                after: after.clone(),
+                limit,
+                secret: self.client.secret.clone(),
+                dataset: self.client.dataset.clone(),
+            };
+            let page = server.resync(&self.token, &request);
+            page.check(&request, &self.client.limits, now_ms()).unwrap();
+            for (p, v) in page.coverage.iter() {
+                if base.plugin(p).is_empty() {
+                    base.set(p.clone(), v.clone());
+                }
+            }
+            let cursor = after.as_ref().map(clientdata::core::resync::Cursor::id);
+            let step = ResyncPage {
+                after: cursor.as_ref(),
+                rows: &page.rows,
+                complete: page.next.is_none(),
+                coverage: &page.coverage,
+            }
+            .step(self.store.records());
+            if let Some(max) = page.rows.iter().map(|r| r.hlc).max() {
+                self.clock.observe(max, now_ms()).unwrap();
+            }
+            self.resync_removed += step.removals.len();
+            for (p, k) in &step.removals {
+                self.store.remove(p, k);
+            }
+            self.store
+                .commit(Batch {
+                    records: step.upserts,
+                    vectors: vec![],
+                })
+                .unwrap();
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        // Every local plugin's vectors become the walk's (empty where the server has none).
+        let base: Watermarks = self
+            .store
+            .plugins()
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.clone(), base.plugin(&p)))
+            .collect();
+        self.store
+            .commit(Batch {
+                records: vec![],
+                vectors: vec![
+                    (VectorKind::Seen, base.clone()),
+                    (VectorKind::PeerCoverage, base),
+                ],
+            })
+            .unwrap();
     }
 
     /// Rounds until nothing is left to push or pull.
