@@ -366,7 +366,7 @@ pub fn exchange_request(
     push: Vec<Record>,
 ) -> ExchangeRequest {
     ExchangeRequest {
-        version: 1,
+        version: clientdata::core::PROTOCOL_VERSION,
         node,
         plugins,
         seen: Watermarks::new(),
