@@ -86,6 +86,7 @@ impl PluginStore {
     /// Rejects with the sync error if the content cannot be had (`ContentHashMismatchError`
     /// for content that does not match), or `SyncNotConfiguredError` without a server.
     ///
+    /// @example
     /// ```js
     /// const report = await kv.getAsync("report"); // a 2 MB value synced from another device
     /// ```
