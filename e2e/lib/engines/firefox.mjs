@@ -54,6 +54,12 @@ class FirefoxContext {
     this.routes.unroute(glob, handler);
   }
 
+  /** Context events: "request" (every request of the context's pages, seen by its proxy). */
+  on(event, listener) {
+    if (event !== "request") throw new Error(`context.on("${event}") is not supported in this engine adapter`);
+    this.routes.onRequest(listener);
+  }
+
   async setOffline(offline) {
     this.offline = offline;
     for (const page of this.pages) if (!page.page.isClosed()) await page.page.setOfflineMode(offline);

@@ -55,7 +55,13 @@ function fetched(res, body) {
 export class ContextRoutes {
   constructor() {
     this.routes = []; // { regexp, glob, handler }, newest last
+    this.listeners = []; // context.on("request") listeners
     this.server = null;
+  }
+
+  /** playwright's `context.on("request", listener)`: every request the context's pages send. */
+  onRequest(listener) {
+    this.listeners.push(listener);
   }
 
   route(glob, handler) {
@@ -90,7 +96,9 @@ export class ContextRoutes {
       method: () => req.method,
       headers: () => ({ ...req.headers }),
       postData: () => (body.length ? body.toString("utf8") : null),
+      postDataJSON: () => (body.length ? JSON.parse(body.toString("utf8")) : null),
     };
+    for (const listener of this.listeners) listener(request);
     const out = { method: req.method, path: `${target.pathname}${target.search}`, headers: req.headers, body };
     // Every answer closes its connection: a browser retries a request whose reused
     // keep-alive connection was reset, which would hide an abort() from the page.

@@ -157,6 +157,12 @@ class WebKitContext {
     this.routes.unroute(glob, handler);
   }
 
+  /** Context events: "request" (every request of the context's pages, seen by its proxy). */
+  on(event, listener) {
+    if (event !== "request") throw new Error(`context.on("${event}") is not supported in this engine adapter`);
+    this.routes.onRequest(listener);
+  }
+
   async close() {
     if (this.closed) return;
     this.closed = true;
