@@ -95,15 +95,23 @@ t0=$SECONDS
 (cd e2e && E2E_ENGINE=chromium timeout 900 npm test)
 echo "chromium e2e: $((SECONDS - t0)) s"
 
-step "end-to-end tests in Firefox (firefox-esr through puppeteer-core over WebDriver BiDi)"
+# Firefox and WebKit side by side (different browsers, no shared state: each test starts its own
+# server), each into its own log, printed when both end. The fault points run 5 iterations each
+# there (Chromium keeps 20 above; FAULT_ITERATIONS=200 by hand for a long run).
+step "end-to-end tests in Firefox (firefox-esr, puppeteer-core over WebDriver BiDi) and WebKit (MiniBrowser, WebKitWebDriver under xvfb-run), side by side"
 t0=$SECONDS
-(cd e2e && E2E_ENGINE=firefox timeout 900 npm test)
-echo "firefox e2e: $((SECONDS - t0)) s"
-
-step "end-to-end tests in WebKit (MiniBrowser through WebKitWebDriver, under xvfb-run)"
-t0=$SECONDS
-(cd e2e && E2E_ENGINE=webkit timeout 900 xvfb-run -a npm test)
-echo "webkit e2e: $((SECONDS - t0)) s"
+(cd e2e && E2E_ENGINE=firefox FAULT_ITERATIONS="${FAULT_ITERATIONS:-5}" timeout 900 npm test) > "$PG_DIR/e2e-firefox.log" 2>&1 &
+firefox_pid=$!
+(cd e2e && E2E_ENGINE=webkit FAULT_ITERATIONS="${FAULT_ITERATIONS:-5}" timeout 900 xvfb-run -a npm test) > "$PG_DIR/e2e-webkit.log" 2>&1 &
+webkit_pid=$!
+firefox_rc=0; webkit_rc=0
+wait "$firefox_pid" || firefox_rc=$?
+wait "$webkit_pid" || webkit_rc=$?
+for engine in firefox webkit; do
+  printf '\n-- %s e2e log\n' "$engine"; cat "$PG_DIR/e2e-$engine.log"
+done
+echo "firefox + webkit e2e: $((SECONDS - t0)) s (firefox rc $firefox_rc, webkit rc $webkit_rc)"
+if [ "$firefox_rc" -ne 0 ] || [ "$webkit_rc" -ne 0 ]; then exit 1; fi
 
 step "end-to-end sync suite again, the server on PostgreSQL"
 (cd e2e && CLIENTDATA_E2E_BACKEND=postgres timeout 600 node --test --test-concurrency=1 tests/sync.test.mjs)
