@@ -49,8 +49,8 @@ export async function prepare(library) {
   return wasmMemoryBytes();
 }
 
-// One cycle of open (n records on disk) → sync → close; wasm memory after it. run.mjs forces a
-// collection between cycles, so what the collector would free anyway is not counted as held.
+// One cycle of open (n records on disk) → sync → close; wasm memory after it. run.mjs runs it
+// with a forced collection between cycles and, open → close, without one.
 export async function cycle(name, n, server, user) {
   const cd = await loadClientData();
   const db = await cd.ClientData.open(server ? { name, server, token: () => `dev-token-${user}` } : { name });

@@ -341,7 +341,9 @@ impl Db {
         {
             let mut st = self.inner.state.borrow_mut();
             st.lifecycle.shut_down();
-            st.records.clear_read_cache();
+            // Free the index and the read cache now rather than when the collector finalises
+            // the JS wrapper: a closed 10k-record store held ~12 MiB of wasm memory until then.
+            st.records = Records::default();
             st.pipeline.abandon();
         }
         if let Some(mut lease) = self.inner.lease.borrow_mut().take() {
