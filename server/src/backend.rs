@@ -43,6 +43,9 @@ pub trait Transaction: GcStore {
     /// The content `sha256` of this transaction's dataset, if held.
     fn content(&mut self, sha256: &ContentDigest) -> Result<Option<Vec<u8>>, Self::Error>;
 
+    /// The bytes of content this transaction's user holds, over all its datasets.
+    fn content_bytes(&mut self) -> Result<u64, Self::Error>;
+
     /// How many of `what` this transaction's user holds (its own writes included), counting no
     /// further than `upto`.
     fn count(&mut self, what: Counted, upto: u64) -> Result<u64, Self::Error>;
@@ -140,12 +143,15 @@ fn check_refs<T: Transaction>(
     Ok(())
 }
 
-/// Stores content for `scope` after checking it hashes to `sha256` (`content_hash_mismatch`).
+/// Stores content for `scope` after checking it hashes to `sha256` (`content_hash_mismatch`)
+/// and that new content keeps the user within `max_bytes` of content (413
+/// `user_quota_exceeded`; content already held is accepted again at the cap).
 pub fn put_content<B: Backend>(
     backend: &mut B,
     scope: &Scope,
     sha256: &ContentDigest,
     data: &[u8],
+    max_bytes: u64,
 ) -> Result<(), ReplicaError<B::Error>> {
     let got = ContentDigest(sha2::Sha256::digest(data).into());
     if got != *sha256 {
@@ -156,6 +162,16 @@ pub fn put_content<B: Backend>(
         .into());
     }
     let mut tx = backend.begin(scope).map_err(ReplicaError::Store)?;
+    if !tx.has_content(sha256).map_err(ReplicaError::Store)? {
+        let held = tx.content_bytes().map_err(ReplicaError::Store)?;
+        if held.saturating_add(data.len() as u64) > max_bytes {
+            return Err(Error::UserQuotaExceeded {
+                cap: "content bytes",
+                max: max_bytes,
+            }
+            .into());
+        }
+    }
     tx.put_content(sha256, data).map_err(ReplicaError::Store)?;
     tx.commit_transaction().map_err(ReplicaError::Store)
 }
@@ -283,6 +299,7 @@ pub trait Database: Send + Sync + 'static {
         scope: &Scope,
         sha256: &ContentDigest,
         data: &[u8],
+        max_bytes: u64,
     ) -> Result<(), ReplicaError<Self::Error>>;
 
     /// The content `sha256` of `scope`, if held; blocking.
@@ -354,8 +371,9 @@ impl<B: Backend> Database for Serialized<B> {
         scope: &Scope,
         sha256: &ContentDigest,
         data: &[u8],
+        max_bytes: u64,
     ) -> Result<(), ReplicaError<B::Error>> {
-        self.with(|backend| put_content(backend, scope, sha256, data))
+        self.with(|backend| put_content(backend, scope, sha256, data, max_bytes))
     }
 
     fn get_content(

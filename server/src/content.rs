@@ -73,9 +73,12 @@ pub async fn put<B: Database>(
     };
     let (body, _held) = state.intake.read_body(&headers, body, &limits).await?;
     let task = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || task.database.put_content(&scope, &sha256, &body))
-        .await
-        .map_err(|e| ApiError::internal("content task failed", &e))??;
+    let max_bytes = state.caps.content_bytes;
+    tokio::task::spawn_blocking(move || {
+        task.database.put_content(&scope, &sha256, &body, max_bytes)
+    })
+    .await
+    .map_err(|e| ApiError::internal("content task failed", &e))??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

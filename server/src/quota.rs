@@ -1,6 +1,6 @@
-//! Per-user caps on what the server stores: plugins, nodes (writers, and device claims) and
-//! records. A push that would take its user past one is refused whole with 413
-//! `user_quota_exceeded` naming the cap (docs/ERRORS.md). The counts are read inside the round's
+//! Per-user caps on what the server stores: plugins, nodes (writers, and device claims),
+//! records and content bytes. A push (or a content upload) that would take its user past one is
+//! refused whole with 413 `user_quota_exceeded` naming the cap (docs/ERRORS.md). The counts are read inside the round's
 //! transaction, after the push was written and before it commits, and only when the round added
 //! something of that kind, so rounds that only overwrite or read pay nothing.
 
@@ -24,6 +24,11 @@ pub struct UserCaps {
     #[arg(long = "max-records-per-user", env = "CLIENTDATA_MAX_RECORDS_PER_USER", default_value_t = UserCaps::DEFAULT.records, value_name = "N")]
     pub records: u64,
 
+    /// Most bytes of content (values synced by reference, `PUT /sync/content`) one user may
+    /// hold over all its datasets; an upload past it is refused with 413.
+    #[arg(long = "max-content-bytes-per-user", env = "CLIENTDATA_MAX_CONTENT_BYTES_PER_USER", default_value_t = UserCaps::DEFAULT.content_bytes, value_name = "BYTES")]
+    pub content_bytes: u64,
+
     /// How long a user's deletions are held: a tombstone older than this that every device
     /// syncing within it has received is collected (docs/PROTOCOL.md, tombstone collection).
     #[arg(long = "tombstone-horizon-secs", env = "CLIENTDATA_TOMBSTONE_HORIZON_SECS", default_value_t = UserCaps::DEFAULT.tombstone_horizon_secs, value_name = "SECS")]
@@ -37,6 +42,7 @@ impl UserCaps {
         plugins: 10_000,
         nodes: 1_000,
         records: 1_000_000,
+        content_bytes: 1 << 30,
         tombstone_horizon_secs: clientdata::core::gc::DEFAULT_HORIZON_MS / 1000,
     };
 
@@ -45,6 +51,7 @@ impl UserCaps {
         plugins: u64::MAX,
         nodes: u64::MAX,
         records: u64::MAX,
+        content_bytes: u64::MAX,
         tombstone_horizon_secs: UserCaps::DEFAULT.tombstone_horizon_secs,
     };
 }

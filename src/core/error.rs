@@ -90,11 +90,11 @@ pub enum Error {
     /// differs, or the request carries none); nothing of the request is applied.
     #[error("node id {0} belongs to another device of this user")]
     NodeIdTaken(String),
-    /// A push would take its user past one of the server's per-user caps (plugins, nodes or
-    /// records); nothing of the request is applied.
+    /// A push or a content upload would take its user past one of the server's per-user caps
+    /// (plugins, nodes, records or content bytes); nothing of the request is applied.
     #[error("user quota exceeded: the push would hold more than {max} {cap} for this user")]
     UserQuotaExceeded {
-        /// Which cap: `"plugins"`, `"nodes"` or `"records"`.
+        /// Which cap: `"plugins"`, `"nodes"`, `"records"` or `"content bytes"`.
         cap: &'static str,
         /// The cap.
         max: u64,

@@ -225,9 +225,10 @@ impl Database for PgDatabase {
         scope: &Scope,
         sha256: &Digest,
         data: &[u8],
+        max_bytes: u64,
     ) -> Result<(), ReplicaError<PgError>> {
         let mut conn = self.connection().map_err(ReplicaError::Store)?;
-        backend::put_content(&mut conn, scope, sha256, data)
+        backend::put_content(&mut conn, scope, sha256, data, max_bytes)
     }
 
     fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, PgError> {

@@ -197,6 +197,12 @@ const COUNT_RECORDS: &str = concat!(
     ") LIMIT $2) AS c"
 );
 
+/// The bytes of content a user holds over its datasets (octet_length reads a value's size
+/// without detoasting it). Its own parameters: PostgreSQL cannot type an unused `$2`.
+const CONTENT_BYTES: &str = "SELECT COALESCE(SUM(octet_length(data)), 0)::BIGINT FROM content \
+     WHERE user_id IN (SELECT id FROM users WHERE name = $1 \
+     OR (name COLLATE \"C\" >= $2 AND name COLLATE \"C\" < $3))";
+
 impl crate::backend::Transaction for PgTx<'_> {
     fn count(&mut self, what: Counted, upto: u64) -> Result<u64, PgError> {
         let sql = match what {
@@ -263,6 +269,15 @@ impl crate::backend::Transaction for PgTx<'_> {
             &[&self.user, &&sha256.0[..], &data],
         )?;
         Ok(())
+    }
+
+    fn content_bytes(&mut self) -> Result<u64, PgError> {
+        let (lo, hi) = Scope::dataset_rows_range(&self.owner);
+        let n: i64 = self
+            .tx
+            .query_one(CONTENT_BYTES, &[&self.owner.as_str(), &lo, &hi])?
+            .try_get(0)?;
+        Ok(n.unsigned_abs())
     }
 
     fn content(&mut self, sha256: &Digest) -> Result<Option<Vec<u8>>, PgError> {

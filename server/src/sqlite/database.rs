@@ -98,8 +98,9 @@ impl Database for SqliteDatabase {
         scope: &Scope,
         sha256: &Digest,
         data: &[u8],
+        max_bytes: u64,
     ) -> Result<(), ReplicaError<SqliteError>> {
-        self.writer.put_content(scope, sha256, data)
+        self.writer.put_content(scope, sha256, data, max_bytes)
     }
 
     fn get_content(&self, scope: &Scope, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {

@@ -138,6 +138,14 @@ pub(super) const COUNT_RECORDS: &str = concat!(
     ") LIMIT ?2)"
 );
 
+/// The bytes of content a user holds over its datasets (length() reads a blob's size from its
+/// row header, not the blob).
+const CONTENT_BYTES: &str = concat!(
+    "SELECT COALESCE(SUM(length(data)), 0) FROM content WHERE user_id IN (",
+    user_rows!(),
+    ")"
+);
+
 impl crate::backend::Transaction for SqliteTx<'_> {
     fn count(&mut self, what: Counted, upto: u64) -> Result<u64, SqliteError> {
         let sql = match what {
@@ -204,6 +212,16 @@ impl crate::backend::Transaction for SqliteTx<'_> {
             )?
             .execute(params![self.user, &sha256.0[..], data])?;
         Ok(())
+    }
+
+    fn content_bytes(&mut self) -> Result<u64, SqliteError> {
+        let (lo, hi) = Scope::dataset_rows_range(&self.owner);
+        // ?2 is unused here (user_rows! numbers its parameters 1, 3 and 4).
+        let n: i64 = self.tx.prepare_cached(CONTENT_BYTES)?.query_row(
+            params![self.owner.as_str(), 0, lo.as_str(), hi.as_str()],
+            |row| row.get(0),
+        )?;
+        Ok(n.unsigned_abs())
     }
 
     fn content(&mut self, sha256: &Digest) -> Result<Option<Vec<u8>>, SqliteError> {

@@ -132,6 +132,67 @@ fn content_is_authenticated_hash_checked_bounded_and_kept_per_user_and_dataset(d
 
 on_both!(content_is_authenticated_hash_checked_bounded_and_kept_per_user_and_dataset);
 
+/// A hostile client uploading content nobody references cannot fill the disk: content counts
+/// against `--max-content-bytes-per-user` over all the user's datasets, an upload past it is
+/// 413 `user_quota_exceeded` and stores nothing, content already held is accepted again at the
+/// cap, and other users are unaffected.
+fn content_past_the_users_byte_cap_is_refused_and_stores_nothing(db: &TestDb) {
+    let tokens = crate::support::tokens_file(db.dir());
+    let server = Server::start(
+        db.dir(),
+        &[
+            "--database",
+            db.arg(),
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--max-content-bytes-per-user",
+            "250000",
+        ],
+        &[],
+    );
+    let (alice, bob) = (token("alice"), token("bob"));
+    let blob = |fill: u8| vec![fill; 100_000];
+    let (one, two, three) = (blob(1), blob(2), blob(3));
+    assert_eq!(
+        put(&server, &alice, &sha(&one).to_hex(), "", one.clone()).status,
+        204
+    );
+    // The second in another dataset of the same user: the cap spans datasets.
+    let r = put(
+        &server,
+        &alice,
+        &sha(&two).to_hex(),
+        "?dataset=other",
+        two.clone(),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let r = put(&server, &alice, &sha(&three).to_hex(), "", three.clone());
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "user_quota_exceeded"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("content bytes"), "{}", r.text());
+    let r = get(&server, &alice, &sha(&three).to_hex(), "");
+    assert_eq!((r.status, r.code().as_str()), (404, "content_not_found"));
+
+    // Content already held is accepted again (idempotent), and is still there.
+    assert_eq!(
+        put(&server, &alice, &sha(&one).to_hex(), "", one.clone()).status,
+        204
+    );
+    assert_eq!(get(&server, &alice, &sha(&one).to_hex(), "").body, one);
+    // Another user has a cap of its own.
+    assert_eq!(
+        put(&server, &bob, &sha(&three).to_hex(), "", three).status,
+        204
+    );
+}
+
+on_both!(content_past_the_users_byte_cap_is_refused_and_stores_nothing);
+
 /// A pushed reference must name content its dataset holds (`content_missing`, nothing of the
 /// round applied); once uploaded, another device of the user pulls the reference (metadata
 /// only) and fetches the content by it. A version 1 request is refused with a typed code.
