@@ -205,9 +205,7 @@ fn tampered_replies_are_refused_with_nothing_applied_and_the_clock_unchanged() {
         ("unsupported_version", |r, _| r.version = 9),
         // A wipe report answers only a request that named a device.
         ("invalid_reply", |r, _| {
-            r.store_replaced = Some(clientdata::core::StoreReplaced {
-                previous_epoch: "00000000000000aa".into(),
-            })
+            r.replaced_store_epoch = Some("00000000000000aa".into())
         }),
         ("value_too_large", |r, _| {
             r.records[0].value = Some(Value::Bytes(vec![0; (1 << 20) + 1]))

@@ -489,7 +489,7 @@ fn coverage_outside_a_paged_window_keeps_our_copy() {
         coverage_next: None,
         collected: Watermarks::new(),
         full_resync: false,
-        store_replaced: None,
+        replaced_store_epoch: None,
     };
     // Window [b1, b3): "a" (b2) is inside and absent means none; z (b0) and m (b5) are outside.
     let known = [plugin("a"), plugin("m"), plugin("z")];

@@ -109,10 +109,10 @@ pub fn exchange<B: Backend>(
     // The epoch it carried is not kept either, so the round after the walk says it again.
     if gc::needs_full_resync(&mut tx, request).map_err(ReplicaError::Store)? {
         let mut reply = gc::full_resync_reply();
-        reply.store_replaced = replaced;
+        reply.replaced_store_epoch = replaced;
         return Ok((reply, ServeStats::default()));
     }
-    answer.0.store_replaced = replaced;
+    answer.0.replaced_store_epoch = replaced;
     let horizon = gc::horizon(caps.tombstone_horizon_secs);
     gc::after_round(&mut tx, request, &mut answer.0, now_ms, horizon)
         .map_err(ReplicaError::Store)?;

@@ -1,4 +1,4 @@
-//! Wiped-store detection on the server (docs/PROTOCOL.md, `device` and `storeReplaced`). A
+//! Wiped-store detection on the server (docs/PROTOCOL.md, `device` and `replacedStoreEpoch`). A
 //! browser that drops both IndexedDB and localStorage (Safari's seven-day rule, "clear site
 //! data") leaves nothing on the device that remembers its store, so only the server can notice:
 //! per dataset and app-named device it keeps the store epoch it last saw, and a round from the
@@ -9,7 +9,7 @@
 //! seen. `seen_ms` only orders that, so it is refreshed at most every [`REFRESH_MS`], and a
 //! round whose device needs no write can be answered by a read-only connection.
 
-use clientdata::core::{DeviceEpoch, ExchangeRequest, StoreReplaced};
+use clientdata::core::{DeviceEpoch, ExchangeRequest};
 
 use crate::backend::Transaction;
 
@@ -32,23 +32,21 @@ pub fn write_due(remembered: Option<&Remembered>, device: &DeviceEpoch, now_ms: 
         .is_none_or(|r| r.epoch != device.epoch || now_ms.saturating_sub(r.seen_ms) >= REFRESH_MS)
 }
 
-/// The reply's `storeReplaced` when the remembered epoch is another one.
-pub fn replaced(remembered: Option<&Remembered>, device: &DeviceEpoch) -> Option<StoreReplaced> {
+/// The reply's `replacedStoreEpoch`: the remembered epoch, when it is another one.
+pub fn replaced(remembered: Option<&Remembered>, device: &DeviceEpoch) -> Option<String> {
     remembered
         .filter(|r| r.epoch != device.epoch)
-        .map(|r| StoreReplaced {
-            previous_epoch: r.epoch.clone(),
-        })
+        .map(|r| r.epoch.clone())
 }
 
 /// The writer's part of a round: remembers the request's device (if any) with its epoch and
-/// returns the reply's `storeReplaced`.
+/// returns the reply's `replacedStoreEpoch`.
 pub fn record<T: Transaction>(
     tx: &mut T,
     request: &ExchangeRequest,
     now_ms: u64,
     cap: u64,
-) -> Result<Option<StoreReplaced>, T::Error> {
+) -> Result<Option<String>, T::Error> {
     let Some(device) = &request.device else {
         return Ok(None);
     };
@@ -100,12 +98,7 @@ mod tests {
         assert!(write_due(Some(&seen), &device("aa"), 1_000 + REFRESH_MS));
         assert_eq!(replaced(Some(&seen), &device("aa")), None);
         assert!(write_due(Some(&seen), &device("bb"), 1_001));
-        assert_eq!(
-            replaced(Some(&seen), &device("bb")),
-            Some(StoreReplaced {
-                previous_epoch: "aa".into()
-            })
-        );
+        assert_eq!(replaced(Some(&seen), &device("bb")), Some("aa".into()));
         // A clock that went back never makes a remembered device due by itself.
         assert!(!write_due(Some(&seen), &device("aa"), 0));
     }

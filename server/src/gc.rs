@@ -74,7 +74,7 @@ pub fn full_resync_reply() -> ExchangeResponse {
         coverage_next: None,
         collected: Watermarks::new(),
         full_resync: true,
-        store_replaced: None,
+        replaced_store_epoch: None,
     }
 }
 

@@ -106,18 +106,15 @@ pub fn check_dataset(name: &str) -> Result<()> {
 
 /// Longest device id (characters) of [`DeviceEpoch::id`].
 pub const MAX_DEVICE_ID_CHARS: usize = 128;
-/// Longest store epoch (bytes) of [`DeviceEpoch::epoch`] and [`StoreReplaced::previous_epoch`].
+/// Longest store epoch (bytes) of [`DeviceEpoch::epoch`] and
+/// [`ExchangeResponse::replaced_store_epoch`].
 pub const MAX_EPOCH_LEN: usize = 64;
 
-/// Checks a device id: 1 to [`MAX_DEVICE_ID_CHARS`] characters without control characters.
-pub fn check_device_id(id: &str) -> Result<()> {
+/// Whether `id` is a device id: 1 to [`MAX_DEVICE_ID_CHARS`] characters without control
+/// characters. (A bool, not a `Result`: the browser client words its own error.)
+pub fn is_device_id(id: &str) -> bool {
     let chars = id.chars().count();
-    if chars == 0 || chars > MAX_DEVICE_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(Error::InvalidRequest(format!(
-            "device id must be 1 to {MAX_DEVICE_ID_CHARS} characters without control characters"
-        )));
-    }
-    Ok(())
+    (1..=MAX_DEVICE_ID_CHARS).contains(&chars) && !id.chars().any(char::is_control)
 }
 
 /// Whether `epoch` has the shape of a store epoch: 1 to [`MAX_EPOCH_LEN`] ASCII letters,
@@ -131,11 +128,12 @@ pub fn is_epoch(epoch: &str) -> bool {
 
 /// The request's `device`: the app's id for this device (stable across wipes, it comes from the
 /// app's own login) and the epoch of the local store the round comes from. The server keeps
-/// the last epoch per device and says [`StoreReplaced`] when it changes.
+/// the last epoch per device and says when it changes
+/// ([`ExchangeResponse::replaced_store_epoch`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeviceEpoch {
-    /// The app's device id (see [`check_device_id`]).
+    /// The app's device id (see [`is_device_id`]).
     pub id: String,
     /// The local store's epoch (see [`is_epoch`]).
     pub epoch: String,
@@ -144,7 +142,11 @@ pub struct DeviceEpoch {
 impl DeviceEpoch {
     /// Checks both parts (`invalid_request`).
     pub fn check(&self) -> Result<()> {
-        check_device_id(&self.id)?;
+        if !is_device_id(&self.id) {
+            return Err(Error::InvalidRequest(format!(
+                "device id must be 1 to {MAX_DEVICE_ID_CHARS} characters without control characters"
+            )));
+        }
         if !is_epoch(&self.epoch) {
             return Err(Error::InvalidRequest(format!(
                 "device epoch must be 1 to {MAX_EPOCH_LEN} ASCII letters, digits, - or _"
@@ -152,15 +154,6 @@ impl DeviceEpoch {
         }
         Ok(())
     }
-}
-
-/// The reply's `storeReplaced`: the server last saw the request's device with another store
-/// epoch, so the store the device syncs from now replaced (was wiped and recreated) that one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StoreReplaced {
-    /// The epoch the server last saw for the device.
-    pub previous_epoch: String,
 }
 
 /// The body of `POST /sync/exchange`.
@@ -197,7 +190,8 @@ pub struct ExchangeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_from: Option<PluginId>,
     /// The app's device id and the local store's epoch, when the app configured a device: the
-    /// server tells a store that replaced the one it last saw for the device (`storeReplaced`).
+    /// server tells a store that replaced the one it last saw for the device
+    /// (`replacedStoreEpoch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceEpoch>,
 }
@@ -231,11 +225,12 @@ pub struct ExchangeResponse {
     /// (`POST /sync/resync`) and then syncs again. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full_resync: bool,
-    /// Only to a request with `device`: the server last saw that device with another store
-    /// epoch, so its store was wiped and recreated since (the client reports it like a wipe it
-    /// found itself). Absent otherwise.
+    /// Only to a request with `device`: the server last saw that device with this other store
+    /// epoch, so the store the device syncs from now replaced it (wiped and created anew since;
+    /// the client reports it like a wipe it found itself). A plain string, not an object: the
+    /// client's deserializer costs code per struct (bundle size). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_replaced: Option<StoreReplaced>,
+    pub replaced_store_epoch: Option<String>,
 }
 
 /// The `{ code, message }` body of every non-2xx answer.
@@ -380,10 +375,10 @@ impl ExchangeResponse {
     /// the request lives in `replica::Client::plan`.
     pub fn validate(&self, limits: &Limits, now_ms: u64) -> Result<()> {
         check_version(self.version)?;
-        if let Some(replaced) = &self.store_replaced {
-            if !is_epoch(&replaced.previous_epoch) {
+        if let Some(replaced) = &self.replaced_store_epoch {
+            if !is_epoch(replaced) {
                 return Err(Error::InvalidReply(
-                    "storeReplaced.previousEpoch is not a store epoch".into(),
+                    "replacedStoreEpoch is not a store epoch".into(),
                 ));
             }
         }
@@ -469,7 +464,7 @@ mod tests {
             coverage_next: None,
             collected: Watermarks::new(),
             full_resync: false,
-            store_replaced: None,
+            replaced_store_epoch: None,
         };
         let text = serde_json::to_string(&reply).unwrap();
         assert!(text.contains("\"hasMore\":false"));
@@ -653,16 +648,12 @@ mod tests {
             coverage_next: None,
             collected: Watermarks::new(),
             full_resync: false,
-            store_replaced: Some(StoreReplaced {
-                previous_epoch: "00000000000000aa".into(),
-            }),
+            replaced_store_epoch: Some("00000000000000aa".into()),
         };
         reply.validate(&limits, NOW).unwrap();
         let text = serde_json::to_string(&reply).unwrap();
-        assert!(text.contains(r#""storeReplaced":{"previousEpoch":"00000000000000aa"}"#));
-        reply.store_replaced = Some(StoreReplaced {
-            previous_epoch: "not an epoch".into(),
-        });
+        assert!(text.contains(r#""replacedStoreEpoch":"00000000000000aa""#));
+        reply.replaced_store_epoch = Some("not an epoch".into());
         assert_eq!(
             reply.validate(&limits, NOW).unwrap_err().code(),
             "invalid_reply"
@@ -744,7 +735,7 @@ mod tests {
             coverage_next: None,
             collected: Watermarks::new(),
             full_resync: false,
-            store_replaced: None,
+            replaced_store_epoch: None,
         };
         reply.validate(&limits, NOW).unwrap();
         assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);

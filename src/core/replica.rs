@@ -246,7 +246,7 @@ pub fn serve<S: Store>(
             coverage_next,
             collected: Watermarks::new(),
             full_resync: false,
-            store_replaced: None,
+            replaced_store_epoch: None,
         },
         stats,
     ))
@@ -521,9 +521,9 @@ impl Client {
         if reply.has_more && reply.records.is_empty() {
             return Err(Error::NoProgress);
         }
-        if reply.store_replaced.is_some() && request.device.is_none() {
+        if reply.replaced_store_epoch.is_some() && request.device.is_none() {
             return Err(Error::InvalidReply(
-                "storeReplaced answers a request without device".into(),
+                "replacedStoreEpoch answers a request without device".into(),
             ));
         }
         if let Some(next) = &reply.coverage_next {

@@ -1,4 +1,4 @@
-//! Wiped-store detection (docs/PROTOCOL.md, `device` and `storeReplaced`): per user, dataset and
+//! Wiped-store detection (docs/PROTOCOL.md, `device` and `replacedStoreEpoch`): per user, dataset and
 //! app-named device the server remembers the last store epoch, and says so once when a round
 //! shows another. Pull-only rounds also run on SQLite's read-only connections, so every step is
 //! taken both with and without a push.
@@ -8,7 +8,7 @@ use clientdata::core::{DeviceEpoch, ExchangeRequest, NodeId, Record, Value};
 use crate::support::{exchange_request, key, now_ms, plugin, token, tokens_file, Server, TestDb};
 
 /// A round of a fresh node (a new store gets a new node) from `device` with `epoch` in
-/// `dataset`, pushing one record when `push`; returns the reply's `previousEpoch`.
+/// `dataset`, pushing one record when `push`; returns the reply's `replacedStoreEpoch`.
 fn round(
     server: &Server,
     user: &str,
@@ -37,7 +37,7 @@ fn round(
         ..exchange_request(node, None, records)
     };
     let reply = server.exchange(&token(user), &request);
-    reply.store_replaced.map(|r| r.previous_epoch)
+    reply.replaced_store_epoch
 }
 
 fn a_new_epoch_of_a_known_device_is_reported_once(db: &TestDb) {
@@ -83,7 +83,11 @@ fn a_new_epoch_of_a_known_device_is_reported_once(db: &TestDb) {
         serde_json::to_vec(&exchange_request(NodeId::random().unwrap(), None, vec![])).unwrap(),
     );
     assert_eq!(plain.status, 200);
-    assert!(!plain.text().contains("storeReplaced"), "{}", plain.text());
+    assert!(
+        !plain.text().contains("replacedStoreEpoch"),
+        "{}",
+        plain.text()
+    );
 }
 
 fn an_invalid_device_is_refused_and_nothing_is_remembered(db: &TestDb) {
