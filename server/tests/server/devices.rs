@@ -5,7 +5,9 @@
 
 use clientdata::core::{DeviceEpoch, ExchangeRequest, NodeId, Record, Value};
 
-use crate::support::{exchange_request, key, now_ms, plugin, token, tokens_file, Server, TestDb};
+use crate::support::{
+    exchange_request, key, now_ms, plugin, token, tokens_file, Device, Server, TestDb,
+};
 
 /// A round of a fresh node (a new store gets a new node) from `device` with `epoch` in
 /// `dataset`, pushing one record when `push`; returns the reply's `replacedStoreEpoch`.
@@ -13,10 +15,28 @@ fn round(
     server: &Server,
     user: &str,
     dataset: Option<&str>,
+    device: (&str, &str),
+    push: bool,
+) -> Option<String> {
+    round_of(
+        server,
+        user,
+        dataset,
+        NodeId::random().unwrap(),
+        device,
+        push,
+    )
+}
+
+/// [`round`] of `node`.
+fn round_of(
+    server: &Server,
+    user: &str,
+    dataset: Option<&str>,
+    node: NodeId,
     (id, epoch): (&str, &str),
     push: bool,
 ) -> Option<String> {
-    let node = NodeId::random().unwrap();
     let records = if push {
         let hlc = clientdata::core::Hlc::new(now_ms(), 0, node).unwrap();
         vec![Record::put(
@@ -77,6 +97,24 @@ fn a_new_epoch_of_a_known_device_is_reported_once(db: &TestDb) {
             None
         );
     }
+    // A node that pulls again and again is answered by SQLite's read-only connections; a new
+    // epoch (not the real case, where a new store has a new node, but the server must not rely
+    // on it) still goes to the writer and is told.
+    let node = NodeId::random().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            round_of(&server, "alice", None, node, ("desk", "x1"), false),
+            None
+        );
+    }
+    assert_eq!(
+        round_of(&server, "alice", None, node, ("desk", "x2"), false).as_deref(),
+        Some("x1")
+    );
+    assert_eq!(
+        round_of(&server, "alice", None, node, ("desk", "x2"), false),
+        None
+    );
     // Requests without a device are answered as before, with no field.
     let plain = server.post(
         &token("alice"),
@@ -185,3 +223,62 @@ fn a_dataset_remembers_a_bounded_number_of_devices(db: &TestDb) {
 on_both!(a_new_epoch_of_a_known_device_is_reported_once);
 on_both!(an_invalid_device_is_refused_and_nothing_is_remembered);
 on_both!(a_dataset_remembers_a_bounded_number_of_devices);
+
+/// A round answered `fullResync` keeps nothing, so it tells the new epoch and remembers none:
+/// the round after the walk (the first that commits) tells it again, and then never.
+fn a_full_resync_reply_says_it_too_and_the_round_after_the_walk_again(db: &TestDb) {
+    let tokens = tokens_file(db.dir());
+    let server = Server::start(
+        db.dir(),
+        &[
+            "--database",
+            db.arg(),
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--tombstone-horizon-secs",
+            "2",
+        ],
+        &[],
+    );
+    let device = |epoch: &str| {
+        Some(DeviceEpoch {
+            id: "tablet".into(),
+            epoch: epoch.into(),
+        })
+    };
+    let mut a = Device::new(&token("alice"));
+    let mut b = Device::new(&token("alice"));
+    b.client.device = device("e1");
+    a.put("notes", "k1", "1");
+    a.put("notes", "k2", "2");
+    a.sync(&server, 100);
+    b.sync(&server, 100);
+    // a deletes k1 with an old stamp; past the horizon a's next round collects the tombstone,
+    // which b has not seen.
+    a.behind_ms = 10_000;
+    a.write("notes", "k1", None);
+    a.behind_ms = 0;
+    a.sync(&server, 100);
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    a.put("notes", "k3", "3");
+    a.sync(&server, 100);
+
+    b.client.device = device("e2");
+    let out = b.client.request(&mut b.store, &b.clock, None, 100).unwrap();
+    for _ in 0..2 {
+        let reply = server.exchange(&b.token, &out.request);
+        assert!(reply.full_resync, "{reply:?}");
+        assert_eq!(reply.replaced_store_epoch.as_deref(), Some("e1"));
+    }
+    b.sync(&server, 100);
+    assert_eq!(b.full_resyncs, 1);
+    let out = b.client.request(&mut b.store, &b.clock, None, 100).unwrap();
+    let reply = server.exchange(&b.token, &out.request);
+    assert!(!reply.full_resync);
+    assert_eq!(
+        reply.replaced_store_epoch, None,
+        "remembered by the round after the walk"
+    );
+}
+
+on_both!(a_full_resync_reply_says_it_too_and_the_round_after_the_walk_again);
