@@ -183,7 +183,7 @@ fn honest_round() -> (Device, Outgoing, ExchangeResponse) {
 #[test]
 fn tampered_replies_are_refused_with_nothing_applied_and_the_clock_unchanged() {
     type Tamper = fn(&mut ExchangeResponse, &Outgoing);
-    let cases: [(&str, Tamper); 11] = [
+    let cases: [(&str, Tamper); 12] = [
         ("clock_drift", |r, _| {
             r.records[1].hlc.wall_ms = NOW + 3_600_000
         }),
@@ -203,6 +203,10 @@ fn tampered_replies_are_refused_with_nothing_applied_and_the_clock_unchanged() {
             r.records[0].plugin = plugin("elsewhere")
         }),
         ("unsupported_version", |r, _| r.version = 9),
+        // A wipe report answers only a request that named a device.
+        ("invalid_reply", |r, _| {
+            r.replaced_store_epoch = Some("00000000000000aa".into())
+        }),
         ("value_too_large", |r, _| {
             r.records[0].value = Some(Value::Bytes(vec![0; (1 << 20) + 1]))
         }),

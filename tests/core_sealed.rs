@@ -382,6 +382,7 @@ fn fetch_all(server: &mut MemoryStore, d: &Device) -> ExchangeResponse {
         secret: None,
         dataset: None,
         coverage_from: None,
+        device: None,
     };
     serve(server, &ask, &Limits::default(), NOW).unwrap().0
 }
@@ -488,6 +489,7 @@ fn coverage_outside_a_paged_window_keeps_our_copy() {
         coverage_next: None,
         collected: Watermarks::new(),
         full_resync: false,
+        replaced_store_epoch: None,
     };
     // Window [b1, b3): "a" (b2) is inside and absent means none; z (b0) and m (b5) are outside.
     let known = [plugin("a"), plugin("m"), plugin("z")];

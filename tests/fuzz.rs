@@ -356,6 +356,7 @@ fn protocol_target(input: &[u8]) {
             secret: None,
             dataset: None,
             coverage_from: None,
+            device: None,
         };
         let clock = HlcClock::new(node, Default::default(), 60_000);
         let _ = Client::new(node).plan(&mut MemoryStore::new(), &request, &reply, &clock, NOW);

@@ -978,8 +978,11 @@ scenario("two databases of one user are two datasets on the server: neither pull
   }
 });
 
-scenario("a store wiped behind our back (IndexedDB evicted, localStorage kept) is reported by the next sync, which pulls everything again", async (context) => {
-  const { page, user } = await devices(context, ["B"]);
+scenario("a store wiped behind our back (IndexedDB evicted, localStorage kept; or both, with a device id) is reported by the next sync, which pulls everything again", async (context) => {
+  const page = await devicePage(context, h.server.url);
+  const user = unique("user");
+  const bName = unique("dbB");
+  await openInstance(page, "B", { name: bName, user });
   const name = unique("wiped");
   await openInstance(page, "A", { name, user });
   for (const k of ["a1", "a2", "a3"]) await set(page, "A", "notes", k, k);
@@ -1019,8 +1022,8 @@ scenario("a store wiped behind our back (IndexedDB evicted, localStorage kept) i
   await withCd(again, "A", (cd) => cd.close());
 
   // Both gone (Safari's seven-day rule, clear site data): nothing on the device outlives the
-  // store, so it is a new device; the server's copy is whole all the same.
-  await again.evaluate(async (n) => {
+  // store. Without a device id it is a new device; the server's copy is whole all the same.
+  const wipeBoth = (p) => p.evaluate(async (n) => {
     await new Promise((resolve, reject) => {
       const req = indexedDB.deleteDatabase(n);
       req.onsuccess = resolve;
@@ -1028,12 +1031,52 @@ scenario("a store wiped behind our back (IndexedDB evicted, localStorage kept) i
     });
     for (const k of Object.keys(localStorage)) if (k.startsWith(`clientdata:${n}:`)) localStorage.removeItem(k);
   }, name);
+  await wipeBoth(again);
   const fresh = await devicePage(context, h.server.url);
   const meta = await openInstance(fresh, "A", { name, user });
   assert.equal(meta.wiped, false);
   const pulled = (await sync(fresh, "A")).result;
   assert.deepEqual([pulled.wiped, pulled.applied], [false, 4]);
   assert.deepEqual(await dump(fresh, "A", ["notes"]), held);
+  await withCd(fresh, "A", (cd) => cd.close());
+
+  // With the app's device id (sync.device) the server remembers the store epoch per device and
+  // tells the next sync of a replaced store. A device id is checked at open.
+  for (const device of ["", "x".repeat(129), "a\nb", 5]) {
+    await assert.rejects(openInstance(fresh, "bad", { name: unique("bad"), user, sync: { device } }), { name: "InvalidOptionsError", code: "invalid_options" }, JSON.stringify(device));
+  }
+  const known = await openInstance(fresh, "A", { name, user, sync: { device: "laptop" } });
+  assert.equal((await sync(fresh, "A")).result.wiped, false, "the first epoch the server sees of a device");
+  // Another device of the user with its own id (B, synced before without one) sees no wipe.
+  await withCd(page, "B", (cd) => cd.close());
+  await openInstance(page, "B", { name: bName, user, sync: { device: "phone" } });
+  await set(page, "B", "notes", "b2", "b2");
+  assert.equal((await sync(page, "B")).result.wiped, false);
+  const held2 = await dump(page, "B", ["notes"]);
+  assert.equal(Object.keys(held2.notes).length, 5);
+  await withCd(fresh, "A", (cd) => cd.close());
+  await wipeBoth(fresh);
+  const replaced = await devicePage(context, h.server.url);
+  const opened = await openInstance(replaced, "A", { name, user, sync: { device: "laptop" } });
+  assert.equal(opened.wiped, false, "nothing local remembers the old store");
+  assert.notEqual(opened.storeEpoch, known.storeEpoch);
+  await withCd(replaced, "A", (cd) => {
+    window.__wipes = [];
+    cd.on("store-wiped", (e) => window.__wipes.push(e));
+  });
+  const reported = (await sync(replaced, "A")).result;
+  assert.deepEqual([reported.wiped, reported.applied], [true, 5], "reported, and everything the server held came back");
+  assert.deepEqual(await replaced.evaluate(() => window.__wipes), [{ epoch: opened.storeEpoch, previousEpoch: known.storeEpoch, applied: 5 }]);
+  assert.equal((await withCd(replaced, "A", (cd) => cd.metadata())).wiped, true);
+  const told = await withCd(replaced, "A", (cd) => cd.createVerifier().verify());
+  assert.deepEqual(told.details.store, { epoch: opened.storeEpoch, wiped: true, previousEpoch: known.storeEpoch });
+  assert.deepEqual(await dump(replaced, "A", ["notes"]), held2);
+  assert.equal((await sync(replaced, "A")).result.wiped, false, "reported once");
+  // The other device keeps syncing without a false report.
+  await set(page, "B", "notes", "b3", "b3");
+  assert.equal((await sync(page, "B")).result.wiped, false);
+  assert.equal((await sync(replaced, "A")).result.wiped, false);
+  assert.equal(await get(replaced, "A", "notes", "b3"), "b3");
 });
 
 scenario("malformed sync options are refused at open with InvalidOptionsError", async (context) => {

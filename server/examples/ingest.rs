@@ -88,6 +88,7 @@ fn pushes(n: usize) -> Vec<ExchangeRequest> {
             secret: None,
             dataset: None,
             coverage_from: None,
+            device: None,
         })
         .collect()
 }
@@ -104,6 +105,7 @@ fn pull(seen: &Watermarks) -> ExchangeRequest {
         secret: None,
         dataset: None,
         coverage_from: None,
+        device: None,
     }
 }
 

@@ -126,6 +126,7 @@ fn pushes(user: usize, n: usize) -> Vec<Vec<u8>> {
                 secret: None,
                 dataset: None,
                 coverage_from: None,
+                device: None,
             })
             .unwrap()
         })
@@ -162,6 +163,7 @@ fn pull_all(agent: &ureq::Agent, url: &str, user: usize) -> usize {
             secret: None,
             dataset: None,
             coverage_from: None,
+            device: None,
         };
         let reply: ExchangeResponse = serde_json::from_slice(&post(
             agent,

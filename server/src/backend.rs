@@ -8,10 +8,11 @@
 use clientdata::core::content::Digest as ContentDigest;
 use clientdata::core::replica::{serve, ReplicaError, ServeStats};
 use clientdata::core::resync::{ResyncRequest, ResyncResponse};
-use clientdata::core::{Error, ExchangeRequest, ExchangeResponse, Limits, NodeId};
+use clientdata::core::{DeviceEpoch, Error, ExchangeRequest, ExchangeResponse, Limits, NodeId};
 use sha2::Digest;
 
 use crate::auth::UserId;
+use crate::devices::{self, Remembered};
 use crate::gc::{self, GcStore};
 use crate::quota::{self, Counted, UserCaps};
 use crate::scope::Scope;
@@ -45,6 +46,19 @@ pub trait Transaction: GcStore {
 
     /// The bytes of content this transaction's user holds, over all its datasets.
     fn content_bytes(&mut self) -> Result<u64, Self::Error>;
+
+    /// What this dataset remembers of the device `id` (`crate::devices`).
+    fn device(&mut self, id: &str) -> Result<Option<Remembered>, Self::Error>;
+
+    /// Remembers `device.epoch` as the store epoch of `device.id`, seen at `now_ms`. With
+    /// `evict_beyond` (a device not remembered before), the least recently seen other devices
+    /// beyond that many, this one included, are forgotten.
+    fn remember_device(
+        &mut self,
+        device: &DeviceEpoch,
+        now_ms: u64,
+        evict_beyond: Option<u64>,
+    ) -> Result<(), Self::Error>;
 
     /// How many of `what` this transaction's user holds (its own writes included), counting no
     /// further than `upto`.
@@ -91,11 +105,17 @@ pub fn exchange<B: Backend>(
     // After `serve` validated the request (once); a refusal drops the transaction, push and all.
     let claimed = check_node(&mut tx, request)?;
     quota::check(&mut tx, &answer.1, claimed, caps)?;
+    let replaced =
+        devices::record(&mut tx, request, now_ms, caps.devices).map_err(ReplicaError::Store)?;
     // A client that may have missed collected deletions gets nothing of this round: the
     // transaction is dropped (its push too, sent again after the walk) and it walks first.
+    // The epoch it carried is not kept either, so the round after the walk says it again.
     if gc::needs_full_resync(&mut tx, request).map_err(ReplicaError::Store)? {
-        return Ok((gc::full_resync_reply(), ServeStats::default()));
+        let mut reply = gc::full_resync_reply();
+        reply.replaced_store_epoch = replaced;
+        return Ok((reply, ServeStats::default()));
     }
+    answer.0.replaced_store_epoch = replaced;
     let horizon = gc::horizon(caps.tombstone_horizon_secs);
     gc::after_round(&mut tx, request, &mut answer.0, now_ms, horizon)
         .map_err(ReplicaError::Store)?;

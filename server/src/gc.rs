@@ -74,6 +74,7 @@ pub fn full_resync_reply() -> ExchangeResponse {
         coverage_next: None,
         collected: Watermarks::new(),
         full_resync: true,
+        replaced_store_epoch: None,
     }
 }
 

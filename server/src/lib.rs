@@ -11,6 +11,7 @@
 //! - [`content`]: `/sync/content/{sha256}`, the bytes of values synced by reference.
 //! - [`quota`]: per-user caps on plugins, nodes and records (and the tombstone horizon).
 //! - [`gc`]: tombstone collection, readers, the full-resync walk (protocol v2).
+//! - [`devices`]: wiped-store detection, the store epoch last seen per app-named device.
 //! - [`write_health`]: `/health` turns unhealthy after a failed push.
 //! - [`auth`]: bearer tokens and user ids.
 //! - [`error`]: every error answer as JSON `{ code, message }`.
@@ -29,6 +30,7 @@ pub mod backend;
 pub mod config;
 pub mod content;
 pub mod database;
+pub mod devices;
 pub mod error;
 pub mod gc;
 pub mod limits;

@@ -33,6 +33,11 @@ pub struct UserCaps {
     /// syncing within it has received is collected (docs/PROTOCOL.md, tombstone collection).
     #[arg(long = "tombstone-horizon-secs", env = "CLIENTDATA_TOMBSTONE_HORIZON_SECS", default_value_t = UserCaps::DEFAULT.tombstone_horizon_secs, value_name = "SECS")]
     pub tombstone_horizon_secs: u64,
+
+    /// Most devices (the request's `device`) whose store epoch one dataset remembers for
+    /// wiped-store detection; a new one beyond it forgets the least recently seen.
+    #[arg(long = "max-devices-per-dataset", env = "CLIENTDATA_MAX_DEVICES_PER_DATASET", default_value_t = UserCaps::DEFAULT.devices, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub devices: u64,
 }
 
 impl UserCaps {
@@ -44,6 +49,7 @@ impl UserCaps {
         records: 1_000_000,
         content_bytes: 1 << 30,
         tombstone_horizon_secs: clientdata::core::gc::DEFAULT_HORIZON_MS / 1000,
+        devices: 1_000,
     };
 
     /// No caps (operations that import a user's export as it is).
@@ -53,6 +59,7 @@ impl UserCaps {
         records: u64::MAX,
         content_bytes: u64::MAX,
         tombstone_horizon_secs: UserCaps::DEFAULT.tombstone_horizon_secs,
+        devices: UserCaps::DEFAULT.devices,
     };
 }
 

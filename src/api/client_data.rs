@@ -162,7 +162,7 @@ impl ClientData {
             )
             .with("nodeId", info.node.to_string())
             .with("storeEpoch", info.epoch.as_str())
-            .with("wiped", info.wiped.is_some())
+            .with("wiped", self.db.wiped().is_some())
             .with("slot", or_null(info.slot.map(JsValue::from)))
             .with("persisted", info.storage.persisted())
             .with("persistRequest", info.storage.persist_request().as_str())
@@ -189,7 +189,8 @@ impl ClientData {
     /// sync round took a plugin past its quota (also in `metadata().overQuota`), `local-data-synced` after every
     /// round (in every tab), `sync-failed` with the typed error of a failed automatic round,
     /// `store-wiped` `{ epoch, previousEpoch, applied }` after the first complete sync of a store
-    /// that open found wiped (IndexedDB evicted while localStorage kept the epoch's mirror).
+    /// found wiped: by open (IndexedDB evicted while localStorage kept the epoch's mirror) or by
+    /// the server (with `sync.device`, it last saw the device with another epoch).
     ///
     /// @example
     /// ```js

@@ -57,6 +57,14 @@ pub fn sync_options(options: &JsValue) -> StoreResult<Option<(SyncConfig, Option
         })?;
         config.dataset = Some(dataset);
     }
+    if let Some(device) = string(&tuning, "device")? {
+        if !crate::core::protocol::is_device_id(&device) {
+            return Err(invalid(
+                "sync.device must be 1 to 128 characters without control characters",
+            ));
+        }
+        config.device = Some(device);
+    }
     if let Some(n) = count(&tuning, "maxReplyBytes", MAX_REPLY_BYTES as f64)? {
         if n < MIN_REPLY_BYTES {
             return Err(invalid(format!(

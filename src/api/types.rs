@@ -45,6 +45,19 @@ export interface OpenOptions {
      * local names. 1 to 256 bytes without control characters.
      */
     dataset?: string;
+    /**
+     * The app's id for this device, stable across storage wipes (it comes from the app's own
+     * login or device registration), 1 to 128 characters without control characters. Rounds
+     * carry it with the store epoch, so when the browser wipes IndexedDB and localStorage
+     * alike (Safari's seven-day rule, "clear site data") the server, which last saw this device
+     * with another epoch, tells the next sync: it reports `wiped: true`, emits `store-wiped`
+     * and the verifier's `details.store` says so. Without it such a store is a new device.
+     * Give each device its own id (and each local database sharing one dataset on a device):
+     * two stores under one id look like wipes of each other.
+     * @example
+     * const cd = await ClientData.open({ name: "notes", server, token, sync: { device: session.deviceId } });
+     */
+    device?: string;
     /** Largest reply read, 1024..64 MiB (default 8 MiB); a longer one is abandoned mid-stream
      * with BodyTooLargeError. */
     maxReplyBytes?: number;
@@ -116,7 +129,7 @@ export interface Metadata {
   nodeId: string;
   /** The store epoch: random, given to the local store when it was created. */
   storeEpoch: string;
-  /** This open found the store wiped behind its back (IndexedDB evicted while localStorage kept its mirror of the epoch). */
+  /** The store was wiped behind its back: found at open (IndexedDB evicted while localStorage kept its mirror of the epoch), or told by a sync (`sync.device`: the server last saw this device with another epoch). */
   wiped: boolean;
   /** The writer slot, or null (memory engine, no Web Locks). */
   slot: number | null;
@@ -222,7 +235,7 @@ export interface ExchangeResult {
 /** Progress and result of `ClientData.sync`. */
 export interface SyncResult {
   rounds: number; applied: number; shipped: number; hasMore: boolean;
-  /** The first complete sync after the store was found wiped at open (it pulled everything again). */
+  /** The first complete sync after the store was found wiped, at open or by this sync's server (`sync.device`); it pulled everything again. */
   wiped: boolean;
   /** `"full"` when a round of this sync was a full resync. */
   kind: SyncKind;
@@ -259,7 +272,7 @@ export interface VerifyResult {
   datastoreType: string;
   details: {
     engine: "indexeddb" | "localstorage" | "memory";
-    /** The store epoch; wiped: this open found the store wiped (IndexedDB evicted, localStorage kept). */
+    /** The store epoch; wiped: the store was found wiped (at open: IndexedDB evicted, localStorage kept; or by a sync: the server last saw `sync.device` with `previousEpoch`). */
     store: { epoch: string; wiped: boolean; previousEpoch: string | null };
     storage: VerifyProbe;
     localStorage: VerifyProbe;
@@ -281,7 +294,7 @@ export interface LocalDataSynced {
 }
 /** Payload of `local-change-recorded`. */
 export interface LocalChangeRecorded { plugin: string; keys: string[]; fromThisInstance: boolean; }
-/** Payload of `store-wiped`: the first complete sync after the store was found wiped at open. */
+/** Payload of `store-wiped`: the first complete sync after the store was found wiped (at open, or by the server: `sync.device`). */
 export interface StoreWiped { epoch: string; previousEpoch: string; applied: number; }
 /** Event types of `ClientData.on`. */
 export type ClientDataEventType = "local-change-recorded" | "write-failed" | "data-quarantined" | "over-quota" | "remote-update-available" | "local-data-synced" | "sync-failed" | "store-wiped";

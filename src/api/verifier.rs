@@ -147,13 +147,11 @@ impl Verifier {
             })
             .collect();
         let info = self.db.info();
+        let wiped = self.db.wiped();
         let store = Obj::new()
             .with("epoch", info.epoch.as_str())
-            .with("wiped", info.wiped.is_some())
-            .with(
-                "previousEpoch",
-                or_null(info.wiped.as_deref().map(JsValue::from)),
-            );
+            .with("wiped", wiped.is_some())
+            .with("previousEpoch", or_null(wiped.map(JsValue::from)));
         let (quarantined, items) = self.db.quarantined();
         let details = Obj::new()
             .with("engine", self.db.engine_kind())

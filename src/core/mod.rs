@@ -18,7 +18,7 @@ pub mod watermark;
 pub use error::{Error, SealError};
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};
 pub use ids::{DeviceSecret, Key, NodeId, PluginId};
-pub use protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
+pub use protocol::{DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
 pub use record::{Record, Value};
 pub use replica::{Batch, Client, MemoryStore, Store, VectorKind};
 pub use watermark::{VersionVector, Watermarks};

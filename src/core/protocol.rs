@@ -104,6 +104,58 @@ pub fn check_dataset(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Longest device id (characters) of [`DeviceEpoch::id`].
+pub const MAX_DEVICE_ID_CHARS: usize = 128;
+/// Longest store epoch (bytes) of [`DeviceEpoch::epoch`] and
+/// [`ExchangeResponse::replaced_store_epoch`].
+pub const MAX_EPOCH_LEN: usize = 64;
+
+/// Whether `id` is a device id: 1 to [`MAX_DEVICE_ID_CHARS`] characters without control
+/// characters. (A bool, not a `Result`: the browser client words its own error.)
+pub fn is_device_id(id: &str) -> bool {
+    let chars = id.chars().count();
+    (1..=MAX_DEVICE_ID_CHARS).contains(&chars) && !id.chars().any(char::is_control)
+}
+
+/// Whether `epoch` has the shape of a store epoch: 1 to [`MAX_EPOCH_LEN`] ASCII letters,
+/// digits, `-` or `_` (the browser client's are 16 hex digits).
+pub fn is_epoch(epoch: &str) -> bool {
+    (1..=MAX_EPOCH_LEN).contains(&epoch.len())
+        && epoch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The request's `device`: the app's id for this device (stable across wipes, it comes from the
+/// app's own login) and the epoch of the local store the round comes from. The server keeps
+/// the last epoch per device and says when it changes
+/// ([`ExchangeResponse::replaced_store_epoch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceEpoch {
+    /// The app's device id (see [`is_device_id`]).
+    pub id: String,
+    /// The local store's epoch (see [`is_epoch`]).
+    pub epoch: String,
+}
+
+impl DeviceEpoch {
+    /// Checks both parts (`invalid_request`).
+    pub fn check(&self) -> Result<()> {
+        if !is_device_id(&self.id) {
+            return Err(Error::InvalidRequest(format!(
+                "device id must be 1 to {MAX_DEVICE_ID_CHARS} characters without control characters"
+            )));
+        }
+        if !is_epoch(&self.epoch) {
+            return Err(Error::InvalidRequest(format!(
+                "device epoch must be 1 to {MAX_EPOCH_LEN} ASCII letters, digits, - or _"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The body of `POST /sync/exchange`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -137,6 +189,11 @@ pub struct ExchangeRequest {
     /// on (in plugin order), as the previous reply's `coverageNext` said. Absent: from the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_from: Option<PluginId>,
+    /// The app's device id and the local store's epoch, when the app configured a device: the
+    /// server tells a store that replaced the one it last saw for the device
+    /// (`replacedStoreEpoch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceEpoch>,
 }
 
 /// The reply to an [`ExchangeRequest`].
@@ -168,6 +225,12 @@ pub struct ExchangeResponse {
     /// (`POST /sync/resync`) and then syncs again. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full_resync: bool,
+    /// Only to a request with `device`: the server last saw that device with this other store
+    /// epoch, so the store the device syncs from now replaced it (wiped and created anew since;
+    /// the client reports it like a wipe it found itself). A plain string, not an object: the
+    /// client's deserializer costs code per struct (bundle size). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_store_epoch: Option<String>,
 }
 
 /// The `{ code, message }` body of every non-2xx answer.
@@ -254,6 +317,9 @@ impl ExchangeRequest {
         if let Some(dataset) = &self.dataset {
             check_dataset(dataset)?;
         }
+        if let Some(device) = &self.device {
+            device.check()?;
+        }
         if let Some(secret) = &self.secret {
             if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
                 return Err(invalid(format!(
@@ -309,6 +375,13 @@ impl ExchangeResponse {
     /// the request lives in `replica::Client::plan`.
     pub fn validate(&self, limits: &Limits, now_ms: u64) -> Result<()> {
         check_version(self.version)?;
+        if let Some(replaced) = &self.replaced_store_epoch {
+            if !is_epoch(replaced) {
+                return Err(Error::InvalidReply(
+                    "replacedStoreEpoch is not a store epoch".into(),
+                ));
+            }
+        }
         check_ascending(&self.records, "records", Error::InvalidReply)?;
         for record in &self.records {
             limits.check_record(record, now_ms)?;
@@ -357,6 +430,7 @@ mod tests {
             secret: None,
             dataset: None,
             coverage_from: None,
+            device: None,
         }
     }
 
@@ -390,6 +464,7 @@ mod tests {
             coverage_next: None,
             collected: Watermarks::new(),
             full_resync: false,
+            replaced_store_epoch: None,
         };
         let text = serde_json::to_string(&reply).unwrap();
         assert!(text.contains("\"hasMore\":false"));
@@ -526,6 +601,66 @@ mod tests {
     }
 
     #[test]
+    fn a_device_is_bounded_and_its_reply_names_a_store_epoch() {
+        let limits = Limits::default();
+        let with = |id: &str, epoch: &str| ExchangeRequest {
+            device: Some(DeviceEpoch {
+                id: id.into(),
+                epoch: epoch.into(),
+            }),
+            ..request()
+        };
+        let ok = with(&"\u{e9}".repeat(MAX_DEVICE_ID_CHARS), "00000000000000ff");
+        ok.validate(&limits, NOW).unwrap();
+        let text = serde_json::to_string(&ok).unwrap();
+        assert!(text.contains(r#""device":{"id":"#));
+        assert!(text.contains(r#""epoch":"00000000000000ff"}"#));
+        assert_eq!(serde_json::from_str::<ExchangeRequest>(&text).unwrap(), ok);
+        assert!(!serde_json::to_string(&request())
+            .unwrap()
+            .contains("device"));
+        let long_id = "d".repeat(MAX_DEVICE_ID_CHARS + 1);
+        let long_epoch = "e".repeat(MAX_EPOCH_LEN + 1);
+        for (id, epoch) in [
+            ("", "aa"),
+            (long_id.as_str(), "aa"),
+            ("a\nb", "aa"),
+            ("a\u{7f}", "aa"),
+            ("laptop", ""),
+            ("laptop", long_epoch.as_str()),
+            ("laptop", "a b"),
+        ] {
+            assert_eq!(
+                with(id, epoch).validate(&limits, NOW).unwrap_err().code(),
+                "invalid_request",
+                "{id:?} {epoch:?}"
+            );
+        }
+        // Unknown fields inside `device` are refused like anywhere else in a request.
+        let extra = r#"{"version":2,"node":"0000000000000001","limit":1,"device":{"id":"a","epoch":"b","x":1}}"#;
+        assert!(serde_json::from_str::<ExchangeRequest>(extra).is_err());
+
+        let mut reply = ExchangeResponse {
+            version: PROTOCOL_VERSION,
+            records: vec![],
+            coverage: Watermarks::new(),
+            has_more: false,
+            coverage_next: None,
+            collected: Watermarks::new(),
+            full_resync: false,
+            replaced_store_epoch: Some("00000000000000aa".into()),
+        };
+        reply.validate(&limits, NOW).unwrap();
+        let text = serde_json::to_string(&reply).unwrap();
+        assert!(text.contains(r#""replacedStoreEpoch":"00000000000000aa""#));
+        reply.replaced_store_epoch = Some("not an epoch".into());
+        assert_eq!(
+            reply.validate(&limits, NOW).unwrap_err().code(),
+            "invalid_reply"
+        );
+    }
+
+    #[test]
     fn malformed_json_is_rejected_by_serde_with_field_level_rules() {
         for bad in [
             r#"{"version":2,"node":"0000000000000000","limit":1}"#,
@@ -600,6 +735,7 @@ mod tests {
             coverage_next: None,
             collected: Watermarks::new(),
             full_resync: false,
+            replaced_store_epoch: None,
         };
         reply.validate(&limits, NOW).unwrap();
         assert_eq!(reply.max_hlc().unwrap().wall_ms, NOW);

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::error::Error;
 use super::hlc::{Hlc, HlcClock};
 use super::ids::{Key, NodeId, PluginId};
-use super::protocol::{ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
+use super::protocol::{DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
 use super::record::{lww, Record};
 use super::watermark::{VersionVector, Watermarks};
 
@@ -246,6 +246,7 @@ pub fn serve<S: Store>(
             coverage_next,
             collected: Watermarks::new(),
             full_resync: false,
+            replaced_store_epoch: None,
         },
         stats,
     ))
@@ -317,6 +318,8 @@ pub struct Client {
     pub secret: Option<String>,
     /// The dataset requests name (see [`ExchangeRequest::dataset`]).
     pub dataset: Option<String>,
+    /// The app's device id and the store epoch requests carry (see [`ExchangeRequest::device`]).
+    pub device: Option<DeviceEpoch>,
 }
 
 /// A request and whether more local records wait to be pushed after it.
@@ -352,6 +355,7 @@ impl Client {
             limits: Limits::default(),
             secret: None,
             dataset: None,
+            device: None,
         }
     }
 
@@ -418,6 +422,7 @@ impl Client {
             secret: self.secret.clone(),
             dataset: self.dataset.clone(),
             coverage_from,
+            device: self.device.clone(),
         };
         Ok(Outgoing {
             more_to_push: request.push.len() < available,
@@ -515,6 +520,11 @@ impl Client {
         }
         if reply.has_more && reply.records.is_empty() {
             return Err(Error::NoProgress);
+        }
+        if reply.replaced_store_epoch.is_some() && request.device.is_none() {
+            return Err(Error::InvalidReply(
+                "replacedStoreEpoch answers a request without device".into(),
+            ));
         }
         if let Some(next) = &reply.coverage_next {
             // The cursor must move, or the client would ask for the same coverage forever.

@@ -49,7 +49,7 @@ pub struct Info {
     /// The store epoch (`store::epoch`).
     pub epoch: String,
     /// The epoch of the store this open found wiped (IndexedDB evicted, its localStorage mirror
-    /// left), if any.
+    /// left), if any. What the instance knows now, server reports included: `Db::wiped`.
     pub wiped: Option<String>,
 }
 
@@ -99,6 +99,9 @@ pub(crate) struct Inner {
     /// Called after local changes (this instance's or another tab's): the sync layer's
     /// debounce for automatic rounds.
     pub change_hook: RefCell<Option<Rc<dyn Fn()>>>,
+    /// The epoch of the store this one replaced: found at open (`Info::wiped`) or told by the
+    /// server later (`replacedStoreEpoch`).
+    pub wiped: RefCell<Option<String>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -124,8 +127,10 @@ impl Db {
         lease: Option<SlotLease>,
     ) -> Db {
         let name = info.name.clone();
+        let wiped = RefCell::new(info.wiped.clone());
         let db = Db {
             inner: Rc::new(Inner {
+                wiped,
                 info,
                 engine,
                 state: RefCell::new(state),
@@ -147,6 +152,19 @@ impl Db {
     /// Static facts about this instance.
     pub fn info(&self) -> &Info {
         &self.inner.info
+    }
+
+    /// The epoch of the store this one replaced, if it was wiped behind our back: found at open
+    /// (`Info::wiped`) or told by the server since (`replaced_by_server`).
+    pub fn wiped(&self) -> Option<String> {
+        self.inner.wiped.borrow().clone()
+    }
+
+    /// The server last saw this device with `previous` (a reply's `replacedStoreEpoch`): this store
+    /// replaced that one although nothing local remembered it (IndexedDB and localStorage
+    /// both wiped).
+    pub fn replaced_by_server(&self, previous: String) {
+        *self.inner.wiped.borrow_mut() = Some(previous);
     }
 
     /// `"indexeddb"`, `"localstorage"` or `"memory"`.

@@ -8,8 +8,10 @@
 //! wipe caught uncommitted are replayed from localStorage.
 //!
 //! A wipe of both (Safari's seven-day rule, "clear site data") leaves nothing on the device
-//! that outlives the store, so it looks exactly like a new device; the server's copy is whole
-//! either way. Pure; tested natively.
+//! that outlives the store. With an app-named device (`sync.device`) every round carries the
+//! epoch, the server keeps the last one per device, and a reply's `replacedStoreEpoch` reports such a
+//! wipe through the same path (`Db::replaced_by_server`); without one the store is a new
+//! device. The server's copy is whole either way. Pure; tested natively.
 
 /// The epoch of an opened store and what the open learned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -57,6 +57,9 @@ pub struct SyncConfig {
     pub limits: Limits,
     /// The server-side dataset rounds read and write; `None`: the database's name.
     pub dataset: Option<String>,
+    /// The app's id for this device (`sync.device`): rounds carry it with the store epoch, so
+    /// the server can tell a store wiped with everything local (`store::epoch`).
+    pub device: Option<String>,
     /// Largest reply body read; a longer one is abandoned (`BodyTooLargeError`).
     pub max_reply_bytes: usize,
     /// Values larger than this (encoded bytes) are pushed by reference, their content through
@@ -100,6 +103,7 @@ impl SyncConfig {
             auto: None,
             limits: Limits::default(),
             dataset: None,
+            device: None,
             max_reply_bytes: Limits::default().max_body_bytes,
             lazy_threshold: DEFAULT_LAZY_THRESHOLD,
             eager: Eager::None,

@@ -60,7 +60,8 @@ pub struct Syncer {
     transport: Transport,
     client: Client,
     dirty: RefCell<Dirty>,
-    /// The store was found wiped at open and no sync has completed since (`store::epoch`).
+    /// The store was found wiped (at open, or by a reply's `replacedStoreEpoch`) and no sync has
+    /// completed since (`store::epoch`).
     wipe_unreported: std::cell::Cell<bool>,
     /// Where the server's coverage continues (the last reply's `coverageNext`), for the scope
     /// that reply answered; used only by a round of the same scope.
@@ -127,7 +128,17 @@ impl Syncer {
                 .clone()
                 .unwrap_or_else(|| db.info().name.clone()),
         );
-        let wipe_unreported = std::cell::Cell::new(db.info().wiped.is_some());
+        // With an app-named device, rounds carry the store epoch: the server says when it saw
+        // the device with another one (`replacedStoreEpoch`), a wipe nothing local remembers.
+        client.device = transport
+            .config()
+            .device
+            .clone()
+            .map(|id| crate::core::DeviceEpoch {
+                id,
+                epoch: db.info().epoch.clone(),
+            });
+        let wipe_unreported = std::cell::Cell::new(db.wiped().is_some());
         Syncer {
             wipe_unreported,
             db,
@@ -283,6 +294,9 @@ impl Syncer {
             .await
             .map_err(|e| node_taken(e, self.client.node))?;
         let mut reply = parse_reply(&answer.text)?;
+        // Before anything else of the reply can fail: the server told it once, and remembers
+        // the new epoch whatever happens to this round here.
+        self.note_replaced(&request, &reply)?;
         // A sealed dataset is never told to resync: its deletes are sealed like writes, so the
         // server holds no tombstone of it to collect.
         if reply.full_resync {
@@ -476,12 +490,34 @@ impl Syncer {
 }
 
 impl Syncer {
+    /// A reply's `replacedStoreEpoch`: this store replaced the one the server last saw for our
+    /// device, so it is reported like a wipe found at open, by the first complete sync (the
+    /// store pulls everything anyway: its watermarks went with the wipe).
+    fn note_replaced(
+        &self,
+        request: &crate::core::ExchangeRequest,
+        reply: &ExchangeResponse,
+    ) -> Result<(), SyncError> {
+        let Some(replaced) = &reply.replaced_store_epoch else {
+            return Ok(());
+        };
+        if request.device.is_none() || !crate::core::protocol::is_epoch(replaced) {
+            return Err(crate::core::Error::InvalidReply(
+                "replacedStoreEpoch without a device, or not a store epoch".into(),
+            )
+            .into());
+        }
+        self.db.replaced_by_server(replaced.clone());
+        self.wipe_unreported.set(true);
+        Ok(())
+    }
+
     /// `store-wiped` with `{ epoch, previousEpoch, applied }` to this instance's listeners.
     fn announce_wipe(&self, totals: &Totals) {
         let info = self.db.info();
         let payload = crate::browser::interop::Obj::new()
             .with("epoch", info.epoch.as_str())
-            .with("previousEpoch", info.wiped.as_deref().unwrap_or_default())
+            .with("previousEpoch", self.db.wiped().unwrap_or_default())
             .with("applied", crate::browser::interop::number(totals.applied))
             .into();
         self.db.emit("store-wiped", &payload);

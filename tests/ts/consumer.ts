@@ -13,7 +13,7 @@ export async function everything(signal: AbortSignal): Promise<void> {
     server: "https://sync.example",
     token: async () => "token",
     autoSync: { intervalMs: 30_000, debounceMs: 500 },
-    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", maxReplyBytes: 1 << 20,
+    sync: { timeoutMs: 10_000, retries: 2, pageLimit: 500, dataset: "supervisor", device: "laptop-7f3a", maxReplyBytes: 1 << 20,
       lazyThreshold: 32_768, eagerHydration: ["notes-app"] },
     quotas: { "notes-app": 1_000_000 },
   });

@@ -59,6 +59,7 @@ impl Admin for PgConn {
             tx.execute("DELETE FROM reader_seen WHERE user_id = $1", &[&id])?;
             tx.execute("DELETE FROM collected WHERE user_id = $1", &[&id])?;
             tx.execute("DELETE FROM content WHERE user_id = $1", &[&id])?;
+            tx.execute("DELETE FROM devices WHERE user_id = $1", &[&id])?;
             tx.execute("DELETE FROM users WHERE id = $1", &[&id])?;
         }
         tx.commit()?;

@@ -106,6 +106,17 @@ CREATE TABLE content (
     PRIMARY KEY (user_id, sha256)
 );
 "#,
+    r#"
+-- Wiped-store detection (the request's `device`, server/src/devices.rs): per dataset row and
+-- app-named device, the store epoch last seen and when, for forgetting the oldest beyond the cap.
+CREATE TABLE devices (
+    user_id bigint NOT NULL,
+    device  text COLLATE "C" NOT NULL,
+    epoch   text COLLATE "C" NOT NULL,
+    seen_ms bigint NOT NULL,
+    PRIMARY KEY (user_id, device)
+);
+"#,
 ];
 
 /// The schema version this build writes.

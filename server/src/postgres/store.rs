@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use clientdata::core::{
-    Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks,
+    Batch, DeviceEpoch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind,
+    VersionVector, Watermarks,
 };
 use postgres::{Row, Transaction};
 
@@ -15,6 +16,7 @@ use super::PgError;
 use clientdata::core::content::{ContentRef, Digest};
 
 use crate::auth::UserId;
+use crate::devices::Remembered;
 use crate::quota::Counted;
 use crate::scope::Scope;
 
@@ -238,6 +240,47 @@ impl crate::backend::Transaction for PgTx<'_> {
             "INSERT INTO nodes (user_id, node, secret) VALUES ($1, $2, $3)",
             &[&self.user, &node_column(node), &&digest[..]],
         )?;
+        Ok(())
+    }
+
+    fn device(&mut self, id: &str) -> Result<Option<Remembered>, PgError> {
+        let row = self.tx.query_opt(
+            "SELECT epoch, seen_ms FROM devices WHERE user_id = $1 AND device = $2",
+            &[&self.user, &id],
+        )?;
+        row.map(|row| {
+            Ok(Remembered {
+                epoch: row.try_get(0)?,
+                seen_ms: row.try_get::<_, i64>(1)?.max(0).unsigned_abs(),
+            })
+        })
+        .transpose()
+    }
+
+    fn remember_device(
+        &mut self,
+        device: &DeviceEpoch,
+        now_ms: u64,
+        evict_beyond: Option<u64>,
+    ) -> Result<(), PgError> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        self.tx.execute(
+            "INSERT INTO devices (user_id, device, epoch, seen_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, device) DO UPDATE SET epoch = excluded.epoch,
+             seen_ms = excluded.seen_ms",
+            &[&self.user, &device.id, &device.epoch, &now],
+        )?;
+        if let Some(cap) = evict_beyond {
+            // Keep the newest `cap - 1` others beside this one (never this one: its stamp may
+            // tie with others').
+            let keep = i64::try_from(cap.saturating_sub(1)).unwrap_or(i64::MAX);
+            self.tx.execute(
+                "DELETE FROM devices WHERE user_id = $1 AND device IN (
+                   SELECT device FROM devices WHERE user_id = $1 AND device <> $2
+                   ORDER BY seen_ms DESC, device OFFSET $3)",
+                &[&self.user, &device.id, &keep],
+            )?;
+        }
         Ok(())
     }
 

@@ -135,6 +135,7 @@ mod tests {
             secret: secret.map(str::to_owned),
             dataset: None,
             coverage_from: None,
+            device: None,
         }
     }
 

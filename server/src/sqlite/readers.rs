@@ -15,6 +15,7 @@ use clientdata::core::{ExchangeRequest, ExchangeResponse, Limits};
 use super::{SqliteError, SqliteTx};
 use crate::auth::UserId;
 use crate::backend::{node_verdict, NodeVerdict};
+use crate::devices;
 use crate::gc;
 use crate::quota::UserCaps;
 use crate::scope::Scope;
@@ -40,7 +41,8 @@ impl Readers {
 
     /// Answers a round that pushes nothing from one snapshot of a read connection, or `None`
     /// when it must run on the writer after all: a user (or dataset) without a row yet (the writer creates
-    /// it), a node claim to write, or a reader to write down (`gc::observation_due`).
+    /// it), a node claim to write, a reader to write down (`gc::observation_due`) or a device to
+    /// remember (`devices::read_only`).
     pub(super) fn exchange(
         &self,
         user: &UserId,
@@ -112,6 +114,10 @@ fn read_round(
     }
     // The same tombstone-collection answers as the writer's (`backend::exchange`).
     let gc_store = ReplicaError::Store;
+    // A device to remember (new, another epoch, stale) is the writer's.
+    if !devices::read_only(&mut tx, request, now_ms).map_err(gc_store)? {
+        return Ok(None);
+    }
     if gc::needs_full_resync(&mut tx, request).map_err(gc_store)? {
         return Ok(Some((gc::full_resync_reply(), ServeStats::default())));
     }

@@ -98,6 +98,17 @@ CREATE TABLE content (
     PRIMARY KEY (user_id, sha256)
 ) STRICT;
 ",
+    r"
+-- Wiped-store detection (the request's `device`, server/src/devices.rs): per dataset row and
+-- app-named device, the store epoch last seen and when, for forgetting the oldest beyond the cap.
+CREATE TABLE devices (
+    user_id INTEGER NOT NULL,
+    device  TEXT    NOT NULL,
+    epoch   TEXT    NOT NULL,
+    seen_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, device)
+) STRICT, WITHOUT ROWID;
+",
 ];
 
 /// The schema version this build writes.

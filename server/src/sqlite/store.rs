@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use clientdata::core::content::{ContentRef, Digest};
 use clientdata::core::{
-    Batch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind, VersionVector, Watermarks,
+    Batch, DeviceEpoch, Hlc, Key, NodeId, PluginId, Record, Store, Value, VectorKind,
+    VersionVector, Watermarks,
 };
 use rusqlite::types::{Null, Type};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::SqliteError;
 use crate::auth::UserId;
+use crate::devices::Remembered;
 use crate::quota::Counted;
 use crate::scope::Scope;
 
@@ -180,6 +182,50 @@ impl crate::backend::Transaction for SqliteTx<'_> {
         self.tx
             .prepare_cached("INSERT INTO nodes (user_id, node, secret) VALUES (?1, ?2, ?3)")?
             .execute(params![self.user, node_column(node), &digest[..]])?;
+        Ok(())
+    }
+
+    fn device(&mut self, id: &str) -> Result<Option<Remembered>, SqliteError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT epoch, seen_ms FROM devices WHERE user_id = ?1 AND device = ?2",
+            )?
+            .query_row(params![self.user, id], |row| {
+                Ok(Remembered {
+                    epoch: row.get(0)?,
+                    seen_ms: row.get::<_, i64>(1)?.max(0).unsigned_abs(),
+                })
+            })
+            .optional()?)
+    }
+
+    fn remember_device(
+        &mut self,
+        device: &DeviceEpoch,
+        now_ms: u64,
+        evict_beyond: Option<u64>,
+    ) -> Result<(), SqliteError> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO devices (user_id, device, epoch, seen_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, device) DO UPDATE SET epoch = excluded.epoch,
+                 seen_ms = excluded.seen_ms",
+            )?
+            .execute(params![self.user, device.id, device.epoch, now])?;
+        if let Some(cap) = evict_beyond {
+            // Keep the newest `cap - 1` others beside this one (never this one: its stamp may
+            // tie with others').
+            let keep = i64::try_from(cap.saturating_sub(1)).unwrap_or(i64::MAX);
+            self.tx
+                .prepare_cached(
+                    "DELETE FROM devices WHERE user_id = ?1 AND device IN (
+                       SELECT device FROM devices WHERE user_id = ?1 AND device <> ?2
+                       ORDER BY seen_ms DESC, device LIMIT -1 OFFSET ?3)",
+                )?
+                .execute(params![self.user, device.id, keep])?;
+        }
         Ok(())
     }
 

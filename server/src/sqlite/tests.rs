@@ -44,6 +44,7 @@ fn request(
         secret: None,
         dataset: None,
         coverage_from: None,
+        device: None,
     }
 }
 

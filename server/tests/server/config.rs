@@ -44,13 +44,17 @@ fn help_lists_every_option_and_its_variable() {
 fn bad_configurations_fail_at_startup_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad-tokens"), "only-one-field\n").unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--tokens", "missing-file"], "cannot read tokens file"),
         (&["--tokens", "bad-tokens"], "line 1"),
         (&["--static", "no-such-dir"], "static directory"),
         (&["--static", "/sync=."], "reserved"),
         (&["--allow-origin", "http://x.test/"], "scheme://host"),
         (&["--listen", "256.0.0.1:1"], "cannot listen"),
+        (
+            &["--max-devices-per-dataset", "0"],
+            "--max-devices-per-dataset",
+        ),
     ];
     for (args, message) in cases {
         let out = run(dir.path(), &[&["--database", "x.sqlite"], args].concat());

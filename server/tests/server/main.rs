@@ -8,6 +8,7 @@ mod clock;
 mod config;
 mod content;
 mod crash;
+mod devices;
 mod errors;
 mod exchange;
 mod gc;

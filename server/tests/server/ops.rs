@@ -242,14 +242,14 @@ fn schema_is_shown_checked_and_migrated(db: &TestDb) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("schema version 0; this build: 5 (behind"),
+        text.contains("schema version 0; this build: 6 (behind"),
         "{text}"
     );
     assert!(ok(ops(db, &["schema"])).contains("version 0"));
-    assert!(ok(ops(db, &["migrate"])).contains(&format!("{} schema version 5", db.kind())));
+    assert!(ok(ops(db, &["migrate"])).contains(&format!("{} schema version 6", db.kind())));
     assert!(ok(ops(db, &["schema", "--check"])).contains("(up to date)"));
     assert!(
-        ok(ops(db, &["migrate"])).contains("version 5"),
+        ok(ops(db, &["migrate"])).contains("version 6"),
         "idempotent"
     );
 }

@@ -375,6 +375,7 @@ pub fn exchange_request(
         secret: None,
         dataset: None,
         coverage_from: None,
+        device: None,
     }
 }
 
