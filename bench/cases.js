@@ -203,6 +203,8 @@ function openSocket(path) {
 
 // S's raw floor peer: its name in the table, and clientdata's default page size
 // (src/sync/config.rs DEFAULT_PAGE_LIMIT), so both pull the same pages.
+// The sync protocol version the raw floor speaks (docs/PROTOCOL.md, "Versioning").
+const PROTOCOL_VERSION = 2;
 const FLOOR = "raw floor: fetch + JSON.parse + one IndexedDB transaction per page";
 const FLOOR_PAGE = 1000;
 // docs/PROTOCOL.md invariant 4: after a page cut at h (its highest HLC), seen[n] rises to
@@ -553,7 +555,7 @@ export const cases = {
           const res = await fetch(`${SYNC_SERVER}/sync/exchange`, {
             method: "POST",
             headers: { "content-type": "application/json", authorization: `Bearer dev-token-${user}` },
-            body: JSON.stringify({ version: 1, node, seen, push: [], limit: FLOOR_PAGE, dataset: "bench" }),
+            body: JSON.stringify({ version: PROTOCOL_VERSION, node, seen, push: [], limit: FLOOR_PAGE, dataset: "bench" }),
           });
           if (!res.ok) throw new Error(`raw floor S: HTTP ${res.status} ${await res.text()}`);
           const page = JSON.parse(await res.text());
