@@ -119,14 +119,14 @@ impl<S: Store> Store for After<'_, S> {
             .into_iter()
             .filter(|r| self.pending(&r.plugin, &r.key).is_none())
             .collect();
-        out.extend(
-            self.batch
-                .records
-                .iter()
-                .filter(|r| plugins.contains(&r.plugin) && !floor.covers(r))
-                .cloned(),
-        );
-        out.sort_by_key(|r| r.hlc);
+        // Each pending record in its place by HLC (typically none: the reply's coverage covers
+        // what it sent), rather than a sort of the whole page.
+        for r in &self.batch.records {
+            if plugins.contains(&r.plugin) && !floor.covers(r) {
+                let at = out.partition_point(|x| x.hlc < r.hlc);
+                out.insert(at, r.clone());
+            }
+        }
         out.truncate(limit);
         Ok(out)
     }
