@@ -26,7 +26,7 @@ fn server_with(plugins: usize, per_plugin: usize, limits: &Limits) -> MemoryStor
     let mut server = MemoryStore::new();
     for w in [7, 8] {
         let mut writer = Client::new(node(w));
-        writer.limits = limits.clone();
+        writer.limits = *limits;
         let mut store = MemoryStore::new();
         let mut clock = HlcClock::new(node(w), ClockState::default(), 60_000);
         for p in 0..plugins {
@@ -34,7 +34,7 @@ fn server_with(plugins: usize, per_plugin: usize, limits: &Limits) -> MemoryStor
                 let hlc = clock.tick(NOW).unwrap();
                 let r = Record::put(
                     plugin(&format!("p{p}")),
-                    Key::new(&format!("k{w}-{k}")).unwrap(),
+                    Key::new(format!("k{w}-{k}")).unwrap(),
                     Value::Json(format!("{k}")),
                     hlc,
                 );
@@ -76,7 +76,7 @@ fn cold_pull(
     limit: u32,
 ) -> (usize, usize) {
     let mut client = Client::new(node(1));
-    client.limits = limits.clone();
+    client.limits = *limits;
     let mut store = MemoryStore::new();
     let mut clock = HlcClock::new(node(1), ClockState::default(), 60_000);
     let mut coverage_from = None;
@@ -140,7 +140,7 @@ fn cold_pull_scoped(
 ) -> (usize, usize) {
     // Only the scope's records come: compare with a server holding just those.
     let mut client = Client::new(node(2));
-    client.limits = limits.clone();
+    client.limits = *limits;
     let mut store = MemoryStore::new();
     let mut clock = HlcClock::new(node(2), ClockState::default(), 60_000);
     let (mut rounds, mut planned_ahead, mut ahead, mut coverage_from) = (0, 0, None, None);
@@ -195,14 +195,14 @@ fn coverage_paging_is_planned_ahead_too() {
 fn nothing_is_planned_ahead_of_a_round_that_pushes() {
     let limits = Limits::default();
     let mut server = server_with(1, 40, &limits);
-    let mut client = Client::new(node(3));
+    let client = Client::new(node(3));
     let mut store = MemoryStore::new();
     let mut clock = HlcClock::new(node(3), ClockState::default(), 60_000);
     for k in 0..5 {
         let hlc = clock.tick(NOW).unwrap();
         let r = Record::put(
             plugin("p0"),
-            Key::new(&format!("mine{k}")).unwrap(),
+            Key::new(format!("mine{k}")).unwrap(),
             Value::Json("1".into()),
             hlc,
         );
