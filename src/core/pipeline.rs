@@ -67,15 +67,19 @@ impl<S: Store> Store for After<'_, S> {
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error> {
-        let mut all: BTreeSet<PluginId> = self
-            .base
-            .plugins()
-            .map_err(AfterError::Store)?
-            .into_iter()
-            .collect();
-        all.extend(self.batch.records.iter().map(|r| r.plugin.clone()));
+        // Inserted one by one: collecting a set sorts, and that sort would be one more copy
+        // of the sorting code in the package.
+        let mut all = BTreeSet::new();
+        for p in self.base.plugins().map_err(AfterError::Store)? {
+            all.insert(p);
+        }
+        for r in &self.batch.records {
+            all.insert(r.plugin.clone());
+        }
         for (_, watermarks) in &self.batch.vectors {
-            all.extend(watermarks.plugins().cloned());
+            for p in watermarks.plugins() {
+                all.insert(p.clone());
+            }
         }
         Ok(all.into_iter().collect())
     }
