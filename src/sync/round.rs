@@ -360,17 +360,18 @@ impl Syncer {
                 self.db.apply_remote(plan.batch).await
             }
         };
-        let (changed, sent_ahead) = match next.map(|next| to_json(&next)) {
-            Some(Ok(body)) => {
-                let ahead = async {
-                    let answer = self.transport.exchange(&body, signal).await;
-                    Ahead { body, answer }
-                };
-                let (changed, ahead) = futures::future::join(commit, ahead).await;
-                (changed, Some(ahead))
+        let body = next.and_then(|next| to_json(&next).ok());
+        let ahead = async {
+            match body {
+                Some(body) => Some(Ahead {
+                    answer: self.transport.exchange(&body, signal).await,
+                    body,
+                }),
+                None => None,
             }
-            _ => (commit.await, None),
         };
+        // One join whether or not a request goes ahead: one copy of the commit's state machine.
+        let (changed, sent_ahead) = futures::future::join(commit, ahead).await;
         // A failed commit returns here: the reply sent ahead is dropped unread.
         let changed = changed?;
         if let (Some(slot), Some(ahead)) = (pipe, sent_ahead) {
