@@ -17,7 +17,10 @@ cd "$(dirname "$0")/.."
 # full-resync walk and its wire types, removals in every engine), lazy hydration +12.3 KB (the
 # content endpoint client, WebCrypto hashing, getAsync/hydrateFile), each measured side by side
 # against 238,637 B. WebCrypto is the browser's; no crypto crate is linked.
-CEILING_BYTES=287000
+# Raised 287,000 -> 289,000 on 2026-12-04 (decision, issue 17, branch i17pipe; 288,066 B measured
+# against 284,709 B at its branch point b7e38db): pipelined pulls +3.4 KB gzipped (core::pipeline's
+# read-only view and the prefetch in the round), for S -21 % in Chromium and Firefox alike.
+CEILING_BYTES=289000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"

@@ -360,3 +360,77 @@ test("fault: the tab killed mid-round during a 10k pull", {
     await context.close();
   }
 });
+
+// Pipelined pulls (src/sync/round.rs, core::pipeline): while page 2's batch commits, page 3's
+// request is already out. Page 2's IndexedDB transaction aborts: the sync fails typed, page 1
+// stays, nothing of page 2 or 3 is kept and no watermark moved past page 1 (the next sync is
+// sent exactly the records not held, and converges).
+test("fault: a commit failing mid-pipeline advances nothing past what committed", { timeout: 300_000 }, async () => {
+  const count = 3_000;
+  const page = 1_000;
+  const context = await h.browser.newContext();
+  try {
+    const tab = await devicePage(context, h.server.url);
+    const user = unique("user");
+    await openInstance(tab, "S", { name: unique("seed"), user });
+    await withCd(tab, "S", async (cd, [p, n]) => {
+      const kv = cd.plugin(p);
+      await kv.setMany(Array.from({ length: n }, (_, i) => [`r${i}`, { i }]));
+      await kv.flush();
+    }, [PLUGIN, count]);
+    assert.equal((await sync(tab, "S")).result.shipped, count);
+    const name = unique("pipe");
+    const { nodeId } = await openInstance(tab, "P", { name, user, sync: { retries: 1 } });
+    // The second transaction that puts into P's database (page 2's commit) aborts.
+    await tab.evaluate((db) => {
+      const put = IDBObjectStore.prototype.put;
+      let last = null;
+      let seen = 0;
+      IDBObjectStore.prototype.put = function (...args) {
+        const request = put.apply(this, args);
+        if (this.transaction.db.name === db && this.transaction !== last) {
+          last = this.transaction;
+          seen += 1;
+          if (seen === 2) {
+            IDBObjectStore.prototype.put = put;
+            this.transaction.abort();
+          }
+        }
+        return request;
+      };
+      window.__restorePut = () => (IDBObjectStore.prototype.put = put);
+    }, name);
+    const failing = await recordExchanges(context, [nodeId]);
+    let error;
+    try {
+      await sync(tab, "P", { limit: page });
+    } catch (e) {
+      error = e;
+    } finally {
+      await tab.evaluate(() => window.__restorePut());
+      await failing.stop();
+    }
+    assert.ok(error instanceof PageError && typeof error.code === "string" && error.code.length > 0, `untyped or no failure: ${error}`);
+    // Page 3 was asked for while page 2 committed: the pipeline was running when the commit failed.
+    assert.equal(failing.log.length, 3, `requests during the failing sync: ${failing.log.length}`);
+    assert.deepEqual(failing.log[2].request.push, [], "only pure pulls go out ahead");
+    const held = await withCd(tab, "P", (cd, p) => cd.plugin(p).keys({ limit: 100_000 }).length, PLUGIN);
+    assert.equal(held, page, "page 1 stays, nothing of page 2 or 3");
+    // Nothing advanced past page 1: the next sync is sent exactly the records not held.
+    const again = await recordExchanges(context, [nodeId]);
+    const resumed = (await sync(tab, "P", { limit: page })).result;
+    await again.stop();
+    const received = again.log.reduce((n, e) => n + (e.reply?.records?.length ?? 0), 0);
+    assert.equal(received, count - held, "records sent again or skipped");
+    assert.equal(resumed.applied, count - held);
+    assert.equal(resumed.rounds, again.log.length, "one request per round: every request sent ahead was used");
+    const check = await withCd(tab, "P", (cd, p) => {
+      const kv = cd.plugin(p);
+      const keys = kv.keys({ limit: 100_000 });
+      return { keys: keys.length, bad: keys.filter((k) => kv.get(k).i !== Number(k.slice(1))).length };
+    }, PLUGIN);
+    assert.deepEqual(check, { keys: count, bad: 0 });
+  } finally {
+    await context.close();
+  }
+});

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod hlc;
 pub mod ids;
 pub mod json;
+pub mod pipeline;
 pub mod protocol;
 pub mod record;
 pub mod replica;

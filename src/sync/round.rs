@@ -7,6 +7,12 @@
 //! everything as it was. Events go out through `summary`. Tombstone collection (protocol v2):
 //! a reply's `collected` stamps drop local tombstones before its records land, and a reply that
 //! says `fullResync` runs the walk in `full_resync` instead.
+//!
+//! Pipelined pulls (`core::pipeline`): within one `sync`, while a pure pull's batch commits,
+//! the next round's request is already on the wire. It is a prefetch only: the next round plans
+//! its request from the store as always and takes the prefetched reply only if the two are
+//! equal; a failed commit returns before the reply is looked at, so nothing moves past what
+//! committed. Sealed stores and rounds that push never run ahead.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -23,12 +29,14 @@ pub use super::push_plan::Direction;
 use super::push_plan::{self, Dirty};
 use super::sealed::Sealer;
 use super::summary;
+use super::transport::Answer;
 use super::transport::Transport;
 use crate::browser::clock::JsClock;
 use crate::browser::interop::parse_json;
 use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
+use crate::core::pipeline;
 use crate::core::replica::{Client, ReplicaError};
-use crate::core::{ExchangeResponse, Key, NodeId, PluginId};
+use crate::core::{ExchangeRequest, ExchangeResponse, Key, NodeId, PluginId};
 use crate::store::db::Db;
 
 /// What a round moved.
@@ -51,6 +59,14 @@ pub struct Outcome {
     pub full: bool,
     /// Eager content fetches that failed (their nodes were held back, `sync::hydrate`).
     pub content_failures: usize,
+}
+
+/// A request sent ahead of its round while the previous batch committed, and how it went.
+#[derive(Debug)]
+pub struct Ahead {
+    /// The request's JSON text (a JS string): compared whole with the next round's.
+    body: JsValue,
+    answer: Result<Answer, SyncError>,
 }
 
 /// Runs rounds for one store.
@@ -222,7 +238,7 @@ impl Syncer {
         signal: Option<&AbortSignal>,
     ) -> Result<Outcome, SyncError> {
         let _held = self.begin(signal).await?;
-        self.round_held(scope, limit, direction, signal).await
+        self.round_held(scope, limit, direction, signal, None).await
     }
 
     /// Takes the round lock and re-reads the stored watermarks: another tab's round may have
@@ -237,14 +253,18 @@ impl Syncer {
         Ok(held)
     }
 
-    /// One round, with the round lock held by the caller.
+    /// One round, with the round lock held by the caller. With `pipe`, the round takes the
+    /// reply sent ahead for it when it asks exactly that, and leaves there the next round's
+    /// (see the module docs).
     async fn round_held(
         &self,
         scope: Option<&[PluginId]>,
         limit: u32,
         direction: Direction,
         signal: Option<&AbortSignal>,
+        mut pipe: Option<&mut Option<Ahead>>,
     ) -> Result<Outcome, SyncError> {
+        let ahead = pipe.as_mut().and_then(|slot| slot.take());
         self.db.check_open()?;
         if signal.is_some_and(AbortSignal::aborted) {
             return Err(SyncError::Aborted);
@@ -275,24 +295,21 @@ impl Syncer {
             Ok::<_, crate::core::Error>((outgoing.request, planned.more_to_push, planned.walk_next))
         })?;
         let mut request = request;
-        let wire = match &self.sealer {
-            Some(sealer) => Some(sealer.seal(&request, scope).await?),
-            None => {
-                // Lazy hydration moves content by its plaintext hash, so not with encryption:
-                // sealed values travel inline (up to the exchange's value limit).
-                let threshold = self.transport.config().lazy_threshold;
-                self.content()
-                    .offload(&mut request.push, threshold, signal)
-                    .await?;
-                None
+        // A reply sent ahead answers this round only if it asked exactly this request.
+        // Pure pulls only, so there is nothing to seal or offload: the JSON text says it all.
+        let ahead = match ahead {
+            Some(a) if self.sealer.is_none() && request.push.is_empty() => {
+                Some(a).filter(|a| to_json(&request).is_ok_and(|body| body == a.body))
             }
+            _ => None,
         };
-        let body = to_json(wire.as_ref().unwrap_or(&request))?;
-        let answer = self
-            .transport
-            .exchange(&body, signal)
-            .await
-            .map_err(|e| node_taken(e, self.client.node))?;
+        let (wire, answer) = match ahead {
+            Some(ahead) => (
+                None,
+                ahead.answer.map_err(|e| node_taken(e, self.client.node))?,
+            ),
+            None => self.send(&mut request, scope, signal).await?,
+        };
         let mut reply = parse_reply(&answer.text)?;
         // Before anything else of the reply can fail: the server told it once, and remembers
         // the new epoch whatever happens to this round here.
@@ -341,11 +358,39 @@ impl Syncer {
             && self
                 .db
                 .with_index(|index| index.holds_vectors(&plan.batch.vectors));
-        let changed = if idle {
-            Vec::new()
-        } else {
-            self.db.apply_remote(plan.batch).await?
+        // A pure pull with more to come sends the next request while this batch commits.
+        let next = match &pipe {
+            Some(_) if self.sealer.is_none() && !held_back && !self.has_dirty() => {
+                self.db.with_index(|index| {
+                    pipeline::next_pull(&self.client, index, &request, more_to_push, &plan)
+                })
+            }
+            _ => None,
         };
+        let commit = async {
+            if idle {
+                Ok(Vec::new())
+            } else {
+                self.db.apply_remote(plan.batch).await
+            }
+        };
+        let body = next.and_then(|next| to_json(&next).ok());
+        let ahead = async {
+            match body {
+                Some(body) => Some(Ahead {
+                    answer: self.transport.exchange(&body, signal).await,
+                    body,
+                }),
+                None => None,
+            }
+        };
+        // One join whether or not a request goes ahead: one copy of the commit's state machine.
+        let (changed, sent_ahead) = futures::future::join(commit, ahead).await;
+        // A failed commit returns here: the reply sent ahead is dropped unread.
+        let changed = changed?;
+        if let (Some(slot), Some(ahead)) = (pipe, sent_ahead) {
+            *slot = Some(ahead);
+        }
         self.db.adopt_clock(new_clock);
         if let Some(sealer) = &self.sealer {
             sealer.committed();
@@ -368,6 +413,35 @@ impl Syncer {
         };
         summary::announce(&self.db, &outcome);
         Ok(outcome)
+    }
+
+    /// Seals `request` (or offloads its large values to content), then POSTs it. Returns the
+    /// sealed request that went on the wire, if sealed, and the answer.
+    async fn send(
+        &self,
+        request: &mut ExchangeRequest,
+        scope: Option<&[PluginId]>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<(Option<ExchangeRequest>, Answer), SyncError> {
+        let wire = match &self.sealer {
+            Some(sealer) => Some(sealer.seal(request, scope).await?),
+            None => {
+                // Lazy hydration moves content by its plaintext hash, so not with encryption:
+                // sealed values travel inline (up to the exchange's value limit).
+                let threshold = self.transport.config().lazy_threshold;
+                self.content()
+                    .offload(&mut request.push, threshold, signal)
+                    .await?;
+                None
+            }
+        };
+        let body = to_json(wire.as_ref().unwrap_or(request))?;
+        let answer = self
+            .transport
+            .exchange(&body, signal)
+            .await
+            .map_err(|e| node_taken(e, self.client.node))?;
+        Ok((wire, answer))
     }
 
     /// The local tombstones at or below the reply's `collected` stamps go, before the reply's
@@ -458,8 +532,12 @@ impl Syncer {
         let mut totals = Totals::default();
         // One lock for the whole loop: its rounds follow each other without a gap.
         let _held = self.begin(signal).await?;
+        // The request sent ahead of the next round, if any (module docs).
+        let mut ahead = None;
         loop {
-            let outcome = self.round_held(scope, limit, direction, signal).await?;
+            let outcome = self
+                .round_held(scope, limit, direction, signal, Some(&mut ahead))
+                .await?;
             totals.rounds += 1;
             totals.applied += outcome.applied;
             totals.shipped += outcome.shipped;
