@@ -20,7 +20,10 @@ cd "$(dirname "$0")/.."
 # Raised 287,000 -> 289,000 on 2026-12-04 (decision, issue 17, branch i17pipe; 288,066 B measured
 # against 284,709 B at its branch point b7e38db): pipelined pulls +3.4 KB gzipped (core::pipeline's
 # read-only view and the prefetch in the round), for S -21 % in Chromium and Firefox alike.
-CEILING_BYTES=289000
+# Raised 289,000 -> 290,500 on 2026-12-04 (decision, issue 16, branch i16wipe merged beside it;
+# 289,567 B measured): wiped-store detection through the server (`sync.device`, the reply's
+# replacedStoreEpoch as a plain string to keep it small) +2.3 KB gzipped.
+CEILING_BYTES=290500
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
