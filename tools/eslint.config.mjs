@@ -6,7 +6,7 @@ import js from "@eslint/js";
 const browser = Object.fromEntries(
   [
     "AbortController", "DOMException", "IDBKeyRange", "TextDecoder", "TextEncoder", "URL",
-    "clearTimeout", "setTimeout", "console", "document", "fetch", "localStorage", "navigator",
+    "clearTimeout", "setTimeout", "console", "crypto", "document", "fetch", "localStorage", "navigator",
     "performance",
   ].map((name) => [name, "readonly"]),
 );
