@@ -85,10 +85,25 @@ impl Limits {
     }
 }
 
-/// Shortest device secret a request may carry (bytes).
+/// Shortest device secret a request may carry (printable ASCII characters, so also bytes).
 pub const MIN_SECRET_LEN: usize = 16;
-/// Longest device secret a request may carry (bytes).
+/// Longest device secret a request may carry (printable ASCII characters, so also bytes).
 pub const MAX_SECRET_LEN: usize = 128;
+
+/// A device secret is 16 ..= 128 printable ASCII characters (`!` to `~`): characters and bytes
+/// are then the same count, as the OpenAPI document's lengths say (the browser client's are hex).
+pub(crate) fn check_secret(secret: &str) -> std::result::Result<(), String> {
+    if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
+        return Err(format!(
+            "secret of {} bytes, must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN}",
+            secret.len()
+        ));
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("secret must be printable ASCII (! to ~)".into());
+    }
+    Ok(())
+}
 
 /// Longest dataset name (bytes): the longest database name, so every name is a dataset.
 pub const MAX_DATASET_LEN: usize = 256;
@@ -321,12 +336,7 @@ impl ExchangeRequest {
             device.check()?;
         }
         if let Some(secret) = &self.secret {
-            if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
-                return Err(invalid(format!(
-                    "secret of {} bytes, must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN}",
-                    secret.len()
-                )));
-            }
+            check_secret(secret).map_err(invalid)?;
         }
         if self.limit == 0 || self.limit > limits.max_page {
             return Err(invalid(format!(
@@ -509,6 +519,16 @@ mod tests {
             (
                 "invalid_request",
                 Box::new(|r| r.secret = Some("x".repeat(MAX_SECRET_LEN + 1))),
+            ),
+            // 18 bytes but 6 characters: not printable ASCII, so refused (the OpenAPI
+            // document's lengths count characters).
+            (
+                "invalid_request",
+                Box::new(|r| r.secret = Some("\u{20ac}".repeat(6))),
+            ),
+            (
+                "invalid_request",
+                Box::new(|r| r.secret = Some(format!("{} ", "x".repeat(MIN_SECRET_LEN)))),
             ),
             (
                 "invalid_request",

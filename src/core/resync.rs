@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::ids::{Key, NodeId, PluginId};
-use super::protocol::{check_dataset, check_version, Limits, MAX_SECRET_LEN, MIN_SECRET_LEN};
+use super::protocol::{check_dataset, check_secret, check_version, Limits};
 use super::record::Record;
 use super::watermark::Watermarks;
 
@@ -83,12 +83,7 @@ impl ResyncRequest {
             check_dataset(dataset)?;
         }
         if let Some(secret) = &self.secret {
-            if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
-                return Err(Error::InvalidRequest(format!(
-                    "secret of {} bytes, must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN}",
-                    secret.len()
-                )));
-            }
+            check_secret(secret).map_err(Error::InvalidRequest)?;
         }
         if self.limit == 0 || self.limit > limits.max_page {
             return Err(Error::InvalidRequest(format!(
