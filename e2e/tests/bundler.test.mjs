@@ -6,13 +6,15 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, extname, normalize, sep } from "node:path";
 import { ROOT } from "../lib/server.mjs";
 import { launch } from "../lib/browser.mjs";
 
 const APP = join(ROOT, "e2e", "bundler");
-const DIST = join(APP, "dist");
+// A build directory of this run's own: the suite runs in several engines side by side.
+const DIST = mkdtempSync(join(tmpdir(), "clientdata-vite-"));
 const VITE = join(APP, "node_modules", "vite", "bin", "vite.js");
 const PKG = join(ROOT, "pkg");
 
@@ -37,7 +39,7 @@ function walk(dir, prefix = "") {
 /** Runs `vite build` in the app directory; resolves with its output, rejects with it on failure. */
 function viteBuild() {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VITE, "build", "--logLevel", "info"], {
+    const child = spawn(process.execPath, [VITE, "build", "--logLevel", "info", "--outDir", DIST, "--emptyOutDir"], {
       cwd: APP,
       env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -94,6 +96,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+  rmSync(DIST, { recursive: true, force: true });
 });
 
 test("the bundler app links the current pkg/ (a rebuilt pkg is picked up)", () => {
