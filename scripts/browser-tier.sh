@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The browser test tier (wasm-bindgen-test, tests/browser_*.rs) in one engine:
-#   scripts/browser-tier.sh chromium|firefox|webkit [cargo test arguments, e.g. --test browser_core]
+# The browser test tier (wasm-bindgen-test: tests/browser/, tests/worker_store.rs) in one engine:
+#   scripts/browser-tier.sh chromium|firefox|webkit [cargo test arguments, e.g. --test browser locks::]
+# Without arguments: the two browser test binaries, tests/browser/ (the page) and
+# tests/worker_store.rs (a dedicated Worker); the other test files are native (cargo test).
 # Chromium through ChromeDriver, Firefox (Debian firefox-esr) through geckodriver, WebKit
 # (WebKitGTK's MiniBrowser) through WebKitWebDriver, which wasm-bindgen-test-runner drives as its
 # SAFARIDRIVER, on a virtual display (xvfb-run). scripts/setup.sh installs all three.
@@ -36,4 +38,5 @@ case "$engine" in
   *) echo "unknown engine $engine (chromium, firefox or webkit)" >&2; exit 2 ;;
 esac
 # A stalled browser fails the run after 15 minutes instead of eating CI's budget.
+[ $# -gt 0 ] || set -- --test browser --test worker_store
 timeout 900 "${wrap[@]}" cargo test -p clientdata --target wasm32-unknown-unknown --no-fail-fast "$@"

@@ -4,7 +4,7 @@
 //! store unchanged; a server whose clock is behind orders nothing by its own time, refuses what
 //! is beyond the drift bound from its point of view without storing it, and converges once its
 //! clock is back. (A reload with the wall clock set back: core_hlc.rs, core_convergence.rs and
-//! the browser tier in browser_store.rs.)
+//! the browser tier in tests/browser/store.rs.)
 #![cfg(not(target_arch = "wasm32"))]
 
 use clientdata::core::replica::{serve, Batch, Client, MemoryStore, Outgoing, Store};

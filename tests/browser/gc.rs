@@ -1,14 +1,9 @@
 //! Tombstone collection in the store: `Db::remove_synced` removes records without a trace, only
 //! the version it names, on IndexedDB and localStorage, and the removal survives a reopen.
-#![cfg(target_arch = "wasm32")]
 
-mod support;
-
+use crate::support::*;
 use clientdata::core::{Key, PluginId};
-use support::*;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 async fn removes_only_the_named_version_and_survives_a_reopen(engine: &str) {
     let name = fresh_name("gc-remove");

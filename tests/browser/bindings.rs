@@ -1,14 +1,11 @@
 //! Browser tier for the core: the JS clock, node ids from the browser's CSPRNG, and the
 //! IndexedDB schema, and typed errors as JS values, in a real headless browser (Chromium,
 //! Firefox or WebKit: scripts/browser-tier.sh).
-#![cfg(target_arch = "wasm32")]
 
 use clientdata::browser::clock::JsClock;
 use clientdata::core::hlc::{Clock, HlcClock};
 use clientdata::core::{ClockState, Hlc, NodeId};
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 /// A misconfigured runner (Node instead of a browser) must fail, not pass silently.
 #[wasm_bindgen_test]

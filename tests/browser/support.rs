@@ -1,5 +1,4 @@
 //! Helpers shared by the browser test files.
-#![allow(dead_code)]
 
 use clientdata::api::{ClientData, PluginStore};
 use clientdata::core::NodeId;

@@ -4,18 +4,13 @@
 //! every engine (scripts/browser-tier.sh). Where a test replaces a browser API (to play a
 //! prompt nobody answers, or a page where `indexedDB.open` throws), it restores it before it
 //! ends, pass or fail.
-#![cfg(target_arch = "wasm32")]
 
-mod support;
-
+use crate::support::*;
 use clientdata::api::ClientData;
 use futures::future::{select, Either};
 use js_sys::{Function, Object, Reflect};
-use support::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 /// Replaces `path`'s property `prop` (e.g. `navigator.storage`, `persist`) with `value` for
 /// the guard's life: an own property shadowing the prototype's, deleted on drop.

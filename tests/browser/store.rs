@@ -1,20 +1,15 @@
 //! Browser tier for the key/value store (issue 3): real IndexedDB, localStorage, Web Locks and
 //! BroadcastChannel in headless Chromium. Each test uses its own database name.
-#![cfg(target_arch = "wasm32")]
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::*;
 use clientdata::api::{ClientData, PluginStore};
 use clientdata::core::replica::{Batch, Store, VectorKind};
 use clientdata::core::{Hlc, Key, NodeId, PluginId, Record, Value, Watermarks};
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use support::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const ENGINES: [&str; 3] = ["indexeddb", "localstorage", "memory"];
 

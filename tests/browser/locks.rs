@@ -1,6 +1,5 @@
 //! Browser tier for the lease locks (issue 7): real Web Locks, localStorage and IndexedDB in
 //! headless Chromium. Every test uses its own random database name.
-#![cfg(target_arch = "wasm32")]
 
 use std::rc::Rc;
 
@@ -17,8 +16,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen(module = "/js/lock-conformance.js")]
 extern "C" {
@@ -533,7 +530,7 @@ async fn a_lease_left_by_a_crashed_tab_does_not_count() {
 /// from elsewhere on the machine hits both alike; the median of the per-round ratios is the
 /// figure to read. A benchmark, so ignored by default; run it with
 /// `CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown
-/// --test browser_locks -- --include-ignored --nocapture measure`.
+/// --test browser -- --include-ignored --nocapture measure`.
 #[wasm_bindgen_test]
 #[ignore]
 async fn measure_with_lock_against_raw_navigator_locks() {

@@ -1,15 +1,10 @@
 //! Store writes fenced by a lock grant: checked inside the write's own IndexedDB transaction.
-#![cfg(target_arch = "wasm32")]
 
-mod support;
-
+use crate::support::*;
 use js_sys::{Array, Object, Reflect};
-use support::*;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn entries(pairs: &[(&str, &str)]) -> JsValue {
     pairs
