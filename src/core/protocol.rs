@@ -299,6 +299,26 @@ pub(crate) fn check_version(got: u32) -> Result<()> {
     Ok(())
 }
 
+/// A page-shaped reply against its request: the request's protocol version, and at most the
+/// `limit` items it asked for (`what`: "records", "rows").
+pub(crate) fn check_page(
+    (version, request_version): (u32, u32),
+    (items, limit): (usize, u32),
+    what: &str,
+) -> Result<()> {
+    if version != request_version {
+        return Err(Error::InvalidReply(format!(
+            "version {version} answers request version {request_version}"
+        )));
+    }
+    if items > limit as usize {
+        return Err(Error::InvalidReply(format!(
+            "{items} {what} exceed the requested limit {limit}"
+        )));
+    }
+    Ok(())
+}
+
 /// Records must be strictly ascending by HLC (which also rules out duplicates).
 pub(crate) fn check_ascending(
     records: &[Record],
@@ -442,6 +462,23 @@ mod tests {
             coverage_from: None,
             device: None,
         }
+    }
+
+    #[test]
+    fn a_page_must_answer_its_request_version_and_stay_within_its_limit() {
+        let v = PROTOCOL_VERSION;
+        check_page((v, v), (3, 3), "rows").unwrap();
+        check_page((v, v), (0, 1), "records").unwrap();
+        let err = check_page((v, v + 1), (0, 1), "records").unwrap_err();
+        assert_eq!(err.code(), "invalid_reply");
+        assert!(err.to_string().contains("answers request version"), "{err}");
+        let err = check_page((v, v), (4, 3), "rows").unwrap_err();
+        assert_eq!(err.code(), "invalid_reply");
+        assert!(
+            err.to_string()
+                .contains("4 rows exceed the requested limit 3"),
+            "{err}"
+        );
     }
 
     #[test]

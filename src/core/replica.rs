@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::error::Error;
 use super::hlc::{Hlc, HlcClock};
 use super::ids::{Key, NodeId, PluginId};
-use super::protocol::{DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION};
+use super::protocol::{
+    check_page, DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION,
+};
 use super::record::{lww, Record};
 use super::watermark::{VersionVector, Watermarks};
 
@@ -505,19 +507,11 @@ impl Client {
         now_ms: u64,
     ) -> Result<(), Error> {
         reply.validate(&self.limits, now_ms)?;
-        if reply.version != request.version {
-            return Err(Error::InvalidReply(format!(
-                "version {} answers request version {}",
-                reply.version, request.version
-            )));
-        }
-        if reply.records.len() > request.limit as usize {
-            return Err(Error::InvalidReply(format!(
-                "{} records exceed the requested limit {}",
-                reply.records.len(),
-                request.limit
-            )));
-        }
+        check_page(
+            (reply.version, request.version),
+            (reply.records.len(), request.limit),
+            "records",
+        )?;
         if reply.has_more && reply.records.is_empty() {
             return Err(Error::NoProgress);
         }

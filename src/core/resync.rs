@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::ids::{Key, NodeId, PluginId};
-use super::protocol::{check_dataset, check_secret, check_version, Limits};
+use super::protocol::{check_dataset, check_page, check_secret, check_version, Limits};
 use super::record::Record;
 use super::watermark::Watermarks;
 
@@ -111,19 +111,11 @@ impl ResyncResponse {
     /// last row), coverage in scope. A walk that does not move is `no_progress`.
     pub fn check(&self, request: &ResyncRequest, limits: &Limits, now_ms: u64) -> Result<()> {
         check_version(self.version)?;
-        if self.version != request.version {
-            return Err(Error::InvalidReply(format!(
-                "version {} answers request version {}",
-                self.version, request.version
-            )));
-        }
-        if self.rows.len() > request.limit as usize {
-            return Err(Error::InvalidReply(format!(
-                "{} rows exceed the requested limit {}",
-                self.rows.len(),
-                request.limit
-            )));
-        }
+        check_page(
+            (self.version, request.version),
+            (self.rows.len(), request.limit),
+            "rows",
+        )?;
         let mut last = request.after.as_ref().map(Cursor::id);
         for row in &self.rows {
             if !request.in_scope(&row.plugin) {

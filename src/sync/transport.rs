@@ -131,9 +131,7 @@ impl Transport {
         body: &JsValue,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        let url = self.config.exchange_url();
-        let limit = self.config.max_reply_bytes;
-        self.send(fetch_text, limit, "POST", &url, body, signal)
+        self.post_json(&self.config.exchange_url(), body, signal)
             .await
     }
 
@@ -143,9 +141,20 @@ impl Transport {
         body: &JsValue,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        let url = self.config.resync_url();
+        self.post_json(&self.config.resync_url(), body, signal)
+            .await
+    }
+
+    /// A JSON POST to one of the server's sync endpoints, its answer capped at
+    /// `sync.maxReplyBytes`.
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &JsValue,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Answer, SyncError> {
         let limit = self.config.max_reply_bytes;
-        self.send(fetch_text, limit, "POST", &url, body, signal)
+        self.send(fetch_text, limit, "POST", url, body, signal)
             .await
     }
 
@@ -224,29 +233,7 @@ impl Transport {
     /// passphrase keys, created by the server on first use, as bytes.
     pub async fn salt(&self) -> Result<Vec<u8>, SyncError> {
         let url = self.config.salt_url();
-        let token = self.token().await?;
-        let mut attempt = 0;
-        let answer = loop {
-            match self
-                .attempt(
-                    fetch_text,
-                    self.config.max_reply_bytes,
-                    "POST",
-                    &url,
-                    &JsValue::from_str("{}"),
-                    token.clone(),
-                    None,
-                )
-                .await
-                .and_then(http_error)
-            {
-                Err(e) if e.is_transient() && attempt < self.config.retries => {
-                    sleep(backoff_ms(attempt, getrandom::u32().unwrap_or(0))).await;
-                    attempt += 1;
-                }
-                other => break other?,
-            }
-        };
+        let answer = self.post_json(&url, &JsValue::from_str("{}"), None).await?;
         let hex = parse_json(&answer.text)
             .ok()
             .and_then(|body| field(&body, "salt").as_string())
