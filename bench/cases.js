@@ -207,6 +207,10 @@ function openSocket(path) {
 const PROTOCOL_VERSION = 2;
 const FLOOR = "raw floor: fetch + JSON.parse + one IndexedDB transaction per page";
 const FLOOR_PAGE = 1000;
+const PACKED_FLOOR = "raw floor, each page stored as one row (a packed shape)";
+// W2's packed peer: values to a row.
+const PACK = 1000;
+const PACKED_W2 = "raw IndexedDB, one transaction, 1,000 values to a row (a packed shape)";
 // docs/PROTOCOL.md invariant 4: after a page cut at h (its highest HLC), seen[n] rises to
 // min(coverage[n], h); after the last page, to coverage[n]. HLC strings compare as text.
 function advanceSeen(seen, page) {
@@ -267,6 +271,47 @@ async function sealedS(n) {
   });
   assertAllKeys(b, n, "clientdata S encrypted");
   await closeClientData(b, name);
+  return result;
+}
+
+// S's raw floor (issue 17): the same pages of the same user's records from the same server
+// (clientdata's page size, `seen` advanced as the protocol's invariant 4 says), each read with
+// JSON.parse and written with its watermarks in one IndexedDB transaction: a row per record, or
+// with `packed` the page's records as one row. No checks, no merge, no read cache.
+async function rawFloor(n, packed) {
+  const cd = await loadClientData();
+  if (!cd || !SYNC_SERVER) return null;
+  const user = fresh("user-sf");
+  await seedUser(cd, user, n);
+  const name = fresh("s-floor");
+  let pulled = 0;
+  const result = await timed(async () => {
+    const db = await rawOpen(name);
+    const node = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+    const seen = {};
+    for (let more = true; more; ) {
+      const res = await fetch(`${SYNC_SERVER}/sync/exchange`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer dev-token-${user}` },
+        body: JSON.stringify({ version: PROTOCOL_VERSION, node, seen, push: [], limit: FLOOR_PAGE, dataset: "bench" }),
+      });
+      if (!res.ok) throw new Error(`raw floor S: HTTP ${res.status} ${await res.text()}`);
+      const page = JSON.parse(await res.text());
+      advanceSeen(seen, page);
+      const tx = db.transaction("kv", "readwrite");
+      const store = tx.objectStore("kv");
+      if (packed) store.put(page.records, `page${pulled}`);
+      else for (const r of page.records) store.put(r, `${r.plugin}\u0000${r.key}`);
+      store.put(seen, "\u0000seen");
+      await idbDone(tx);
+      pulled += page.records.length;
+      more = page.hasMore;
+    }
+    db.close();
+    return n;
+  });
+  if (pulled !== n) throw new Error(`raw floor S: pulled ${pulled} of ${n}`);
+  await drop(name);
   return result;
 }
 
@@ -348,6 +393,24 @@ export const cases = {
       const db = await rawOpen(name);
       const result = await timed(async () => {
         await rawPutAll(db, n);
+        return n;
+      });
+      db.close();
+      await drop(name);
+      return result;
+    },
+    // What a packed storage shape would pay (no goal; the next design change in RESULTS.md):
+    // the same values in one transaction, 1,000 to a row.
+    async [PACKED_W2](n) {
+      const name = fresh("w2p");
+      const db = await rawOpen(name);
+      const result = await timed(async () => {
+        const tx = db.transaction("kv", "readwrite");
+        const store = tx.objectStore("kv");
+        for (let i = 0; i < n; i += PACK) {
+          store.put(Array.from({ length: Math.min(PACK, n - i) }, (_, j) => [`k${i + j}`, VALUE]), `pack${i}`);
+        }
+        await idbDone(tx);
         return n;
       });
       db.close();
@@ -536,45 +599,11 @@ export const cases = {
       await drop(dbName);
       return result;
     },
-    // The floor any client of this server pays (issue 17): the same pages of the same user's
-    // records from the same server (clientdata's page size, `seen` advanced as the protocol's
-    // invariant 4 says), each read with JSON.parse and written with its watermarks in one
-    // IndexedDB transaction. No checks, no merge, no read cache.
-    async [FLOOR](n) {
-      const cd = await loadClientData();
-      if (!cd || !SYNC_SERVER) return null;
-      const user = fresh("user-sf");
-      await seedUser(cd, user, n);
-      const name = fresh("s-floor");
-      let pulled = 0;
-      const result = await timed(async () => {
-        const db = await rawOpen(name);
-        const node = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-        const seen = {};
-        for (let more = true; more; ) {
-          const res = await fetch(`${SYNC_SERVER}/sync/exchange`, {
-            method: "POST",
-            headers: { "content-type": "application/json", authorization: `Bearer dev-token-${user}` },
-            body: JSON.stringify({ version: PROTOCOL_VERSION, node, seen, push: [], limit: FLOOR_PAGE, dataset: "bench" }),
-          });
-          if (!res.ok) throw new Error(`raw floor S: HTTP ${res.status} ${await res.text()}`);
-          const page = JSON.parse(await res.text());
-          advanceSeen(seen, page);
-          const tx = db.transaction("kv", "readwrite");
-          const store = tx.objectStore("kv");
-          for (const r of page.records) store.put(r, `${r.plugin}\u0000${r.key}`);
-          store.put(seen, "\u0000seen");
-          await idbDone(tx);
-          pulled += page.records.length;
-          more = page.hasMore;
-        }
-        db.close();
-        return n;
-      });
-      if (pulled !== n) throw new Error(`raw floor S: pulled ${pulled} of ${n}`);
-      await drop(name);
-      return result;
-    },
+    // The floor any client of this server pays (see rawFloor).
+    [FLOOR]: (n) => rawFloor(n, false),
+    // The same floor with each page stored as one row (no goal; the next design change in
+    // RESULTS.md): what S would cost if the store kept pulled pages packed.
+    [PACKED_FLOOR]: (n) => rawFloor(n, true),
   },
 
   // N: one no-change round (ops = 1) of a device that has pulled everything: n records from one
