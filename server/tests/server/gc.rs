@@ -181,6 +181,35 @@ fn an_old_client_gets_a_typed_error_never_data(db: &TestDb) {
     );
 }
 
+/// The walk's optional fields may be null as well as absent (docs/openapi.json marks them
+/// nullable; schemathesis sends both): a null cursor starts from the first row.
+fn a_walk_with_null_optional_fields_starts_from_the_first_row(db: &TestDb) {
+    let server = server(db, "2");
+    let mut a = Device::new(&token("alice"));
+    a.put("notes", "k", "1");
+    a.sync(&server, 100);
+    let auth = format!("Bearer {}", a.token);
+    let walk = |body: String| {
+        server.send(
+            "POST",
+            "/sync/resync",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.into_bytes(),
+        )
+    };
+    let node = a.client.node;
+    let absent = walk(format!(r#"{{"version":2,"node":"{node}","limit":10}}"#));
+    let null = walk(format!(
+        r#"{{"version":2,"node":"{node}","limit":10,"after":null,"plugins":null,"secret":null,"dataset":null}}"#
+    ));
+    assert_eq!((absent.status, null.status), (200, 200), "{}", null.text());
+    assert_eq!(null.json()["rows"], absent.json()["rows"]);
+    assert_eq!(null.json()["rows"].as_array().map(Vec::len), Some(1));
+}
+
 /// Rows and bytes of alice's default dataset (`users`: key and value bytes), and the rows' wire
 /// size as replies carry them.
 fn storage(db: &TestDb, server: &Server, a: &Device) -> (u64, u64, usize) {
@@ -279,4 +308,5 @@ fn storage_stays_bounded_under_create_delete_churn(db: &TestDb) {
 on_both!(collection_happens_exactly_when_the_rule_says);
 on_both!(a_reader_offline_past_the_horizon_resyncs_fully_and_keeps_its_offline_writes);
 on_both!(an_old_client_gets_a_typed_error_never_data);
+on_both!(a_walk_with_null_optional_fields_starts_from_the_first_row);
 on_both!(storage_stays_bounded_under_create_delete_churn);
