@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 
-step() { printf '\n== test: %s\n' "$1"; }
+step() { printf '\n== test: %s (at %d s)\n' "$1" "$SECONDS"; }
 
 # A throwaway PostgreSQL cluster for the server's PostgreSQL backend (native tests, e2e, bench),
 # stopped and removed whatever happens. CLIENTDATA_REQUIRE_PG makes every PostgreSQL test fail
@@ -118,4 +118,4 @@ if [ "$firefox_rc" -ne 0 ] || [ "$webkit_rc" -ne 0 ]; then exit 1; fi
 step "end-to-end sync suite again, the server on PostgreSQL"
 (cd e2e && CLIENTDATA_E2E_BACKEND=postgres timeout 600 node --test --test-concurrency=1 tests/sync.test.mjs)
 
-printf '\n== test: all checks passed\n'
+printf '\n== test: all checks passed (%d s)\n' "$SECONDS"
