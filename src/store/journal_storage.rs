@@ -107,22 +107,23 @@ impl Journal {
         text: Option<&JsString>,
     ) -> StoreResult<Option<Appended>> {
         let key = journal::key(&self.prefix, self.slot, self.next_seq);
-        let (entry, len) = match (&record.value, text) {
-            (Some(Value::Json(json)), Some(text)) => {
-                let head = journal::head(record, 0);
-                let len = head.len() + json.len();
-                (JsString::from(head).concat(text), len)
-            }
-            _ => {
-                let entry = journal::encode(record);
-                let len = entry.len();
-                (JsString::from(entry), len)
-            }
+        // The entry's text, or its head and the JS text to join it with.
+        let (entry, json) = match (&record.value, text) {
+            (Some(Value::Json(json)), Some(text)) => (journal::head(record, 0), Some((json, text))),
+            _ => (journal::encode(record), None),
         };
+        let len = entry.len() + json.map_or(0, |(json, _)| json.len());
         let cost = Budget::cost_of(&key, len);
+        // Over the budget nothing crosses to JS (a bulk loop of set()s gets here thousands of
+        // times).
         if !self.budget.try_reserve(cost) {
             return Ok(None);
         }
+        let entry = JsString::from(entry);
+        let entry = match json {
+            Some((_, text)) => entry.concat(text),
+            None => entry,
+        };
         if let Err(e) = set_item_text(&self.storage, &key, &entry) {
             self.budget.release(cost);
             return Err(js_failure(&e));
