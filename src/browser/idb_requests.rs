@@ -62,4 +62,9 @@ extern "C" {
         b: Option<js_sys::Uint8Array>,
         r: Option<String>,
     ) -> JsValue;
+
+    /// A records-store row `{p, k, h, v}` whose JSON text `v` is already a JS string (a local
+    /// write's `JSON.stringify` output): no copy out of wasm.
+    #[wasm_bindgen(js_name = recordRow)]
+    pub fn record_row_text(p: &str, k: &str, h: &str, v: &js_sys::JsString) -> JsValue;
 }

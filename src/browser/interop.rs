@@ -86,12 +86,13 @@ pub fn or_null(value: Option<JsValue>) -> JsValue {
     value.unwrap_or(JsValue::NULL)
 }
 
-/// Strict `JSON.stringify` (see `interop.js`): the text, or why the value is not JSON.
-pub fn to_json(value: &JsValue) -> Result<String, String> {
+/// Strict `JSON.stringify` (see `interop.js`): the text as a JS string (left in JS: callers
+/// copy it into wasm only where wasm needs it), or why the value is not JSON.
+pub fn to_json(value: &JsValue) -> Result<js_sys::JsString, String> {
     let text = to_json_or_why(value);
-    match text.as_string() {
-        Some(text) => Ok(text),
-        None => Err(get(&text, "why")
+    match text.dyn_into::<js_sys::JsString>() {
+        Ok(text) => Ok(text),
+        Err(why) => Err(get(&why, "why")
             .as_string()
             .unwrap_or_else(|| "not JSON-serializable".into())),
     }

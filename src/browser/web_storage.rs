@@ -21,6 +21,25 @@ pub fn probe(storage: &Storage, key: &str) -> Result<(), JsValue> {
     storage.remove_item(key)
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// A `Storage` seen through a `setItem` that takes a JS string value.
+    type TextStorage;
+
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    fn set_item(this: &TextStorage, key: &str, value: &js_sys::JsString) -> Result<(), JsValue>;
+}
+
+/// `storage.setItem(key, value)` with a value that is already a JS string (web-sys takes a
+/// `&str`, which would copy it out of wasm).
+pub fn set_item_text(
+    storage: &Storage,
+    key: &str,
+    value: &js_sys::JsString,
+) -> Result<(), JsValue> {
+    storage.unchecked_ref::<TextStorage>().set_item(key, value)
+}
+
 /// Every key currently in `storage` that starts with `prefix`.
 pub fn keys_with_prefix(storage: &Storage, prefix: &str) -> Vec<String> {
     let len = storage.length().unwrap_or(0);

@@ -7,27 +7,45 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{StoreError, StoreResult};
 use super::quarantine::{Place, Quarantined};
-use crate::browser::idb_requests::record_row;
+use crate::browser::idb_requests::{record_row, record_row_text};
 use crate::browser::interop::{get as field, to_json};
 use crate::core::content::ContentRef;
 use crate::core::{Error, Hlc, Key, PluginId, Record, Value};
 
-/// A value converted for storage, and the JS value to hand back from `get` when that is safe to
-/// share (primitives: strings, numbers, booleans, null are immutable).
-pub type Encoded = (Value, Option<JsValue>);
+/// A value converted for storage.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The value as the index keeps it.
+    pub value: Value,
+    /// The JS value to hand back from `get` when that is safe to share (primitives: strings,
+    /// numbers, booleans, null are immutable).
+    pub cache: Option<JsValue>,
+    /// JSON values: the same text as the JS string `JSON.stringify` made. The journal entry and
+    /// the IndexedDB row use it, so the text is not copied back out of wasm for them.
+    pub text: Option<JsString>,
+}
 
 /// Converts a JS value: a `Uint8Array` becomes bytes, anything JSON can represent becomes JSON
 /// text; everything else is an `InvalidValue` error.
 pub fn value_from_js(value: &JsValue) -> StoreResult<Encoded> {
     if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-        return Ok((Value::Bytes(bytes.to_vec()), None));
+        return Ok(Encoded {
+            value: Value::Bytes(bytes.to_vec()),
+            cache: None,
+            text: None,
+        });
     }
     let primitive = value.is_string()
         || value.is_null()
         || value.as_bool().is_some()
         || value.as_f64().is_some_and(f64::is_finite);
     match to_json(value) {
-        Ok(text) => Ok((Value::Json(text), primitive.then(|| value.clone()))),
+        // `JSON.stringify` escapes lone surrogates, so its text converts to UTF-8 exactly.
+        Ok(text) => Ok(Encoded {
+            value: Value::Json(String::from(&text)),
+            cache: primitive.then(|| value.clone()),
+            text: Some(text),
+        }),
         Err(why) => Err(StoreError::InvalidValue(why)),
     }
 }
@@ -101,6 +119,21 @@ pub fn record_to_row(record: &Record) -> JsValue {
         b,
         r,
     )
+}
+
+/// The records-store row of a record whose JSON text is also at hand as a JS string (`text`:
+/// the same text as its `Value::Json`, see [`Encoded::text`]); the row takes that string
+/// instead of a copy out of wasm. Other values, or no `text`: [`record_to_row`].
+pub fn record_to_row_with(record: &Record, text: Option<&JsString>) -> JsValue {
+    match (&record.value, text) {
+        (Some(Value::Json(_)), Some(text)) => record_row_text(
+            record.plugin.as_str(),
+            record.key.as_str(),
+            &record.hlc.encode(),
+            text,
+        ),
+        _ => record_to_row(record),
+    }
 }
 
 thread_local! {

@@ -30,21 +30,36 @@ pub const SYNC_MAX_VALUE_BYTES: usize = 64 << 10;
 
 /// Encodes a record as one journal entry (also the localStorage engine's row format).
 pub fn encode(record: &Record) -> String {
-    let (tag, payload) = match &record.value {
-        None => ('d', std::borrow::Cow::Borrowed("")),
-        Some(Value::Json(text)) => ('j', std::borrow::Cow::Borrowed(text.as_str())),
-        Some(Value::Bytes(bytes)) => (
-            'b',
-            std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        ),
+    let payload = match &record.value {
+        None => std::borrow::Cow::Borrowed(""),
+        Some(Value::Json(text)) => std::borrow::Cow::Borrowed(text.as_str()),
+        Some(Value::Bytes(bytes)) => {
+            std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
         // A value not hydrated yet (localStorage engine rows; never a local write).
-        Some(Value::Ref(r)) => ('r', std::borrow::Cow::Owned(r.encode())),
+        Some(Value::Ref(r)) => std::borrow::Cow::Owned(r.encode()),
+    };
+    let mut out = head(record, payload.len());
+    out.push_str(&payload);
+    out
+}
+
+/// The start of `record`'s entry, up to and including the value tag:
+/// `<hlc>\x01<plugin>\x01<key>\x01<tag>`, with room for `payload_len` more bytes. For a JSON
+/// value the entry is this followed by the JSON text, which the browser half appends in JS
+/// (the text is a JS string already, see `journal_storage.rs`).
+pub fn head(record: &Record, payload_len: usize) -> String {
+    let tag = match &record.value {
+        None => 'd',
+        Some(Value::Json(_)) => 'j',
+        Some(Value::Bytes(_)) => 'b',
+        Some(Value::Ref(_)) => 'r',
     };
     let mut out = String::with_capacity(
         Hlc::ENCODED_LEN
             + record.plugin.as_str().len()
             + record.key.as_str().len()
-            + payload.len()
+            + payload_len
             + 4,
     );
     out.push_str(&record.hlc.encode());
@@ -54,7 +69,6 @@ pub fn encode(record: &Record) -> String {
     out.push_str(record.key.as_str());
     out.push(SEP);
     out.push(tag);
-    out.push_str(&payload);
     out
 }
 
@@ -143,7 +157,12 @@ impl Budget {
 
     /// What an entry costs.
     pub fn cost(key: &str, entry: &str) -> usize {
-        2 * (key.len() + entry.len())
+        Self::cost_of(key, entry.len())
+    }
+
+    /// What an entry of `entry_len` UTF-8 bytes costs (an entry joined in JS, never in wasm).
+    pub fn cost_of(key: &str, entry_len: usize) -> usize {
+        2 * (key.len() + entry_len)
     }
 
     /// Reserves `cost` if it fits; `false` (and nothing reserved) otherwise.
@@ -239,6 +258,22 @@ mod tests {
         ] {
             assert_eq!(decode(&encode(&r)).as_ref(), Ok(&r), "{r:?}");
         }
+    }
+
+    #[test]
+    fn an_entry_is_its_head_then_its_payload() {
+        // The browser half writes JSON entries as `head` + the JS string of the text: that
+        // must be exactly `encode`'s entry, so replay and the localStorage engine read it.
+        for text in ["1", "\"é€🦀\"", "{\"a\":[null,true]}"] {
+            let r = rec("k/🦀", Some(Value::Json(text.into())));
+            let entry = format!("{}{text}", head(&r, 0));
+            assert_eq!(entry, encode(&r));
+            assert_eq!(decode(&entry).as_ref(), Ok(&r));
+        }
+        for r in [rec("gone", None), rec("b", Some(Value::Bytes(vec![1, 2])))] {
+            assert!(encode(&r).starts_with(&head(&r, 0)), "{r:?}");
+        }
+        assert!(head(&rec("gone", None), 0).ends_with("\u{1}d"));
     }
 
     #[test]

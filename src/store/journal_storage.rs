@@ -1,14 +1,15 @@
 //! The localStorage journal's browser half: append an entry synchronously, remove it once
 //! committed, and find the entries dead tabs left behind. Encoding and budget: `journal.rs`.
 
+use js_sys::JsString;
 use web_sys::Storage;
 
 use super::codec::js_failure;
 use super::error::StoreResult;
 use super::journal::{self, Budget};
 pub use super::journal::{Appended, Found};
-use crate::browser::web_storage::keys_with_prefix;
-use crate::core::Record;
+use crate::browser::web_storage::{keys_with_prefix, set_item_text};
+use crate::core::{Record, Value};
 
 /// A journal entry that does not decode.
 #[derive(Debug, Clone)]
@@ -95,15 +96,35 @@ impl Journal {
 
     /// Appends `record` synchronously. `Ok(None)` if it does not fit the budget (the caller
     /// reports it as pending); a browser refusal (`QuotaExceededError`) is an error and nothing
-    /// is written.
-    pub fn append(&mut self, record: &Record) -> StoreResult<Option<Appended>> {
+    /// is written. `text`: the record's JSON text as a JS string ([`Encoded::text`]); the entry
+    /// is then its head from wasm and that string joined in JS, the same text [`journal::encode`]
+    /// makes without a copy of the value out of wasm.
+    ///
+    /// [`Encoded::text`]: super::codec::Encoded::text
+    pub fn append(
+        &mut self,
+        record: &Record,
+        text: Option<&JsString>,
+    ) -> StoreResult<Option<Appended>> {
         let key = journal::key(&self.prefix, self.slot, self.next_seq);
-        let entry = journal::encode(record);
-        let cost = Budget::cost(&key, &entry);
+        // The entry's text, or its head and the JS text to join it with.
+        let (entry, json) = match (&record.value, text) {
+            (Some(Value::Json(json)), Some(text)) => (journal::head(record, 0), Some((json, text))),
+            _ => (journal::encode(record), None),
+        };
+        let len = entry.len() + json.map_or(0, |(json, _)| json.len());
+        let cost = Budget::cost_of(&key, len);
+        // Over the budget nothing crosses to JS (a bulk loop of set()s gets here thousands of
+        // times).
         if !self.budget.try_reserve(cost) {
             return Ok(None);
         }
-        if let Err(e) = self.storage.set_item(&key, &entry) {
+        let entry = JsString::from(entry);
+        let entry = match json {
+            Some((_, text)) => entry.concat(text),
+            None => entry,
+        };
+        if let Err(e) = set_item_text(&self.storage, &key, &entry) {
             self.budget.release(cost);
             return Err(js_failure(&e));
         }

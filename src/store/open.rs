@@ -343,6 +343,7 @@ fn take_over(mut journal: Option<Journal>, replay: Replay) -> Pipeline {
             hlc: r.hlc,
             journal: Some(r.entry),
             pending: 0,
+            text: None,
             replayed: true,
         })
         .collect();

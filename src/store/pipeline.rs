@@ -5,9 +5,11 @@
 //! flush retries.
 
 use futures::channel::oneshot;
+use js_sys::{Array, JsString};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
 
+use super::codec::record_to_row_with;
 use super::db::Db;
 use super::engine::Commit;
 use super::error::{StoreError, StoreResult};
@@ -24,6 +26,11 @@ pub(crate) struct Queued {
     pub hlc: Hlc,
     pub journal: Option<Appended>,
     pub pending: usize,
+    /// The written JSON text as a JS string ([`Encoded::text`]): the commit's row takes it
+    /// while this write is still the current version of its key.
+    ///
+    /// [`Encoded::text`]: super::codec::Encoded::text
+    pub text: Option<JsString>,
     /// Taken over from a dead tab's journal (not announced as this instance's change).
     pub replayed: bool,
 }
@@ -105,6 +112,11 @@ impl Pipeline {
     }
 }
 
+/// The records-store row of a queued write's current `record`, using its JS text if it has one.
+pub(crate) fn queued_row(q: &Queued, record: &Record) -> JsValue {
+    record_to_row_with(record, q.text.as_ref())
+}
+
 fn current<'a>(
     queue: &'a [Queued],
     index: &'a Index,
@@ -162,7 +174,7 @@ impl Db {
 /// loop of `set`s ends up in one batch.
 async fn run(db: Db) {
     loop {
-        let (items, records, changed, upto, slot) = {
+        let (items, records, rows, changed, upto, slot) = {
             let mut guard = db.inner.state.borrow_mut();
             let st = &mut *guard;
             if st.lifecycle.is_shut_down() {
@@ -177,17 +189,18 @@ async fn run(db: Db) {
             let items = std::mem::take(&mut st.pipeline.queue);
             let announce = db.wants_changes();
             let mut records = Vec::with_capacity(items.len());
+            let rows = Array::new();
             let mut changed = Vec::new();
             for (q, record) in current(&items, st.records.index()) {
                 if announce && !q.replayed {
                     changed.push((q.plugin.clone(), q.key.clone()));
                 }
+                rows.push(&queued_row(q, &record));
                 records.push(record);
             }
             let slot = st.slot_row(&db.inner.info);
-            (items, records, changed, st.pipeline.written, slot)
+            (items, records, rows, changed, st.pipeline.written, slot)
         };
-        let rows = Db::rows(&records);
         // Always compare inside the transaction: another instance of this database may have
         // committed a newer version of the same key in a transaction ordered before ours (two
         // tabs writing one key in the same instant), and LWW must hold in storage as it does

@@ -6,15 +6,16 @@
 
 use std::collections::BTreeMap;
 
+use js_sys::Array;
 use wasm_bindgen::JsValue;
 
 use super::bus::rows_message;
-use super::codec::Encoded;
+use super::codec::{record_to_row_with, Encoded};
 use super::db::{Db, State};
 use super::engine::{Commit, Fence};
 use super::error::{StoreError, StoreResult};
 use super::journal::SYNC_MAX_VALUE_BYTES;
-use super::pipeline::Queued;
+use super::pipeline::{queued_row, Queued};
 use super::quota::{self, over_quota, record_cost};
 use crate::browser::clock::JsClock;
 use crate::browser::interop::{number, Obj};
@@ -30,9 +31,9 @@ impl Db {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
             st.check_open()?;
-            let (value, cache) = match value {
-                Some((v, c)) => (Some(v), c),
-                None => (None, None),
+            let (value, cache, text) = match value {
+                Some(e) => (Some(e.value), e.cache, e.text),
+                None => (None, None, None),
             };
             if let Some(v) = &value {
                 v.check_size(SYNC_MAX_VALUE_BYTES)?;
@@ -58,7 +59,7 @@ impl Db {
                 value,
             };
             let journal = match &mut st.pipeline.journal {
-                Some(j) => j.append(&record)?,
+                Some(j) => j.append(&record, text.as_ref())?,
                 None => None,
             };
             // Nothing can fail from here on.
@@ -78,6 +79,7 @@ impl Db {
                 hlc: *hlc,
                 journal,
                 pending,
+                text,
                 replayed: false,
             };
             st.records.apply(record, cache.as_ref());
@@ -97,7 +99,7 @@ impl Db {
         entries: Vec<(Key, Option<Encoded>)>,
         fence: Option<&Fence>,
     ) -> StoreResult<()> {
-        let (records, caches, slot, ticket, ready) = {
+        let (records, rows, caches, slot, ticket, ready) = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
             st.check_open()?;
@@ -105,7 +107,7 @@ impl Db {
             let mut used = st.records.index().usage(plugin);
             let mut costs: BTreeMap<&Key, usize> = BTreeMap::new();
             for (key, value) in &entries {
-                let value = value.as_ref().map(|(v, _)| v);
+                let value = value.as_ref().map(|e| &e.value);
                 if let Some(v) = value {
                     v.check_size(MAX_CONTENT_BYTES)?;
                 }
@@ -122,22 +124,25 @@ impl Db {
             let mut clock = st.clock.clone();
             let mut records = Vec::with_capacity(entries.len());
             let mut caches = Vec::with_capacity(entries.len());
+            let rows = Array::new();
             for (key, value) in entries {
-                let (value, cache) = match value {
-                    Some((v, c)) => (Some(v), c),
-                    None => (None, None),
+                let (value, cache, text) = match value {
+                    Some(e) => (Some(e.value), e.cache, e.text),
+                    None => (None, None, None),
                 };
                 let current = st
                     .records
                     .index()
                     .entry(plugin, key.as_str())
                     .map(|e| e.hlc);
-                records.push(Record {
+                let record = Record {
                     plugin: plugin.clone(),
                     key,
                     hlc: clock.tick_over(now, current)?,
                     value,
-                });
+                };
+                rows.push(&record_to_row_with(&record, text.as_ref()));
+                records.push(record);
                 caches.push(cache);
             }
             st.clock = clock;
@@ -152,6 +157,7 @@ impl Db {
             let ticket = self.inner.bus.reserve();
             (
                 records,
+                rows,
                 caches,
                 st.slot_row(&self.inner.info),
                 ticket,
@@ -159,7 +165,6 @@ impl Db {
             )
         };
         self.post(ready);
-        let rows = Db::rows(&records);
         let started = self.inner.engine.start(&Commit {
             records: &records,
             rows: &rows,
@@ -250,11 +255,9 @@ impl Db {
 }
 
 /// Rows for the writes still queued (their current index versions), in queue (stamp) order.
-fn queued_rows(st: &State) -> js_sys::Array {
-    let records: Vec<Record> = st
-        .pipeline
+fn queued_rows(st: &State) -> Array {
+    st.pipeline
         .current_records(st.records.index())
-        .map(|(_, record)| record)
-        .collect();
-    Db::rows(&records)
+        .map(|(q, record)| queued_row(q, &record))
+        .collect()
 }

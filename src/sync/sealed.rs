@@ -21,6 +21,7 @@ use crate::browser::web_storage::local_storage;
 use crate::core::replica::{Store, VectorKind};
 use crate::core::sealed::{self, Names};
 use crate::core::{ExchangeRequest, ExchangeResponse, PluginId};
+use crate::store::codec::Encoded;
 use crate::store::db::Db;
 
 /// A coverage cursor in wire order, for the scope of the round that got it.
@@ -74,7 +75,11 @@ impl Sealer {
         }
         let mut by_plugin: BTreeMap<PluginId, Vec<_>> = BTreeMap::new();
         for r in db.with_index(|i| i.records_in_hlc_order().collect::<Vec<_>>()) {
-            let value = r.value.map(|v| (v, None));
+            let value = r.value.map(|value| Encoded {
+                value,
+                cache: None,
+                text: None,
+            });
             by_plugin.entry(r.plugin).or_default().push((r.key, value));
         }
         for (plugin, entries) in by_plugin {

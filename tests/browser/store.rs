@@ -1507,3 +1507,182 @@ async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
         cd.close().await.unwrap();
     }
 }
+
+/// Every row of database `name`'s IndexedDB `records` store, read raw.
+async fn raw_rows(name: &str) -> Array {
+    let f = js_sys::Function::new_with_args(
+        "name",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { const db = r.result; const all = db.transaction('records').objectStore('records').getAll(); \
+         all.onsuccess = () => { db.close(); ok(all.result); }; all.onerror = () => fail(all.error); }; })",
+    );
+    let p: js_sys::Promise = f
+        .call1(&JsValue::NULL, &name.into())
+        .unwrap()
+        .unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(p)
+        .await
+        .unwrap()
+        .unchecked_into()
+}
+
+/// Issue 17: a written value's JSON text is made once in JS and the journal entry and the
+/// IndexedDB row take that string. What they hold must be exactly what the copies out of wasm
+/// made before: an entry `journal::decode` reads back to the written record (and the budget
+/// counts its UTF-8 bytes), a row whose `v` is `JSON.stringify(value)`; a key written twice
+/// before its commit stores the newer version; bytes, tombstones and `setMany` rows too; and
+/// another instance hears the rows over the bus.
+async fn written_text_reaches_journal_and_rows_unchanged(engine: &str) {
+    use clientdata::store::journal::{decode, Budget};
+    let name = fresh_name("text");
+    let a = open(&name, engine).await;
+    let b = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    let long: String = "é🦀x".repeat(300);
+    let values: Vec<(&str, JsValue)> = vec![
+        (
+            "object",
+            js(r#"{"a": [1, "é🦀", null], "s": "x\u0001", "__proto__": 2}"#),
+        ),
+        ("string", JsValue::from_str("héllo \"wörld\" \\ 🦀")),
+        ("long", JsValue::from_str(&long)),
+        ("lone", js(r#""\ud800""#)),
+        ("number", JsValue::from(1.5)),
+        ("null", JsValue::NULL),
+    ];
+    kv.set("gone".into(), 1.into()).unwrap();
+    kv.flush().await.unwrap();
+    let prefix = format!("clientdata:{name}:journal:");
+    assert!(ls_keys(&prefix).is_empty());
+
+    for (k, v) in &values {
+        kv.set((*k).into(), v.clone()).unwrap();
+    }
+    kv.set("over".into(), "first".into()).unwrap();
+    kv.set("over".into(), js(r#"{"second": "é"}"#)).unwrap();
+    kv.set("mix".into(), "text first".into()).unwrap();
+    kv.set("mix".into(), Uint8Array::from(&[1u8, 2, 3][..]).into())
+        .unwrap();
+    kv.delete("gone".into()).unwrap();
+
+    // Before the commit: one entry per write, each decoding to the record in the index.
+    let p = PluginId::new("notes").unwrap();
+    let stringify = |v: &JsValue| js_sys::JSON::stringify(v).unwrap().as_string().unwrap();
+    let mut want: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    let mut bytes = 0;
+    let storage = local_storage();
+    for key in ls_keys(&prefix) {
+        let entry = storage.get_item(&key).unwrap().unwrap();
+        bytes += Budget::cost(&key, &entry);
+        let record = decode(&entry).unwrap_or_else(|e| panic!("{key}: {e}"));
+        want.entry(record.key.to_string()).or_default().push(record);
+    }
+    assert_eq!(want.values().map(Vec::len).sum::<usize>(), values.len() + 5);
+    let journal_bytes = field(&a.metadata().unwrap(), "journalBytes").as_f64();
+    assert_eq!(journal_bytes, Some(bytes as f64), "UTF-8 bytes, as before");
+    for (k, v) in &values {
+        let got = &want[*k];
+        assert_eq!(got.len(), 1, "{k}");
+        assert_eq!(got[0].value, Some(Value::Json(stringify(v))), "{k}");
+        let hlc = a.db().with_index(|ix| ix.entry(&p, k).unwrap().hlc);
+        assert_eq!(got[0].hlc, hlc, "{k}");
+        assert_eq!(got[0].plugin, p);
+    }
+    let mut over: Vec<_> = want["over"].iter().map(|r| r.value.clone()).collect();
+    over.sort_by_key(|v| format!("{v:?}"));
+    assert_eq!(
+        over,
+        [
+            Some(Value::Json(r#""first""#.into())),
+            Some(Value::Json(r#"{"second":"é"}"#.into())),
+        ]
+    );
+    assert_eq!(want["gone"][0].value, None);
+    assert!(want["mix"]
+        .iter()
+        .any(|r| r.value == Some(Value::Bytes(vec![1, 2, 3]))));
+
+    // setMany while nothing is queued, and once more with set()s queued before it.
+    kv.flush().await.unwrap();
+    let many = Array::new();
+    many.push(&Array::of2(&"many-a".into(), &js(r#"{"m": ["é🦀"]}"#)));
+    many.push(&Array::of2(&"many-b".into(), &"b".into()));
+    kv.set_many(many.into(), JsValue::UNDEFINED).await.unwrap();
+    kv.set("queued".into(), js(r#"[1, {"q": 2}]"#)).unwrap();
+    let many = Array::new();
+    many.push(&Array::of2(&"many-c".into(), &js(r#"{"c": 3}"#)));
+    kv.set_many(many.into(), JsValue::UNDEFINED).await.unwrap();
+    kv.flush().await.unwrap();
+    assert!(ls_keys(&prefix).is_empty(), "committed entries are removed");
+    assert_eq!(
+        field(&a.metadata().unwrap(), "journalBytes").as_f64(),
+        Some(0.0)
+    );
+
+    let mut expect: Vec<(String, String)> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), stringify(v)))
+        .collect();
+    for (k, v) in [
+        ("over", r#"{"second":"é"}"#),
+        ("many-a", r#"{"m":["é🦀"]}"#),
+        ("many-b", r#""b""#),
+        ("queued", r#"[1,{"q":2}]"#),
+        ("many-c", r#"{"c":3}"#),
+    ] {
+        expect.push((k.into(), v.into()));
+    }
+    if engine == "indexeddb" {
+        let rows: BTreeMap<String, JsValue> = raw_rows(&name)
+            .await
+            .iter()
+            .map(|row| (field(&row, "k").as_string().unwrap(), row))
+            .collect();
+        for (k, v) in &expect {
+            let row = &rows[k];
+            assert_eq!(field(row, "v").as_string().as_ref(), Some(v), "{k}");
+            assert!(field(row, "b").is_undefined(), "{k}");
+            let hlc = a.db().with_index(|ix| ix.entry(&p, k).unwrap().hlc);
+            assert_eq!(field(row, "h").as_string(), Some(hlc.encode()), "{k}");
+        }
+        let mix = &rows["mix"];
+        assert!(
+            field(mix, "v").is_undefined(),
+            "the newer bytes replace the text"
+        );
+        assert_eq!(Uint8Array::from(field(mix, "b")).to_vec(), [1, 2, 3]);
+        let gone = &rows["gone"];
+        assert!(field(gone, "v").is_undefined() && field(gone, "b").is_undefined());
+    }
+
+    // The other instance heard every row over the bus, and storage alone gives them back.
+    let kb = plugin(&b, "notes");
+    for (k, v) in &expect {
+        eventually(&format!("{k} reaches the other instance"), || {
+            kb.get(k.as_str().into()).is_ok_and(|got| json(&got) == *v)
+        })
+        .await;
+    }
+    assert!(kb.get("gone".into()).unwrap().is_undefined());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    let c = open(&name, engine).await;
+    let kc = plugin(&c, "notes");
+    for (k, v) in &expect {
+        assert_eq!(json(&kc.get(k.as_str().into()).unwrap()), *v, "{k}");
+    }
+    assert_eq!(
+        Uint8Array::from(kc.get("mix".into()).unwrap()).to_vec(),
+        [1, 2, 3]
+    );
+    c.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn written_text_reaches_journal_and_rows_unchanged_indexeddb() {
+    written_text_reaches_journal_and_rows_unchanged("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn written_text_reaches_journal_and_rows_unchanged_localstorage() {
+    written_text_reaches_journal_and_rows_unchanged("localstorage").await
+}
