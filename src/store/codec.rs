@@ -25,15 +25,30 @@ pub struct Encoded {
     pub text: Option<JsString>,
 }
 
+impl Encoded {
+    /// A value with nothing at hand as JS (bytes, or a value that came from elsewhere).
+    pub fn plain(value: Value) -> Self {
+        Encoded {
+            value,
+            cache: None,
+            text: None,
+        }
+    }
+
+    /// A write's value (`None`: a delete) as the parts the write path keeps apart.
+    pub fn into_parts(encoded: Option<Self>) -> (Option<Value>, Option<JsValue>, Option<JsString>) {
+        match encoded {
+            Some(e) => (Some(e.value), e.cache, e.text),
+            None => (None, None, None),
+        }
+    }
+}
+
 /// Converts a JS value: a `Uint8Array` becomes bytes, anything JSON can represent becomes JSON
 /// text; everything else is an `InvalidValue` error.
 pub fn value_from_js(value: &JsValue) -> StoreResult<Encoded> {
     if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-        return Ok(Encoded {
-            value: Value::Bytes(bytes.to_vec()),
-            cache: None,
-            text: None,
-        });
+        return Ok(Encoded::plain(Value::Bytes(bytes.to_vec())));
     }
     let primitive = value.is_string()
         || value.is_null()

@@ -31,10 +31,7 @@ impl Db {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
             st.check_open()?;
-            let (value, cache, text) = match value {
-                Some(e) => (Some(e.value), e.cache, e.text),
-                None => (None, None, None),
-            };
+            let (value, cache, text) = Encoded::into_parts(value);
             if let Some(v) = &value {
                 v.check_size(SYNC_MAX_VALUE_BYTES)?;
             }
@@ -126,10 +123,7 @@ impl Db {
             let mut caches = Vec::with_capacity(entries.len());
             let rows = Array::new();
             for (key, value) in entries {
-                let (value, cache, text) = match value {
-                    Some(e) => (Some(e.value), e.cache, e.text),
-                    None => (None, None, None),
-                };
+                let (value, cache, text) = Encoded::into_parts(value);
                 let current = st
                     .records
                     .index()

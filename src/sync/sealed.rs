@@ -75,11 +75,7 @@ impl Sealer {
         }
         let mut by_plugin: BTreeMap<PluginId, Vec<_>> = BTreeMap::new();
         for r in db.with_index(|i| i.records_in_hlc_order().collect::<Vec<_>>()) {
-            let value = r.value.map(|value| Encoded {
-                value,
-                cache: None,
-                text: None,
-            });
+            let value = r.value.map(Encoded::plain);
             by_plugin.entry(r.plugin).or_default().push((r.key, value));
         }
         for (plugin, entries) in by_plugin {
