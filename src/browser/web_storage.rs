@@ -28,6 +28,9 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = setItem)]
     fn set_item(this: &TextStorage, key: &str, value: &js_sys::JsString) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    fn get_item(this: &TextStorage, key: &str) -> Result<Option<js_sys::JsString>, JsValue>;
 }
 
 /// `storage.setItem(key, value)` with a value that is already a JS string (web-sys takes a
@@ -38,6 +41,19 @@ pub fn set_item_text(
     value: &js_sys::JsString,
 ) -> Result<(), JsValue> {
     storage.unchecked_ref::<TextStorage>().set_item(key, value)
+}
+
+/// `storage.getItem(key)` as the JS string itself (web-sys copies it into a `String`, which turns
+/// a lone surrogate into U+FFFD): for a lossless look at stored text.
+pub fn get_item_text(storage: &Storage, key: &str) -> Option<js_sys::JsString> {
+    storage.unchecked_ref::<TextStorage>().get_item(key).ok()?
+}
+
+/// Whether item `key`'s stored text is valid UTF-16 (no lone surrogates), so that the `String`
+/// read of it is exact. Missing items count as valid. Only worth asking when that `String`
+/// holds a U+FFFD, which is what a lone surrogate becomes.
+pub fn item_is_exact(storage: &Storage, key: &str) -> bool {
+    get_item_text(storage, key).is_none_or(|text| text.is_valid_utf16())
 }
 
 /// Every key currently in `storage` that starts with `prefix`.

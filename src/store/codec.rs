@@ -6,6 +6,7 @@ use js_sys::{JsString, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{StoreError, StoreResult};
+use super::journal;
 use super::quarantine::{Place, Quarantined};
 use crate::browser::idb_requests::{record_row, record_row_text};
 use crate::browser::interop::{get as field, to_json};
@@ -180,6 +181,17 @@ pub fn row_to_record(row: &JsValue) -> Result<Record, Quarantined> {
             .as_deref()
             .and_then(|k| Key::new(k).ok())
             .ok_or_else(|| bad("invalid key"))?;
+        // A lone surrogate reads into Rust as U+FFFD (and would alias another key, or change
+        // a value): look at the JS string again only when the copy holds one.
+        let lossy = |js: &JsValue, text: &str| {
+            text.contains('\u{FFFD}')
+                && !js
+                    .dyn_ref::<JsString>()
+                    .is_some_and(JsString::is_valid_utf16)
+        };
+        if lossy(&get(k), key.as_str()) {
+            return Err(bad(journal::LOSSY.0));
+        }
         let hlc = get(h)
             .as_string()
             .and_then(|h| Hlc::parse(&h).ok())
@@ -191,6 +203,9 @@ pub fn row_to_record(row: &JsValue) -> Result<Record, Quarantined> {
                 ContentRef::decode(&text).ok_or_else(|| bad("invalid content reference"))?,
             ))
         } else if let Some(text) = v.as_string() {
+            if lossy(&v, &text) {
+                return Err(bad(journal::LOSSY.0));
+            }
             Some(Value::Json(text))
         } else if let Some(bytes) = b.dyn_ref::<Uint8Array>() {
             Some(Value::Bytes(bytes.to_vec()))

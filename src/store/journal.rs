@@ -114,6 +114,10 @@ pub fn decode(entry: &str) -> Result<Record, Corrupt> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt(pub &'static str);
 
+/// Stored text that is not valid UTF-16: a lone surrogate, which reads into Rust as U+FFFD (in a
+/// key it would alias another key), found by the browser half, not by [`decode`].
+pub const LOSSY: Corrupt = Corrupt("not valid UTF-16 (a lone surrogate)");
+
 impl std::fmt::Display for Corrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0)

@@ -8,7 +8,7 @@ use super::codec::js_failure;
 use super::error::StoreResult;
 use super::journal::{self, Budget};
 pub use super::journal::{Appended, Found};
-use crate::browser::web_storage::{keys_with_prefix, set_item_text};
+use crate::browser::web_storage::{get_item_text, item_is_exact, keys_with_prefix, set_item_text};
 use crate::core::{Record, Value};
 
 /// A journal entry that does not decode.
@@ -61,7 +61,15 @@ impl Journal {
             let Ok(Some(entry)) = storage.get_item(&key) else {
                 continue;
             };
-            match journal::decode(&entry) {
+            // A lone surrogate (only by writing storage directly) reads as U+FFFD, so a key
+            // holding one would alias another key: such an entry is corrupt.
+            let decoded = match journal::decode(&entry) {
+                Ok(_) if entry.contains('\u{FFFD}') && !item_is_exact(storage, &key) => {
+                    Err(journal::LOSSY)
+                }
+                other => other,
+            };
+            match decoded {
                 Ok(record) => {
                     let cost = Budget::cost(&key, &entry);
                     found.push(Found {
@@ -88,7 +96,11 @@ impl Journal {
     /// Moves a corrupt entry aside to `aside` (kept, never replayed); `false` if the browser
     /// refused (it then stays where it is, and is found again at the next open).
     pub fn move_aside(storage: &Storage, entry: &CorruptEntry, aside: &str) -> bool {
-        if storage.set_item(aside, &entry.entry).is_err() {
+        // The stored JS string itself, so a lone surrogate is kept as it was.
+        let Some(text) = get_item_text(storage, &entry.key) else {
+            return false;
+        };
+        if set_item_text(storage, aside, &text).is_err() {
             return false;
         }
         storage.remove_item(&entry.key).is_ok()

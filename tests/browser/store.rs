@@ -1291,6 +1291,108 @@ async fn corrupt_storage_is_quarantined_and_the_rest_opens_localstorage() {
     corrupt_storage_is_quarantined_and_the_rest_opens("localstorage").await
 }
 
+/// Stored text is input: a key or value holding a lone surrogate (only by writing storage
+/// directly; `set()` refuses such keys) would read into wasm as U+FFFD, so a planted key "a\uD800"
+/// would alias the real key "a\uFFFD" and overwrite it at open. Each such journal entry and row
+/// is quarantined instead, and the real key keeps its value.
+async fn lone_surrogates_in_storage_are_quarantined_not_aliased(engine: &str) {
+    let name = fresh_name("surrogate");
+    let a = open(&name, engine).await;
+    let kv = plugin(&a, "notes");
+    kv.set("a\u{FFFD}".into(), "real".into()).unwrap();
+    kv.set("v".into(), "real".into()).unwrap();
+    kv.flush().await.unwrap();
+    a.close().await.unwrap();
+
+    // Newer than the real writes, so an alias would win at open.
+    let hlc = Hlc::new(
+        js_sys::Date::now() as u64 + 60_000,
+        0,
+        NodeId::new(7).unwrap(),
+    )
+    .unwrap()
+    .encode();
+    // Rust strings cannot hold a lone surrogate: JS writes the planted text.
+    let plant = js_sys::Function::new_with_args(
+        "name, hlc, engine",
+        "const lone = String.fromCharCode(0xD800);
+         const head = hlc + '\\u0001notes\\u0001';
+         localStorage.setItem(`clientdata:${name}:journal:1048600:1`, head + 'a' + lone + '\\u0001j\"planted\"');
+         localStorage.setItem(`clientdata:${name}:journal:1048600:2`, head + 'j' + '\\u0001j\"' + lone + '\"');
+         if (engine === 'localstorage') {
+           localStorage.setItem(`clientdata:${name}:rec:notes\\u0001w`, head + 'w\\u0001j\"' + lone + '\"');
+           return Promise.resolve();
+         }
+         return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error);
+           r.onsuccess = () => { const db = r.result; const tx = db.transaction('records', 'readwrite');
+             tx.objectStore('records').put({ p: 'notes', k: 'a' + lone, h: hlc, v: '\"planted\"' });
+             tx.objectStore('records').put({ p: 'notes', k: 'w', h: hlc, v: '\"' + lone + '\"' });
+             tx.oncomplete = () => { db.close(); ok(); }; tx.onerror = () => fail(tx.error); }; });",
+    );
+    let planted: js_sys::Promise = plant
+        .call3(
+            &JsValue::NULL,
+            &name.as_str().into(),
+            &hlc.into(),
+            &engine.into(),
+        )
+        .unwrap()
+        .unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(planted).await.unwrap();
+
+    let b = open(&name, engine).await;
+    let kv = plugin(&b, "notes");
+    assert_eq!(
+        kv.get("a\u{FFFD}".into()).unwrap().as_string().as_deref(),
+        Some("real")
+    );
+    assert_eq!(
+        kv.get("v".into()).unwrap().as_string().as_deref(),
+        Some("real")
+    );
+    for k in ["j", "w"] {
+        assert!(
+            kv.get(k.into()).unwrap().is_undefined(),
+            "{k}: a lossy value"
+        );
+    }
+    let meta = b.metadata().unwrap();
+    let items: Array = field(&meta, "quarantinedItems").unchecked_into();
+    let mut seen: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                field(&i, "kind").as_string().unwrap(),
+                field(&i, "reason").as_string().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let lossy = "not valid UTF-16 (a lone surrogate)".to_string();
+    let rows = if engine == "indexeddb" { 2 } else { 1 };
+    let mut expected = vec![("journal".to_string(), lossy.clone()); 2];
+    expected.extend(vec![("row".to_string(), lossy); rows]);
+    assert_eq!(seen, expected, "{}", json(&items));
+    // The entries moved aside keep their text exactly, lone surrogate included.
+    let aside = js_sys::Function::new_with_args(
+        "prefix",
+        "return Object.keys(localStorage).filter((k) => k.startsWith(prefix)).map((k) => localStorage.getItem(k)).filter((t) => !t.isWellFormed()).length",
+    )
+    .call1(&JsValue::NULL, &format!("clientdata:{name}:quarantine:").into())
+    .unwrap();
+    assert_eq!(aside.as_f64(), Some(2.0));
+    b.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn lone_surrogates_in_storage_are_quarantined_not_aliased_indexeddb() {
+    lone_surrogates_in_storage_are_quarantined_not_aliased("indexeddb").await
+}
+#[wasm_bindgen_test]
+async fn lone_surrogates_in_storage_are_quarantined_not_aliased_localstorage() {
+    lone_surrogates_in_storage_are_quarantined_not_aliased("localstorage").await
+}
+
 #[wasm_bindgen_test]
 async fn database_names_with_a_colon_are_refused() {
     // db "a" + lock "x:slot:0" and db "a:lock:x" + writer slot 0 named the same Web Lock.

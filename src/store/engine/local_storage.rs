@@ -7,7 +7,7 @@
 use web_sys::Storage;
 
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
-use crate::browser::web_storage::{keys_with_prefix, probe};
+use crate::browser::web_storage::{item_is_exact, keys_with_prefix, probe};
 use crate::core::replica::VectorKind;
 use crate::core::{ClockState, DeviceSecret, Hlc, Key, NodeId, PluginId, Record, VersionVector};
 use crate::store::codec::js_failure;
@@ -83,7 +83,9 @@ impl LsEngine {
                     place: Place::Row(item.clone()),
                     reason,
                 };
+                let exact = !text.contains('\u{FFFD}') || item_is_exact(&self.storage, &item);
                 match journal::decode(&text) {
+                    Ok(_) if !exact => loaded.corrupt.push(bad(journal::LOSSY.to_string())),
                     Ok(record)
                         if record.plugin.as_str() == plugin && record.key.as_str() == key =>
                     {
