@@ -92,7 +92,7 @@ export async function openInstance(page, id, spec) {
  * closures). Resolves to its (serialisable) result; a throw in the page rejects with PageError.
  */
 export async function withCd(page, id, fn, arg) {
-  const out = await page.evaluate(
+  const out = await settles(page.evaluate(
     async ({ id, src, arg }) => {
       const state = window.__sync;
       try {
@@ -103,9 +103,46 @@ export async function withCd(page, id, fn, arg) {
       }
     },
     { id, src: fn.toString(), arg },
-  );
+  ), page, `device ${id}: ${fn.toString().replace(/\s+/g, " ").slice(0, 160)}`);
   if (!out.ok) throw new PageError(out.error);
   return out.value;
+}
+
+/**
+ * A page call that has not settled within STEP_TIMEOUT_MS (default 120 s) fails naming itself,
+ * so a hung call (a browser whose IndexedDB transaction never ends, say) says which step of
+ * which iteration it was instead of running into the test's own timeout.
+ */
+const STEP_TIMEOUT_MS = Number(process.env.E2E_STEP_TIMEOUT_MS ?? 120_000);
+function settles(promise, page, what) {
+  let timer;
+  const late = new Promise((_, fail) => {
+    timer = setTimeout(async () => {
+      const idb = await Promise.race([idbProbe(page), new Promise((r) => setTimeout(() => r("the probe itself hung"), 15_000))]).catch((e) => `the probe failed: ${e.message}`);
+      fail(new Error(`page call not settled within ${STEP_TIMEOUT_MS / 1000} s: ${what}; IndexedDB then: ${idb}`));
+    }, STEP_TIMEOUT_MS);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** For a hung call's report: does a read-write transaction on each database still complete? */
+function idbProbe(page) {
+  return page.evaluate(async () => {
+    const names = (await indexedDB.databases()).map((d) => d.name);
+    const one = (name) => new Promise((done) => {
+      const timer = setTimeout(() => done(`${name}: a read-write transaction did not complete within 5 s`), 5_000);
+      const open = indexedDB.open(name);
+      open.onerror = () => done(`${name}: open failed (${open.error})`);
+      open.onblocked = () => done(`${name}: open blocked`);
+      open.onsuccess = () => {
+        const db = open.result;
+        const tx = db.transaction(db.objectStoreNames[0], "readwrite");
+        tx.oncomplete = () => { clearTimeout(timer); db.close(); done(`${name}: ok`); };
+        tx.onabort = () => { clearTimeout(timer); db.close(); done(`${name}: aborted (${tx.error})`); };
+      };
+    });
+    return (await Promise.all(names.map(one))).join("; ");
+  });
 }
 
 /** `cd.sync(opts)` with onProgress recorded: { result, progress }. */

@@ -128,8 +128,14 @@ function point(name, inject, { server, skip = false } = {}) {
       for (let i = 0; i < ITERATIONS; i++) {
         await writeRandom(page, "A", rng, model);
         const what = `${name}, iteration ${i} (seed ${SEED})`;
-        await inject({ context, page, nodes, names, rng, model, what });
-        await converge(page, model, what);
+        try {
+          await inject({ context, page, nodes, names, rng, model, what });
+          await converge(page, model, what);
+        } catch (e) {
+          // Name the iteration and seed on every failure, a hung page call's included.
+          if (!e.message.includes(what)) e.message += ` [${what}]`;
+          throw e;
+        }
       }
     } finally {
       await context.close();
