@@ -317,20 +317,8 @@ async fn two_instances_see_each_others_writes_and_hold_different_slots() {
     assert_eq!(field(&mb, "slot").as_f64(), Some(1.0));
     assert_ne!(field(&ma, "nodeId"), field(&mb, "nodeId"));
 
-    let events = Array::new();
-    let sink = events.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        sink.push(&e);
-    });
-    let off = b
-        .on(
-            "local-change-recorded".into(),
-            listener
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-        )
-        .unwrap();
+    let collected = collect_events(&b, "local-change-recorded");
+    let (events, off) = (&collected.events, &collected.off);
 
     let (ka, kb) = (plugin(&a, "shared"), plugin(&b, "shared"));
     ka.set("k".into(), js(r#"{"from": "a"}"#)).unwrap();
@@ -870,19 +858,8 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
         .await
         .unwrap();
     let kv = plugin(&cd, "p");
-    let failures = Array::new();
-    let sink = failures.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        sink.push(&e);
-    });
-    cd.on(
-        "write-failed".into(),
-        listener
-            .as_ref()
-            .unchecked_ref::<js_sys::Function>()
-            .clone(),
-    )
-    .unwrap();
+    let collected = collect_events(&cd, "write-failed");
+    let failures = &collected.events;
     let filler = Filler::fill(&name);
     // Free just enough for the journal entry, not for the record copy too.
     let storage = local_storage();
@@ -1202,19 +1179,8 @@ async fn corrupt_storage_is_quarantined_and_the_rest_opens(engine: &str) {
     }
 
     let b = open(&name, engine).await;
-    let events = Array::new();
-    let sink = events.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        sink.push(&e);
-    });
-    b.on(
-        "data-quarantined".into(),
-        listener
-            .as_ref()
-            .unchecked_ref::<js_sys::Function>()
-            .clone(),
-    )
-    .unwrap();
+    let collected = collect_events(&b, "data-quarantined");
+    let events = &collected.events;
     let meta = b.metadata().unwrap();
     assert_eq!(
         field(&meta, "quarantined").as_f64(),
@@ -1421,19 +1387,8 @@ async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
     let cd = ClientData::open(options(&name, "indexeddb", &[("quotas", quotas)]))
         .await
         .unwrap();
-    let events = Array::new();
-    let sink = events.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        sink.push(&e);
-    });
-    cd.on(
-        "over-quota".into(),
-        listener
-            .as_ref()
-            .unchecked_ref::<js_sys::Function>()
-            .clone(),
-    )
-    .unwrap();
+    let collected = collect_events(&cd, "over-quota");
+    let events = &collected.events;
     let kv = plugin(&cd, "p");
     kv.set("local".into(), js(r#""0123456789""#)).unwrap(); // 5 + 12 bytes
     assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");

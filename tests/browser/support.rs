@@ -2,7 +2,8 @@
 
 use clientdata::api::{ClientData, PluginStore};
 use clientdata::core::NodeId;
-use js_sys::{Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -99,4 +100,38 @@ pub fn ls_keys(prefix: &str) -> Vec<String> {
         .filter_map(|i| s.key(i).unwrap())
         .filter(|k| k.starts_with(prefix))
         .collect()
+}
+
+/// Every `name` event a store emits from the moment [`collect_events`] subscribed, in order.
+pub struct Collected {
+    /// The events' details so far.
+    pub events: Array,
+    /// `on`'s unsubscribe function.
+    pub off: js_sys::Function,
+    /// Kept alive while the store may call it.
+    _listener: Closure<dyn FnMut(JsValue)>,
+}
+
+/// Subscribes to `cd`'s `name` events, collecting them into [`Collected::events`].
+pub fn collect_events(cd: &ClientData, name: &str) -> Collected {
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    let off = cd
+        .on(
+            name.into(),
+            listener
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        )
+        .unwrap()
+        .unchecked_into();
+    Collected {
+        events,
+        off,
+        _listener: listener,
+    }
 }
