@@ -1,6 +1,6 @@
 // IndexedDB schema migration on a real profile: a database left by a version 1 build (its
 // `records` store still carries the `by_hlc` index) opens under this build with every row
-// intact, on IndexedDB (no fallback), and is version 2 without the index afterwards.
+// intact, on IndexedDB (no fallback), and is the current version (3) without the index afterwards.
 import assert from "node:assert/strict";
 import { harness } from "../lib/harness.mjs";
 import { unique, devicePage } from "../lib/sync.mjs";
@@ -49,7 +49,7 @@ function installIdbHelpers(page) {
 }
 
 h.scenario(
-  "a version 1 database upgrades to version 2 with its rows and without the by_hlc index",
+  "a version 1 database upgrades to the current version with its rows and without the by_hlc index",
   async (context) => {
     const page = await devicePage(context, h.server.url);
     await installIdbHelpers(page);
@@ -74,7 +74,7 @@ h.scenario(
       saved: 2,
       before: { version: 1, indexes: ["by_hlc"] },
       opened: { engine: "indexeddb", draft: { title: "kept" }, theme: "dark", keys: ["draft", "theme"] },
-      afterUpgrade: { version: 2, indexes: [], rows: 3 },
+      afterUpgrade: { version: 3, indexes: [], rows: 3 },
     });
   },
   60_000,
@@ -145,7 +145,7 @@ h.scenario(
       db.close();
       return out;
     }, name);
-    assert.deepEqual(upgraded, { version: 2, indexes: [], rows: 3 });
+    assert.deepEqual(upgraded, { version: 3, indexes: [], rows: 3 });
   },
   60_000,
 );
