@@ -236,53 +236,55 @@ async fn resync_deletions_remove_packed_values_and_keep_newer_writes() {
     again.close().await.unwrap();
 }
 
-/// Invariant (3): references pulled in a pack, one hydrated (content at the same stamp, a row):
-/// the content survives a reopen, whichever order rows and packs are read in.
+/// Invariant (3): a reference replaced by its content at the same stamp (hydration) survives a
+/// reopen wherever each lives: content in a row over a packed reference, content in a pack over
+/// a reference in a row, content in a pack over a reference in an older pack.
 #[wasm_bindgen_test]
 async fn hydration_of_a_packed_reference_survives_a_reopen() {
     let name = fresh_name("pack-hydrate");
     let cd = open(&name, "indexeddb").await;
     let h = remote_stamp(1_000);
-    let reference = ContentRef {
+    let reference = Value::Ref(ContentRef {
         kind: ContentKind::Json,
-        size: 7,
+        size: 9,
         sha256: Digest::parse(&"ab".repeat(32)).unwrap(),
+    });
+    let content = Value::Json("\"content\"".into());
+    let commit = |records: Vec<Record>| {
+        cd.db().apply_remote(Batch {
+            records,
+            vectors: Vec::new(),
+        })
     };
-    let refs: Vec<Record> = (0..PACK_MIN)
-        .map(|i| {
-            Record::put(
-                p(),
-                key(&format!("k{i:03}")),
-                Value::Ref(reference.clone()),
-                h,
-            )
-        })
+    let refs = (0..100)
+        .map(|i| Record::put(p(), key(&format!("k{i:03}")), reference.clone(), h))
         .collect();
-    cd.db()
-        .apply_remote(Batch {
-            records: refs,
-            vectors: Vec::new(),
-        })
+    commit(refs).await.unwrap();
+    commit(vec![Record::put(p(), key("k007"), content.clone(), h)])
         .await
         .unwrap();
-    let hydrated = Record::put(p(), key("k007"), Value::Json("\"content\"".into()), h);
-    cd.db()
-        .apply_remote(Batch {
-            records: vec![hydrated],
-            vectors: Vec::new(),
-        })
+    commit(vec![Record::put(p(), key("solo"), reference.clone(), h)])
         .await
         .unwrap();
-    assert_eq!(counts(&name).await, (1, 1, PACK_MIN));
+    let hydrated = std::iter::once("solo".to_owned())
+        .chain((10..10 + PACK_MIN - 1).map(|i| format!("k{i:03}")))
+        .map(|k| Record::put(p(), key(&k), content.clone(), h))
+        .collect();
+    commit(hydrated).await.unwrap();
+    assert_eq!(counts(&name).await, (2, 2, 100 + PACK_MIN));
     cd.close().await.unwrap();
     let again = open(&name, "indexeddb").await;
-    let current = again.db().with_index(|ix| ix.record(&p(), &key("k007")));
-    assert_eq!(
-        current.unwrap().value,
-        Some(Value::Json("\"content\"".into()))
-    );
-    let other = again.db().with_index(|ix| ix.record(&p(), &key("k008")));
-    assert!(matches!(other.unwrap().value, Some(Value::Ref(_))));
+    let value = |k: &str| {
+        again
+            .db()
+            .with_index(|ix| ix.record(&p(), &key(k)))
+            .unwrap()
+            .value
+    };
+    for k in ["k007", "solo", "k010", "k072"] {
+        assert_eq!(value(k), Some(content.clone()), "{k}: hydrated");
+    }
+    assert_eq!(value("k008"), Some(reference.clone()), "k008: not hydrated");
     again.close().await.unwrap();
 }
 
