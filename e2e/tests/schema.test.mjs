@@ -136,7 +136,7 @@ h.scenario(
       }
       return { versionchange: window.__old.versionchange, usable };
     });
-    assert.deepEqual(after, { versionchange: { oldVersion: 1, newVersion: 2 }, usable: "InvalidStateError" });
+    assert.deepEqual(after, { versionchange: { oldVersion: 1, newVersion: 3 }, usable: "InvalidStateError" });
 
     const upgraded = await fresh.evaluate(async (name) => {
       const { request } = window.__idb;
@@ -168,24 +168,24 @@ h.scenario(
       addEventListener("clientdata:versionchange", (e) => window.__current.told.push(e.detail));
     }, name);
 
-    // The newer build: version 3 adds a store (what a next release's migration would do).
+    // The newer build: version 4 adds a store (what a next release's migration would do).
     const upgrade = await newer.evaluate(async (name) => {
       const { request, within } = window.__idb;
       const started = performance.now();
       let blocked = false;
-      const open3 = indexedDB.open(name, 3);
-      open3.onblocked = () => (blocked = true);
-      open3.onupgradeneeded = (e) => {
-        open3.result.createObjectStore("v3_notes");
+      const open4 = indexedDB.open(name, 4);
+      open4.onblocked = () => (blocked = true);
+      open4.onupgradeneeded = (e) => {
+        open4.result.createObjectStore("v4_notes");
         window.__oldVersion = e.oldVersion;
       };
-      const db = await within(request(open3), 10_000, "the version 3 open beside an open ClientData");
+      const db = await within(request(open4), 10_000, "the version 4 open beside an open ClientData");
       const out = { ms: Math.round(performance.now() - started), blocked, oldVersion: window.__oldVersion, version: db.version, rows: (await request(db.transaction("records").objectStore("records").getAll())).length };
       db.close();
       return out;
     }, name);
     const { ms, ...result } = upgrade;
-    assert.deepEqual(result, { blocked: false, oldVersion: 2, version: 3, rows: 1 });
+    assert.deepEqual(result, { blocked: false, oldVersion: 3, version: 4, rows: 1 });
     assert.ok(ms < 5_000, `the upgrade took ${ms} ms`);
 
     const told = await current.evaluate(async () => {
@@ -237,7 +237,7 @@ h.scenario(
     // Still waiting for the old tab a while later: nothing settled the open behind its back.
     await new Promise((r) => setTimeout(r, 500));
     const waiting = await fresh.evaluate(() => ({ blocked: window.__blocked, settled: window.__open.settled }));
-    assert.deepEqual(waiting, { blocked: [{ name, oldVersion: 1, newVersion: 2 }], settled: false });
+    assert.deepEqual(waiting, { blocked: [{ name, oldVersion: 1, newVersion: 3 }], settled: false });
 
     await old.evaluate(() => window.__held.close());
     await fresh.waitForFunction(() => window.__open.settled, null, { timeout: 10_000 });

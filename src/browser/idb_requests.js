@@ -116,6 +116,56 @@ export function deleteRows(records, packs, rows) {
   };
 }
 
+// Compaction (schema.rs, packs): rewrites the packs whose live share fell under half as one new
+// pack of their live entries, in one transaction. Live is decided here from what IndexedDB
+// holds in this transaction, never from memory: a version is dropped only when a version that
+// replaces it (a greater stamp, or content at its stamp) is stored too, so a newer version
+// still only in a journal never costs the only durable copy of the older one. Entries that do
+// not look like records (quarantined at open) are kept as they are.
+export function compactPacks(records, packs) {
+  const rank = (row) => (row.r === undefined && (row.v !== undefined || row.b !== undefined) ? 1 : 0);
+  const sane = (row) => typeof row?.p === "string" && typeof row.k === "string"
+    && typeof row.h === "string" && STAMP.test(row.h);
+  const best = new Map();
+  const consider = (row) => {
+    if (!sane(row)) return;
+    let ks = best.get(row.p);
+    if (!ks) best.set(row.p, (ks = new Map()));
+    const cur = ks.get(row.k);
+    if (!cur || cur.h < row.h || (cur.h === row.h && rank(cur) < rank(row))) ks.set(row.k, row);
+  };
+  const live = (row) => {
+    if (!sane(row)) return true;
+    const win = best.get(row.p).get(row.k);
+    return win.h === row.h && rank(win) === rank(row);
+  };
+  const rows = records.getAll();
+  const all = packs.getAll();
+  const keys = packs.getAllKeys();
+  keys.onsuccess = () => {
+    for (const row of rows.result) consider(row);
+    for (const pack of all.result) if (Array.isArray(pack?.rows)) pack.rows.forEach(consider);
+    const carried = [];
+    const once = new Map(); // p -> keys carried (two packs may hold copies of one winner)
+    all.result.forEach((pack, i) => {
+      if (!Array.isArray(pack?.rows)) return;
+      const kept = pack.rows.filter(live);
+      if (kept.length * 2 >= pack.rows.length) return;
+      packs.delete(keys.result[i]);
+      for (const row of kept) {
+        if (sane(row)) {
+          let ks = once.get(row.p);
+          if (!ks) once.set(row.p, (ks = new Set()));
+          if (ks.has(row.k)) continue;
+          ks.add(row.k);
+        }
+        carried.push(row);
+      }
+    });
+    if (carried.length > 0) putPack(packs, carried);
+  };
+}
+
 // This context's lock grants by `lockName \n epoch` (the epoch a grant was given), for the
 // epoch rule (src/lock/rules.rs `fence_grant`, which this mirrors): `{ floor, claimed, lost }`.
 // A grant has no stored epoch until its first fenced write claims one inside that write's

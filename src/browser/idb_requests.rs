@@ -52,6 +52,11 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = putPack)]
     pub fn put_pack(store: &JsValue, rows: &js_sys::Array) -> Result<(), JsValue>;
 
+    /// Rewrites the packs whose live share (decided from what is stored) fell under half as
+    /// one pack of their live entries (`compactPacks`).
+    #[wasm_bindgen(js_name = compactPacks)]
+    pub fn compact_packs(records: &JsValue, packs: &JsValue);
+
     /// Removes every version at or below `[plugin, key, stamp]` from `records` and from the
     /// rows held in `packs` (`deleteRows`).
     #[wasm_bindgen(js_name = deleteRows)]

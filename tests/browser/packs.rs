@@ -392,3 +392,79 @@ async fn a_version_2_database_opens_under_version_3() {
     assert_eq!(kv.keys(JsValue::UNDEFINED).unwrap().length(), PACK_MIN + 1);
     again.close().await.unwrap();
 }
+
+/// `[plugin, key, stamp, value text]` of every entry held in packs, sorted.
+async fn packed_entries(name: &str) -> String {
+    let out = raw(
+        name,
+        "const req = db.transaction('packs').objectStore('packs').getAll(); \
+         const packs = await new Promise((ok, fail) => { req.onsuccess = () => ok(req.result); req.onerror = () => fail(req.error); }); \
+         return JSON.stringify(packs.flatMap((p) => p.rows).map((r) => [r.p, r.k, r.v ?? null]).sort());",
+    )
+    .await;
+    out.as_string().unwrap()
+}
+
+/// Compaction: packs whose entries were superseded by later packs are rewritten at open as one
+/// pack of what is still live, and everything reads back the same.
+#[wasm_bindgen_test]
+async fn superseded_packs_are_compacted_at_open() {
+    let name = fresh_name("pack-compact");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    for v in ["1", "2", "3"] {
+        kv.set_many(entries(100, v), JsValue::UNDEFINED)
+            .await
+            .unwrap();
+    }
+    kv.set("k000".into(), 4.into()).unwrap();
+    kv.flush().await.unwrap();
+    cd.close().await.unwrap();
+    assert_eq!(counts(&name).await, (1, 3, 300));
+    let again = open(&name, "indexeddb").await;
+    // The two superseded packs are gone; the newest is at least half live and stays as it is.
+    assert_eq!(counts(&name).await, (1, 1, 100));
+    let kv = plugin(&again, "p");
+    assert_eq!(kv.get("k000".into()).unwrap().as_f64(), Some(4.0));
+    assert_eq!(kv.get("k099".into()).unwrap().as_f64(), Some(3.0));
+    assert_eq!(again.db().with_index(|ix| ix.len()), 100);
+    again.close().await.unwrap();
+}
+
+/// Invariant (5): a key's newest version is only in the journal (the tab died before its
+/// commit); compaction at the next open must keep the packed older version, the only copy in
+/// IndexedDB, even though its pack is otherwise dead and gets rewritten.
+#[wasm_bindgen_test]
+async fn compaction_keeps_a_version_whose_replacement_is_only_journaled() {
+    let name = fresh_name("pack-compact-journal");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    kv.set_many(entries(100, "1"), JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    // k000 stays only in the first pack; the rest are superseded twice.
+    for v in ["2", "3"] {
+        let rest: Array = (1..100)
+            .map(|i| JsValue::from(Array::of2(&format!("k{i:03}").into(), &js(v))))
+            .collect();
+        kv.set_many(rest.into(), JsValue::UNDEFINED).await.unwrap();
+    }
+    kv.set("k000".into(), 9.into()).unwrap();
+    cd.simulate_crash();
+    assert_eq!(
+        counts(&name).await,
+        (0, 3, 298),
+        "k000 = 9 is only journaled"
+    );
+    let again = open(&name, "indexeddb").await;
+    again.simulate_crash();
+    // Compaction ran at that open (2 dead packs rewritten into one) and kept k000's version 1.
+    let packed = packed_entries(&name).await;
+    assert!(packed.contains(r#"["p","k000","1"]"#), "{packed}");
+    assert_eq!(counts(&name).await.1, 2, "the first pack was rewritten");
+    let third = open(&name, "indexeddb").await;
+    let kv = plugin(&third, "p");
+    assert_eq!(kv.get("k000".into()).unwrap().as_f64(), Some(9.0));
+    assert_eq!(kv.get("k050".into()).unwrap().as_f64(), Some(3.0));
+    third.close().await.unwrap();
+}

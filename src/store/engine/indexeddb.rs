@@ -13,7 +13,7 @@ use web_sys::{IdbDatabase, IdbObjectStore, IdbTransaction, IdbTransactionMode};
 
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
 use crate::browser::idb_requests::{
-    delete_rows, fence_epoch, put_pack, put_rows, request_done, tx_done,
+    compact_packs, delete_rows, fence_epoch, put_pack, put_rows, request_done, tx_done,
 };
 use crate::browser::interop::{get, Obj};
 use crate::core::replica::VectorKind;
@@ -110,13 +110,17 @@ impl IdbEngine {
         // Pack entries are records-store rows: the same decoder, and a corrupt entry is
         // quarantined like a corrupt row (left in its pack, out of the index). The index's
         // last-write-wins (index_of in open.rs) picks between versions in rows and packs.
-        let mut unreadable = 0;
+        let (mut unreadable, mut packed) = (0, 0);
         for pack in packs.iter() {
             match get(&pack, "rows").dyn_into::<Array>() {
-                Ok(rows) => rows.iter().for_each(&mut decode),
+                Ok(rows) => {
+                    packed += rows.length() as usize;
+                    rows.iter().for_each(&mut decode)
+                }
                 Err(_) => unreadable += 1,
             }
         }
+        loaded.packed = packed;
         if unreadable > 0 {
             loaded.corrupt.push(Quarantined {
                 place: Place::Row(format!("{PACKS} ({unreadable} without rows)")),
@@ -243,6 +247,18 @@ impl IdbEngine {
             }
         }
         Ok(done)
+    }
+
+    /// Rewrites the packs whose live share fell under half, in one transaction that decides
+    /// what is live from what it reads (`compactPacks` in `idb_requests.js`).
+    pub async fn compact(&self) -> StoreResult<()> {
+        let tx = self.transaction(&[RECORDS, PACKS], IdbTransactionMode::Readwrite)?;
+        let done = JsFuture::from(tx_done(&tx));
+        compact_packs(
+            &Self::store(&tx, RECORDS)?.into(),
+            &Self::store(&tx, PACKS)?.into(),
+        );
+        done.await.map(|_| ()).map_err(|e| js_failure(&e))
     }
 
     /// Removes records still stored with the given stamps, in one transaction (see
