@@ -261,7 +261,8 @@ impl IdbEngine {
         done.await.map(|_| ()).map_err(|e| js_failure(&e))
     }
 
-    /// Removes records still stored with the given stamps, in one transaction (see
+    /// Removes the versions at or below the given stamps from rows and packs, in one
+    /// transaction (`deleteRows`; see
     /// [`super::Engine::remove`]).
     pub fn remove(&self, rows: &Array) -> StoreResult<JsFuture> {
         let tx = self.transaction(&[RECORDS, PACKS], IdbTransactionMode::Readwrite)?;
