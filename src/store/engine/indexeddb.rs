@@ -262,8 +262,7 @@ impl IdbEngine {
     }
 
     /// Removes the versions at or below the given stamps from rows and packs, in one
-    /// transaction (`deleteRows`; see
-    /// [`super::Engine::remove`]).
+    /// transaction (`deleteRows`; see [`super::Engine::remove`]).
     pub fn remove(&self, rows: &Array) -> StoreResult<JsFuture> {
         let tx = self.transaction(&[RECORDS, PACKS], IdbTransactionMode::Readwrite)?;
         let done = JsFuture::from(tx_done(&tx));
