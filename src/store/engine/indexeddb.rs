@@ -23,9 +23,9 @@ use crate::store::error::StoreResult;
 use crate::store::quarantine::{Place, Quarantined};
 use crate::store::schema::{self, OpenError, EPOCHS, META, PACKS, RECORDS, SLOTS, VECTORS};
 
-/// The fewest records a commit stores as one pack rather than a row each. Below it the
-/// per-row cost is small and a row per record keeps single writes (W1) as they were, and
-/// packs from many small commits would pile up dead versions.
+/// The fewest records a commit stores as one pack rather than a row each. A pack is faster at
+/// any size (bench/pack-size.mjs), but below this the saving is a few milliseconds while every
+/// pack keeps the versions later writes supersede until compaction (bench/RESULTS.md).
 pub const PACK_MIN: u32 = 64;
 
 /// An open IndexedDB database.
