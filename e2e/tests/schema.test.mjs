@@ -80,6 +80,69 @@ h.scenario(
   60_000,
 );
 
+h.scenario(
+  "a version 2 database (no packs store) upgrades to version 3 with its rows, then stores a big commit as one pack",
+  async (context) => {
+    const page = await devicePage(context, h.server.url);
+    await installIdbHelpers(page);
+    const out = await page.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      const { request, done } = window.__idb;
+      // Rows as this build writes them, then the database rebuilt in version 2's layout.
+      const writer = await ClientData.open({ name });
+      writer.plugin("notes").set("draft", { title: "kept" });
+      writer.plugin("notes").delete("gone");
+      await writer.close();
+      const current = await request(indexedDB.open(name));
+      const rows = await request(current.transaction("records").objectStore("records").getAll());
+      current.close();
+      await request(indexedDB.deleteDatabase(name));
+      const open2 = indexedDB.open(name, 2);
+      open2.onupgradeneeded = () => {
+        const db = open2.result;
+        db.createObjectStore("records", { keyPath: ["p", "k"] });
+        db.createObjectStore("meta");
+        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
+        db.createObjectStore("slots", { keyPath: "slot" });
+        db.createObjectStore("epochs");
+      };
+      const v2 = await request(open2);
+      const tx = v2.transaction("records", "readwrite");
+      for (const row of rows) tx.objectStore("records").put(row);
+      await done(tx);
+      const before = { version: v2.version, stores: [...v2.objectStoreNames] };
+      v2.close();
+
+      const cd = await ClientData.open({ name });
+      const kv = cd.plugin("notes");
+      const opened = { engine: cd.metadata().engine, draft: kv.get("draft"), gone: kv.has("gone"), keys: kv.keys() };
+      await kv.setMany(Array.from({ length: 100 }, (_, i) => [`n${i}`, i]));
+      await cd.close();
+      const upgraded = await request(indexedDB.open(name));
+      const t = upgraded.transaction(["records", "packs"]);
+      const after = {
+        version: upgraded.version,
+        stores: [...upgraded.objectStoreNames],
+        rows: (await request(t.objectStore("records").getAll())).length,
+        packs: (await request(t.objectStore("packs").getAll())).map((p) => p.rows.length),
+      };
+      upgraded.close();
+      const again = await ClientData.open({ name });
+      const reread = { draft: again.plugin("notes").get("draft"), n99: again.plugin("notes").get("n99"), count: again.plugin("notes").keys({ limit: 1000 }).length };
+      await again.close();
+      return { saved: rows.length, before, opened, after, reread };
+    }, unique("schema2"));
+    assert.deepEqual(out, {
+      saved: 2,
+      before: { version: 2, stores: ["epochs", "meta", "records", "slots", "vectors"] },
+      opened: { engine: "indexeddb", draft: { title: "kept" }, gone: false, keys: ["draft"] },
+      after: { version: 3, stores: ["epochs", "meta", "packs", "records", "slots", "vectors"], rows: 2, packs: [100] },
+      reread: { draft: { title: "kept" }, n99: 99, count: 101 },
+    });
+  },
+  60_000,
+);
+
 // Schema upgrades with another tab open. Every tab of an origin shares one IndexedDB database,
 // so a tab still running an older build holds it open at the older version when a newer build
 // opens it in another tab; the newer open waits ("blocked") until every older connection has
