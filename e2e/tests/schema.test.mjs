@@ -1,6 +1,6 @@
 // IndexedDB schema migration on a real profile: a database left by a version 1 build (its
 // `records` store still carries the `by_hlc` index) opens under this build with every row
-// intact, on IndexedDB (no fallback), and is version 2 without the index afterwards.
+// intact, on IndexedDB (no fallback), and is the current version (3) without the index afterwards.
 import assert from "node:assert/strict";
 import { harness } from "../lib/harness.mjs";
 import { unique, devicePage } from "../lib/sync.mjs";
@@ -49,7 +49,7 @@ function installIdbHelpers(page) {
 }
 
 h.scenario(
-  "a version 1 database upgrades to version 2 with its rows and without the by_hlc index",
+  "a version 1 database upgrades to the current version with its rows and without the by_hlc index",
   async (context) => {
     const page = await devicePage(context, h.server.url);
     await installIdbHelpers(page);
@@ -74,7 +74,70 @@ h.scenario(
       saved: 2,
       before: { version: 1, indexes: ["by_hlc"] },
       opened: { engine: "indexeddb", draft: { title: "kept" }, theme: "dark", keys: ["draft", "theme"] },
-      afterUpgrade: { version: 2, indexes: [], rows: 3 },
+      afterUpgrade: { version: 3, indexes: [], rows: 3 },
+    });
+  },
+  60_000,
+);
+
+h.scenario(
+  "a version 2 database (no packs store) upgrades to version 3 with its rows, then stores a big commit as one pack",
+  async (context) => {
+    const page = await devicePage(context, h.server.url);
+    await installIdbHelpers(page);
+    const out = await page.evaluate(async (name) => {
+      const { ClientData } = await import("/pkg/index.js");
+      const { request, done } = window.__idb;
+      // Rows as this build writes them, then the database rebuilt in version 2's layout.
+      const writer = await ClientData.open({ name });
+      writer.plugin("notes").set("draft", { title: "kept" });
+      writer.plugin("notes").delete("gone");
+      await writer.close();
+      const current = await request(indexedDB.open(name));
+      const rows = await request(current.transaction("records").objectStore("records").getAll());
+      current.close();
+      await request(indexedDB.deleteDatabase(name));
+      const open2 = indexedDB.open(name, 2);
+      open2.onupgradeneeded = () => {
+        const db = open2.result;
+        db.createObjectStore("records", { keyPath: ["p", "k"] });
+        db.createObjectStore("meta");
+        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
+        db.createObjectStore("slots", { keyPath: "slot" });
+        db.createObjectStore("epochs");
+      };
+      const v2 = await request(open2);
+      const tx = v2.transaction("records", "readwrite");
+      for (const row of rows) tx.objectStore("records").put(row);
+      await done(tx);
+      const before = { version: v2.version, stores: [...v2.objectStoreNames] };
+      v2.close();
+
+      const cd = await ClientData.open({ name });
+      const kv = cd.plugin("notes");
+      const opened = { engine: cd.metadata().engine, draft: kv.get("draft"), gone: kv.has("gone"), keys: kv.keys() };
+      await kv.setMany(Array.from({ length: 100 }, (_, i) => [`n${i}`, i]));
+      await cd.close();
+      const upgraded = await request(indexedDB.open(name));
+      const t = upgraded.transaction(["records", "packs"]);
+      const after = {
+        version: upgraded.version,
+        stores: [...upgraded.objectStoreNames],
+        rows: (await request(t.objectStore("records").getAll())).length,
+        packs: (await request(t.objectStore("packs").getAll())).map((p) => p.rows.length),
+      };
+      upgraded.close();
+      const again = await ClientData.open({ name });
+      const reread = { draft: again.plugin("notes").get("draft"), n99: again.plugin("notes").get("n99"), count: again.plugin("notes").keys({ limit: 1000 }).length };
+      await again.close();
+      return { saved: rows.length, before, opened, after, reread };
+    }, unique("schema2"));
+    assert.deepEqual(out, {
+      saved: 2,
+      before: { version: 2, stores: ["epochs", "meta", "records", "slots", "vectors"] },
+      opened: { engine: "indexeddb", draft: { title: "kept" }, gone: false, keys: ["draft"] },
+      after: { version: 3, stores: ["epochs", "meta", "packs", "records", "slots", "vectors"], rows: 2, packs: [100] },
+      reread: { draft: { title: "kept" }, n99: 99, count: 101 },
     });
   },
   60_000,
@@ -136,7 +199,7 @@ h.scenario(
       }
       return { versionchange: window.__old.versionchange, usable };
     });
-    assert.deepEqual(after, { versionchange: { oldVersion: 1, newVersion: 2 }, usable: "InvalidStateError" });
+    assert.deepEqual(after, { versionchange: { oldVersion: 1, newVersion: 3 }, usable: "InvalidStateError" });
 
     const upgraded = await fresh.evaluate(async (name) => {
       const { request } = window.__idb;
@@ -145,7 +208,7 @@ h.scenario(
       db.close();
       return out;
     }, name);
-    assert.deepEqual(upgraded, { version: 2, indexes: [], rows: 3 });
+    assert.deepEqual(upgraded, { version: 3, indexes: [], rows: 3 });
   },
   60_000,
 );
@@ -168,24 +231,24 @@ h.scenario(
       addEventListener("clientdata:versionchange", (e) => window.__current.told.push(e.detail));
     }, name);
 
-    // The newer build: version 3 adds a store (what a next release's migration would do).
+    // The newer build: version 4 adds a store (what a next release's migration would do).
     const upgrade = await newer.evaluate(async (name) => {
       const { request, within } = window.__idb;
       const started = performance.now();
       let blocked = false;
-      const open3 = indexedDB.open(name, 3);
-      open3.onblocked = () => (blocked = true);
-      open3.onupgradeneeded = (e) => {
-        open3.result.createObjectStore("v3_notes");
+      const open4 = indexedDB.open(name, 4);
+      open4.onblocked = () => (blocked = true);
+      open4.onupgradeneeded = (e) => {
+        open4.result.createObjectStore("v4_notes");
         window.__oldVersion = e.oldVersion;
       };
-      const db = await within(request(open3), 10_000, "the version 3 open beside an open ClientData");
+      const db = await within(request(open4), 10_000, "the version 4 open beside an open ClientData");
       const out = { ms: Math.round(performance.now() - started), blocked, oldVersion: window.__oldVersion, version: db.version, rows: (await request(db.transaction("records").objectStore("records").getAll())).length };
       db.close();
       return out;
     }, name);
     const { ms, ...result } = upgrade;
-    assert.deepEqual(result, { blocked: false, oldVersion: 2, version: 3, rows: 1 });
+    assert.deepEqual(result, { blocked: false, oldVersion: 3, version: 4, rows: 1 });
     assert.ok(ms < 5_000, `the upgrade took ${ms} ms`);
 
     const told = await current.evaluate(async () => {
@@ -237,7 +300,7 @@ h.scenario(
     // Still waiting for the old tab a while later: nothing settled the open behind its back.
     await new Promise((r) => setTimeout(r, 500));
     const waiting = await fresh.evaluate(() => ({ blocked: window.__blocked, settled: window.__open.settled }));
-    assert.deepEqual(waiting, { blocked: [{ name, oldVersion: 1, newVersion: 2 }], settled: false });
+    assert.deepEqual(waiting, { blocked: [{ name, oldVersion: 1, newVersion: 3 }], settled: false });
 
     await old.evaluate(() => window.__held.close());
     await fresh.waitForFunction(() => window.__open.settled, null, { timeout: 10_000 });

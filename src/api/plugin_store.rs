@@ -186,8 +186,8 @@ impl PluginStore {
         Ok(keys.iter().map(|k| JsValue::from_str(k)).collect())
     }
 
-    /// An async iterator of `[key, value]` with `prefix`, reading one page of `pageSize`
-    /// (default 100) at a time from IndexedDB; it first flushes pending writes.
+    /// An async iterator of `[key, value]` with `prefix`, in code-point order like `keys`,
+    /// copying one page of `pageSize` (default 100) at a time; it first flushes pending writes.
     ///
     /// @example
     /// ```js

@@ -72,15 +72,98 @@ export function putRows(store, rows, ifNewer) {
   };
 }
 
-// Removes rows [plugin, key, stamp] still stored with exactly that stamp (a newer write of the
-// key, from this tab or another, stays): collected tombstones and a full resync's deletions.
-export function deleteRows(store, rows) {
+// Stores a big commit's rows as one `packs` row (schema.rs: IndexedDB's cost is per row). No
+// compare with what is stored: opening lets the index's last-write-wins pick between versions.
+// The key is made here (time, then random), so the put needs no await for a generated one.
+export function putPack(store, rows) {
+  const key = `${Date.now().toString(36).padStart(9, "0")}-${Math.random().toString(36).slice(2)}`;
+  store.put({ rows }, key);
+}
+
+// Removes versions of [plugin, key, stamp] at or below that stamp (a newer write of the key,
+// from this tab or another, stays): collected tombstones and a full resync's deletions. An
+// older version is superseded by the removed one, so it goes too: otherwise it would come back
+// at the next open (a row or a pack may hold one). Packs are read whole in this transaction and
+// rewritten without those versions (deleted when nothing is left): removals are rare, and
+// reading the packs here, not an in-memory map of who holds what, also sees other tabs' packs.
+export function deleteRows(records, packs, rows) {
+  const gone = new Map();
   for (const [p, k, h] of rows) {
-    const get = store.get([p, k]);
+    let ks = gone.get(p);
+    if (!ks) gone.set(p, (ks = new Map()));
+    if (!(ks.get(k) >= h)) ks.set(k, h);
+    const get = records.get([p, k]);
     get.onsuccess = () => {
-      if (get.result && get.result.h === h) store.delete([p, k]);
+      const cur = get.result;
+      if (cur && STAMP.test(cur.h) && cur.h <= h) records.delete([p, k]);
     };
   }
+  const removed = (row) => {
+    const h = gone.get(row?.p)?.get(row?.k);
+    return h !== undefined && typeof row.h === "string" && STAMP.test(row.h) && row.h <= h;
+  };
+  const cursor = packs.openCursor();
+  cursor.onsuccess = () => {
+    const at = cursor.result;
+    if (!at) return;
+    const entries = at.value?.rows;
+    if (Array.isArray(entries) && entries.some(removed)) {
+      const kept = entries.filter((row) => !removed(row));
+      if (kept.length === 0) at.delete();
+      else at.update({ ...at.value, rows: kept });
+    }
+    at.continue();
+  };
+}
+
+// Compaction (schema.rs, packs): rewrites the packs whose live share fell under half as one new
+// pack of their live entries, in one transaction. Live is decided here from what IndexedDB
+// holds in this transaction, never from memory: a version is dropped only when a version that
+// replaces it (a greater stamp, or content at its stamp) is stored too, so a newer version
+// still only in a journal never costs the only durable copy of the older one. Entries that do
+// not look like records (quarantined at open) are kept as they are.
+export function compactPacks(records, packs) {
+  const rank = (row) => (row.r === undefined && (row.v !== undefined || row.b !== undefined) ? 1 : 0);
+  const sane = (row) => typeof row?.p === "string" && typeof row.k === "string"
+    && typeof row.h === "string" && STAMP.test(row.h);
+  const best = new Map();
+  const consider = (row) => {
+    if (!sane(row)) return;
+    let ks = best.get(row.p);
+    if (!ks) best.set(row.p, (ks = new Map()));
+    const cur = ks.get(row.k);
+    if (!cur || cur.h < row.h || (cur.h === row.h && rank(cur) < rank(row))) ks.set(row.k, row);
+  };
+  const live = (row) => {
+    if (!sane(row)) return true;
+    const win = best.get(row.p).get(row.k);
+    return win.h === row.h && rank(win) === rank(row);
+  };
+  const rows = records.getAll();
+  const all = packs.getAll();
+  const keys = packs.getAllKeys();
+  keys.onsuccess = () => {
+    for (const row of rows.result) consider(row);
+    for (const pack of all.result) if (Array.isArray(pack?.rows)) pack.rows.forEach(consider);
+    const carried = [];
+    const once = new Map(); // p -> keys carried (two packs may hold copies of one winner)
+    all.result.forEach((pack, i) => {
+      if (!Array.isArray(pack?.rows)) return;
+      const kept = pack.rows.filter(live);
+      if (kept.length * 2 >= pack.rows.length) return;
+      packs.delete(keys.result[i]);
+      for (const row of kept) {
+        if (sane(row)) {
+          let ks = once.get(row.p);
+          if (!ks) once.set(row.p, (ks = new Set()));
+          if (ks.has(row.k)) continue;
+          ks.add(row.k);
+        }
+        carried.push(row);
+      }
+    });
+    if (carried.length > 0) putPack(packs, carried);
+  };
 }
 
 // This context's lock grants by `lockName \n epoch` (the epoch a grant was given), for the

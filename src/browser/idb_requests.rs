@@ -48,9 +48,19 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = putRows)]
     pub fn put_rows(store: &JsValue, rows: &js_sys::Array, if_newer: bool) -> Result<(), JsValue>;
 
-    /// Deletes rows `[plugin, key, stamp]` still stored with that stamp (`deleteRows`).
+    /// Stores `rows` as one row of the `packs` store under a fresh key (`putPack`).
+    #[wasm_bindgen(catch, js_name = putPack)]
+    pub fn put_pack(store: &JsValue, rows: &js_sys::Array) -> Result<(), JsValue>;
+
+    /// Rewrites the packs whose live share (decided from what is stored) fell under half as
+    /// one pack of their live entries (`compactPacks`).
+    #[wasm_bindgen(js_name = compactPacks)]
+    pub fn compact_packs(records: &JsValue, packs: &JsValue);
+
+    /// Removes every version at or below `[plugin, key, stamp]` from `records` and from the
+    /// rows held in `packs` (`deleteRows`).
     #[wasm_bindgen(js_name = deleteRows)]
-    pub fn delete_rows(store: &JsValue, rows: &js_sys::Array);
+    pub fn delete_rows(records: &JsValue, packs: &JsValue, rows: &js_sys::Array);
 
     /// A records-store row `{p, k, h, v?, b?}`.
     #[wasm_bindgen(js_name = recordRow)]

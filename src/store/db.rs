@@ -288,8 +288,10 @@ impl Db {
         Ok(st.records.quarantine().filter_keys(plugin, keys))
     }
 
-    /// One page of live (key, value) pairs for `scan`: read from IndexedDB when that is the
-    /// engine (so memory holds one page, not a materialized copy), else from the index.
+    /// One page of live (key, value) pairs for `scan`, from the index (which holds every value
+    /// already; the page is the only copy made). Not from IndexedDB: a key's current version
+    /// may live in a pack (schema.rs), out of reach of a key-ordered read of `records`, and
+    /// the index's order is the code-point order `keys` uses too.
     /// Returns the pairs, the last key read, and whether the range is exhausted.
     pub async fn page(
         &self,
@@ -299,9 +301,6 @@ impl Db {
         limit: u32,
     ) -> StoreResult<(Vec<(String, Value)>, Option<String>, bool)> {
         self.check_open()?;
-        if let Engine::IndexedDb(idb) = &self.inner.engine {
-            return idb.page(plugin, prefix, after, limit).await;
-        }
         let st = self.inner.state.borrow();
         let page = st
             .records

@@ -83,7 +83,17 @@ pub async fn open(options: OpenOptions) -> StoreResult<Db> {
     let (node, clock, secret) = slot_identity(&engine, slot).await?;
     let epoch = store_epoch(&engine, name).await?;
     let loaded_corrupt = std::mem::take(&mut loaded.corrupt);
+    let (versions, packed) = (loaded.records.len(), loaded.packed);
     let mut index = index_of(loaded);
+    // More than half of what packs hold is superseded (by what IndexedDB holds; the journals
+    // are not replayed yet): rewrite the emptiest packs. Compaction decides from what it reads
+    // in its own transaction, so it never drops a version whose replacement is not stored.
+    // Only an optimisation: if it fails, the packs stay as they were.
+    if let Engine::IndexedDb(idb) = &engine {
+        if packed > 0 && versions.saturating_sub(index.len()) * 2 > packed {
+            let _ = idb.compact().await;
+        }
+    }
 
     // Journals: ours (a previous life of this slot) and those of slots nobody holds.
     let local = if engine.is_persistent() {

@@ -1,7 +1,9 @@
 //! Removing records without a trace (tombstone collection, issue 16): tombstones the server
 //! reports collected and records a full resync found deleted. Unlike a delete, nothing is
 //! written in their place, so nothing is journaled or pushed; each removal takes only the
-//! version it names, so a newer write of the key (from this tab or another) stays. Other tabs
+//! version it names (and, in IndexedDB, older versions a pack or a row may still hold, which
+//! would otherwise come back at the next open), so a newer write of the key (from this tab or
+//! another) stays. Other tabs
 //! of the database hear of it over the bus (`{ removed: rows }`, in posting order) and remove
 //! the same versions from their indexes.
 

@@ -5,11 +5,18 @@
 //! deletes every store it is not told about) and the database's `versionchange` event (on which
 //! we close, so a newer tab's upgrade is never blocked by this one).
 //!
-//! Stores (version 2):
+//! Stores (version 3):
 //! - `records`: one row per (plugin, key), keyPath `["p", "k"]`, so identity is a tuple and
 //!   never a concatenated string. No secondary index: HLC order is the in-memory index's job,
 //!   and version 1's index `by_hlc` on `h`, never read, cost every put an index update, so
 //!   version 2 drops it.
+//! - `packs` (version 3): many records in one row, `{ rows: [records-store row, ...] }` under an
+//!   out-of-line key the writer picks (`putPack` in `idb_requests.js`: no autoIncrement, so no
+//!   await for a key). IndexedDB's cost is per row, so a big commit (a sync page, a `setMany`)
+//!   writes one pack instead of a row per record. Versions of one key may then sit in a row and
+//!   in several packs; opening lets the index's last-write-wins pick the current one, and a
+//!   removal takes every version at or below its stamp from rows and packs alike. Version 3
+//!   only adds this store: version 2's rows stay valid as they are.
 //! - `meta`: small named values (store epoch, schema notes), out-of-line string keys.
 //! - `vectors`: watermarks, keyPath `["kind", "plugin"]`.
 //! - `slots`: writer slots (docs/DESIGN.md invariant 3), keyPath `slot` (a number): node id,
@@ -38,10 +45,12 @@ pub const VERSION_CHANGE_EVENT: &str = "clientdata:versionchange";
 pub const UPGRADE_BLOCKED_EVENT: &str = "clientdata:upgrade-blocked";
 
 /// Current schema version.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Object store names.
 pub const RECORDS: &str = "records";
+/// See module docs.
+pub const PACKS: &str = "packs";
 /// See module docs.
 pub const META: &str = "meta";
 /// See module docs.
@@ -137,12 +146,22 @@ fn migrate(db: &Database, upgrade: Option<&Transaction>, old: u32, new: u32) -> 
             .and_then(|records| records.delete_index(V1_BY_HLC))
             .map_err(|e| e.to_string())
     };
+    let v2_to_v3 = || {
+        db.create_object_store(PACKS, ObjectStoreParams::new())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
     match (old, new) {
-        (0, 2) => {
+        (0, 3) => {
             create_v1(db).map_err(|e| e.to_string())?;
-            v1_to_v2()
+            v1_to_v2()?;
+            v2_to_v3()
         }
-        (1, 2) => v1_to_v2(),
+        (1, 3) => {
+            v1_to_v2()?;
+            v2_to_v3()
+        }
+        (2, 3) => v2_to_v3(),
         (old, new) => Err(format!("no migration from version {old} to {new}")),
     }
 }

@@ -62,11 +62,14 @@ async fn schema_opens_with_every_store_and_reopens_without_migrating() {
     let db = clientdata::store::schema::open(&name).await.unwrap();
     let mut stores = db.store_names();
     stores.sort();
-    assert_eq!(stores, ["epochs", "meta", "records", "slots", "vectors"]);
+    assert_eq!(
+        stores,
+        ["epochs", "meta", "packs", "records", "slots", "vectors"]
+    );
     assert_eq!(db.version().unwrap(), clientdata::store::schema::VERSION);
     db.close();
     let again = clientdata::store::schema::open(&name).await.unwrap();
-    assert_eq!(again.store_names().len(), 5);
+    assert_eq!(again.store_names().len(), 6);
     again.close();
 }
 

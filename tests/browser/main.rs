@@ -13,6 +13,7 @@ mod environment;
 mod fencing;
 mod gc;
 mod locks;
+mod packs;
 mod store;
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

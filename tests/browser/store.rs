@@ -1565,13 +1565,16 @@ async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
     }
 }
 
-/// Every row of database `name`'s IndexedDB `records` store, read raw.
+/// Every record row of database `name` in IndexedDB, read raw: the `records` store's rows, then
+/// the rows held in `packs` (where a commit of many records stores them).
 async fn raw_rows(name: &str) -> Array {
     let f = js_sys::Function::new_with_args(
         "name",
         "return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
-         r.onsuccess = () => { const db = r.result; const all = db.transaction('records').objectStore('records').getAll(); \
-         all.onsuccess = () => { db.close(); ok(all.result); }; all.onerror = () => fail(all.error); }; })",
+         r.onsuccess = () => { const db = r.result; const tx = db.transaction(['records', 'packs']); \
+         const rows = tx.objectStore('records').getAll(), packs = tx.objectStore('packs').getAll(); \
+         tx.oncomplete = () => { db.close(); ok([...rows.result, ...packs.result.flatMap((p) => p.rows)]); }; \
+         tx.onabort = () => fail(tx.error); }; })",
     );
     let p: js_sys::Promise = f
         .call1(&JsValue::NULL, &name.into())

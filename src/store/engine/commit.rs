@@ -32,6 +32,9 @@ pub struct Loaded {
     pub vectors: Vec<(VectorKind, PluginId, VersionVector)>,
     /// Rows that did not decode (left where they are, out of the index).
     pub corrupt: Vec<Quarantined>,
+    /// How many of `records` came from packs (IndexedDB; see `schema`): with how many were
+    /// superseded, whether compaction is worth a transaction.
+    pub packed: usize,
 }
 
 /// One atomic write: records (optionally only where newer than what is stored), the writer's

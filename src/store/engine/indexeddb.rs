@@ -1,23 +1,32 @@
-//! The IndexedDB engine over the layout in `schema`: whole-store load at open, one transaction
-//! per commit (puts issued in a JS loop, only the transaction awaited), and page-by-page reads
-//! for `scan`.
+//! The IndexedDB engine over the layout in `schema`: whole-store load at open (rows and packs),
+//! one transaction per commit (puts issued in a JS loop, only the transaction awaited; a commit
+//! of at least [`PACK_MIN`] records as one pack).
 //!
-//! Rows: `records` `{p, k, h, v?: JSON text, b?: Uint8Array}` (neither `v` nor `b`: tombstone);
+//! Rows: `records` `{p, k, h, v?: JSON text, b?: Uint8Array, r?: content reference}` (none of
+//! `v`, `b`, `r`: tombstone); `packs` `{rows: [records row, ...]}`;
 //! `slots` `{slot, node, wall, counter, secret}`; `vectors` `{kind, plugin, h: [hlc, ...]}`.
 
 use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbObjectStore, IdbTransaction, IdbTransactionMode};
 
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
-use crate::browser::idb_requests::{delete_rows, fence_epoch, put_rows, request_done, tx_done};
+use crate::browser::idb_requests::{
+    compact_packs, delete_rows, fence_epoch, put_pack, put_rows, request_done, tx_done,
+};
 use crate::browser::interop::{get, Obj};
 use crate::core::replica::VectorKind;
-use crate::core::{ClockState, DeviceSecret, Hlc, NodeId, PluginId, Value, VersionVector};
+use crate::core::{ClockState, DeviceSecret, Hlc, NodeId, PluginId, VersionVector};
 use crate::store::codec::{js_failure, row_to_record};
 use crate::store::error::StoreResult;
-use crate::store::schema::{self, OpenError, EPOCHS, META, RECORDS, SLOTS, VECTORS};
+use crate::store::quarantine::{Place, Quarantined};
+use crate::store::schema::{self, OpenError, EPOCHS, META, PACKS, RECORDS, SLOTS, VECTORS};
+
+/// The fewest records a commit stores as one pack rather than a row each. A pack is faster at
+/// any size (bench/pack-size.mjs), but below this the saving is a few milliseconds while every
+/// pack keeps the versions later writes supersede until compaction (bench/RESULTS.md).
+pub const PACK_MIN: u32 = 64;
 
 /// An open IndexedDB database.
 #[derive(Debug)]
@@ -76,24 +85,47 @@ impl IdbEngine {
 
     /// Reads every record and vector in one read-only transaction.
     pub async fn load(&self) -> StoreResult<Loaded> {
-        let tx = self.transaction(&[RECORDS, VECTORS], IdbTransactionMode::Readonly)?;
+        let tx = self.transaction(&[RECORDS, PACKS, VECTORS], IdbTransactionMode::Readonly)?;
         let records = Self::store(&tx, RECORDS)?
+            .get_all()
+            .map_err(|e| js_failure(&e))?;
+        let packs = Self::store(&tx, PACKS)?
             .get_all()
             .map_err(|e| js_failure(&e))?;
         let vectors = Self::store(&tx, VECTORS)?
             .get_all()
             .map_err(|e| js_failure(&e))?;
         let records: Array = request(&records).await?.unchecked_into();
+        let packs: Array = request(&packs).await?.unchecked_into();
         let vectors: Array = request(&vectors).await?.unchecked_into();
         let mut loaded = Loaded {
             vectors: parse_vectors(&vectors),
             ..Loaded::default()
         };
-        for row in records.iter() {
-            match row_to_record(&row) {
-                Ok(record) => loaded.records.push(record),
-                Err(corrupt) => loaded.corrupt.push(corrupt),
+        let mut decode = |row: JsValue| match row_to_record(&row) {
+            Ok(record) => loaded.records.push(record),
+            Err(corrupt) => loaded.corrupt.push(corrupt),
+        };
+        records.iter().for_each(&mut decode);
+        // Pack entries are records-store rows: the same decoder, and a corrupt entry is
+        // quarantined like a corrupt row (left in its pack, out of the index). The index's
+        // last-write-wins (index_of in open.rs) picks between versions in rows and packs.
+        let (mut unreadable, mut packed) = (0, 0);
+        for pack in packs.iter() {
+            match get(&pack, "rows").dyn_into::<Array>() {
+                Ok(rows) => {
+                    packed += rows.length() as usize;
+                    rows.iter().for_each(&mut decode)
+                }
+                Err(_) => unreadable += 1,
             }
+        }
+        loaded.packed = packed;
+        if unreadable > 0 {
+            loaded.corrupt.push(Quarantined {
+                place: Place::Row(format!("{PACKS} ({unreadable} without rows)")),
+                reason: "a pack without a rows array".to_owned(),
+            });
         }
         Ok(loaded)
     }
@@ -147,7 +179,8 @@ impl IdbEngine {
     /// Starts one read-write transaction holding the whole commit; the returned future resolves
     /// when it completes and rejects with the abort's `DOMException`.
     pub fn start(&self, commit: &Commit<'_>) -> StoreResult<JsFuture> {
-        let mut stores = vec![RECORDS];
+        let pack = commit.rows.length() >= PACK_MIN;
+        let mut stores = vec![if pack { PACKS } else { RECORDS }];
         if commit.slot.is_some() {
             stores.push(SLOTS);
         }
@@ -173,8 +206,17 @@ impl IdbEngine {
                 fence.epoch as f64,
             );
         }
-        let records = Self::store(&tx, RECORDS)?;
-        put_rows(&records, commit.rows, commit.if_newer).map_err(fail)?;
+        if pack {
+            // No compare with stored versions (`if_newer`): opening decides by last-write-wins.
+            put_pack(&Self::store(&tx, PACKS)?.into(), commit.rows).map_err(fail)?;
+        } else {
+            put_rows(
+                &Self::store(&tx, RECORDS)?.into(),
+                commit.rows,
+                commit.if_newer,
+            )
+            .map_err(fail)?;
+        }
         if let Some(slot) = commit.slot {
             let mut row = Obj::new()
                 .with("slot", slot.slot)
@@ -207,60 +249,29 @@ impl IdbEngine {
         Ok(done)
     }
 
-    /// Removes records still stored with the given stamps, in one transaction (see
-    /// [`super::Engine::remove`]).
-    pub fn remove(&self, rows: &Array) -> StoreResult<JsFuture> {
-        let tx = self.transaction(&[RECORDS], IdbTransactionMode::Readwrite)?;
+    /// Rewrites the packs whose live share fell under half, in one transaction that decides
+    /// what is live from what it reads (`compactPacks` in `idb_requests.js`).
+    pub async fn compact(&self) -> StoreResult<()> {
+        let tx = self.transaction(&[RECORDS, PACKS], IdbTransactionMode::Readwrite)?;
         let done = JsFuture::from(tx_done(&tx));
-        delete_rows(&Self::store(&tx, RECORDS)?.into(), rows);
-        Ok(done)
+        compact_packs(
+            &Self::store(&tx, RECORDS)?.into(),
+            &Self::store(&tx, PACKS)?.into(),
+        );
+        done.await.map(|_| ()).map_err(|e| js_failure(&e))
     }
 
-    /// Reads up to `limit` rows of `plugin` from `prefix` (or strictly after `after`) in
-    /// IndexedDB key order (UTF-16 code units). Returns the live (key, value) pairs with the
-    /// prefix, the last key read, and whether the range is exhausted.
-    pub async fn page(
-        &self,
-        plugin: &PluginId,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<(Vec<(String, Value)>, Option<String>, bool)> {
-        let bound = |k: &str| -> JsValue {
-            Array::of2(&JsValue::from_str(plugin.as_str()), &JsValue::from_str(k)).into()
-        };
-        // [plugin, []] sorts after [plugin, any string]: arrays are greater than strings.
-        let upper: JsValue = Array::of2(&JsValue::from_str(plugin.as_str()), &Array::new()).into();
-        let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
-            &bound(after.unwrap_or(prefix)),
-            &upper,
-            after.is_some(),
-            true,
-        )
-        .map_err(|e| js_failure(&e))?;
-        let tx = self.transaction(&[RECORDS], IdbTransactionMode::Readonly)?;
-        let req = Self::store(&tx, RECORDS)?
-            .get_all_with_key_and_limit(&range, limit)
-            .map_err(|e| js_failure(&e))?;
-        let rows: Array = request(&req).await?.unchecked_into();
-        let mut exhausted = rows.length() < limit;
-        let mut last = None;
-        let mut out = Vec::new();
-        for row in rows.iter() {
-            // A corrupt row (quarantined at open) is skipped: the rest of the page is read.
-            let Ok(record) = row_to_record(&row) else {
-                continue;
-            };
-            if !record.key.as_str().starts_with(prefix) {
-                exhausted = true;
-                break;
-            }
-            last = Some(record.key.as_str().to_owned());
-            if let Some(value) = record.value {
-                out.push((record.key.as_str().to_owned(), value));
-            }
-        }
-        Ok((out, last, exhausted))
+    /// Removes the versions at or below the given stamps from rows and packs, in one
+    /// transaction (`deleteRows`; see [`super::Engine::remove`]).
+    pub fn remove(&self, rows: &Array) -> StoreResult<JsFuture> {
+        let tx = self.transaction(&[RECORDS, PACKS], IdbTransactionMode::Readwrite)?;
+        let done = JsFuture::from(tx_done(&tx));
+        delete_rows(
+            &Self::store(&tx, RECORDS)?.into(),
+            &Self::store(&tx, PACKS)?.into(),
+            rows,
+        );
+        Ok(done)
     }
 
     /// The store epoch (`meta` row `store-epoch`), creating it as `fresh` if absent; whether

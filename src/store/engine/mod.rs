@@ -191,7 +191,8 @@ impl Engine {
     }
 
     /// Removes records without a trace, each only if still stored with its stamp (a newer write
-    /// of the key stays): tombstones the server collected, records a full resync found deleted.
+    /// of the key stays; IndexedDB also drops older versions held in rows and packs):
+    /// tombstones the server collected, records a full resync found deleted.
     pub fn remove(&self, removals: &[Record]) -> StoreResult<Started> {
         match self {
             Engine::IndexedDb(e) => {
