@@ -146,11 +146,15 @@ export function compactPacks(records, packs) {
     for (const row of rows.result) consider(row);
     for (const pack of all.result) if (Array.isArray(pack?.rows)) pack.rows.forEach(consider);
     const carried = [];
+    let left = 0; // entries of the packs kept as they are
     const once = new Map(); // p -> keys carried (two packs may hold copies of one winner)
     all.result.forEach((pack, i) => {
       if (!Array.isArray(pack?.rows)) return;
       const kept = pack.rows.filter(live);
-      if (kept.length * 2 >= pack.rows.length) return;
+      if (kept.length * 2 >= pack.rows.length) {
+        left += pack.rows.length;
+        return;
+      }
       packs.delete(keys.result[i]);
       for (const row of kept) {
         if (sane(row)) {
@@ -163,6 +167,8 @@ export function compactPacks(records, packs) {
       }
     });
     if (carried.length > 0) putPack(packs, carried);
+    // What the packs hold now, for the engine's count (indexeddb.rs, PackCount).
+    packs.transaction.cdPacked = left + carried.length;
   };
 }
 

@@ -8,7 +8,7 @@ use crate::support::*;
 use clientdata::core::content::{ContentKind, ContentRef, Digest};
 use clientdata::core::replica::Batch;
 use clientdata::core::{Hlc, Key, NodeId, PluginId, Record, Value};
-use clientdata::store::engine::indexeddb::PACK_MIN;
+use clientdata::store::engine::indexeddb::{COMPACT_MIN, PACK_MIN};
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -428,6 +428,54 @@ async fn superseded_packs_are_compacted_at_open() {
     assert_eq!(kv.get("k000".into()).unwrap().as_f64(), Some(4.0));
     assert_eq!(kv.get("k099".into()).unwrap().as_f64(), Some(3.0));
     assert_eq!(again.db().with_index(|ix| ix.len()), 100);
+    again.close().await.unwrap();
+}
+
+/// A long-lived instance whose big commits keep replacing the same keys compacts on its own:
+/// rows were overwritten in place, pack entries are only superseded, so without it the packs
+/// would grow with every commit until the next open (here 140 commits of the same 64 keys:
+/// 8,960 entries stored for 64 live).
+#[wasm_bindgen_test]
+async fn packs_superseded_by_later_commits_are_compacted_while_open() {
+    let name = fresh_name("pack-compact-live");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    let rounds = 140;
+    assert!(
+        rounds * PACK_MIN as usize > 2 * COMPACT_MIN,
+        "enough to be due once"
+    );
+    for round in 0..rounds {
+        kv.set_many(entries(PACK_MIN, &round.to_string()), JsValue::UNDEFINED)
+            .await
+            .unwrap();
+    }
+    // The compaction runs after the commit that made it due; later commits go on meanwhile.
+    let mut held = counts(&name).await.2;
+    for _ in 0..100 {
+        if held <= 20 * PACK_MIN {
+            break;
+        }
+        sleep(50).await;
+        held = counts(&name).await.2;
+    }
+    assert!(
+        held <= 20 * PACK_MIN,
+        "{held} entries held in packs for {PACK_MIN} live keys"
+    );
+    cd.close().await.unwrap();
+    let again = open(&name, "indexeddb").await;
+    let kv = plugin(&again, "p");
+    let last = (rounds - 1) as f64;
+    for i in [0, PACK_MIN - 1] {
+        let k = format!("k{i:03}");
+        assert_eq!(
+            kv.get(k.as_str().into()).unwrap().as_f64(),
+            Some(last),
+            "{k}"
+        );
+    }
+    assert_eq!(again.db().with_index(|ix| ix.len()), PACK_MIN as usize);
     again.close().await.unwrap();
 }
 

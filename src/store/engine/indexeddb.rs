@@ -6,9 +6,12 @@
 //! `v`, `b`, `r`: tombstone); `packs` `{rows: [records row, ...]}`;
 //! `slots` `{slot, node, wall, counter, secret}`; `vectors` `{kind, plugin, h: [hlc, ...]}`.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{IdbDatabase, IdbObjectStore, IdbTransaction, IdbTransactionMode};
 
 use super::commit::{kind_name, parse_kind, Commit, Loaded, SlotRow};
@@ -28,10 +31,65 @@ use crate::store::schema::{self, OpenError, EPOCHS, META, PACKS, RECORDS, SLOTS,
 /// pack keeps the versions later writes supersede until compaction (bench/RESULTS.md).
 pub const PACK_MIN: u32 = 64;
 
+/// Pack entries written since the last count before the engine compacts on its own: small
+/// stores never pay a compaction for a few superseded versions.
+pub const COMPACT_MIN: usize = 4096;
+
 /// An open IndexedDB database.
 #[derive(Debug)]
 pub struct IdbEngine {
     db: IdbDatabase,
+    packs: Rc<Cell<PackCount>>,
+}
+
+/// How many entries the packs hold, so a long-lived instance whose big commits keep replacing
+/// the same keys compacts without waiting for the next open: packs could otherwise grow with
+/// every commit (rows were overwritten in place; pack entries are only superseded).
+#[derive(Debug, Default, Clone, Copy)]
+struct PackCount {
+    /// Entries stored in packs (an upper bound: counted when a pack is written).
+    now: usize,
+    /// `now` as last counted exactly (at open, after a compaction).
+    counted: usize,
+    /// A compaction is queued or running.
+    compacting: bool,
+}
+
+impl PackCount {
+    /// Packs at least doubled since they were last counted (and by [`COMPACT_MIN`]): a
+    /// compaction, which reads every pack, is then paid for by as many entries written. Stored
+    /// entries stay within a few times the live ones plus `2 * COMPACT_MIN`.
+    fn due(&self) -> bool {
+        !self.compacting && self.now > 2 * self.counted.max(COMPACT_MIN)
+    }
+}
+
+fn transaction(
+    db: &IdbDatabase,
+    stores: &[&str],
+    mode: IdbTransactionMode,
+) -> StoreResult<IdbTransaction> {
+    let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+    db.transaction_with_str_sequence_and_mode(&names, mode)
+        .map_err(|e| js_failure(&e))
+}
+
+/// Starts rewriting the packs whose live share fell under half, in one transaction that
+/// decides what is live from what it reads (`compactPacks` in `idb_requests.js`); the future
+/// resolves to how many entries the packs hold after it.
+fn compact(db: &IdbDatabase) -> impl std::future::Future<Output = StoreResult<usize>> {
+    let started =
+        transaction(db, &[RECORDS, PACKS], IdbTransactionMode::Readwrite).and_then(|tx| {
+            let done = JsFuture::from(tx_done(&tx));
+            let store = |name| tx.object_store(name).map_err(|e| js_failure(&e));
+            compact_packs(&store(RECORDS)?.into(), &store(PACKS)?.into());
+            Ok((tx, done))
+        });
+    async move {
+        let (tx, done) = started?;
+        done.await.map_err(|e| js_failure(&e))?;
+        Ok(get(&tx, "cdPacked").as_f64().unwrap_or(0.0) as usize)
+    }
 }
 
 async fn request(req: &JsValue) -> StoreResult<JsValue> {
@@ -65,7 +123,10 @@ impl IdbEngine {
     /// Opens (creating or migrating) the database.
     pub async fn open(name: &str) -> Result<Self, OpenError> {
         let db = schema::open(name).await?;
-        Ok(IdbEngine { db: db.into() })
+        Ok(IdbEngine {
+            db: db.into(),
+            packs: Rc::default(),
+        })
     }
 
     fn transaction(
@@ -73,10 +134,7 @@ impl IdbEngine {
         stores: &[&str],
         mode: IdbTransactionMode,
     ) -> StoreResult<IdbTransaction> {
-        let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
-        self.db
-            .transaction_with_str_sequence_and_mode(&names, mode)
-            .map_err(|e| js_failure(&e))
+        transaction(&self.db, stores, mode)
     }
 
     fn store(tx: &IdbTransaction, name: &str) -> StoreResult<IdbObjectStore> {
@@ -121,6 +179,11 @@ impl IdbEngine {
             }
         }
         loaded.packed = packed;
+        self.packs.set(PackCount {
+            now: packed,
+            counted: packed,
+            compacting: false,
+        });
         if unreadable > 0 {
             loaded.corrupt.push(Quarantined {
                 place: Place::Row(format!("{PACKS} ({unreadable} without rows)")),
@@ -209,6 +272,7 @@ impl IdbEngine {
         if pack {
             // No compare with stored versions (`if_newer`): opening decides by last-write-wins.
             put_pack(&Self::store(&tx, PACKS)?.into(), commit.rows).map_err(fail)?;
+            self.count_pack(commit.rows.length() as usize);
         } else {
             put_rows(
                 &Self::store(&tx, RECORDS)?.into(),
@@ -249,16 +313,47 @@ impl IdbEngine {
         Ok(done)
     }
 
-    /// Rewrites the packs whose live share fell under half, in one transaction that decides
-    /// what is live from what it reads (`compactPacks` in `idb_requests.js`).
+    /// Rewrites the packs whose live share fell under half (see [`compact`]).
     pub async fn compact(&self) -> StoreResult<()> {
-        let tx = self.transaction(&[RECORDS, PACKS], IdbTransactionMode::Readwrite)?;
-        let done = JsFuture::from(tx_done(&tx));
-        compact_packs(
-            &Self::store(&tx, RECORDS)?.into(),
-            &Self::store(&tx, PACKS)?.into(),
-        );
-        done.await.map(|_| ()).map_err(|e| js_failure(&e))
+        let left = compact(&self.db).await?;
+        self.packs.set(PackCount {
+            now: left,
+            counted: left,
+            compacting: false,
+        });
+        Ok(())
+    }
+
+    /// Counts a pack of `entries` just queued; when packs have doubled since last counted,
+    /// queues a compaction. Its transaction is created now, so IndexedDB runs it after the
+    /// commit that wrote the pack (their scopes overlap); a failed one (the database closed, say)
+    /// leaves the packs as they were and counts them as they are.
+    fn count_pack(&self, entries: usize) {
+        let mut count = self.packs.get();
+        count.now += entries;
+        let due = count.due();
+        count.compacting |= due;
+        self.packs.set(count);
+        if !due {
+            return;
+        }
+        let (queued_at, packs) = (count.now, self.packs.clone());
+        let compaction = compact(&self.db);
+        spawn_local(async move {
+            let result = compaction.await;
+            let mut count = packs.get();
+            match result {
+                // Packs written since it was queued are counted on top (perhaps twice: an
+                // upper bound only brings the next compaction earlier).
+                Ok(left) => {
+                    count.now = left + count.now.saturating_sub(queued_at);
+                    count.counted = left;
+                }
+                Err(_) => count.counted = count.now,
+            }
+            count.compacting = false;
+            packs.set(count);
+        });
     }
 
     /// Removes the versions at or below the given stamps from rows and packs, in one
