@@ -23,7 +23,11 @@ cd "$(dirname "$0")/.."
 # Raised 289,000 -> 290,500 on 2026-12-04 (decision, issue 16, branch i16wipe merged beside it;
 # 289,567 B measured): wiped-store detection through the server (`sync.device`, the reply's
 # replacedStoreEpoch as a plain string to keep it small) +2.3 KB gzipped.
-CEILING_BYTES=290500
+# Raised 290,500 -> 291,500 on 2026-12-04 (decision, issue 17, branch i17pack merged with the
+# stored-text check; 291,097 B measured against 290,300 B before): packed rows +147 B (dropping
+# the IndexedDB scan page paid for most of it), compaction while open (its spawned task) and
+# the lone-surrogate quarantine for about 650 B, for W2 4.3x and S 2.8x faster in Chromium.
+CEILING_BYTES=291500
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
