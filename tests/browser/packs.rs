@@ -14,28 +14,11 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
-/// Runs `body` (JS, with the open raw connection `db` and `name`, returning a promise or a
-/// value) against database `name`, then closes the connection.
-async fn raw(name: &str, body: &str) -> JsValue {
-    let f = Function::new_with_args(
-        "name",
-        &format!(
-            "return new Promise((ok, fail) => {{ const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
-             r.onsuccess = async () => {{ const db = r.result; try {{ ok(await (async () => {{ {body} }})()); }} \
-             catch (e) {{ fail(e); }} finally {{ db.close(); }} }}; }})"
-        ),
-    );
-    let p: Promise = f
-        .call1(&JsValue::NULL, &name.into())
-        .unwrap()
-        .unchecked_into();
-    JsFuture::from(p).await.unwrap()
-}
-
 /// `[rows in records, rows in packs, record rows held in packs]`.
 async fn counts(name: &str) -> (u32, u32, u32) {
-    let out: Array = raw(
+    let out: Array = raw_idb(
         name,
+        &JsValue::UNDEFINED,
         "const tx = db.transaction(['records', 'packs']); \
          const req = (r) => new Promise((ok, fail) => { r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); }); \
          const rows = await req(tx.objectStore('records').count()); \
@@ -376,8 +359,9 @@ async fn a_version_2_database_opens_under_version_3() {
         .await
         .unwrap();
     cd.close().await.unwrap();
-    let after = raw(
+    let after = raw_idb(
         &name,
+        &JsValue::UNDEFINED,
         "return [db.version, [...db.objectStoreNames].includes('packs')];",
     )
     .await;
@@ -395,8 +379,9 @@ async fn a_version_2_database_opens_under_version_3() {
 
 /// `[plugin, key, stamp, value text]` of every entry held in packs, sorted.
 async fn packed_entries(name: &str) -> String {
-    let out = raw(
+    let out = raw_idb(
         name,
+        &JsValue::UNDEFINED,
         "const req = db.transaction('packs').objectStore('packs').getAll(); \
          const packs = await new Promise((ok, fail) => { req.onsuccess = () => ok(req.result); req.onerror = () => fail(req.error); }); \
          return JSON.stringify(packs.flatMap((p) => p.rows).map((r) => [r.p, r.k, r.v ?? null]).sort());",

@@ -1109,18 +1109,14 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
 
 /// Puts raw rows into database `name`'s IndexedDB `records` store, bypassing every check.
 async fn put_raw_rows(name: &str, rows: &JsValue) {
-    let f = js_sys::Function::new_with_args(
-        "name, rows",
-        "return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
-         r.onsuccess = () => { const db = r.result; const tx = db.transaction('records', 'readwrite'); \
-         for (const row of rows) tx.objectStore('records').put(row); \
-         tx.oncomplete = () => { db.close(); ok(); }; tx.onerror = () => fail(tx.error); }; })",
-    );
-    let p: js_sys::Promise = f
-        .call2(&JsValue::NULL, &name.into(), rows)
-        .unwrap()
-        .unchecked_into();
-    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+    raw_idb(
+        name,
+        rows,
+        "const tx = db.transaction('records', 'readwrite'); \
+         for (const row of arg) tx.objectStore('records').put(row); \
+         await complete(tx);",
+    )
+    .await;
 }
 
 /// localStorage and IndexedDB contents are input: corrupt journal entries (one with a
@@ -1287,24 +1283,27 @@ async fn lone_surrogates_in_storage_are_quarantined_not_aliased(engine: &str) {
          localStorage.setItem(`clientdata:${name}:journal:1048600:2`, head + 'j' + '\\u0001j\"' + lone + '\"');
          if (engine === 'localstorage') {
            localStorage.setItem(`clientdata:${name}:rec:notes\\u0001w`, head + 'w\\u0001j\"' + lone + '\"');
-           return Promise.resolve();
-         }
-         return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error);
-           r.onsuccess = () => { const db = r.result; const tx = db.transaction('records', 'readwrite');
-             tx.objectStore('records').put({ p: 'notes', k: 'a' + lone, h: hlc, v: '\"planted\"' });
-             tx.objectStore('records').put({ p: 'notes', k: 'w', h: hlc, v: '\"' + lone + '\"' });
-             tx.oncomplete = () => { db.close(); ok(); }; tx.onerror = () => fail(tx.error); }; });",
+         }",
     );
-    let planted: js_sys::Promise = plant
+    plant
         .call3(
             &JsValue::NULL,
             &name.as_str().into(),
-            &hlc.into(),
+            &hlc.as_str().into(),
             &engine.into(),
         )
-        .unwrap()
-        .unchecked_into();
-    wasm_bindgen_futures::JsFuture::from(planted).await.unwrap();
+        .unwrap();
+    if engine == "indexeddb" {
+        let rows = js_sys::Function::new_with_args(
+            "hlc",
+            "const lone = String.fromCharCode(0xD800);
+             return [{ p: 'notes', k: 'a' + lone, h: hlc, v: '\"planted\"' },
+                     { p: 'notes', k: 'w', h: hlc, v: '\"' + lone + '\"' }];",
+        )
+        .call1(&JsValue::NULL, &hlc.as_str().into())
+        .unwrap();
+        put_raw_rows(&name, &rows).await;
+    }
 
     let b = open(&name, engine).await;
     let kv = plugin(&b, "notes");
@@ -1568,22 +1567,15 @@ async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
 /// Every record row of database `name` in IndexedDB, read raw: the `records` store's rows, then
 /// the rows held in `packs` (where a commit of many records stores them).
 async fn raw_rows(name: &str) -> Array {
-    let f = js_sys::Function::new_with_args(
-        "name",
-        "return new Promise((ok, fail) => { const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
-         r.onsuccess = () => { const db = r.result; const tx = db.transaction(['records', 'packs']); \
-         const rows = tx.objectStore('records').getAll(), packs = tx.objectStore('packs').getAll(); \
-         tx.oncomplete = () => { db.close(); ok([...rows.result, ...packs.result.flatMap((p) => p.rows)]); }; \
-         tx.onabort = () => fail(tx.error); }; })",
-    );
-    let p: js_sys::Promise = f
-        .call1(&JsValue::NULL, &name.into())
-        .unwrap()
-        .unchecked_into();
-    wasm_bindgen_futures::JsFuture::from(p)
-        .await
-        .unwrap()
-        .unchecked_into()
+    raw_idb(
+        name,
+        &JsValue::UNDEFINED,
+        "const tx = db.transaction(['records', 'packs']); \
+         const rows = request(tx.objectStore('records').getAll()), packs = request(tx.objectStore('packs').getAll()); \
+         return [...(await rows), ...(await packs).flatMap((p) => p.rows)];",
+    )
+    .await
+    .unchecked_into()
 }
 
 /// Issue 17: a written value's JSON text is made once in JS and the journal entry and the

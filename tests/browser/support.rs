@@ -135,3 +135,25 @@ pub fn collect_events(cd: &ClientData, name: &str) -> Collected {
         _listener: listener,
     }
 }
+
+/// Runs `body` (JS, the body of an async function) against database `name` opened raw, with
+/// `db` (the connection), `name`, `arg`, and `request(r)` / `complete(tx)` (promises of an
+/// `IDBRequest`'s result and of a transaction's end) in scope; resolves to what it returns and
+/// closes the connection. For tests that read or plant what the store itself never would.
+pub async fn raw_idb(name: &str, arg: &JsValue, body: &str) -> JsValue {
+    let f = js_sys::Function::new_with_args(
+        "name, arg",
+        &format!(
+            "const request = (r) => new Promise((ok, fail) => {{ r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); }}); \
+             const complete = (tx) => new Promise((ok, fail) => {{ tx.oncomplete = () => ok(); tx.onabort = () => fail(tx.error); }}); \
+             return new Promise((ok, fail) => {{ const r = indexedDB.open(name); r.onerror = () => fail(r.error); \
+             r.onsuccess = async () => {{ const db = r.result; try {{ ok(await (async () => {{ {body} }})()); }} \
+             catch (e) {{ fail(e); }} finally {{ db.close(); }} }}; }})"
+        ),
+    );
+    let p: Promise = f
+        .call2(&JsValue::NULL, &name.into(), arg)
+        .unwrap()
+        .unchecked_into();
+    JsFuture::from(p).await.unwrap()
+}
