@@ -49,11 +49,12 @@ pub fn get_item_text(storage: &Storage, key: &str) -> Option<js_sys::JsString> {
     storage.unchecked_ref::<TextStorage>().get_item(key).ok()?
 }
 
-/// Whether item `key`'s stored text is valid UTF-16 (no lone surrogates), so that the `String`
-/// read of it is exact. Missing items count as valid. Only worth asking when that `String`
-/// holds a U+FFFD, which is what a lone surrogate becomes.
-pub fn item_is_exact(storage: &Storage, key: &str) -> bool {
-    get_item_text(storage, key).is_none_or(|text| text.is_valid_utf16())
+/// Whether `read`, item `key`'s stored text as read into a `String`, is exact: a lone surrogate
+/// becomes U+FFFD in that copy, so only a copy holding one is checked against the JS string
+/// (valid UTF-16 or not). Missing items count as exact.
+pub fn item_is_exact(storage: &Storage, key: &str, read: &str) -> bool {
+    !read.contains('\u{FFFD}')
+        || get_item_text(storage, key).is_none_or(|text| text.is_valid_utf16())
 }
 
 /// Every key currently in `storage` that starts with `prefix`.

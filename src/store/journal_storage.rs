@@ -64,9 +64,7 @@ impl Journal {
             // A lone surrogate (only by writing storage directly) reads as U+FFFD, so a key
             // holding one would alias another key: such an entry is corrupt.
             let decoded = match journal::decode(&entry) {
-                Ok(_) if entry.contains('\u{FFFD}') && !item_is_exact(storage, &key) => {
-                    Err(journal::LOSSY)
-                }
+                Ok(_) if !item_is_exact(storage, &key, &entry) => Err(journal::LOSSY),
                 other => other,
             };
             match decoded {

@@ -56,6 +56,15 @@ struct PackCount {
 }
 
 impl PackCount {
+    /// `entries` just counted exactly, nothing running.
+    fn exact(entries: usize) -> Self {
+        PackCount {
+            now: entries,
+            counted: entries,
+            compacting: false,
+        }
+    }
+
     /// Packs at least doubled since they were last counted (and by [`COMPACT_MIN`]): a
     /// compaction, which reads every pack, is then paid for by as many entries written. Stored
     /// entries stay within a few times the live ones plus `2 * COMPACT_MIN`.
@@ -179,11 +188,7 @@ impl IdbEngine {
             }
         }
         loaded.packed = packed;
-        self.packs.set(PackCount {
-            now: packed,
-            counted: packed,
-            compacting: false,
-        });
+        self.packs.set(PackCount::exact(packed));
         if unreadable > 0 {
             loaded.corrupt.push(Quarantined {
                 place: Place::Row(format!("{PACKS} ({unreadable} without rows)")),
@@ -316,11 +321,7 @@ impl IdbEngine {
     /// Rewrites the packs whose live share fell under half (see [`compact`]).
     pub async fn compact(&self) -> StoreResult<()> {
         let left = compact(&self.db).await?;
-        self.packs.set(PackCount {
-            now: left,
-            counted: left,
-            compacting: false,
-        });
+        self.packs.set(PackCount::exact(left));
         Ok(())
     }
 

@@ -83,7 +83,7 @@ impl LsEngine {
                     place: Place::Row(item.clone()),
                     reason,
                 };
-                let exact = !text.contains('\u{FFFD}') || item_is_exact(&self.storage, &item);
+                let exact = item_is_exact(&self.storage, &item, &text);
                 match journal::decode(&text) {
                     Ok(_) if !exact => loaded.corrupt.push(bad(journal::LOSSY.to_string())),
                     Ok(record)
