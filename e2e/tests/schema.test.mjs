@@ -19,32 +19,36 @@ function installIdbHelpers(page) {
      * `name` rebuilt in version 1's layout (records still indexed by_hlc) holding them: the open
      * version 1 connection and the rows.
      */
-    const asVersion1 = async (name) => {
+    const asOldLayout = async (name, version, write) => {
       const { ClientData } = await import("/pkg/index.js");
       const writer = await ClientData.open({ name });
-      writer.plugin("notes").set("draft", { title: "kept" });
-      writer.plugin("notes").set("theme", "dark");
+      write(writer.plugin("notes"));
       await writer.close();
       const current = await request(indexedDB.open(name));
       const rows = await request(current.transaction("records").objectStore("records").getAll());
       current.close();
       await request(indexedDB.deleteDatabase(name));
-      const open1 = indexedDB.open(name, 1);
-      open1.onupgradeneeded = () => {
-        const db = open1.result;
-        db.createObjectStore("records", { keyPath: ["p", "k"] }).createIndex("by_hlc", "h");
+      const opening = indexedDB.open(name, version);
+      opening.onupgradeneeded = () => {
+        const db = opening.result;
+        const records = db.createObjectStore("records", { keyPath: ["p", "k"] });
+        if (version === 1) records.createIndex("by_hlc", "h"); // dropped by version 2
         db.createObjectStore("meta");
         db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
         db.createObjectStore("slots", { keyPath: "slot" });
         db.createObjectStore("epochs");
       };
-      const db = await request(open1);
+      const db = await request(opening);
       const tx = db.transaction("records", "readwrite");
       for (const row of rows) tx.objectStore("records").put(row);
       await done(tx);
       return { db, rows };
     };
-    window.__idb = { request, done, within, asVersion1 };
+    const asVersion1 = (name) => asOldLayout(name, 1, (kv) => {
+      kv.set("draft", { title: "kept" });
+      kv.set("theme", "dark");
+    });
+    window.__idb = { request, done, within, asOldLayout, asVersion1 };
   });
 }
 
@@ -87,29 +91,12 @@ h.scenario(
     await installIdbHelpers(page);
     const out = await page.evaluate(async (name) => {
       const { ClientData } = await import("/pkg/index.js");
-      const { request, done } = window.__idb;
+      const { request, asOldLayout } = window.__idb;
       // Rows as this build writes them, then the database rebuilt in version 2's layout.
-      const writer = await ClientData.open({ name });
-      writer.plugin("notes").set("draft", { title: "kept" });
-      writer.plugin("notes").delete("gone");
-      await writer.close();
-      const current = await request(indexedDB.open(name));
-      const rows = await request(current.transaction("records").objectStore("records").getAll());
-      current.close();
-      await request(indexedDB.deleteDatabase(name));
-      const open2 = indexedDB.open(name, 2);
-      open2.onupgradeneeded = () => {
-        const db = open2.result;
-        db.createObjectStore("records", { keyPath: ["p", "k"] });
-        db.createObjectStore("meta");
-        db.createObjectStore("vectors", { keyPath: ["kind", "plugin"] });
-        db.createObjectStore("slots", { keyPath: "slot" });
-        db.createObjectStore("epochs");
-      };
-      const v2 = await request(open2);
-      const tx = v2.transaction("records", "readwrite");
-      for (const row of rows) tx.objectStore("records").put(row);
-      await done(tx);
+      const { db: v2, rows } = await asOldLayout(name, 2, (kv) => {
+        kv.set("draft", { title: "kept" });
+        kv.delete("gone");
+      });
       const before = { version: v2.version, stores: [...v2.objectStoreNames] };
       v2.close();
 
