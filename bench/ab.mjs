@@ -1,12 +1,15 @@
-// A/B of two builds of the package in ONE page: W1 and W2 (cases.js) alternate between the two
+// A/B of two builds of the package in ONE page: W1, W2 and O (cases.js) alternate between the two
 // builds round by round, and each round's before/after pair is compared, so a loaded machine
 // (whose load swings single run.mjs figures by ±40 %) hits both alike. For a change too small for
 // run.mjs's side-by-side medians to show.
 //
-//   node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds 25] [--engine firefox] [--w1-only]
+//   node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds 25] [--engine firefox]
+//                     [--cases W1,W2,O] (default W1,W2; --w1-only is --cases W1) [--records N]
 //
 // Prints per case the medians, the median of the paired speed-ups (before ms / after ms) and in
-// how many rounds the after build was faster, then every time.
+// how many rounds the after build was faster, then every time. O opens a store of N records
+// (default 10,000 × 1 KiB, written once by the before build) and reads one key; its floor line
+// is plain getAll of that store's records and packs stores in the same rounds.
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { join, extname, dirname, resolve } from "node:path";
@@ -16,10 +19,11 @@ import puppeteer from "puppeteer-core";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-const [before, after] = args.filter((a, i) => !a.startsWith("--") && !["--rounds", "--engine"].includes(args[i - 1]));
-if (!before || !after) throw new Error("usage: node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds N] [--engine chromium|firefox] [--w1-only]");
+const [before, after] = args.filter((a, i) => !a.startsWith("--") && !["--rounds", "--engine", "--cases", "--records"].includes(args[i - 1]));
+if (!before || !after) throw new Error("usage: node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds N] [--engine chromium|firefox] [--cases W1,W2,O] [--records N] [--w1-only]");
 const rounds = Number(option("--rounds", "25"));
 const engine = option("--engine", "chromium");
+const cases = args.includes("--w1-only") ? "W1" : option("--cases", "W1,W2");
 const roots = { before: resolve(before), after: resolve(after) };
 const types = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
 
@@ -38,7 +42,7 @@ const server = createServer(async (req, res) => {
   }
 });
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-const url = `http://127.0.0.1:${server.address().port}/ab.html${args.includes("--w1-only") ? "?w1only" : ""}`;
+const url = `http://127.0.0.1:${server.address().port}/ab.html?cases=${cases}&records=${option("--records", "10000")}`;
 const browser =
   engine === "firefox"
     ? await puppeteer.launch({ browser: "firefox", executablePath: process.env.FIREFOX ?? "/usr/bin/firefox-esr", headless: true, extraPrefsFirefox: { "permissions.default.persistent-storage": 1 } })
@@ -53,15 +57,16 @@ try {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
-  for (const [c, n] of [["W1", 1000], ["W2", 10000]]) {
+  for (const [c, n] of [["W1", 1000], ["W2", 10000], ["O", 1]]) {
+    if (!out[c]) continue;
     const { before: b, after: a } = out[c];
-    if (b.length === 0) continue;
     const ratios = b.map((x, i) => x / a[i]);
     const rate = (ms) => Math.round((n / ms) * 1000).toLocaleString("en");
     console.log(`${c} (${engine}, ${rounds} paired rounds): before median ${median(b).toFixed(1)} ms (${rate(median(b))}/s), after ${median(a).toFixed(1)} ms (${rate(median(a))}/s); median paired speed-up ${median(ratios).toFixed(2)}x, after faster in ${ratios.filter((x) => x > 1).length}/${rounds}`);
     console.log(`  before ms: ${b.map((x) => x.toFixed(1)).join(" ")}`);
     console.log(`  after ms:  ${a.map((x) => x.toFixed(1)).join(" ")}`);
   }
+  if (out.floor) console.log(`O floor, getAll of the store's records and packs (${out.layout}): median ${median(out.floor).toFixed(1)} ms`);
 } finally {
   await browser.close();
   server.close();

@@ -172,6 +172,15 @@ impl Db {
         self.inner.engine.kind()
     }
 
+    /// Pack compactions the IndexedDB engine queued while open (0 for other engines); for tests.
+    #[doc(hidden)]
+    pub fn compactions_queued(&self) -> usize {
+        match &self.inner.engine {
+            super::engine::Engine::IndexedDb(idb) => idb.compactions_queued(),
+            _ => 0,
+        }
+    }
+
     /// Bytes accepted but not yet durable anywhere.
     pub fn pending_bytes(&self) -> usize {
         self.inner.state.borrow().pipeline.pending_bytes

@@ -277,6 +277,7 @@ async fn slot_identity(
                 }),
                 vectors: &[],
                 fence: None,
+                live: 0,
             })?
             .done()
             .await?;

@@ -174,7 +174,7 @@ impl Db {
 /// loop of `set`s ends up in one batch.
 async fn run(db: Db) {
     loop {
-        let (items, records, rows, changed, upto, slot) = {
+        let (items, records, rows, changed, upto, slot, live) = {
             let mut guard = db.inner.state.borrow_mut();
             let st = &mut *guard;
             if st.lifecycle.is_shut_down() {
@@ -199,7 +199,17 @@ async fn run(db: Db) {
                 records.push(record);
             }
             let slot = st.slot_row(&db.inner.info);
-            (items, records, rows, changed, st.pipeline.written, slot)
+            // Queued writes are in the index already.
+            let live = st.records.index().len();
+            (
+                items,
+                records,
+                rows,
+                changed,
+                st.pipeline.written,
+                slot,
+                live,
+            )
         };
         // Always compare inside the transaction: another instance of this database may have
         // committed a newer version of the same key in a transaction ordered before ours (two
@@ -212,6 +222,7 @@ async fn run(db: Db) {
             slot,
             vectors: &[],
             fence: None,
+            live,
         });
         // Other tabs hear of the batch once its transaction exists, so any write they make in
         // response is ordered after it in IndexedDB.

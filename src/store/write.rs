@@ -96,7 +96,7 @@ impl Db {
         entries: Vec<(Key, Option<Encoded>)>,
         fence: Option<&Fence>,
     ) -> StoreResult<()> {
-        let (records, rows, caches, slot, ticket, ready) = {
+        let (records, rows, caches, (slot, live), ticket, ready) = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
             st.check_open()?;
@@ -122,6 +122,7 @@ impl Db {
             let mut records = Vec::with_capacity(entries.len());
             let mut caches = Vec::with_capacity(entries.len());
             let rows = Array::new();
+            let mut live = st.records.index().len();
             for (key, value) in entries {
                 let (value, cache, text) = Encoded::into_parts(value);
                 let current = st
@@ -129,6 +130,7 @@ impl Db {
                     .index()
                     .entry(plugin, key.as_str())
                     .map(|e| e.hlc);
+                live += usize::from(current.is_none());
                 let record = Record {
                     plugin: plugin.clone(),
                     key,
@@ -153,7 +155,7 @@ impl Db {
                 records,
                 rows,
                 caches,
-                st.slot_row(&self.inner.info),
+                (st.slot_row(&self.inner.info), live),
                 ticket,
                 ready,
             )
@@ -166,6 +168,7 @@ impl Db {
             slot,
             vectors: &[],
             fence,
+            live,
         });
         let result = match started {
             Ok(started) => started.done().await,
@@ -195,10 +198,13 @@ impl Db {
     /// record only where it is newer than what is stored, then to the index. Returns the
     /// (plugin, key) pairs that changed. Nothing changes if the transaction fails.
     pub async fn apply_remote(&self, batch: Batch) -> StoreResult<Vec<(PluginId, Key)>> {
-        let slot = {
+        let (slot, live) = {
             let st = self.inner.state.borrow();
             st.check_open()?;
-            st.slot_row(&self.inner.info)
+            let index = st.records.index();
+            let new = |r: &&Record| index.entry(&r.plugin, r.key.as_str()).is_none();
+            let live = index.len() + batch.records.iter().filter(new).count();
+            (st.slot_row(&self.inner.info), live)
         };
         let rows = Db::rows(&batch.records);
         let ticket = self.inner.bus.reserve();
@@ -209,6 +215,7 @@ impl Db {
             slot,
             vectors: &batch.vectors,
             fence: None,
+            live,
         });
         let result = match started {
             Ok(started) => started.done().await,

@@ -464,6 +464,32 @@ async fn packs_superseded_by_later_commits_are_compacted_while_open() {
     again.close().await.unwrap();
 }
 
+/// Packs are compacted only when they hold superseded versions: a first big commit of new
+/// keys (more entries than the doubling trigger alone waits for) queues no compaction, which
+/// would read every pack and rewrite none; writing the same keys twice more does.
+#[wasm_bindgen_test]
+async fn packs_of_live_records_only_are_not_compacted() {
+    let name = fresh_name("pack-compact-fresh");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    let n = 2 * COMPACT_MIN as u32 + PACK_MIN;
+    kv.set_many(entries(n, "1"), JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    assert_eq!(cd.db().compactions_queued(), 0, "{n} live records in packs");
+    for v in ["2", "3"] {
+        kv.set_many(entries(n, v), JsValue::UNDEFINED)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        cd.db().compactions_queued(),
+        1,
+        "two thirds of the entries superseded"
+    );
+    cd.close().await.unwrap();
+}
+
 /// Invariant (5): a key's newest version is only in the journal (the tab died before its
 /// commit); compaction at the next open must keep the packed older version, the only copy in
 /// IndexedDB, even though its pack is otherwise dead and gets rewritten.

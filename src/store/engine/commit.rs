@@ -55,6 +55,10 @@ pub struct Commit<'a> {
     pub vectors: &'a [(VectorKind, Watermarks)],
     /// Write only if this lock epoch is still the newest (checked in the same transaction).
     pub fence: Option<&'a Fence>,
+    /// Records (keys and tombstones) the store holds once this commits: the index's count
+    /// plus the keys `records` add to it. Packs holding far more entries than this hold
+    /// superseded versions (the IndexedDB engine's compaction trigger).
+    pub live: usize,
 }
 
 /// A lock grant a write is made under (`DistributedLock` `{ lockName, epoch }`).
