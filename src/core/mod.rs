@@ -14,6 +14,7 @@ pub mod record;
 pub mod replica;
 pub mod resync;
 pub mod sealed;
+pub mod sorted;
 pub mod watermark;
 
 pub use error::{Error, SealError};

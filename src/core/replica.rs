@@ -21,6 +21,7 @@ use super::protocol::{
     check_page, DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION,
 };
 use super::record::{lww, Record};
+use super::sorted::SortedSet;
 use super::watermark::{VersionVector, Watermarks};
 
 /// Which vector a store keeps (see the module docs).
@@ -119,7 +120,7 @@ fn cut_to_budget(records: &mut Vec<Record>, budget: usize) {
 
 /// The plugins a request addresses: its scope, or everything the store knows plus the pushed.
 fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<PluginId>, S> {
-    let mut plugins: BTreeSet<PluginId> = match &request.plugins {
+    let mut plugins: SortedSet<PluginId> = match &request.plugins {
         Some(p) => p.iter().cloned().collect(),
         None => from_store(store.plugins())?.into_iter().collect(),
     };
@@ -191,7 +192,7 @@ pub fn serve<S: Store>(
             .push
             .iter()
             .map(|r| r.plugin.clone())
-            .collect::<BTreeSet<_>>()
+            .collect::<SortedSet<_>>()
             .into_iter()
             .collect();
         let mut coverage = from_store(store.vectors(VectorKind::Coverage, &pushed))?;
@@ -200,7 +201,7 @@ pub fn serve<S: Store>(
             .iter()
             .filter(|p| coverage.plugin(p).is_empty())
             .count();
-        let writers: BTreeSet<(&PluginId, NodeId)> = request
+        let writers: SortedSet<(&PluginId, NodeId)> = request
             .push
             .iter()
             .map(|r| (&r.plugin, r.hlc.node))
@@ -279,7 +280,7 @@ fn coverage_page<S: Store>(
         .iter()
         .chain(&request.push)
         .map(|r| r.plugin.clone())
-        .collect::<BTreeSet<_>>()
+        .collect::<SortedSet<_>>()
         .into_iter()
         .collect();
     let mut coverage = from_store(store.vectors(VectorKind::Coverage, &proven))?;
@@ -392,7 +393,7 @@ impl Client {
             Some(p) => p
                 .iter()
                 .cloned()
-                .collect::<BTreeSet<_>>()
+                .collect::<SortedSet<_>>()
                 .into_iter()
                 .collect(),
             None => from_store(store.plugins())?,
@@ -453,7 +454,7 @@ impl Client {
             .has_more
             .then(|| reply.records.last().map(|r| r.hlc))
             .flatten();
-        let mut plugins: BTreeSet<PluginId> = reply.coverage.plugins().cloned().collect();
+        let mut plugins: SortedSet<PluginId> = reply.coverage.plugins().cloned().collect();
         plugins.extend(floor.plugins().cloned());
         plugins.extend(reply.records.iter().map(|r| r.plugin.clone()));
         if let Some(scope) = &request.plugins {
