@@ -118,6 +118,11 @@ impl<K, V> SortedMap<K, V> {
         self.0.is_empty()
     }
 
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.0.clear()
+    }
+
     /// The entries in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
         self.0.iter().map(|(k, v)| (k, v))
