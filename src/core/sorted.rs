@@ -296,6 +296,26 @@ impl<'a, T> IntoIterator for &'a SortedSet<T> {
     }
 }
 
+/// A sort key of plain numbers, compared in order (see [`sort_by_numbers`]).
+pub type NumericKey = (u64, u64, u64);
+
+/// Sorts `items` stably by `key`. Every caller shares one instantiation of the standard sort,
+/// on (key, position) pairs: sorting each item type directly would link one copy of the sort
+/// per item type and key closure, several KB each.
+pub fn sort_by_numbers<T>(items: &mut Vec<T>, key: impl Fn(&T) -> NumericKey) {
+    let mut order: Vec<(NumericKey, usize)> = items.iter().map(key).zip(0..).collect();
+    sort_positions(&mut order);
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(order.iter().filter_map(|&(_, at)| slots[at].take()));
+}
+
+/// Never inlined, so the sort stays one copy whoever calls it. Positions are unique, so the
+/// unstable sort keeps equal keys in their original order.
+#[inline(never)]
+fn sort_positions(order: &mut [(NumericKey, usize)]) {
+    order.sort_unstable();
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -341,6 +361,21 @@ mod tests {
         assert_eq!(map.into_iter().collect::<Vec<_>>(), [(1, "b"), (2, "c")]);
         let set: SortedSet<_> = [3, 1, 3, 2].into_iter().collect();
         assert_eq!(set.into_iter().collect::<Vec<_>>(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn sorting_by_numbers_is_the_standard_stable_sort() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for len in [0, 1, 2, 7, 100] {
+            let items: Vec<(u64, u64, &str)> = (0..len)
+                .map(|i| (rng.u64(0..4), rng.u64(0..3), ["a", "b", "c"][i % 3]))
+                .collect();
+            let mut ours = items.clone();
+            sort_by_numbers(&mut ours, |&(a, b, _)| (a, b, 0));
+            let mut std = items;
+            std.sort_by_key(|&(a, b, _)| (a, b));
+            assert_eq!(ours, std);
+        }
     }
 
     #[test]
