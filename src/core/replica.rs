@@ -21,7 +21,7 @@ use super::protocol::{
     check_page, DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION,
 };
 use super::record::{lww, Record};
-use super::sorted::SortedSet;
+use super::sorted::{sort_by, SortedSet};
 use super::watermark::{VersionVector, Watermarks};
 
 /// Which vector a store keeps (see the module docs).
@@ -132,17 +132,24 @@ fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<
 /// The LWW winners of `records` against the store (and each other), and how many of them are of
 /// a (plugin, key) the store does not hold yet.
 fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<(Vec<Record>, usize), S> {
-    let mut best: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
-    for r in records {
-        best.entry((&r.plugin, &r.key))
-            .and_modify(|b| *b = lww(b, r))
-            .or_insert(r);
+    // In (plugin, key) order, one record per key: sorted stably, then each run of one key
+    // folded in arrival order.
+    let mut order: Vec<&Record> = records.iter().collect();
+    sort_by(&mut order, |a, b| {
+        (&a.plugin, &a.key).cmp(&(&b.plugin, &b.key))
+    });
+    let mut best: Vec<&Record> = Vec::with_capacity(order.len());
+    for r in order {
+        match best.last_mut() {
+            Some(b) if b.plugin == r.plugin && b.key == r.key => *b = lww(b, r),
+            _ => best.push(r),
+        }
     }
-    let keys: Vec<(&PluginId, &Key)> = best.keys().copied().collect();
+    let keys: Vec<(&PluginId, &Key)> = best.iter().map(|r| (&r.plugin, &r.key)).collect();
     let stored = from_store(store.versions(&keys))?;
     let mut new_keys = 0;
     let winning = best
-        .into_values()
+        .into_iter()
         .zip(stored)
         .filter(|(r, stored)| r.wins_over(stored.as_ref()))
         .map(|(r, stored)| {

@@ -9,6 +9,7 @@
 //! store's big indexes (100k records, random inserts) stay B-trees.
 
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, Serializer};
@@ -296,24 +297,23 @@ impl<'a, T> IntoIterator for &'a SortedSet<T> {
     }
 }
 
-/// A sort key of plain numbers, compared in order (see [`sort_by_numbers`]).
-pub type NumericKey = (u64, u64, u64);
-
-/// Sorts `items` stably by `key`. Every caller shares one instantiation of the standard sort,
-/// on (key, position) pairs: sorting each item type directly would link one copy of the sort
-/// per item type and key closure, several KB each.
-pub fn sort_by_numbers<T>(items: &mut Vec<T>, key: impl Fn(&T) -> NumericKey) {
-    let mut order: Vec<(NumericKey, usize)> = items.iter().map(key).zip(0..).collect();
-    sort_positions(&mut order);
+/// Sorts `items` stably by `cmp`, through the one shared sort of [`sorted_positions`].
+pub fn sort_by<T>(items: &mut Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) {
+    let order = sorted_positions(items.len(), &|a, b| cmp(&items[a], &items[b]));
     let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    items.extend(order.iter().filter_map(|&(_, at)| slots[at].take()));
+    items.extend(order.iter().filter_map(|&at| slots[at].take()));
 }
 
-/// Never inlined, so the sort stays one copy whoever calls it. Positions are unique, so the
-/// unstable sort keeps equal keys in their original order.
+/// The positions `0..len` in the order `cmp` (comparing two positions) sorts them; equal ones
+/// keep their order. Every caller shares this one instantiation of the standard sort (the
+/// comparison is a `dyn` call): sorting each item type directly would link one copy of the
+/// sort per item type and comparison, several KB each. Never inlined, for the same reason.
 #[inline(never)]
-fn sort_positions(order: &mut [(NumericKey, usize)]) {
-    order.sort_unstable();
+pub fn sorted_positions(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    // Positions are unique, so the unstable sort is stable here.
+    order.sort_unstable_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+    order
 }
 
 #[cfg(test)]
@@ -364,14 +364,14 @@ mod tests {
     }
 
     #[test]
-    fn sorting_by_numbers_is_the_standard_stable_sort() {
+    fn sort_by_is_the_standard_stable_sort() {
         let mut rng = fastrand::Rng::with_seed(3);
         for len in [0, 1, 2, 7, 100] {
             let items: Vec<(u64, u64, &str)> = (0..len)
                 .map(|i| (rng.u64(0..4), rng.u64(0..3), ["a", "b", "c"][i % 3]))
                 .collect();
             let mut ours = items.clone();
-            sort_by_numbers(&mut ours, |&(a, b, _)| (a, b, 0));
+            sort_by(&mut ours, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
             let mut std = items;
             std.sort_by_key(|&(a, b, _)| (a, b));
             assert_eq!(ours, std);

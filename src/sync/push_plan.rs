@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::core::sorted::{sort_by_numbers, NumericKey, SortedSet};
+use crate::core::sorted::{sort_by, SortedSet};
 use crate::core::{Hlc, Key, PluginId, Record};
 use crate::store::index::Index;
 
@@ -78,11 +78,6 @@ pub struct PushPlan {
     pub walk_next: Walk,
 }
 
-/// `hlc` as numbers in the order `Hlc` sorts by (wall clock, counter, node).
-fn hlc_order(hlc: Hlc) -> NumericKey {
-    (hlc.wall_ms, u64::from(hlc.counter), hlc.node.get())
-}
-
 /// Merges the dirty keys and a page of the walk (both in `scope`) into `push`, the core's
 /// planned push (`more_to_push`: the core's own say), and cuts the result at `limit`. A
 /// pull-only round pushes nothing and leaves the walk where it was.
@@ -126,7 +121,7 @@ pub fn plan(
     if !extra.is_empty() {
         let mut seen: SortedSet<Hlc> = push.iter().map(|r| r.hlc).collect();
         push.extend(extra.into_iter().filter(|r| seen.insert(r.hlc)));
-        sort_by_numbers(&mut push, |r| hlc_order(r.hlc));
+        sort_by(&mut push, |a, b| a.hlc.cmp(&b.hlc));
         if push.len() > limit {
             push.truncate(limit);
             more_to_push = true;
@@ -164,23 +159,6 @@ mod tests {
                 node: NodeId::new(1).unwrap(),
             },
             value: Some(Value::Json("1".into())),
-        }
-    }
-
-    #[test]
-    fn hlc_order_sorts_as_hlcs_do() {
-        let mut rng = fastrand::Rng::with_seed(5);
-        let stamps: Vec<Hlc> = (0..200)
-            .map(|_| Hlc {
-                wall_ms: rng.u64(0..3) << 47,
-                counter: rng.u16(..),
-                node: NodeId::new(rng.u64(1..)).unwrap(),
-            })
-            .collect();
-        for a in &stamps {
-            for b in &stamps {
-                assert_eq!(hlc_order(*a).cmp(&hlc_order(*b)), a.cmp(b));
-            }
         }
     }
 
