@@ -2,6 +2,7 @@
 //! wasm-bindgen import may appear below this module; it builds and is tested natively.
 
 pub mod backoff;
+pub mod base64;
 pub mod content;
 pub mod error;
 pub mod gc;
