@@ -6,22 +6,50 @@
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Marks a byte outside the alphabet in [`DECODE`].
+const INVALID: u8 = 0xFF;
+/// Bits set in [`INVALID`] and in no sextet.
+const INVALID_BITS: u8 = 0xC0;
+
+/// Each byte's sextet, or [`INVALID`].
+const DECODE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// `bytes` as padded base64 text.
 pub fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let group = byte(0) << 16 | byte(1) << 8 | byte(2);
-        // A chunk of n bytes fills n + 1 symbols; `=` pads the group to four.
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(group >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    let symbol = |group: u32, shift: u32| ALPHABET[(group >> shift & 63) as usize];
+    let chunks = bytes.chunks_exact(3);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        let group = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+        out.extend_from_slice(&[
+            symbol(group, 18),
+            symbol(group, 12),
+            symbol(group, 6),
+            symbol(group, 0),
+        ]);
     }
-    out
+    // One or two bytes left fill two or three symbols; `=` pads the group to four.
+    if let [first, second @ ..] = rest {
+        let second = second.first().copied();
+        let group = u32::from(*first) << 16 | u32::from(second.unwrap_or(0)) << 8;
+        let third = if second.is_some() {
+            symbol(group, 6)
+        } else {
+            b'='
+        };
+        out.extend_from_slice(&[symbol(group, 18), symbol(group, 12), third, b'=']);
+    }
+    // Only alphabet bytes and `=` were written: this never falls back.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The bytes `text` encodes, or `None` if it is not canonical padded base64.
@@ -31,17 +59,18 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let groups = text.len() / 4;
-    for (n, quad) in text.chunks(4).enumerate() {
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && n + 1 < groups) {
-            return None;
-        }
-        let mut group = 0u32;
-        for &c in &quad[..4 - pad] {
-            group = group << 6 | u32::from(symbol_value(c)?);
-        }
-        group <<= 6 * pad;
+    let (body, last) = text.split_at(text.len().saturating_sub(4));
+    for quad in body.chunks_exact(4) {
+        let group = sextets(quad)?;
+        out.extend_from_slice(&[(group >> 16) as u8, (group >> 8) as u8, group as u8]);
+    }
+    // Only the last group may be padded, with one or two `=`.
+    let pad = last.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return None;
+    }
+    if let Some(symbols) = last.get(..4 - pad) {
+        let group = sextets(symbols)? << (6 * pad);
         let bytes = [(group >> 16) as u8, (group >> 8) as u8, group as u8];
         let (kept, unused) = bytes.split_at(3 - pad);
         // Unused low bits set: another text encodes the same bytes, so this one is refused.
@@ -53,15 +82,16 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn symbol_value(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
+/// The sextets of up to four symbols, packed high to low; `None` if one is not in the alphabet.
+fn sextets(symbols: &[u8]) -> Option<u32> {
+    let mut group = 0u32;
+    let mut seen = 0u8;
+    for &c in symbols {
+        let value = DECODE[usize::from(c)];
+        seen |= value;
+        group = group << 6 | u32::from(value);
     }
+    (seen & INVALID_BITS == 0).then_some(group)
 }
 
 #[cfg(test)]
