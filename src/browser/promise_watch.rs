@@ -6,8 +6,8 @@
 //! A watch entry lives until its promise settles, even when its Rust owner is dropped first, so a
 //! late callback always finds it (or finds it abandoned and does the safe thing).
 
+use crate::core::sorted::SortedMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -43,7 +43,7 @@ struct Watched {
 #[derive(Default)]
 struct Watches {
     next: u32,
-    map: HashMap<u32, Watched>,
+    map: SortedMap<u32, Watched>,
 }
 
 struct Handlers {

@@ -2,7 +2,6 @@
 //! or a [`Deadline`] cancels it, so nothing outlives its owner.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -10,6 +9,8 @@ use std::task::{Context, Poll, Waker};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+
+use crate::core::sorted::SortedMap;
 
 #[wasm_bindgen]
 extern "C" {
@@ -73,7 +74,7 @@ thread_local! {
 
 #[derive(Default)]
 struct Wheel {
-    entries: BTreeMap<(u64, u64), Waker>,
+    entries: SortedMap<(u64, u64), Waker>,
     next_id: u64,
     armed_for: Option<u64>,
     handle: JsValue,
@@ -117,10 +118,11 @@ fn fire() {
         w.armed_for = None;
         let later = w.entries.split_off(&(now + 1, 0));
         let due = std::mem::replace(&mut w.entries, later);
-        if let Some(&(next, _)) = w.entries.keys().next() {
+        let next = w.entries.keys().next().map(|&(due, _)| due);
+        if let Some(next) = next {
             w.arm(next, now);
         }
-        due.into_values().collect()
+        due.into_iter().map(|(_, waker)| waker).collect()
     });
     for waker in due {
         waker.wake();

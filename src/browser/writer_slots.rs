@@ -3,8 +3,6 @@
 //! and clock state make a restarted tab in the same slot continue monotonically. Closing (or the
 //! tab dying) releases the lock, so slots are reused and version vectors stay small.
 
-use std::collections::BTreeSet;
-
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -73,9 +71,9 @@ pub async fn claim(db: &str) -> Result<Option<SlotLease>, JsValue> {
 }
 
 /// Names of every Web Lock currently held in this origin (empty without the API).
-pub async fn held_locks() -> Result<BTreeSet<String>, JsValue> {
+pub async fn held_locks() -> Result<Vec<String>, JsValue> {
     let Some(locks) = lock_manager() else {
-        return Ok(BTreeSet::new());
+        return Ok(Vec::new());
     };
     let held: Array = JsFuture::from(held_lock_names(&locks))
         .await?

@@ -20,10 +20,9 @@
 //!   deletion that was collected while the write was unsynced comes back when it is pushed
 //!   (the simulation counts these).
 
-use std::collections::BTreeMap;
-
 use super::ids::{Key, NodeId, PluginId};
 use super::record::Record;
+use super::sorted::sort_by;
 use super::watermark::Watermarks;
 
 /// The default horizon: 30 days.
@@ -200,25 +199,33 @@ impl ResyncPage<'_> {
     /// The local changes for this page. `local` is every local record (only those in the page's
     /// range are looked at), in any order.
     pub fn step<'l>(&self, local: impl IntoIterator<Item = &'l Record>) -> ResyncStep {
-        let mut mine: BTreeMap<(PluginId, Key), &Record> = BTreeMap::new();
-        for r in local {
-            let id = (r.plugin.clone(), r.key.clone());
-            if self.spans(&id) {
-                mine.insert(id, r);
+        // Sorted by id, the later of two records with one id kept; a row's match is taken out
+        // (set to `None`) once seen, and what is left afterwards the server no longer has.
+        let mut mine: Vec<((PluginId, Key), Option<&Record>)> = local
+            .into_iter()
+            .map(|r| ((r.plugin.clone(), r.key.clone()), Some(r)))
+            .filter(|(id, _)| self.spans(id))
+            .collect();
+        sort_by(&mut mine, |a, b| a.0.cmp(&b.0));
+        mine.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
             }
-        }
+            same
+        });
         let mut upserts = Vec::new();
         for row in self.rows {
             let id = (row.plugin.clone(), row.key.clone());
-            if row.wins_over(mine.get(&id).map(|r| &r.hlc)) {
+            let at = mine.binary_search_by(|(other, _)| other.cmp(&id)).ok();
+            let local = at.and_then(|i| mine[i].1.take());
+            if row.wins_over(local.map(|r| &r.hlc)) {
                 upserts.push(row.clone());
             }
-            mine.remove(&id);
         }
         let removals = mine
             .into_iter()
-            .filter(|(_, r)| self.coverage.covers(r))
-            .map(|(id, _)| id)
+            .filter_map(|(id, r)| r.filter(|r| self.coverage.covers(r)).map(|_| id))
             .collect();
         let cursor = (!self.complete)
             .then(|| self.rows.last().map(|r| (r.plugin.clone(), r.key.clone())))

@@ -2,6 +2,7 @@
 //! wasm-bindgen import may appear below this module; it builds and is tested natively.
 
 pub mod backoff;
+pub mod base64;
 pub mod content;
 pub mod error;
 pub mod gc;
@@ -14,6 +15,7 @@ pub mod record;
 pub mod replica;
 pub mod resync;
 pub mod sealed;
+pub mod sorted;
 pub mod watermark;
 
 pub use error::{Error, SealError};

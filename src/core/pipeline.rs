@@ -13,7 +13,7 @@
 //! dropped, exactly like a lost reply). A failed commit drops it too, so nothing moves past
 //! what committed.
 
-use std::collections::BTreeSet;
+use super::sorted::SortedSet;
 
 use super::hlc::Hlc;
 use super::ids::{Key, PluginId};
@@ -67,9 +67,7 @@ impl<S: Store> Store for After<'_, S> {
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error> {
-        // Inserted one by one: collecting a set sorts, and that sort would be one more copy
-        // of the sorting code in the package.
-        let mut all = BTreeSet::new();
+        let mut all = SortedSet::new();
         for p in self.base.plugins().map_err(AfterError::Store)? {
             all.insert(p);
         }

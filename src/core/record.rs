@@ -1,6 +1,5 @@
 //! Records, values, tombstones and last-write-wins.
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::content::ContentRef;
@@ -70,14 +69,13 @@ mod base64_bytes {
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+        s.serialize_str(&crate::core::base64::encode(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text.as_bytes())
-            .map_err(serde::de::Error::custom)
+        crate::core::base64::decode(&text)
+            .ok_or_else(|| serde::de::Error::custom("invalid base64 (standard alphabet, padded)"))
     }
 }
 

@@ -21,6 +21,7 @@ use super::protocol::{
     check_page, DeviceEpoch, ExchangeRequest, ExchangeResponse, Limits, PROTOCOL_VERSION,
 };
 use super::record::{lww, Record};
+use super::sorted::{sort_by, SortedSet};
 use super::watermark::{VersionVector, Watermarks};
 
 /// Which vector a store keeps (see the module docs).
@@ -119,7 +120,7 @@ fn cut_to_budget(records: &mut Vec<Record>, budget: usize) {
 
 /// The plugins a request addresses: its scope, or everything the store knows plus the pushed.
 fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<PluginId>, S> {
-    let mut plugins: BTreeSet<PluginId> = match &request.plugins {
+    let mut plugins: SortedSet<PluginId> = match &request.plugins {
         Some(p) => p.iter().cloned().collect(),
         None => from_store(store.plugins())?.into_iter().collect(),
     };
@@ -131,17 +132,24 @@ fn scope_plugins<S: Store>(store: &mut S, request: &ExchangeRequest) -> Res<Vec<
 /// The LWW winners of `records` against the store (and each other), and how many of them are of
 /// a (plugin, key) the store does not hold yet.
 fn winners<S: Store>(store: &mut S, records: &[Record]) -> Res<(Vec<Record>, usize), S> {
-    let mut best: BTreeMap<(&PluginId, &Key), &Record> = BTreeMap::new();
-    for r in records {
-        best.entry((&r.plugin, &r.key))
-            .and_modify(|b| *b = lww(b, r))
-            .or_insert(r);
+    // In (plugin, key) order, one record per key: sorted stably, then each run of one key
+    // folded in arrival order.
+    let mut order: Vec<&Record> = records.iter().collect();
+    sort_by(&mut order, |a, b| {
+        (&a.plugin, &a.key).cmp(&(&b.plugin, &b.key))
+    });
+    let mut best: Vec<&Record> = Vec::with_capacity(order.len());
+    for r in order {
+        match best.last_mut() {
+            Some(b) if b.plugin == r.plugin && b.key == r.key => *b = lww(b, r),
+            _ => best.push(r),
+        }
     }
-    let keys: Vec<(&PluginId, &Key)> = best.keys().copied().collect();
+    let keys: Vec<(&PluginId, &Key)> = best.iter().map(|r| (&r.plugin, &r.key)).collect();
     let stored = from_store(store.versions(&keys))?;
     let mut new_keys = 0;
     let winning = best
-        .into_values()
+        .into_iter()
         .zip(stored)
         .filter(|(r, stored)| r.wins_over(stored.as_ref()))
         .map(|(r, stored)| {
@@ -191,7 +199,7 @@ pub fn serve<S: Store>(
             .push
             .iter()
             .map(|r| r.plugin.clone())
-            .collect::<BTreeSet<_>>()
+            .collect::<SortedSet<_>>()
             .into_iter()
             .collect();
         let mut coverage = from_store(store.vectors(VectorKind::Coverage, &pushed))?;
@@ -200,7 +208,7 @@ pub fn serve<S: Store>(
             .iter()
             .filter(|p| coverage.plugin(p).is_empty())
             .count();
-        let writers: BTreeSet<(&PluginId, NodeId)> = request
+        let writers: SortedSet<(&PluginId, NodeId)> = request
             .push
             .iter()
             .map(|r| (&r.plugin, r.hlc.node))
@@ -279,7 +287,7 @@ fn coverage_page<S: Store>(
         .iter()
         .chain(&request.push)
         .map(|r| r.plugin.clone())
-        .collect::<BTreeSet<_>>()
+        .collect::<SortedSet<_>>()
         .into_iter()
         .collect();
     let mut coverage = from_store(store.vectors(VectorKind::Coverage, &proven))?;
@@ -392,7 +400,7 @@ impl Client {
             Some(p) => p
                 .iter()
                 .cloned()
-                .collect::<BTreeSet<_>>()
+                .collect::<SortedSet<_>>()
                 .into_iter()
                 .collect(),
             None => from_store(store.plugins())?,
@@ -453,7 +461,7 @@ impl Client {
             .has_more
             .then(|| reply.records.last().map(|r| r.hlc))
             .flatten();
-        let mut plugins: BTreeSet<PluginId> = reply.coverage.plugins().cloned().collect();
+        let mut plugins: SortedSet<PluginId> = reply.coverage.plugins().cloned().collect();
         plugins.extend(floor.plugins().cloned());
         plugins.extend(reply.records.iter().map(|r| r.plugin.clone()));
         if let Some(scope) = &request.plugins {

@@ -16,7 +16,7 @@
 //!   a ciphertext moved to another key or replayed under another stamp fails to open.
 //! - HLCs and node ids stay clear: the server merges and pages by them.
 
-use std::collections::BTreeMap;
+use super::sorted::{SortedMap, SortedSet};
 
 use super::content::ContentRef;
 use super::error::SealError;
@@ -269,8 +269,8 @@ pub fn parse_envelope(record: &Record) -> Result<Envelope<'_>, SealError> {
 /// (requests) and from opened records (replies). With blinding off both sides are equal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Names {
-    wire: BTreeMap<PluginId, PluginId>,
-    real: BTreeMap<PluginId, PluginId>,
+    wire: SortedMap<PluginId, PluginId>,
+    real: SortedMap<PluginId, PluginId>,
 }
 
 impl Names {
@@ -295,14 +295,12 @@ impl Names {
         let mut all: Vec<&PluginId> = request.plugins.iter().flatten().collect();
         all.extend(request.seen.plugins());
         all.extend(request.push.iter().map(|r| &r.plugin));
-        let mut out: Vec<PluginId> = all
+        let out: SortedSet<PluginId> = all
             .into_iter()
             .filter(|p| !self.wire.contains_key(*p))
             .cloned()
             .collect();
-        out.sort();
-        out.dedup();
-        out
+        out.into_iter().collect()
     }
 
     fn to_wire(&self, real: &PluginId) -> Result<PluginId, SealError> {

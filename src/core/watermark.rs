@@ -2,18 +2,17 @@
 //! effect of every record that node wrote. Kept per plugin (see [`Watermarks`]) so scoped sync
 //! and adding a plugin later are exact.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::hlc::Hlc;
 use super::ids::{NodeId, PluginId};
 use super::record::Record;
+use super::sorted::SortedMap;
 
 /// Per node, the highest HLC covered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct VersionVector(BTreeMap<NodeId, Hlc>);
+pub struct VersionVector(SortedMap<NodeId, Hlc>);
 
 impl VersionVector {
     /// An empty vector (covers nothing).
@@ -29,7 +28,7 @@ impl VersionVector {
     /// Moves `node`'s watermark to `hlc` if that is higher; never moves it down.
     /// The watermark is kept per `node` even if `hlc` carries another node (a page cut).
     pub fn advance(&mut self, node: NodeId, hlc: Hlc) {
-        let entry = self.0.entry(node).or_insert(hlc);
+        let entry = self.0.get_or_insert_with(node, || hlc);
         if hlc > *entry {
             *entry = hlc;
         }
@@ -52,7 +51,7 @@ impl VersionVector {
 
     /// Per-node maximum with `other`.
     pub fn merge(&mut self, other: &VersionVector) {
-        for (&node, &hlc) in &other.0 {
+        for (&node, &hlc) in other.0.iter() {
             self.advance(node, hlc);
         }
     }
@@ -105,7 +104,7 @@ impl FromIterator<(NodeId, Hlc)> for VersionVector {
 /// Version vectors per plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Watermarks(BTreeMap<PluginId, VersionVector>);
+pub struct Watermarks(SortedMap<PluginId, VersionVector>);
 
 impl Watermarks {
     /// No plugin covered.
@@ -120,7 +119,8 @@ impl Watermarks {
 
     /// The vector of `plugin` for in-place changes.
     pub fn plugin_mut(&mut self, plugin: &PluginId) -> &mut VersionVector {
-        self.0.entry(plugin.clone()).or_default()
+        self.0
+            .get_or_insert_with(plugin.clone(), VersionVector::new)
     }
 
     /// Replaces one plugin's vector.
@@ -135,7 +135,7 @@ impl Watermarks {
 
     /// Per-plugin, per-node maximum.
     pub fn merge(&mut self, other: &Watermarks) {
-        for (plugin, vector) in &other.0 {
+        for (plugin, vector) in other.0.iter() {
             self.plugin_mut(plugin).merge(vector);
         }
     }

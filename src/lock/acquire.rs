@@ -270,7 +270,7 @@ impl DistributedLock {
 fn note_epoch(lock: &str, epoch: u64) {
     TAB_EPOCHS.with(|t| {
         let mut t = t.borrow_mut();
-        let slot = t.entry(lock.to_owned()).or_insert(0);
+        let slot = t.get_or_insert_with(lock.to_owned(), || 0);
         *slot = (*slot).max(epoch);
     });
 }
@@ -279,7 +279,7 @@ fn note_epoch(lock: &str, epoch: u64) {
 pub(super) fn note_fence(lock: &str, fence: u64) {
     TAB_FENCES.with(|f| {
         let mut f = f.borrow_mut();
-        let slot = f.entry(lock.to_owned()).or_insert(0);
+        let slot = f.get_or_insert_with(lock.to_owned(), || 0);
         *slot = (*slot).max(fence);
     });
 }

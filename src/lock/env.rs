@@ -2,8 +2,8 @@
 //! (this tab's number, its last epochs and fences, its open databases, its live grants, the
 //! asks it heard).
 
+use crate::core::sorted::SortedMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::Closure;
@@ -20,20 +20,20 @@ thread_local! {
     pub(crate) static PID: u32 = random_pid();
     /// The newest epoch this tab knows of, per lock name (its grants, what it read from
     /// `epochs`, its steals): proposals start above it.
-    pub(crate) static TAB_EPOCHS: RefCell<HashMap<String, u64>> = RefCell::default();
+    pub(crate) static TAB_EPOCHS: RefCell<SortedMap<String, u64>> = RefCell::default();
     /// The newest fence (epoch stored by a steal) this tab knows of, per lock name; absent
     /// until read from `epochs` at the tab's first acquire of the lock.
-    pub(crate) static TAB_FENCES: RefCell<HashMap<String, u64>> = RefCell::default();
+    pub(crate) static TAB_FENCES: RefCell<SortedMap<String, u64>> = RefCell::default();
     /// Open connections per database name, shared by every lock of this tab.
-    pub(crate) static DATABASES: RefCell<HashMap<String, IdbDatabase>> = RefCell::default();
+    pub(crate) static DATABASES: RefCell<SortedMap<String, IdbDatabase>> = RefCell::default();
     /// The live grant of each lock held in this tab (its lease, kept in memory: other locks
     /// of this tab read it here; other tabs only once it is published).
-    pub(crate) static HELD_HERE: RefCell<HashMap<String, Rc<LiveGrant>>> = RefCell::default();
+    pub(crate) static HELD_HERE: RefCell<SortedMap<String, Rc<LiveGrant>>> = RefCell::default();
     /// When an ask about each lock was last heard or made here: a grant made within the ttl
     /// of one publishes its lease at once (the waiter is still there).
-    pub(crate) static ASKED: RefCell<HashMap<String, u64>> = RefCell::default();
+    pub(crate) static ASKED: RefCell<SortedMap<String, u64>> = RefCell::default();
     /// Leases when there is no localStorage (workers): visible to this context only.
-    static MEMORY_LEASES: RefCell<HashMap<String, String>> = RefCell::default();
+    static MEMORY_LEASES: RefCell<SortedMap<String, String>> = RefCell::default();
 }
 
 fn random_pid() -> u32 {
@@ -222,7 +222,7 @@ struct Channel {
 }
 
 thread_local! {
-    static CHANNELS: RefCell<HashMap<String, Option<Rc<Channel>>>> = RefCell::default();
+    static CHANNELS: RefCell<SortedMap<String, Option<Rc<Channel>>>> = RefCell::default();
 }
 
 /// Joins the lock channel `name` (once per tab): from then on asks reach this tab's holders.

@@ -12,7 +12,6 @@
 //! lines: the handle's reads and lifecycle, plus this map of the parts.)
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
@@ -29,6 +28,7 @@ use super::records::Records;
 use crate::browser::events::Emitter;
 use crate::browser::storage_manager::StorageInfo;
 use crate::browser::writer_slots::SlotLease;
+use crate::core::sorted::SortedMap;
 use crate::core::{DeviceSecret, HlcClock, Key, NodeId, PluginId, Value};
 
 /// What `metadata()` reports that does not change after open.
@@ -63,7 +63,7 @@ pub(crate) struct State {
     /// Writes on their way to the engine.
     pub pipeline: Pipeline,
     /// Per-plugin byte quotas.
-    pub quotas: BTreeMap<PluginId, usize>,
+    pub quotas: SortedMap<PluginId, usize>,
     /// Open, closing or closed.
     pub lifecycle: Lifecycle,
 }

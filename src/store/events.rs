@@ -3,7 +3,6 @@
 //! payloads (`{ plugin, keys, fromThisInstance }`, one per plugin), and the hook automatic
 //! sync sets to hear of every local change.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::Array;
@@ -11,16 +10,16 @@ use wasm_bindgen::JsValue;
 
 use super::db::Db;
 use crate::browser::interop::Obj;
+use crate::core::sorted::SortedMap;
 use crate::core::{Key, PluginId};
 
 /// The `local-change-recorded` (or `remote-update-available`) payloads for `changed`
 /// (plugin, key) pairs, one per plugin.
 pub fn change_events(changed: &[(PluginId, Key)], from_this_instance: bool) -> Vec<JsValue> {
-    let mut by_plugin: BTreeMap<&PluginId, Array> = BTreeMap::new();
+    let mut by_plugin: SortedMap<&PluginId, Array> = SortedMap::new();
     for (plugin, key) in changed {
         by_plugin
-            .entry(plugin)
-            .or_default()
+            .get_or_insert_with(plugin, Array::new)
             .push(&JsValue::from_str(key.as_str()));
     }
     by_plugin

@@ -11,6 +11,7 @@ use std::ops::Bound;
 
 use super::quota::record_cost;
 use crate::core::replica::{Batch, Store, VectorKind};
+use crate::core::sorted::{SortedMap, SortedSet};
 use crate::core::{Hlc, Key, PluginId, Record, Value, VersionVector, Watermarks};
 
 /// One (plugin, key)'s current version.
@@ -31,9 +32,9 @@ struct Namespace {
 /// All records of one database, LWW-resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    plugins: BTreeMap<PluginId, Namespace>,
+    plugins: SortedMap<PluginId, Namespace>,
     by_hlc: BTreeSet<(Hlc, PluginId, Key)>,
-    vectors: BTreeMap<(VectorKind, PluginId), VersionVector>,
+    vectors: SortedMap<(VectorKind, PluginId), VersionVector>,
 }
 
 impl Index {
@@ -45,7 +46,9 @@ impl Index {
     /// Applies `record` under last-write-wins: it replaces the current version only if its HLC
     /// is greater. Returns whether it did (replaying a record is a no-op returning `false`).
     pub fn apply(&mut self, record: Record) -> bool {
-        let ns = self.plugins.entry(record.plugin.clone()).or_default();
+        let ns = self
+            .plugins
+            .get_or_insert_with(record.plugin.clone(), Namespace::default);
         let current = ns.entries.get(record.key.as_str());
         if !record.replaces(current.map(|e| (&e.hlc, e.value.as_ref()))) {
             return false;
@@ -225,7 +228,7 @@ impl Store for Index {
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginId>, Self::Error> {
-        let mut all: BTreeSet<PluginId> = self.plugins.keys().cloned().collect();
+        let mut all: SortedSet<PluginId> = self.plugins.keys().cloned().collect();
         all.extend(self.vectors.keys().map(|(_, p)| p.clone()));
         Ok(all.into_iter().collect())
     }
@@ -250,7 +253,7 @@ impl Store for Index {
         floor: &Watermarks,
         limit: usize,
     ) -> Result<Vec<Record>, Self::Error> {
-        let scope: BTreeSet<&PluginId> = plugins.iter().collect();
+        let scope: SortedSet<&PluginId> = plugins.iter().collect();
         Ok(self
             .by_hlc
             .iter()

@@ -11,8 +11,7 @@
 //! bytes, `d` = tombstone. Plugin ids and keys cannot contain control characters, so `\x01`
 //! separates them unambiguously.
 
-use base64::Engine as _;
-
+use crate::core::base64;
 use crate::core::content::ContentRef;
 use crate::core::{Hlc, Key, PluginId, Record, Value};
 
@@ -33,9 +32,7 @@ pub fn encode(record: &Record) -> String {
     let payload = match &record.value {
         None => std::borrow::Cow::Borrowed(""),
         Some(Value::Json(text)) => std::borrow::Cow::Borrowed(text.as_str()),
-        Some(Value::Bytes(bytes)) => {
-            std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes))
-        }
+        Some(Value::Bytes(bytes)) => std::borrow::Cow::Owned(base64::encode(bytes)),
         // A value not hydrated yet (localStorage engine rows; never a local write).
         Some(Value::Ref(r)) => std::borrow::Cow::Owned(r.encode()),
     };
@@ -93,9 +90,7 @@ pub fn decode(entry: &str) -> Result<Record, Corrupt> {
         'j' if !payload.is_empty() => Some(Value::Json(payload.to_owned())),
         'j' => return Err(Corrupt("empty JSON text")),
         'b' => Some(Value::Bytes(
-            base64::engine::general_purpose::STANDARD
-                .decode(payload)
-                .map_err(|_| Corrupt("invalid base64"))?,
+            base64::decode(payload).ok_or(Corrupt("invalid base64"))?,
         )),
         'r' => Some(Value::Ref(
             ContentRef::decode(payload).ok_or(Corrupt("invalid content reference"))?,

@@ -9,6 +9,7 @@ use super::error::StoreResult;
 use super::journal::{self, Budget};
 pub use super::journal::{Appended, Found};
 use crate::browser::web_storage::{get_item_text, item_is_exact, keys_with_prefix, set_item_text};
+use crate::core::sorted::sort_by;
 use crate::core::{Record, Value};
 
 /// A journal entry that does not decode.
@@ -87,7 +88,7 @@ impl Journal {
                 }),
             }
         }
-        found.sort_by_key(|f| (f.slot, f.seq));
+        sort_by(&mut found, |a, b| (a.slot, a.seq).cmp(&(b.slot, b.seq)));
         (found, corrupt)
     }
 

@@ -4,8 +4,6 @@
 //! pure `replay::plan`); assemble the store (which joins the cross-tab channel); commit what
 //! was replayed.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use wasm_bindgen::JsValue;
 
 use super::codec::js_failure;
@@ -28,6 +26,7 @@ use crate::browser::storage_manager::{storage_info, StorageInfo};
 use crate::browser::web_storage::local_storage;
 use crate::browser::writer_slots::{self, SlotLease, MAX_SLOTS};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
+use crate::core::sorted::SortedMap;
 use crate::core::{ClockState, DeviceSecret, HlcClock, NodeId, PluginId};
 
 /// Journal slot numbers from here up belong to instances without a Web Lock (no Web Locks API,
@@ -45,7 +44,7 @@ pub struct OpenOptions {
     /// Which engine to use.
     pub engine: Choice,
     /// Per-plugin byte quotas.
-    pub quotas: BTreeMap<PluginId, usize>,
+    pub quotas: SortedMap<PluginId, usize>,
     /// The localStorage journal's byte budget.
     pub journal_budget: usize,
     /// Ask the browser for persistent storage.
@@ -60,7 +59,7 @@ impl OpenOptions {
         OpenOptions {
             name: name.into(),
             engine: Choice::Auto,
-            quotas: BTreeMap::new(),
+            quotas: SortedMap::new(),
             journal_budget: DEFAULT_BUDGET_BYTES,
             persist: true,
             max_drift_ms: DEFAULT_MAX_DRIFT_MS,
@@ -204,7 +203,7 @@ fn lockless_slot() -> StoreResult<u32> {
 /// journals belong to live instances).
 struct Claimed {
     lease: Option<SlotLease>,
-    held: BTreeSet<String>,
+    held: Vec<String>,
 }
 
 /// Reads the rows, claims a writer slot (then sees which slots others hold) and asks for the
@@ -220,13 +219,13 @@ async fn load_claim_estimate(
         if !persistent {
             return Ok(Claimed {
                 lease: None,
-                held: BTreeSet::new(),
+                held: Vec::new(),
             });
         }
         let lease = writer_slots::claim(name).await?;
         let held = match lease {
             Some(_) => writer_slots::held_locks().await?,
-            None => BTreeSet::new(),
+            None => Vec::new(),
         };
         Ok(Claimed { lease, held })
     };

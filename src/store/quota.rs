@@ -8,9 +8,8 @@
 //! reported over quota ([`over_quota`]: `metadata().overQuota`, an `over-quota` event). Local
 //! growth stays refused ([`check`]) until deletes bring it back under.
 
-use std::collections::BTreeMap;
-
 use super::error::{StoreError, StoreResult};
+use crate::core::sorted::SortedMap;
 use crate::core::{Key, PluginId, Value};
 
 /// Bytes one live record counts against its plugin's quota.
@@ -53,7 +52,7 @@ pub struct OverQuota {
 
 /// Which of `plugins` are over their quota in `quotas`, given their usage.
 pub fn over_quota<'a>(
-    quotas: &BTreeMap<PluginId, usize>,
+    quotas: &SortedMap<PluginId, usize>,
     usage: impl Fn(&PluginId) -> usize,
     plugins: impl IntoIterator<Item = &'a PluginId>,
 ) -> Vec<OverQuota> {
@@ -115,7 +114,7 @@ mod tests {
             PluginId::new("b").unwrap(),
             PluginId::new("c").unwrap(),
         );
-        let quotas = BTreeMap::from([(a.clone(), 100), (b.clone(), 100)]);
+        let quotas = SortedMap::from_iter([(a.clone(), 100), (b.clone(), 100)]);
         let usage = |id: &PluginId| match id.as_str() {
             "p" => 101,
             "b" => 100,

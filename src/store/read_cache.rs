@@ -11,24 +11,25 @@
 //! first `PluginStore` (`ClientData.plugin`), so writes through it fill the map from the start;
 //! the wasm `get` answers from it too, before parsing.
 
-use std::collections::BTreeMap;
-
 use js_sys::Map;
 use wasm_bindgen::JsValue;
 
 use super::codec::is_shareable;
+use crate::core::sorted::SortedMap;
 use crate::core::{Key, PluginId};
 
 /// The per-plugin maps (see the module docs).
 #[derive(Debug, Default)]
 pub struct ReadCache {
-    maps: BTreeMap<PluginId, Map>,
+    maps: SortedMap<PluginId, Map>,
 }
 
 impl ReadCache {
     /// `plugin`'s map, created empty on first use.
     pub fn map(&mut self, plugin: &PluginId) -> Map {
-        self.maps.entry(plugin.clone()).or_default().clone()
+        self.maps
+            .get_or_insert_with(plugin.clone(), Map::new)
+            .clone()
     }
 
     /// The cached value of (plugin, key), if any (the wasm `get` path checks before parsing).
@@ -56,7 +57,7 @@ impl ReadCache {
 
     /// Empties every map and forgets them (the store closed).
     pub fn clear(&mut self) {
-        for map in std::mem::take(&mut self.maps).into_values() {
+        for (_, map) in std::mem::take(&mut self.maps) {
             map.clear();
         }
     }

@@ -4,8 +4,6 @@
 //! transaction is durable; a sync round's batch commits here too. A write that fails a check
 //! changes nothing.
 
-use std::collections::BTreeMap;
-
 use js_sys::Array;
 use wasm_bindgen::JsValue;
 
@@ -21,6 +19,7 @@ use crate::browser::clock::JsClock;
 use crate::browser::interop::{number, Obj};
 use crate::core::content::MAX_CONTENT_BYTES;
 use crate::core::replica::Batch;
+use crate::core::sorted::sorted_positions;
 use crate::core::{Key, PluginId, Record};
 
 impl Db {
@@ -102,20 +101,28 @@ impl Db {
             st.check_open()?;
             let quota = st.quotas.get(plugin).copied();
             let mut used = st.records.index().usage(plugin);
-            let mut costs: BTreeMap<&Key, usize> = BTreeMap::new();
-            for (key, value) in &entries {
+            // An entry replaces the one before it with the same key, or else the stored
+            // record: `before[i]` is that earlier entry (positions sorted by key, stably).
+            let order = sorted_positions(entries.len(), &|a, b| entries[a].0.cmp(&entries[b].0));
+            let mut before = vec![None; entries.len()];
+            for pair in order.windows(2) {
+                if entries[pair[0]].0 == entries[pair[1]].0 {
+                    before[pair[1]] = Some(pair[0]);
+                }
+            }
+            let mut costs: Vec<usize> = Vec::with_capacity(entries.len());
+            for ((key, value), before) in entries.iter().zip(before) {
                 let value = value.as_ref().map(|e| &e.value);
                 if let Some(v) = value {
                     v.check_size(MAX_CONTENT_BYTES)?;
                 }
-                let old = costs
-                    .get(key)
-                    .copied()
+                let old = before
+                    .and_then(|earlier| costs.get(earlier).copied())
                     .unwrap_or_else(|| st.records.index().cost(plugin, key));
                 let new = record_cost(key, value);
                 quota::check(plugin, quota, used, old, new)?;
                 used = used - old + new;
-                costs.insert(key, new);
+                costs.push(new);
             }
             let now = JsClock.try_now_ms()?;
             let mut clock = st.clock.clone();

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::core::sorted::{sort_by, SortedSet};
 use crate::core::{Hlc, Key, PluginId, Record};
 use crate::store::index::Index;
 
@@ -118,9 +119,9 @@ pub fn plan(
     }
     let extra_max = extra.iter().map(|r| r.hlc).max();
     if !extra.is_empty() {
-        let mut seen: BTreeSet<Hlc> = push.iter().map(|r| r.hlc).collect();
+        let mut seen: SortedSet<Hlc> = push.iter().map(|r| r.hlc).collect();
         push.extend(extra.into_iter().filter(|r| seen.insert(r.hlc)));
-        push.sort_by_key(|r| r.hlc);
+        sort_by(&mut push, |a, b| a.hlc.cmp(&b.hlc));
         if push.len() > limit {
             push.truncate(limit);
             more_to_push = true;

@@ -13,13 +13,13 @@
 //! holds only the old key gets `encryption_key_unknown` for them.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
 use super::error::SyncError;
 use crate::browser::sealed::Ring;
 use crate::browser::web_storage::local_storage;
 use crate::core::replica::{Store, VectorKind};
 use crate::core::sealed::{self, Names};
+use crate::core::sorted::{SortedMap, SortedSet};
 use crate::core::{ExchangeRequest, ExchangeResponse, PluginId};
 use crate::store::codec::Encoded;
 use crate::store::db::Db;
@@ -73,10 +73,12 @@ impl Sealer {
             }
             return Ok(false);
         }
-        let mut by_plugin: BTreeMap<PluginId, Vec<_>> = BTreeMap::new();
+        let mut by_plugin: SortedMap<PluginId, Vec<_>> = SortedMap::new();
         for r in db.with_index(|i| i.records_in_hlc_order().collect::<Vec<_>>()) {
             let value = r.value.map(Encoded::plain);
-            by_plugin.entry(r.plugin).or_default().push((r.key, value));
+            by_plugin
+                .get_or_insert_with(r.plugin, Vec::new)
+                .push((r.key, value));
         }
         for (plugin, entries) in by_plugin {
             db.set_many(&plugin, entries, None).await?;
@@ -167,11 +169,11 @@ impl Sealer {
         let mut names = self.names.borrow_mut();
         let mut plain = sealed::plain_reply(reply, &mut names, opened)?;
         if let Some(next) = &reply.coverage_next {
-            let mut known: Vec<PluginId> = request.plugins.iter().flatten().cloned().collect();
+            let mut known: SortedSet<PluginId> =
+                request.plugins.iter().flatten().cloned().collect();
             known.extend(request.seen.plugins().cloned());
             known.extend(plain.records.iter().map(|r| r.plugin.clone()));
-            known.sort();
-            known.dedup();
+            let known: Vec<PluginId> = known.into_iter().collect();
             let peer =
                 db.with_index(
                     |index| match index.vectors(VectorKind::PeerCoverage, &known) {
