@@ -464,6 +464,37 @@ mod tests {
         }
     }
 
+    /// A request within the 8 MiB body cap can list 600,000 plugins in `seen` (`"p1":{}`);
+    /// the server reads it before any check. In reverse order, inserting them one by one into
+    /// the sorted map moved O(n²) entries (200,000 took 13 s here, 600,000 about two minutes
+    /// of CPU per request); they are sorted once, seconds even in a debug build. The thread
+    /// gets a minute.
+    #[test]
+    fn a_request_with_many_watermarks_in_reverse_order_is_read_in_one_sort() {
+        let n = 600_000;
+        let seen = (0..n)
+            .rev()
+            .map(|i| format!(r#""p{i}":{{}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(seen.len() < Limits::default().max_body_bytes);
+        // Spliced as text: a JSON value's map would put the plugins back in order.
+        let empty = serde_json::to_string(&request()).unwrap();
+        assert!(empty.contains(r#""seen":{}"#));
+        let text = empty.replace(r#""seen":{}"#, &format!(r#""seen":{{{seen}}}"#));
+        let (done, read) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(
+                serde_json::from_str::<ExchangeRequest>(&text).map(|r| r.seen.plugins().count()),
+            );
+        });
+        let plugins = read
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("read within a minute")
+            .unwrap();
+        assert_eq!(plugins, n);
+    }
+
     #[test]
     fn a_page_must_answer_its_request_version_and_stay_within_its_limit() {
         let v = PROTOCOL_VERSION;

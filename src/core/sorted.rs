@@ -154,11 +154,25 @@ impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
     }
 }
 
+/// One sort for the whole batch, not an insert per pair: inserting pairs that come in reverse
+/// order moves O(n²) entries, and these maps are read from peers (a request's or a reply's
+/// watermarks, thousands of plugins from a hostile one).
 impl<K: Ord, V> Extend<(K, V)> for SortedMap<K, V> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k, v);
+        let before = self.0.len();
+        self.0.extend(iter);
+        if self.0.len() == before {
+            return;
         }
+        // Stable, so of equal keys the later pair sits last; it replaces the earlier.
+        sort_by(&mut self.0, |a, b| a.0.cmp(&b.0));
+        self.0.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
     }
 }
 
@@ -187,11 +201,11 @@ impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for S
                 f.write_str("a map")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let mut map = SortedMap::new();
-                while let Some((k, v)) = access.next_entry()? {
-                    map.insert(k, v);
+                let mut pairs = Vec::with_capacity(access.size_hint().unwrap_or(0).min(4096));
+                while let Some(pair) = access.next_entry()? {
+                    pairs.push(pair);
                 }
-                Ok(map)
+                Ok(pairs.into_iter().collect())
             }
         }
         deserializer.deserialize_map(Pairs(std::marker::PhantomData))
@@ -273,10 +287,14 @@ impl<T: Ord> FromIterator<T> for SortedSet<T> {
     }
 }
 
+/// One sort for the whole batch (see `SortedMap`'s `Extend`).
 impl<T: Ord> Extend<T> for SortedSet<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        for v in iter {
-            self.insert(v);
+        let before = self.0.len();
+        self.0.extend(iter);
+        if self.0.len() > before {
+            sort_by(&mut self.0, T::cmp);
+            self.0.dedup();
         }
     }
 }
@@ -376,6 +394,28 @@ mod tests {
             std.sort_by_key(|&(a, b, _)| (a, b));
             assert_eq!(ours, std);
         }
+    }
+
+    /// Pairs in reverse order (a hostile peer's watermarks) are sorted once, not inserted one
+    /// by one: 200,000 of them took O(n²) entry moves, minutes in a debug build.
+    #[test]
+    fn many_pairs_in_reverse_order_collect_and_deserialise_in_one_sort() {
+        let n = 200_000u32;
+        let map: SortedMap<u32, u32> = (0..n).rev().map(|k| (k, k)).collect();
+        assert!(map.keys().copied().eq(0..n));
+        let text = format!(
+            "{{{}}}",
+            (0..n)
+                .rev()
+                .map(|k| format!("\"{k:07}\":{k}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let back: SortedMap<String, u32> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.len(), n as usize);
+        assert!(back.values().copied().eq(0..n));
+        let set: SortedSet<u32> = (0..n).rev().chain(0..n).collect();
+        assert!(set.iter().copied().eq(0..n));
     }
 
     #[test]
