@@ -18,11 +18,58 @@ impl std::fmt::Display for JsonSyntaxError {
     }
 }
 
+/// Appends `s` as a JSON string literal, escaped as serde_json escapes it (so hand-written
+/// wire text is byte for byte what the server's serde_json would write).
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Copy the run of plain bytes before this one at once: values are mostly plain.
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
+
 /// Checks that `text` is exactly one JSON value, optionally surrounded by whitespace.
 pub fn check_json(text: &str) -> Result<(), JsonSyntaxError> {
     let mut p = Parser {
         bytes: text.as_bytes(),
-        at: 0,
+        at: value_end(text, 0)?,
+    };
+    p.skip_ws();
+    match p.peek() {
+        None => Ok(()),
+        Some(_) => Err(p.error("trailing characters after the value")),
+    }
+}
+
+/// Where the one JSON value starting at byte `at` (after optional whitespace) ends: what a
+/// reader skips an ignored member's value with.
+pub(crate) fn value_end(text: &str, at: usize) -> Result<usize, JsonSyntaxError> {
+    let mut p = Parser {
+        bytes: text.as_bytes(),
+        at,
     };
     // Open containers: `true` for an object, `false` for an array.
     let mut open: Vec<bool> = Vec::new();
@@ -59,13 +106,10 @@ pub fn check_json(text: &str) -> Result<(), JsonSyntaxError> {
         }
         // A value is complete: close containers until one continues with a comma.
         loop {
-            p.skip_ws();
             let Some(&is_object) = open.last() else {
-                return match p.peek() {
-                    None => Ok(()),
-                    Some(_) => Err(p.error("trailing characters after the value")),
-                };
+                return Ok(p.at);
             };
+            p.skip_ws();
             let close = if is_object { b'}' } else { b']' };
             if p.eat(b',') {
                 if is_object {

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod hlc;
 pub mod ids;
 pub mod json;
+pub mod json_reader;
 pub mod pipeline;
 pub mod protocol;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod replica;
 pub mod resync;
 pub mod sealed;
 pub mod watermark;
+pub mod wire;
 
 pub use error::{Error, SealError};
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};
