@@ -46,8 +46,10 @@ pub fn integer(value: &JsValue, name: &str, max: f64) -> StoreResult<Option<usiz
         Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max => {
             Ok(Some(n as usize))
         }
+        // `max` as an integer: formatting an f64 would link float formatting (issue 17, size).
         _ => Err(invalid(format!(
-            "{name} must be an integer from 0 to {max}"
+            "{name} must be an integer from 0 to {}",
+            max as u64
         ))),
     }
 }
