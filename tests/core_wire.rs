@@ -371,7 +371,7 @@ fn hostile_replies_are_accepted_exactly_when_serde_json_accepts_them() {
 fn serde_quirks_the_hand_reader_refuses_on_purpose() {
     let sha = "ab".repeat(32);
     for text in [
-        format!(r#"[2,[],{{}},false]"#),
+        "[2,[],{},false]".to_string(),
         reply_with_record(&format!(r#"["a","k","{HLC}"]"#)),
         reply_with_record(&format!(
             r#"{{"plugin":"a","key":"k","hlc":"{HLC}","value":{{"ref":{{"kind":{{"json":null}},"size":1,"sha256":"{sha}"}}}}}}"#

@@ -199,7 +199,7 @@ impl ExchangeResponse {
                 4 => reply.coverage_next = optional(r, PluginId::new)?,
                 5 => reply.collected = watermarks(r)?,
                 6 => reply.full_resync = r.bool()?,
-                _ => reply.replaced_store_epoch = optional(r, |s| Ok(s))?,
+                _ => reply.replaced_store_epoch = optional(r, Ok)?,
             }
             Ok(())
         })?;
@@ -280,8 +280,8 @@ fn record(r: &mut Reader) -> Read<Record> {
     let (mut plugin, mut key, mut hlc, mut value) = (None, None, None, None);
     r.fields(FIELDS, &mut |r, i| {
         match i {
-            0 => plugin = Some(checked(r, |s| PluginId::new(s))?),
-            1 => key = Some(checked(r, |s| Key::new(s))?),
+            0 => plugin = Some(checked(r, PluginId::new)?),
+            1 => key = Some(checked(r, Key::new)?),
             2 => hlc = Some(checked(r, |s| Hlc::parse(&s))?),
             _ => value = if r.null()? { None } else { Some(value_of(r)?) },
         }
@@ -363,8 +363,8 @@ fn cursor(r: &mut Reader) -> Read<Cursor> {
     let (mut plugin, mut key) = (None, None);
     r.fields(FIELDS, &mut |r, i| {
         match i {
-            0 => plugin = Some(checked(r, |s| PluginId::new(s))?),
-            _ => key = Some(checked(r, |s| Key::new(s))?),
+            0 => plugin = Some(checked(r, PluginId::new)?),
+            _ => key = Some(checked(r, Key::new)?),
         }
         Ok(())
     })?;
