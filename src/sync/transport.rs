@@ -19,8 +19,8 @@ use crate::browser::timer::sleep;
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
-    /// Body text, left a JS string: a 1 MB page is parsed by `JSON.parse` without first being
-    /// copied into wasm memory and back.
+    /// Body text, left a JS string until a reader copies it into wasm once (a reply or page:
+    /// `core::wire` reads it there; an error body: `JSON.parse`).
     pub text: JsValue,
     /// The answer's `Retry-After` in milliseconds, if any.
     pub retry_after_ms: Option<u64>,
