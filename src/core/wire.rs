@@ -305,7 +305,7 @@ fn value_of(r: &mut Reader) -> Read<Value> {
         if value.is_some() {
             return Err(r.error("a value has exactly one member"));
         }
-        value = Some(match &*kind {
+        value = Some(match kind {
             "json" => Value::Json(r.string()?.into_owned()),
             "bytes" => {
                 let at = r.error("");
@@ -379,14 +379,14 @@ fn watermarks(r: &mut Reader) -> Read<Watermarks> {
     let mut out = Watermarks::new();
     r.object(&mut |r, plugin| {
         let at = r.error("");
-        let plugin = PluginId::new(plugin).map_err(|e| ReadError {
+        let plugin = PluginId::new(plugin.to_owned()).map_err(|e| ReadError {
             reason: format!("[{}] {e}", e.code()),
             ..at
         })?;
         let mut vector = VersionVector::new();
         r.object(&mut |r, node| {
             let at = r.error("");
-            let node = NodeId::parse(&node).map_err(|e| ReadError {
+            let node = NodeId::parse(node).map_err(|e| ReadError {
                 reason: format!("[{}] {e}", e.code()),
                 ..at
             })?;
