@@ -8,7 +8,6 @@
 //! Stricter than serde_json, on purpose (a JSON array in place of a struct's object, and
 //! `{"json":null}` for a content kind, are serde quirks no peer writes): both are refused.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -196,10 +195,10 @@ impl ExchangeResponse {
                 1 => reply.records = records(r)?,
                 2 => reply.coverage = watermarks(r)?,
                 3 => reply.has_more = r.bool()?,
-                4 => reply.coverage_next = optional(r, PluginId::new)?,
+                4 => reply.coverage_next = optional(r, plugin_id)?,
                 5 => reply.collected = watermarks(r)?,
                 6 => reply.full_resync = r.bool()?,
-                _ => reply.replaced_store_epoch = optional(r, Ok)?,
+                _ => reply.replaced_store_epoch = optional(r, |s| Ok(s.to_owned()))?,
             }
             Ok(())
         })?;
@@ -237,29 +236,37 @@ impl ResyncResponse {
     }
 }
 
-/// A string checked by one of the types' own constructors; its error keeps the typed code in
-/// the message (`[invalid_hlc] ...`), as the serde impls tag it.
-fn checked<'a, T>(
-    r: &mut Reader<'a>,
-    make: impl FnOnce(Cow<'a, str>) -> Result<T, Error>,
-) -> Read<T> {
+/// A string checked by one of the types' own constructors (a plain `fn`: one copy of this per
+/// type, not per call site).
+fn checked<T>(r: &mut Reader, make: fn(&str) -> Result<T, Error>) -> Read<T> {
     let at = r.error("");
     let text = r.string()?;
-    make(text).map_err(|e| ReadError {
+    make(&text).map_err(|e| tagged(at, e))
+}
+
+/// A constructor's error at `at`, keeping the typed code in the message (`[invalid_hlc] ...`),
+/// as the serde impls tag it.
+fn tagged(at: ReadError, e: Error) -> ReadError {
+    ReadError {
         reason: format!("[{}] {e}", e.code()),
         ..at
-    })
+    }
 }
 
 /// An `Option` member: `null` is `None`.
-fn optional<'a, T>(
-    r: &mut Reader<'a>,
-    make: impl FnOnce(String) -> Result<T, Error>,
-) -> Read<Option<T>> {
+fn optional<T>(r: &mut Reader, make: fn(&str) -> Result<T, Error>) -> Read<Option<T>> {
     if r.null()? {
         return Ok(None);
     }
-    checked(r, |s| make(s.into_owned())).map(Some)
+    checked(r, make).map(Some)
+}
+
+fn plugin_id(text: &str) -> Result<PluginId, Error> {
+    PluginId::new(text.to_owned())
+}
+
+fn key_of(text: &str) -> Result<Key, Error> {
+    Key::new(text.to_owned())
 }
 
 fn records(r: &mut Reader) -> Read<Vec<Record>> {
@@ -280,9 +287,9 @@ fn record(r: &mut Reader) -> Read<Record> {
     let (mut plugin, mut key, mut hlc, mut value) = (None, None, None, None);
     r.fields(FIELDS, &mut |r, i| {
         match i {
-            0 => plugin = Some(checked(r, PluginId::new)?),
-            1 => key = Some(checked(r, Key::new)?),
-            2 => hlc = Some(checked(r, |s| Hlc::parse(&s))?),
+            0 => plugin = Some(checked(r, plugin_id)?),
+            1 => key = Some(checked(r, key_of)?),
+            2 => hlc = Some(checked(r, Hlc::parse)?),
             _ => value = if r.null()? { None } else { Some(value_of(r)?) },
         }
         Ok(())
@@ -344,7 +351,7 @@ fn content_ref(r: &mut Reader) -> Read<ContentRef> {
                 })
             }
             1 => size = Some(r.u64()?),
-            _ => sha256 = Some(checked(r, |s| Digest::parse(&s))?),
+            _ => sha256 = Some(checked(r, Digest::parse)?),
         }
         Ok(())
     })?;
@@ -363,8 +370,8 @@ fn cursor(r: &mut Reader) -> Read<Cursor> {
     let (mut plugin, mut key) = (None, None);
     r.fields(FIELDS, &mut |r, i| {
         match i {
-            0 => plugin = Some(checked(r, PluginId::new)?),
-            _ => key = Some(checked(r, Key::new)?),
+            0 => plugin = Some(checked(r, plugin_id)?),
+            _ => key = Some(checked(r, key_of)?),
         }
         Ok(())
     })?;
@@ -379,18 +386,12 @@ fn watermarks(r: &mut Reader) -> Read<Watermarks> {
     let mut out = Watermarks::new();
     r.object(&mut |r, plugin| {
         let at = r.error("");
-        let plugin = PluginId::new(plugin.to_owned()).map_err(|e| ReadError {
-            reason: format!("[{}] {e}", e.code()),
-            ..at
-        })?;
+        let plugin = plugin_id(plugin).map_err(|e| tagged(at, e))?;
         let mut vector = VersionVector::new();
         r.object(&mut |r, node| {
             let at = r.error("");
-            let node = NodeId::parse(node).map_err(|e| ReadError {
-                reason: format!("[{}] {e}", e.code()),
-                ..at
-            })?;
-            vector.hold(node, Some(checked(r, |s| Hlc::parse(&s))?));
+            let node = NodeId::parse(node).map_err(|e| tagged(at, e))?;
+            vector.hold(node, Some(checked(r, Hlc::parse)?));
             Ok(())
         })?;
         out.set(plugin, vector);
