@@ -105,12 +105,17 @@ pub(super) fn node_taken(e: SyncError, node: NodeId) -> SyncError {
     }
 }
 
-/// The body of an answer (a JS string, as fetched) copied into wasm once, for the hand reader
-/// (`core::wire`); `what` names the reply in the `InvalidReply` of one that is not text.
+/// The body of a reply (UTF-8 bytes, as fetched) copied into wasm in one piece, for the hand
+/// reader (`core::wire`); `what` names the reply in the `InvalidReply` of one that is not
+/// UTF-8 text.
 pub(super) fn body_text(answer: &Answer, what: &str) -> Result<String, SyncError> {
-    answer.text.as_string().ok_or_else(|| {
-        crate::core::Error::InvalidReply(format!("{what} without a text body")).into()
-    })
+    use wasm_bindgen::JsCast;
+    let invalid = |why: &str| crate::core::Error::InvalidReply(format!("{what} {why}"));
+    let bytes = answer
+        .bytes
+        .dyn_ref::<js_sys::Uint8Array>()
+        .ok_or_else(|| invalid("without a body"))?;
+    Ok(String::from_utf8(bytes.to_vec()).map_err(|_| invalid("that is not UTF-8 text"))?)
 }
 
 /// Reads a reply body (`core::wire`); any failure is `InvalidReply`, its message naming the
