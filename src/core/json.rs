@@ -1,7 +1,8 @@
 //! A syntax check for JSON text (RFC 8259), so a record's `json` value is known to parse before
-//! the server stores it or a client applies it. No parser dependency: the wasm build carries no
-//! serde_json, and only the grammar matters here (nothing is built). Iterative, so deep nesting
-//! cannot overflow the stack.
+//! the server stores it or a client applies it; also where one value ends (`value_end`, for
+//! readers that skip a member) and the string escaping every hand-written JSON text uses
+//! (`push_str`). No parser dependency: the wasm build carries no serde_json, and only the
+//! grammar matters here (nothing is built). Iterative, so deep nesting cannot overflow the stack.
 
 /// Why a text is not JSON: what was wrong, and at which byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

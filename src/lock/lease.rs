@@ -1,8 +1,8 @@
 //! The lease record every tab can read about a lock's holder (localStorage JSON, swamp's
-//! `LockInfo` shape), with its own JSON writer and field scanner (no serde_json in the wasm
-//! build, and this runs at every publication). Pure, tested natively with injected time. The rules
-//! that use it are in `rules`. (Over 300 lines only with its tests, which are most of the
-//! second half: hostile strings, ISO-8601 against JS, renewal cadence.)
+//! `LockInfo` shape), with its own JSON writer, reader (`core::json_reader`) and field scanner
+//! (no serde in the wasm build, and this runs at every publication). Pure, tested natively with
+//! injected time. The rules that use it are in `rules`. (Over 300 lines only with its tests,
+//! which are most of the second half: hostile strings, ISO-8601 against JS, renewal cadence.)
 
 use serde::{Deserialize, Serialize};
 
