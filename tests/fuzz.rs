@@ -5,9 +5,14 @@
 //!
 //! `FUZZ_SECS` (default 3) is the budget per target, `FUZZ_SEED` replays a run (every run prints
 //! its seed). Targets: HLC text, ids (plugin id, key, node id), the wire protocol (exchange
-//! request and reply, decoded, validated and served), the journal / localStorage row codec, and
-//! the JSON syntax check (against serde_json as the oracle).
+//! request and reply, decoded, validated and served), the hand-written wire the browser uses
+//! (against serde_json as the oracle), the journal / localStorage row codec, and the JSON
+//! syntax check (against serde_json as the oracle).
 #![cfg(not(target_arch = "wasm32"))]
+
+mod common {
+    pub mod wire_oracle;
+}
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -53,6 +58,17 @@ const DICT: &[&[u8]] = &[
     b"\"secret\":",
     b"\"hasMore\":",
     b"\"coverage\":{",
+    b"\"records\":[",
+    b"\"rows\":[",
+    b"\"next\":{\"plugin\":\"a\",\"key\":\"k\"}",
+    b"\"collected\":{\"a\":{",
+    b"\"coverageNext\":",
+    b"\"fullResync\":true",
+    b"\"replacedStoreEpoch\":",
+    b"{\"ref\":{\"kind\":\"json\",\"size\":1,\"sha256\":\"",
+    b"abababababababababababababababababababababababababababababababab",
+    b"\"AP8H\"",
+    b"\"0000000000000001\":",
     b"018bcfe5a21b-0004-9f1c2e0a4b3d5e6f",
     b"ffffffffffff-ffff-ffffffffffffffff",
     b"000000000000-0000-0000000000000000",
@@ -403,6 +419,48 @@ fn json_target(input: &[u8]) {
     }
 }
 
+/// The hand-written wire (`core::wire`, what the browser reads and writes) against serde_json:
+/// a reply or page is accepted exactly when serde_json accepts it, with the same value; a
+/// request built from the input is written as serde_json writes it.
+fn wire_target(input: &[u8]) {
+    let text = text(input);
+    common::wire_oracle::agree_exchange(&text);
+    common::wire_oracle::agree_resync(&text);
+    let mut u = Unstructured::new(input);
+    let Ok(push) = (0..u.int_in_range(0..=3u8).unwrap_or(0))
+        .map(|_| arbitrary_record(&mut u))
+        .collect::<arbitrary::Result<Vec<Record>>>()
+    else {
+        return;
+    };
+    let node = NodeId::new(u.arbitrary::<u64>().unwrap_or(1).max(1)).unwrap();
+    let mut seen = clientdata::core::Watermarks::new();
+    for record in &push {
+        seen.advance(&record.plugin, record.hlc);
+    }
+    let request = ExchangeRequest {
+        version: u.arbitrary().unwrap_or(2),
+        node,
+        plugins: u
+            .arbitrary::<bool>()
+            .unwrap_or(false)
+            .then(|| push.iter().map(|r| r.plugin.clone()).collect()),
+        seen,
+        push,
+        limit: u.arbitrary().unwrap_or(1),
+        secret: u.arbitrary().unwrap_or(None),
+        dataset: u.arbitrary().unwrap_or(None),
+        coverage_from: None,
+        device: None,
+    };
+    let json = request.to_json();
+    assert_eq!(json, serde_json::to_string(&request).unwrap());
+    assert_eq!(
+        serde_json::from_str::<ExchangeRequest>(&json).unwrap(),
+        request
+    );
+}
+
 #[test]
 fn fuzz_hlc() {
     Fuzzer::new("hlc").run(hlc_target);
@@ -426,4 +484,9 @@ fn fuzz_journal() {
 #[test]
 fn fuzz_json() {
     Fuzzer::new("json").run(json_target);
+}
+
+#[test]
+fn fuzz_wire() {
+    Fuzzer::new("wire").run(wire_target);
 }

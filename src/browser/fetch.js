@@ -32,36 +32,61 @@ function retryAfterMs(header) {
 
 // The body read as a stream: once more than maxBytes arrived, the reader is cancelled (the
 // connection is dropped) and { tooLarge: bytes read } returned, so an endless or oversized
-// reply costs at most maxBytes plus one chunk, declared length or not.
-export function fetchText(method, url, body, token, timeoutMs, maxBytes, signal) {
+// reply costs at most maxBytes plus one chunk, declared length or not. Else { bytes }.
+async function readCapped(res, maxBytes) {
+  const declared = Number(res.headers.get("content-length"));
+  if (declared > maxBytes) {
+    if (res.body) res.body.cancel().catch(() => {});
+    return { tooLarge: declared };
+  }
+  if (!res.body) return { bytes: new Uint8Array(0) };
+  const reader = res.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      reader.cancel().catch(() => {});
+      return { tooLarge: size };
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return { bytes: chunks[0] };
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return { bytes };
+}
+
+// A JSON request; the answer's body capped as readCapped says. `asBytes`: a 2xx body comes back
+// as `bytes` (UTF-8, for wasm to read: one copy into its memory, no decoding here), any other
+// as `text` (the server's { code, message }).
+function fetchJson(method, url, body, token, timeoutMs, maxBytes, signal, asBytes) {
   return withTimeout(timeoutMs, signal, async (s) => {
     const headers = {};
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token !== undefined) headers.authorization = "Bearer " + token;
     const res = await fetch(url, { method, headers, body, signal: s, credentials: "omit", cache: "no-store" });
     const base = { status: res.status, retryAfterMs: retryAfterMs(res.headers.get("retry-after")) };
-    const declared = Number(res.headers.get("content-length"));
-    if (declared > maxBytes) {
-      if (res.body) res.body.cancel().catch(() => {});
-      return { ...base, tooLarge: declared };
-    }
-    if (!res.body) return { ...base, text: "" };
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let text = "";
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        reader.cancel().catch(() => {});
-        return { ...base, tooLarge: size };
-      }
-      text += decoder.decode(value, { stream: true });
-    }
-    return { ...base, text: text + decoder.decode() };
+    const got = await readCapped(res, maxBytes);
+    if (got.tooLarge !== undefined) return { ...base, tooLarge: got.tooLarge };
+    if (asBytes && res.ok) return { ...base, bytes: got.bytes };
+    return { ...base, text: new TextDecoder().decode(got.bytes) };
   });
+}
+
+export function fetchText(method, url, body, token, timeoutMs, maxBytes, signal) {
+  return fetchJson(method, url, body, token, timeoutMs, maxBytes, signal, false);
+}
+
+// As fetchText, but a 2xx body as `bytes`: sync replies, which wasm reads (core::wire).
+export function fetchReply(method, url, body, token, timeoutMs, maxBytes, signal) {
+  return fetchJson(method, url, body, token, timeoutMs, maxBytes, signal, true);
 }
 
 export function callTokenProvider(provider) {

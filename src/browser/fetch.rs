@@ -22,6 +22,19 @@ extern "C" {
         signal: Option<AbortSignal>,
     ) -> Promise;
 
+    /// Like [`fetch_text`], but a 2xx answer's body comes back as `{ status, bytes }` (a
+    /// `Uint8Array` of UTF-8, copied into wasm in one piece): sync replies, read in wasm.
+    #[wasm_bindgen(js_name = fetchReply)]
+    pub fn fetch_reply(
+        method: &str,
+        url: &str,
+        body: &JsValue,
+        token: Option<String>,
+        timeout_ms: f64,
+        max_bytes: f64,
+        signal: Option<AbortSignal>,
+    ) -> Promise;
+
     /// Like [`fetch_text`] for content: `body` a `Uint8Array` (PUT) or undefined (GET);
     /// resolves with `{ status, bytes }` for a 2xx answer, `{ status, text }` otherwise,
     /// `{ status, tooLarge }` or `{ failed, message }`.

@@ -1,7 +1,8 @@
 //! A syntax check for JSON text (RFC 8259), so a record's `json` value is known to parse before
-//! the server stores it or a client applies it. No parser dependency: the wasm build carries no
-//! serde_json, and only the grammar matters here (nothing is built). Iterative, so deep nesting
-//! cannot overflow the stack.
+//! the server stores it or a client applies it; also where one value ends (`value_end`, for
+//! readers that skip a member) and the string escaping every hand-written JSON text uses
+//! (`push_str`). No parser dependency: the wasm build carries no serde_json, and only the
+//! grammar matters here (nothing is built). Iterative, so deep nesting cannot overflow the stack.
 
 /// Why a text is not JSON: what was wrong, and at which byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +19,58 @@ impl std::fmt::Display for JsonSyntaxError {
     }
 }
 
+/// Appends `s` as a JSON string literal, escaped as serde_json escapes it (so hand-written
+/// wire text is byte for byte what the server's serde_json would write).
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Copy the run of plain bytes before this one at once: values are mostly plain.
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
+
 /// Checks that `text` is exactly one JSON value, optionally surrounded by whitespace.
 pub fn check_json(text: &str) -> Result<(), JsonSyntaxError> {
     let mut p = Parser {
         bytes: text.as_bytes(),
-        at: 0,
+        at: value_end(text, 0)?,
+    };
+    p.skip_ws();
+    match p.peek() {
+        None => Ok(()),
+        Some(_) => Err(p.error("trailing characters after the value")),
+    }
+}
+
+/// Where the one JSON value starting at byte `at` (after optional whitespace) ends: what a
+/// reader skips an ignored member's value with.
+pub(crate) fn value_end(text: &str, at: usize) -> Result<usize, JsonSyntaxError> {
+    let mut p = Parser {
+        bytes: text.as_bytes(),
+        at,
     };
     // Open containers: `true` for an object, `false` for an array.
     let mut open: Vec<bool> = Vec::new();
@@ -59,13 +107,10 @@ pub fn check_json(text: &str) -> Result<(), JsonSyntaxError> {
         }
         // A value is complete: close containers until one continues with a comma.
         loop {
-            p.skip_ws();
             let Some(&is_object) = open.last() else {
-                return match p.peek() {
-                    None => Ok(()),
-                    Some(_) => Err(p.error("trailing characters after the value")),
-                };
+                return Ok(p.at);
             };
+            p.skip_ws();
             let close = if is_object { b'}' } else { b']' };
             if p.eat(b',') {
                 if is_object {
@@ -206,27 +251,34 @@ impl Parser<'_> {
         }
     }
 
-    /// Skips string content that needs no decision, eight bytes at a time: most of a value's
-    /// bytes are plain, and a byte-at-a-time loop made this check 14% of the server's ingest.
-    /// A word is plain when none of its bytes is `"`, a backslash or below 0x20 (exact SWAR tests).
     fn skip_plain(&mut self) {
-        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-        let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-        for chunk in self.bytes[self.at..].chunks_exact(8) {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            let w = u64::from_ne_bytes(word);
-            let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-            if below_space
-                || has_zero(w ^ (ONES * u64::from(b'"')))
-                || has_zero(w ^ (ONES * u64::from(b'\\')))
-            {
-                return;
-            }
-            self.at += 8;
-        }
+        self.at += plain_words(&self.bytes[self.at..]);
     }
+}
+
+/// How many leading bytes of string content need no decision, counted eight at a time (a
+/// multiple of 8; the caller looks at the rest byte by byte): most of a value's bytes are plain,
+/// and a byte-at-a-time loop made the syntax check 14% of the server's ingest. A word is plain
+/// when none of its bytes is `"`, a backslash or below 0x20 (exact SWAR tests).
+pub(crate) fn plain_words(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut plain = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+        if below_space
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            break;
+        }
+        plain += 8;
+    }
+    plain
 }
 
 #[cfg(test)]

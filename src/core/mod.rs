@@ -9,6 +9,7 @@ pub mod gc;
 pub mod hlc;
 pub mod ids;
 pub mod json;
+pub mod json_reader;
 pub mod pipeline;
 pub mod protocol;
 pub mod record;
@@ -17,6 +18,7 @@ pub mod resync;
 pub mod sealed;
 pub mod sorted;
 pub mod watermark;
+pub mod wire;
 
 pub use error::{Error, SealError};
 pub use hlc::{Clock, ClockState, Hlc, HlcClock};

@@ -44,6 +44,12 @@ impl VersionVector {
         };
     }
 
+    /// A vector of `(node, watermark)` pairs read from a peer, in any order (the later of a
+    /// repeated node wins), sorted once: see [`SortedMap::from_unsorted`].
+    pub fn from_unsorted(pairs: Vec<(NodeId, Hlc)>) -> Self {
+        VersionVector(SortedMap::from_unsorted(pairs))
+    }
+
     /// Moves a record's own node watermark up to the record.
     pub fn advance_to(&mut self, hlc: Hlc) {
         self.advance(hlc.node, hlc)
@@ -126,6 +132,12 @@ impl Watermarks {
     /// Replaces one plugin's vector.
     pub fn set(&mut self, plugin: PluginId, vector: VersionVector) {
         self.0.insert(plugin, vector);
+    }
+
+    /// Watermarks of `(plugin, vector)` pairs read from a peer, in any order (the later of a
+    /// repeated plugin wins), sorted once: see [`SortedMap::from_unsorted`].
+    pub fn from_unsorted(pairs: Vec<(PluginId, VersionVector)>) -> Self {
+        Watermarks(SortedMap::from_unsorted(pairs))
     }
 
     /// Advances `plugin`'s vector to a record's stamp.

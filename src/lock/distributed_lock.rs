@@ -240,8 +240,7 @@ impl DistributedLock {
             }
         }
         let json = self.inner.env.get(&self.inner.names.lease)?;
-        let value = js_sys::JSON::parse(&json).ok()?;
-        let lease = serde_wasm_bindgen::from_value::<Lease>(value).ok()?;
+        let lease = Lease::from_json(&json)?;
         if lease.released || lease.pid == PID.with(|p| *p) {
             return None;
         }

@@ -1,10 +1,13 @@
 //! The lease record every tab can read about a lock's holder (localStorage JSON, swamp's
-//! `LockInfo` shape), with its own JSON writer and field scanner (no serde_json in the wasm
-//! build, and this runs at every publication). Pure, tested natively with injected time. The rules
-//! that use it are in `rules`. (Over 300 lines only with its tests, which are most of the
-//! second half: hostile strings, ISO-8601 against JS, renewal cadence.)
+//! `LockInfo` shape), with its own JSON writer, reader (`core::json_reader`) and field scanner
+//! (no serde in the wasm build, and this runs at every publication). Pure, tested natively with
+//! injected time. The rules that use it are in `rules`. (Over 300 lines only with its tests,
+//! which are most of the second half: hostile strings, ISO-8601 against JS, renewal cadence.)
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::json::push_str as push_json_str;
+use crate::core::json_reader::{Fields, Reader};
 
 /// What every tab can read about the current holder (localStorage JSON). Its JS shape is
 /// swamp's `LockInfo` plus `path`, `epoch`, `grantedAt` and `acquiredAtMs`.
@@ -114,6 +117,65 @@ impl Lease {
     }
 }
 
+impl Lease {
+    /// Reads lease JSON from storage as the serde derive would (unknown members skipped, a
+    /// repeated or missing one refused, integers exact); `None` for anything else: another
+    /// tab's or a stranger's text is input, and a lease that does not read is no lease.
+    pub fn from_json(text: &str) -> Option<Lease> {
+        const FIELDS: Fields = Fields {
+            names: &[
+                "holder",
+                "hostname",
+                "pid",
+                "acquiredAt",
+                "acquiredAtMs",
+                "grantedAt",
+                "ttlMs",
+                "nonce",
+                "path",
+                "epoch",
+                "released",
+            ],
+            required: 0b011_1111_1111,
+            deny_unknown: false,
+        };
+        let mut lease = Lease {
+            holder: String::new(),
+            hostname: String::new(),
+            pid: 0,
+            acquired_at: String::new(),
+            acquired_at_ms: 0,
+            granted_at: String::new(),
+            ttl_ms: 0,
+            nonce: String::new(),
+            path: String::new(),
+            epoch: 0,
+            released: false,
+        };
+        let mut r = Reader::new(text);
+        r.fields(FIELDS, &mut |r, i| {
+            let l = &mut lease;
+            match i {
+                0 => l.holder = r.string()?.into_owned(),
+                1 => l.hostname = r.string()?.into_owned(),
+                2 => l.pid = r.u32()?,
+                3 => l.acquired_at = r.string()?.into_owned(),
+                4 => l.acquired_at_ms = r.u64()?,
+                5 => l.granted_at = r.string()?.into_owned(),
+                6 => l.ttl_ms = r.u64()?,
+                7 => l.nonce = r.string()?.into_owned(),
+                8 => l.path = r.string()?.into_owned(),
+                9 => l.epoch = r.u64()?,
+                _ => l.released = r.bool()?,
+            }
+            Ok(())
+        })
+        .ok()?;
+        r.end().ok()?;
+        Some(lease)
+    }
+}
+
 /// The number field `field` of lease JSON written by [`Lease::to_json`], read without a JSON
 /// parser (this runs at every publication). In that JSON an unescaped `"` only delimits strings, so
 /// `"field":` can only match a key.
@@ -149,25 +211,6 @@ fn after_key<'a>(json: &'a str, field: &str) -> Option<&'a str> {
         }
         search = tail;
     }
-}
-
-/// Appends `s` as a JSON string literal.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// ISO-8601 UTC with milliseconds, as JS `Date.prototype.toISOString` prints it for years
@@ -296,6 +339,66 @@ mod tests {
         let back: Lease = serde_json::from_str(&l.to_json()).unwrap();
         assert!(back.released);
         assert!(scan_released(&l.to_json()));
+    }
+
+    #[test]
+    fn lease_json_is_read_back_by_hand_as_serde_reads_it() {
+        let mut l = lease_at(1_709_251_199_999, 30_000);
+        l.path = "a\"b\\c\nd\u{1}e\u{2028}é😀/__proto__".into();
+        l.holder = "tab \"x\"".into();
+        assert_eq!(Lease::from_json(&l.to_json()), Some(l.clone()));
+        l.released = true;
+        assert_eq!(Lease::from_json(&l.to_json()), Some(l.clone()));
+        let json = l.to_json();
+        let agree = |text: &str| {
+            let serde = serde_json::from_str::<Lease>(text).ok();
+            assert_eq!(Lease::from_json(text), serde, "{text}");
+            serde.is_some()
+        };
+        assert!(agree(&json));
+        // Unknown members are skipped (another version's lease), whatever they hold.
+        assert!(agree(&json.replacen('{', r#"{"x":{"y":[1,"}",null]},"#, 1)));
+        assert!(agree(
+            &json.replace("\"released\":true", "\"released\":false")
+        ));
+        assert!(agree(&json.replace(",\"released\":true", "")));
+        let hostile = [
+            String::new(),
+            "null".into(),
+            "not json".into(),
+            "[]".into(),
+            "{}".into(),
+            json[..json.len() - 1].to_owned(),
+            format!("{json}x"),
+            json.replace(",\"nonce\":\"n\"", ""),
+            json.replace("\"nonce\":\"n\"", "\"nonce\":\"n\",\"nonce\":\"m\""),
+            json.replace("\"nonce\":\"n\"", "\"nonce\":null"),
+            json.replace("\"nonce\":\"n\"", "\"nonce\":\"\\ud800\""),
+            json.replace("\"pid\":1", "\"pid\":-1"),
+            json.replace("\"pid\":1", "\"pid\":1.0"),
+            json.replace("\"pid\":1", "\"pid\":4294967296"),
+            json.replace("\"epoch\":1", "\"epoch\":18446744073709551616"),
+            json.replace("\"epoch\":1", "\"epoch\":\"1\""),
+            json.replace("\"released\":true", "\"released\":1"),
+        ];
+        for text in &hostile {
+            assert!(!agree(text), "accepted: {text}");
+        }
+        let mut rng = fastrand::Rng::with_seed(31);
+        let tokens = [
+            "{", "}", "\"", ",", ":", "\\", "null", "1", "-1", "\\u0041", "\"x\":1,",
+        ];
+        for _ in 0..5_000 {
+            let mut text = json.clone();
+            let at = rng.usize(..=text.len());
+            if text.is_char_boundary(at) {
+                match rng.u8(..3) {
+                    0 => text.truncate(at),
+                    _ => text.insert_str(at, tokens[rng.usize(..tokens.len())]),
+                }
+            }
+            agree(&text);
+        }
     }
 
     #[test]

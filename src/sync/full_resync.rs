@@ -14,10 +14,9 @@ use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
 use super::error::SyncError;
-use super::round::{node_taken, to_json};
-use super::transport::Transport;
+use super::round::{body_text, node_taken};
+use super::transport::{Answer, Transport};
 use crate::browser::clock::JsClock;
-use crate::browser::interop::parse_json;
 use crate::core::gc::ResyncPage;
 use crate::core::replica::{Batch, Client, VectorKind};
 use crate::core::resync::{Cursor, ResyncRequest, ResyncResponse};
@@ -51,11 +50,11 @@ pub struct Walked {
     pub changed: Vec<(PluginId, Key)>,
 }
 
-fn parse_page(text: &JsValue) -> Result<ResyncResponse, SyncError> {
-    let invalid = |why: String| SyncError::from(crate::core::Error::InvalidReply(why));
-    let value = parse_json(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    serde_wasm_bindgen::from_value::<ResyncResponse>(value)
-        .map_err(|e| invalid(format!("not a protocol v2 resync page: {e}")))
+/// Reads a page (`core::wire`); any failure is `InvalidReply` naming the member and the byte.
+fn parse_page(answer: &Answer) -> Result<ResyncResponse, SyncError> {
+    ResyncResponse::from_json(&body_text(answer, "a resync page")?).map_err(|e| {
+        crate::core::Error::InvalidReply(format!("not a protocol v2 resync page: {e}")).into()
+    })
 }
 
 /// Walks the server's rows in `walk.scope` from `walk.after` and converges this store on them;
@@ -86,10 +85,10 @@ pub async fn run(
             dataset: client.dataset.clone(),
         };
         let answer = transport
-            .resync(&to_json(&request)?, signal)
+            .resync(&JsValue::from_str(&request.to_json()), signal)
             .await
             .map_err(|e| node_taken(e, client.node))?;
-        let page = parse_page(&answer.text)?;
+        let page = parse_page(&answer)?;
         let now = JsClock.try_now_ms()?;
         page.check(&request, &client.limits, now)?;
         walked.pages += 1;

@@ -17,7 +17,6 @@
 use std::cell::RefCell;
 use std::convert::Infallible;
 
-use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
@@ -32,7 +31,6 @@ use super::summary;
 use super::transport::Answer;
 use super::transport::Transport;
 use crate::browser::clock::JsClock;
-use crate::browser::interop::parse_json;
 use crate::browser::lock_manager::{self, lock_manager, HeldLock, RequestOptions, Wake};
 use crate::core::pipeline;
 use crate::core::replica::{Client, ReplicaError};
@@ -64,8 +62,8 @@ pub struct Outcome {
 /// A request sent ahead of its round while the previous batch committed, and how it went.
 #[derive(Debug)]
 pub struct Ahead {
-    /// The request's JSON text (a JS string): compared whole with the next round's.
-    body: JsValue,
+    /// The request's JSON text: compared whole with the next round's.
+    body: String,
     answer: Result<Answer, SyncError>,
 }
 
@@ -88,17 +86,6 @@ pub struct Syncer {
     walk: RefCell<Option<full_resync::Walk>>,
 }
 
-/// Serialises `value` as JSON text (plain objects, never `Map`s), kept a JS string.
-pub(super) fn to_json<T: Serialize>(value: &T) -> Result<JsValue, SyncError> {
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    let js = value
-        .serialize(&serializer)
-        .map_err(|e| crate::core::Error::InvalidRequest(e.to_string()))?;
-    js_sys::JSON::stringify(&js)
-        .map(JsValue::from)
-        .map_err(|_| crate::core::Error::InvalidRequest("not serialisable".into()).into())
-}
-
 /// The index cannot fail as a store, so a replica error on it is always a protocol error.
 fn protocol_only(e: ReplicaError<Infallible>) -> crate::core::Error {
     match e {
@@ -118,13 +105,25 @@ pub(super) fn node_taken(e: SyncError, node: NodeId) -> SyncError {
     }
 }
 
-/// Parses and shape-checks a reply body; any failure is `InvalidReply` (or the typed code the
-/// core's deserializers tag, e.g. `invalid_hlc`).
-fn parse_reply(text: &JsValue) -> Result<ExchangeResponse, SyncError> {
-    let invalid = |why: String| SyncError::from(crate::core::Error::InvalidReply(why));
-    let value = parse_json(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    serde_wasm_bindgen::from_value::<ExchangeResponse>(value)
-        .map_err(|e| invalid(format!("not a protocol v1 reply: {e}")))
+/// The body of a reply (UTF-8 bytes, as fetched) copied into wasm in one piece, for the hand
+/// reader (`core::wire`); `what` names the reply in the `InvalidReply` of one that is not
+/// UTF-8 text.
+pub(super) fn body_text(answer: &Answer, what: &str) -> Result<String, SyncError> {
+    use wasm_bindgen::JsCast;
+    let invalid = |why: &str| crate::core::Error::InvalidReply(format!("{what} {why}"));
+    let bytes = answer
+        .bytes
+        .dyn_ref::<js_sys::Uint8Array>()
+        .ok_or_else(|| invalid("without a body"))?;
+    Ok(String::from_utf8(bytes.to_vec()).map_err(|_| invalid("that is not UTF-8 text"))?)
+}
+
+/// Reads a reply body (`core::wire`); any failure is `InvalidReply`, its message naming the
+/// member and the byte (and the typed code of a field rule, e.g. `[invalid_hlc]`).
+fn parse_reply(answer: &Answer) -> Result<ExchangeResponse, SyncError> {
+    ExchangeResponse::from_json(&body_text(answer, "a reply")?).map_err(|e| {
+        crate::core::Error::InvalidReply(format!("not a protocol v2 reply: {e}")).into()
+    })
 }
 
 impl Syncer {
@@ -299,7 +298,7 @@ impl Syncer {
         // Pure pulls only, so there is nothing to seal or offload: the JSON text says it all.
         let ahead = match ahead {
             Some(a) if self.sealer.is_none() && request.push.is_empty() => {
-                Some(a).filter(|a| to_json(&request).is_ok_and(|body| body == a.body))
+                Some(a).filter(|a| request.to_json() == a.body)
             }
             _ => None,
         };
@@ -310,7 +309,7 @@ impl Syncer {
             ),
             None => self.send(&mut request, scope, signal).await?,
         };
-        let mut reply = parse_reply(&answer.text)?;
+        let mut reply = parse_reply(&answer)?;
         // Before anything else of the reply can fail: the server told it once, and remembers
         // the new epoch whatever happens to this round here.
         self.note_replaced(&request, &reply)?;
@@ -374,11 +373,14 @@ impl Syncer {
                 self.db.apply_remote(plan.batch).await
             }
         };
-        let body = next.and_then(|next| to_json(&next).ok());
+        let body = next.map(|next| next.to_json());
         let ahead = async {
             match body {
                 Some(body) => Some(Ahead {
-                    answer: self.transport.exchange(&body, signal).await,
+                    answer: self
+                        .transport
+                        .exchange(&JsValue::from_str(&body), signal)
+                        .await,
                     body,
                 }),
                 None => None,
@@ -435,7 +437,7 @@ impl Syncer {
                 None
             }
         };
-        let body = to_json(wire.as_ref().unwrap_or(request))?;
+        let body = JsValue::from_str(&wire.as_ref().unwrap_or(request).to_json());
         let answer = self
             .transport
             .exchange(&body, signal)

@@ -10,7 +10,7 @@ use web_sys::AbortSignal;
 
 use super::config::{backoff_ms, SyncConfig, MAX_BACKOFF_MS};
 use super::error::SyncError;
-use crate::browser::fetch::{call_token_provider, fetch_bytes, fetch_text};
+use crate::browser::fetch::{call_token_provider, fetch_bytes, fetch_reply, fetch_text};
 use crate::browser::interop::{get as field, parse_json};
 use crate::browser::timer::sleep;
 
@@ -19,12 +19,13 @@ use crate::browser::timer::sleep;
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
-    /// Body text, left a JS string: a 1 MB page is parsed by `JSON.parse` without first being
-    /// copied into wasm memory and back.
+    /// Body text (a JS string) of a text request, or of any non-2xx answer (read by
+    /// `JSON.parse`); undefined for a 2xx sync reply, which comes as `bytes`.
     pub text: JsValue,
     /// The answer's `Retry-After` in milliseconds, if any.
     pub retry_after_ms: Option<u64>,
-    /// A 2xx content answer's body (`Uint8Array`); undefined for text requests.
+    /// A 2xx content answer's or sync reply's body (`Uint8Array`: a reply's UTF-8, which
+    /// `core::wire` reads after one copy into wasm); undefined for text requests.
     pub bytes: JsValue,
 }
 
@@ -131,7 +132,9 @@ impl Transport {
         body: &JsValue,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        self.post_json(&self.config.exchange_url(), body, signal)
+        let limit = self.config.max_reply_bytes;
+        let url = self.config.exchange_url();
+        self.send(fetch_reply, limit, "POST", &url, body, signal)
             .await
     }
 
@@ -141,12 +144,14 @@ impl Transport {
         body: &JsValue,
         signal: Option<&AbortSignal>,
     ) -> Result<Answer, SyncError> {
-        self.post_json(&self.config.resync_url(), body, signal)
+        let limit = self.config.max_reply_bytes;
+        let url = self.config.resync_url();
+        self.send(fetch_reply, limit, "POST", &url, body, signal)
             .await
     }
 
-    /// A JSON POST to one of the server's sync endpoints, its answer capped at
-    /// `sync.maxReplyBytes`.
+    /// A JSON POST to one of the server's endpoints whose answer stays a JS string (the salt),
+    /// capped at `sync.maxReplyBytes`.
     async fn post_json(
         &self,
         url: &str,
