@@ -35,7 +35,9 @@ cd "$(dirname "$0")/.."
 # 291,077 B at its branch point e49b2ec): the sync wire and the lease read and written by hand in
 # the core (core::wire, core::json_reader), serde-wasm-bindgen dropped, and no f64 formatted in
 # Rust, so neither serde's deserializer and derive visitors nor float formatting are linked.
-CEILING_BYTES=999999
+# Lowered to 236,000 on 2026-12-04 (both branches merged, with the sort-once readers of peers'
+# watermarks: 235,682 B measured).
+CEILING_BYTES=236000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
