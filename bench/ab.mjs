@@ -1,10 +1,10 @@
-// A/B of two builds of the package in ONE page: W1, W2 and O (cases.js) alternate between the two
+// A/B of two builds of the package in ONE page: W1, W2, O and L (cases.js) alternate between the two
 // builds round by round, and each round's before/after pair is compared, so a loaded machine
 // (whose load swings single run.mjs figures by ±40 %) hits both alike. For a change too small for
 // run.mjs's side-by-side medians to show.
 //
 //   node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds 25] [--engine firefox]
-//                     [--cases W1,W2,O] (default W1,W2; --w1-only is --cases W1) [--records N]
+//                     [--cases W1,W2,O,L] (default W1,W2; --w1-only is --cases W1) [--records N]
 //
 // Prints per case the medians, the median of the paired speed-ups (before ms / after ms) and in
 // how many rounds the after build was faster, then every time. O opens a store of N records
@@ -20,7 +20,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const [before, after] = args.filter((a, i) => !a.startsWith("--") && !["--rounds", "--engine", "--cases", "--records"].includes(args[i - 1]));
-if (!before || !after) throw new Error("usage: node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds N] [--engine chromium|firefox] [--cases W1,W2,O] [--records N] [--w1-only]");
+if (!before || !after) throw new Error("usage: node bench/ab.mjs <before pkg dir> <after pkg dir> [--rounds N] [--engine chromium|firefox] [--cases W1,W2,O,L] [--records N] [--w1-only]");
 const rounds = Number(option("--rounds", "25"));
 const engine = option("--engine", "chromium");
 const cases = args.includes("--w1-only") ? "W1" : option("--cases", "W1,W2");
@@ -57,7 +57,7 @@ try {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
-  for (const [c, n] of [["W1", 1000], ["W2", 10000], ["O", 1]]) {
+  for (const [c, n] of [["W1", 1000], ["W2", 10000], ["O", 1], ["L", 2000]]) {
     if (!out[c]) continue;
     const { before: b, after: a } = out[c];
     const ratios = b.map((x, i) => x / a[i]);
@@ -66,6 +66,7 @@ try {
     console.log(`  before ms: ${b.map((x) => x.toFixed(1)).join(" ")}`);
     console.log(`  after ms:  ${a.map((x) => x.toFixed(1)).join(" ")}`);
   }
+  if (out.lockFloor) console.log(`L floor, raw navigator.locks.request: median ${median(out.lockFloor).toFixed(1)} ms (${Math.round((2000 / median(out.lockFloor)) * 1000).toLocaleString("en")}/s)`);
   if (out.floor) console.log(`O floor, getAll of the store's records and packs (${out.layout}): median ${median(out.floor).toFixed(1)} ms`);
 } finally {
   await browser.close();
