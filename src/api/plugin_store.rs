@@ -1,7 +1,8 @@
 //! `PluginStore`: one plugin's namespace.
 
-use js_sys::Array;
+use js_sys::{Array, JsString};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::options;
 use super::scan::scan_iterable;
@@ -40,6 +41,8 @@ pub const SCAN_MAX_PAGE: f64 = 10_000.0;
 pub struct PluginStore {
     db: Db,
     plugin: PluginId,
+    /// `plugin` as a JS string, made once: every write's journal entry and row name it.
+    plugin_js: JsString,
     /// The store's syncer, if it syncs: `getAsync` fetches content through it.
     syncer: Option<Rc<Syncer>>,
 }
@@ -49,7 +52,12 @@ impl PluginStore {
         // Creates the plugin's read-cache map now, so every write from here on fills it and the
         // first read of a value just written is already a hit.
         db.read_cache(&plugin);
-        PluginStore { db, plugin, syncer }
+        PluginStore {
+            db,
+            plugin_js: plugin.as_str().into(),
+            plugin,
+            syncer,
+        }
     }
 }
 
@@ -143,10 +151,14 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
     ) -> Result<(), JsValue> {
-        let key = key_from_js(&key)?;
+        let checked = key_from_js(&key)?;
         self.db.check_open()?;
         let value = value_from_js(&value)?;
-        Ok(self.db.write(&self.plugin, key, Some(value))?)
+        // A key that passed `key_from_js` is a string of valid UTF-16: the same text as JS.
+        let key_js = key.unchecked_into();
+        Ok(self
+            .db
+            .write(&self.plugin, checked, Some(value), &self.plugin_js, key_js)?)
     }
 
     /// Deletes `key` (a tombstone, so the delete syncs). Durable when it returns.
@@ -160,8 +172,11 @@ impl PluginStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<(), JsValue> {
-        let key = key_from_js(&key)?;
-        Ok(self.db.write(&self.plugin, key, None)?)
+        let checked = key_from_js(&key)?;
+        let key_js = key.unchecked_into();
+        Ok(self
+            .db
+            .write(&self.plugin, checked, None, &self.plugin_js, key_js)?)
     }
 
     /// Up to `limit` (default 1000, at most 100000) keys starting with `prefix`, sorted by code

@@ -77,4 +77,14 @@ extern "C" {
     /// write's `JSON.stringify` output): no copy out of wasm.
     #[wasm_bindgen(js_name = recordRow)]
     pub fn record_row_text(p: &str, k: &str, h: &str, v: &js_sys::JsString) -> JsValue;
+
+    /// A records-store row `{p, k, h, v?}` of a local write, every field a JS string already
+    /// (`v` absent: a tombstone).
+    #[wasm_bindgen(js_name = recordRow)]
+    pub fn record_row_js(
+        p: &js_sys::JsString,
+        k: &js_sys::JsString,
+        h: &js_sys::JsString,
+        v: Option<js_sys::JsString>,
+    ) -> JsValue;
 }

@@ -27,20 +27,49 @@ extern "C" {
     type TextStorage;
 
     #[wasm_bindgen(method, catch, js_name = setItem)]
-    fn set_item(this: &TextStorage, key: &str, value: &js_sys::JsString) -> Result<(), JsValue>;
+    fn set_item(
+        this: &TextStorage,
+        key: &js_sys::JsString,
+        value: &js_sys::JsString,
+    ) -> Result<(), JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = getItem)]
     fn get_item(this: &TextStorage, key: &str) -> Result<Option<js_sys::JsString>, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    fn remove_item(this: &TextStorage, key: &js_sys::JsString) -> Result<(), JsValue>;
 }
 
-/// `storage.setItem(key, value)` with a value that is already a JS string (web-sys takes a
-/// `&str`, which would copy it out of wasm).
+#[wasm_bindgen(module = "/src/browser/web_storage.js")]
+extern "C" {
+    /// `prefix + seq`: a journal key (`store/journal.rs`, `key`) from its JS prefix.
+    #[wasm_bindgen(js_name = journalKey)]
+    pub fn journal_key(prefix: &js_sys::JsString, seq: f64) -> js_sys::JsString;
+
+    /// A journal entry (`store/journal.rs`, `encode`) joined from JS strings: a JSON value's
+    /// (`text`) or, without `text`, a tombstone's.
+    #[wasm_bindgen(js_name = journalEntry)]
+    pub fn journal_entry(
+        stamp: &js_sys::JsString,
+        plugin: &js_sys::JsString,
+        key: &js_sys::JsString,
+        text: Option<js_sys::JsString>,
+    ) -> js_sys::JsString;
+}
+
+/// `storage.setItem(key, value)` with a key and value that are JS strings already (web-sys
+/// takes `&str`s, which would copy them out of wasm).
 pub fn set_item_text(
     storage: &Storage,
-    key: &str,
+    key: &js_sys::JsString,
     value: &js_sys::JsString,
 ) -> Result<(), JsValue> {
     storage.unchecked_ref::<TextStorage>().set_item(key, value)
+}
+
+/// `storage.removeItem(key)` with a key that is a JS string already.
+pub fn remove_item_text(storage: &Storage, key: &js_sys::JsString) -> Result<(), JsValue> {
+    storage.unchecked_ref::<TextStorage>().remove_item(key)
 }
 
 /// `storage.getItem(key)` as the JS string itself (web-sys copies it into a `String`, which turns

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::error::{StoreError, StoreResult};
 use super::journal;
 use super::quarantine::{Place, Quarantined};
-use crate::browser::idb_requests::{record_row, record_row_text};
+use crate::browser::idb_requests::{record_row, record_row_js, record_row_text};
 use crate::browser::interop::{get as field, to_json};
 use crate::core::content::ContentRef;
 use crate::core::{Error, Hlc, Key, PluginId, Record, Value};
@@ -24,6 +24,19 @@ pub struct Encoded {
     /// JSON values: the same text as the JS string `JSON.stringify` made. The journal entry and
     /// the IndexedDB row use it, so the text is not copied back out of wasm for them.
     pub text: Option<JsString>,
+}
+
+/// A local write's identity as JS strings: the caller's key and the store's plugin id, which
+/// are JS strings already, and the write's stamp, made once. The journal entry, the row and the
+/// read cache's key are built from them, so a write copies no other text out of wasm.
+#[derive(Debug, Clone)]
+pub struct JsIds {
+    /// The plugin id.
+    pub plugin: JsString,
+    /// The key.
+    pub key: JsString,
+    /// The write's HLC, encoded.
+    pub stamp: JsString,
 }
 
 impl Encoded {
@@ -150,6 +163,17 @@ pub fn record_to_row_with(record: &Record, text: Option<&JsString>) -> JsValue {
         ),
         _ => record_to_row(record),
     }
+}
+
+/// The row of a local write that [`JsIds`] name: a JSON value (its `text`) or a tombstone;
+/// `None` for other values (bytes), whose row [`record_to_row`] makes.
+pub fn local_row(record: &Record, ids: &JsIds, text: Option<&JsString>) -> Option<JsValue> {
+    let v = match (&record.value, text) {
+        (Some(Value::Json(_)), Some(text)) => Some(text.clone()),
+        (None, _) => None,
+        _ => return None,
+    };
+    Some(record_row_js(&ids.plugin, &ids.key, &ids.stamp, v))
 }
 
 thread_local! {

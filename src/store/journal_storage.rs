@@ -4,11 +4,14 @@
 use js_sys::JsString;
 use web_sys::Storage;
 
-use super::codec::js_failure;
+use super::codec::{js_failure, JsIds};
 use super::error::StoreResult;
 use super::journal::{self, Budget};
 pub use super::journal::{Appended, Found};
-use crate::browser::web_storage::{get_item_text, item_is_exact, keys_with_prefix, set_item_text};
+use crate::browser::web_storage::{
+    get_item_text, item_is_exact, journal_entry, journal_key, keys_with_prefix, remove_item_text,
+    set_item_text,
+};
 use crate::core::sorted::sort_by;
 use crate::core::{Record, Value};
 
@@ -27,11 +30,32 @@ pub struct CorruptEntry {
     pub why: journal::Corrupt,
 }
 
+/// An entry this instance holds: its localStorage key as a JS string (a write's key is joined
+/// in JS, so it is never copied out of wasm) and what it costs the budget.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The localStorage key.
+    pub key: JsString,
+    /// Bytes reserved in the budget.
+    pub cost: usize,
+}
+
+impl From<&Appended> for Held {
+    fn from(entry: &Appended) -> Self {
+        Held {
+            key: entry.key.as_str().into(),
+            cost: entry.cost,
+        }
+    }
+}
+
 /// This instance's journal.
 #[derive(Debug)]
 pub struct Journal {
     storage: Storage,
     prefix: String,
+    /// `prefix` and `<slot>:` as a JS string: a write's key is this and its sequence number.
+    slot_prefix: JsString,
     slot: u32,
     next_seq: u64,
     budget: Budget,
@@ -40,9 +64,11 @@ pub struct Journal {
 impl Journal {
     /// The journal of `slot` in database `db`, appending from `next_seq`.
     pub fn new(storage: Storage, db: &str, slot: u32, next_seq: u64, budget: usize) -> Self {
+        let prefix = journal::prefix(db);
         Journal {
             storage,
-            prefix: journal::prefix(db),
+            slot_prefix: format!("{prefix}{slot}:").as_str().into(),
+            prefix,
             slot,
             next_seq,
             budget: Budget::new(budget),
@@ -99,7 +125,7 @@ impl Journal {
         let Some(text) = get_item_text(storage, &entry.key) else {
             return false;
         };
-        if set_item_text(storage, aside, &text).is_err() {
+        if set_item_text(storage, &aside.into(), &text).is_err() {
             return false;
         }
         storage.remove_item(&entry.key).is_ok()
@@ -107,40 +133,46 @@ impl Journal {
 
     /// Appends `record` synchronously. `Ok(None)` if it does not fit the budget (the caller
     /// reports it as pending); a browser refusal (`QuotaExceededError`) is an error and nothing
-    /// is written. `text`: the record's JSON text as a JS string ([`Encoded::text`]); the entry
-    /// is then its head from wasm and that string joined in JS, the same text [`journal::encode`]
-    /// makes without a copy of the value out of wasm.
+    /// is written. The key is joined in JS from `ids`, and so is the entry of a JSON value (its
+    /// text as the JS string `text`, see [`Encoded::text`]) or a tombstone, byte for byte
+    /// [`journal::encode`]'s; other values are encoded here.
     ///
     /// [`Encoded::text`]: super::codec::Encoded::text
     pub fn append(
         &mut self,
         record: &Record,
         text: Option<&JsString>,
-    ) -> StoreResult<Option<Appended>> {
-        let key = journal::key(&self.prefix, self.slot, self.next_seq);
-        // The entry's text, or its head and the JS text to join it with.
-        let (entry, json) = match (&record.value, text) {
-            (Some(Value::Json(json)), Some(text)) => (journal::head(record, 0), Some((json, text))),
-            _ => (journal::encode(record), None),
+        ids: &JsIds,
+    ) -> StoreResult<Option<Held>> {
+        let seq = self.next_seq;
+        let key_len = journal::key(&self.prefix, self.slot, seq).len();
+        // A JSON value's or a tombstone's entry is joined in JS (`Ok`: the text, if any); any
+        // other is encoded here (`Err`).
+        let entry = match (&record.value, text) {
+            (Some(Value::Json(_)), Some(text)) => Ok(Some(text.clone())),
+            (None, _) => Ok(None),
+            _ => Err(journal::encode(record)),
         };
-        let len = entry.len() + json.map_or(0, |(json, _)| json.len());
-        let cost = Budget::cost_of(&key, len);
+        let len = entry
+            .as_ref()
+            .map_or_else(String::len, |_| journal::joined_len(record));
+        let cost = Budget::cost_of(key_len, len);
         // Over the budget nothing crosses to JS (a bulk loop of set()s gets here thousands of
         // times).
         if !self.budget.try_reserve(cost) {
             return Ok(None);
         }
-        let entry = JsString::from(entry);
-        let entry = match json {
-            Some((_, text)) => entry.concat(text),
-            None => entry,
+        let key = journal_key(&self.slot_prefix, seq as f64);
+        let entry = match entry {
+            Ok(text) => journal_entry(&ids.stamp, &ids.plugin, &ids.key, text),
+            Err(encoded) => encoded.as_str().into(),
         };
         if let Err(e) = set_item_text(&self.storage, &key, &entry) {
             self.budget.release(cost);
             return Err(js_failure(&e));
         }
         self.next_seq += 1;
-        Ok(Some(Appended { key, cost }))
+        Ok(Some(Held { key, cost }))
     }
 
     /// Counts an entry taken over from a dead tab, so the budget reflects what is stored.
@@ -149,8 +181,8 @@ impl Journal {
     }
 
     /// Removes a committed entry.
-    pub fn remove(&mut self, entry: &Appended) {
-        let _ = self.storage.remove_item(&entry.key);
+    pub fn remove(&mut self, entry: &Held) {
+        let _ = remove_item_text(&self.storage, &entry.key);
         self.budget.release(entry.cost);
     }
 

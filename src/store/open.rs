@@ -13,7 +13,7 @@ use super::epoch::{format_epoch, mirror_key, reconcile, Epoch};
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
 use super::journal::DEFAULT_BUDGET_BYTES;
-use super::journal_storage::{CorruptEntry, Journal};
+use super::journal_storage::{CorruptEntry, Held, Journal};
 use super::lifecycle::Lifecycle;
 use super::names;
 use super::pipeline::{Pipeline, Queued};
@@ -342,7 +342,7 @@ fn take_over(mut journal: Option<Journal>, replay: Replay) -> Pipeline {
     }
     for entry in &replay.redundant {
         // Already stored (or superseded): the entry is redundant.
-        j.remove(entry);
+        j.remove(&entry.into());
     }
     let queue = replay
         .replayed
@@ -351,9 +351,9 @@ fn take_over(mut journal: Option<Journal>, replay: Replay) -> Pipeline {
             plugin: r.plugin,
             key: r.key,
             hlc: r.hlc,
-            journal: Some(r.entry),
+            journal: Some(Held::from(&r.entry)),
             pending: 0,
-            text: None,
+            row: None,
             replayed: true,
         })
         .collect();

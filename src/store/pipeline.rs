@@ -5,16 +5,16 @@
 //! flush retries.
 
 use futures::channel::oneshot;
-use js_sys::{Array, JsString};
+use js_sys::Array;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
 
-use super::codec::record_to_row_with;
+use super::codec::record_to_row;
 use super::db::Db;
 use super::engine::Commit;
 use super::error::{StoreError, StoreResult};
 use super::index::Index;
-use super::journal_storage::{Appended, Journal};
+use super::journal_storage::{Held, Journal};
 use crate::core::{Hlc, Key, PluginId, Record};
 
 /// A write waiting for its batch: the version it queued (a later write to the same key
@@ -24,13 +24,12 @@ pub(crate) struct Queued {
     pub plugin: PluginId,
     pub key: Key,
     pub hlc: Hlc,
-    pub journal: Option<Appended>,
+    pub journal: Option<Held>,
     pub pending: usize,
-    /// The written JSON text as a JS string ([`Encoded::text`]): the commit's row takes it
-    /// while this write is still the current version of its key.
-    ///
-    /// [`Encoded::text`]: super::codec::Encoded::text
-    pub text: Option<JsString>,
+    /// The records-store row of this write, made from its JS strings when it was accepted
+    /// (`write.rs`): the commit takes it while this write is still the current version of its
+    /// key. `None` (a replayed entry): made from the record at commit.
+    pub row: Option<JsValue>,
     /// Taken over from a dead tab's journal (not announced as this instance's change).
     pub replayed: bool,
 }
@@ -112,9 +111,9 @@ impl Pipeline {
     }
 }
 
-/// The records-store row of a queued write's current `record`, using its JS text if it has one.
+/// The records-store row of a queued write's current `record`.
 pub(crate) fn queued_row(q: &Queued, record: &Record) -> JsValue {
-    record_to_row_with(record, q.text.as_ref())
+    q.row.clone().unwrap_or_else(|| record_to_row(record))
 }
 
 fn current<'a>(

@@ -41,16 +41,22 @@ impl ReadCache {
     /// Records that (plugin, key) now holds `value`: cached when it is a primitive, dropped
     /// otherwise (`None`: a tombstone, an object, or a value not at hand as JS).
     pub fn put(&self, plugin: &PluginId, key: &Key, value: Option<&JsValue>) {
+        if self.maps.get(plugin).is_some() {
+            self.put_at(plugin, &JsValue::from_str(key.as_str()), value);
+        }
+    }
+
+    /// [`ReadCache::put`] with the key as a JS string already (a local write's).
+    pub fn put_at(&self, plugin: &PluginId, key: &JsValue, value: Option<&JsValue>) {
         let Some(map) = self.maps.get(plugin) else {
             return;
         };
-        let key = JsValue::from_str(key.as_str());
         match value.filter(|v| is_shareable(v)) {
             Some(v) => {
-                map.set(&key, v);
+                map.set(key, v);
             }
             None => {
-                map.delete(&key);
+                map.delete(key);
             }
         }
     }

@@ -70,6 +70,16 @@ impl Records {
         Some(id)
     }
 
+    /// [`Records::apply`] of a local write whose key is at hand as the JS string `key`.
+    pub fn apply_local(&mut self, record: Record, js: Option<&JsValue>, key: &JsValue) {
+        let plugin = record.plugin.clone();
+        let id_key = record.key.clone();
+        if self.index.apply(record) {
+            self.quarantine.replaced(&plugin, &id_key);
+            self.reads.put_at(&plugin, key, js);
+        }
+    }
+
     /// Applies a sync round's batch (see [`Index::apply_batch`]), dropping the records that won
     /// from the read cache. Returns their (plugin, key).
     pub fn apply_batch(&mut self, batch: Batch) -> Vec<(PluginId, Key)> {

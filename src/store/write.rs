@@ -4,11 +4,11 @@
 //! transaction is durable; a sync round's batch commits here too. A write that fails a check
 //! changes nothing.
 
-use js_sys::Array;
+use js_sys::{Array, JsString};
 use wasm_bindgen::JsValue;
 
 use super::bus::rows_message;
-use super::codec::{record_to_row_with, Encoded};
+use super::codec::{local_row, record_to_row_with, Encoded, JsIds};
 use super::db::{Db, State};
 use super::engine::{Commit, Fence};
 use super::error::{StoreError, StoreResult};
@@ -25,7 +25,16 @@ use crate::core::{Key, PluginId, Record};
 impl Db {
     /// The synchronous write behind `set` (`Some(value)`) and `delete` (`None`): durable in the
     /// journal when it returns, or counted in `pending_bytes` when over the journal budget.
-    pub fn write(&self, plugin: &PluginId, key: Key, value: Option<Encoded>) -> StoreResult<()> {
+    /// `plugin_js` and `key_js`: `plugin` and `key` as the JS strings the caller has (the
+    /// journal entry, the row and the read cache's key are made from them).
+    pub fn write(
+        &self,
+        plugin: &PluginId,
+        key: Key,
+        value: Option<Encoded>,
+        plugin_js: &JsString,
+        key_js: JsString,
+    ) -> StoreResult<()> {
         let start = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
@@ -48,6 +57,11 @@ impl Db {
                 .entry(plugin, key.as_str())
                 .map(|e| e.hlc);
             let hlc = clock.tick_over(JsClock.try_now_ms()?, current)?;
+            let ids = JsIds {
+                plugin: plugin_js.clone(),
+                key: key_js,
+                stamp: hlc.encode().as_str().into(),
+            };
             let record = Record {
                 plugin: plugin.clone(),
                 key,
@@ -55,7 +69,7 @@ impl Db {
                 value,
             };
             let journal = match &mut st.pipeline.journal {
-                Some(j) => j.append(&record, text.as_ref())?,
+                Some(j) => j.append(&record, text.as_ref(), &ids)?,
                 None => None,
             };
             // Nothing can fail from here on.
@@ -75,10 +89,10 @@ impl Db {
                 hlc: *hlc,
                 journal,
                 pending,
-                text,
+                row: local_row(&record, &ids, text.as_ref()),
                 replayed: false,
             };
-            st.records.apply(record, cache.as_ref());
+            st.records.apply_local(record, cache.as_ref(), &ids.key);
             st.pipeline.enqueue(queued)
         };
         self.kick(start);

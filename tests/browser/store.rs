@@ -1601,6 +1601,8 @@ async fn written_text_reaches_journal_and_rows_unchanged(engine: &str) {
         ("lone", js(r#""\ud800""#)),
         ("number", JsValue::from(1.5)),
         ("null", JsValue::NULL),
+        // The key's own JS string goes into the entry and the row (issue 17).
+        ("ké🦀 \u{fffd}", JsValue::from(2)),
     ];
     kv.set("gone".into(), 1.into()).unwrap();
     kv.flush().await.unwrap();
