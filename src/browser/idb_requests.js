@@ -245,3 +245,40 @@ export function recordRow(p, k, h, v, b, r) {
   if (r !== undefined) row.r = r;
   return row;
 }
+
+// Opens (creating or migrating) database `name` at `version` (src/store/schema.rs). `migrate(db,
+// upgradeTx, old, new)` runs inside `upgradeneeded` and returns an error text to abort the
+// upgrade (nothing half-built is committed). `blocked` and `changed` are the names of the global
+// events dispatched when an older connection blocks the upgrade, and when this connection closes
+// itself on another's `versionchange`. Throws where there is no `indexedDB`; the promise rejects
+// with the open's error (also one `open` throws), or with "migration failed: ..." text.
+export function openDatabase(name, version, blocked, changed, migrate) {
+  const factory = globalThis.indexedDB;
+  if (!factory) throw new Error("no indexedDB in this global scope");
+  const fire = (type, detail) => {
+    try {
+      globalThis.dispatchEvent(new CustomEvent(type, { detail }));
+    } catch {
+      // no global events here, or a throwing listener: opening goes on
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const request = factory.open(name, version); // a throw here rejects
+    let failed;
+    request.onupgradeneeded = (event) => {
+      failed = migrate(request.result, request.transaction, event.oldVersion, event.newVersion ?? version);
+      if (failed !== undefined) request.transaction.abort();
+    };
+    request.onblocked = (event) => fire(blocked, { name, oldVersion: event.oldVersion, newVersion: version });
+    request.onsuccess = () => {
+      const db = request.result;
+      // Close so the newer tab's upgrade is not blocked; the app's cue to reload.
+      db.onversionchange = () => {
+        db.close();
+        fire(changed, { name });
+      };
+      resolve(db);
+    };
+    request.onerror = () => reject(failed !== undefined ? `migration failed: ${failed}` : request.error);
+  });
+}

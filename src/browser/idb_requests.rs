@@ -2,6 +2,7 @@
 //! where a loop or callback beats crossing the wasm boundary per item.
 
 use wasm_bindgen::prelude::*;
+use web_sys::{IdbDatabase, IdbTransaction};
 
 #[wasm_bindgen(module = "/src/browser/idb_requests.js")]
 extern "C" {
@@ -38,6 +39,19 @@ extern "C" {
     /// The key of a lock's fence in `epochs`: `[lockName, "fence"]`.
     #[wasm_bindgen(js_name = fenceKey)]
     pub fn fence_key(lock_name: &str) -> JsValue;
+
+    /// Opens database `name` at `version` with the upgrade step `migrate(db, upgrade_tx, old,
+    /// new) -> Option<error text>`; dispatches the global events `blocked` and `changed`
+    /// (`store::schema`). Errs where there is no `indexedDB`; the promise settles with the
+    /// `IDBDatabase`.
+    #[wasm_bindgen(catch, js_name = openDatabase)]
+    pub fn open_database(
+        name: &str,
+        version: u32,
+        blocked: &str,
+        changed: &str,
+        migrate: &Closure<dyn FnMut(IdbDatabase, IdbTransaction, u32, u32) -> Option<String>>,
+    ) -> Result<js_sys::Promise, JsValue>;
 
     /// A promise settled by an `IDBRequest`.
     #[wasm_bindgen(js_name = requestDone)]

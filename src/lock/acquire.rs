@@ -162,7 +162,7 @@ impl DistributedLock {
     /// Once per tab and lock: reads the stored epoch and fence, so this tab's proposals start
     /// above every epoch claimed so far and its grants know the newest fence. (Not on the
     /// common path: later acquires find the lock in `TAB_FENCES`.)
-    async fn learn_epochs(&self, db: &idb::Database) {
+    async fn learn_epochs(&self, db: &web_sys::IdbDatabase) {
         let lock = &self.inner.names.lock;
         if TAB_FENCES.with(|f| f.borrow().contains_key(lock)) {
             return;
@@ -187,7 +187,7 @@ impl DistributedLock {
         }
         note_fence(lock, epoch);
         if let Some(db) = DATABASES.with(|d| d.borrow().get(&self.inner.db_name).cloned()) {
-            match fencing::start_bump(&idb::Database::from(db), lock, epoch) {
+            match fencing::start_bump(&db, lock, epoch) {
                 Ok(bump) => {
                     let lock = lock.clone();
                     wasm_bindgen_futures::spawn_local(async move {

@@ -203,17 +203,16 @@ impl DistributedLock {
     }
 
     /// The connection used for epochs: the shared one of this tab, opened on first use.
-    pub async fn database(&self) -> Result<idb::Database, LockError> {
+    pub async fn database(&self) -> Result<IdbDatabase, LockError> {
         let db_name = &self.inner.db_name;
         if let Some(db) = DATABASES.with(|d| d.borrow().get(db_name).cloned()) {
-            return Ok(idb::Database::from(db));
+            return Ok(db);
         }
         let db = crate::store::schema::open(db_name)
             .await
             .map_err(|e| LockError::Storage(e.to_string()))?;
-        let raw: IdbDatabase = db.into();
-        DATABASES.with(|d| d.borrow_mut().insert(db_name.clone(), raw.clone()));
-        Ok(idb::Database::from(raw))
+        DATABASES.with(|d| d.borrow_mut().insert(db_name.clone(), db.clone()));
+        Ok(db)
     }
 
     pub(super) fn manager(&self) -> Result<LockManager, LockError> {

@@ -30,50 +30,67 @@
 //!
 //! ```ignore
 //! // In a store write, under a grant of `lock`:
-//! let tx = db.transaction(&[EPOCHS, RECORDS], TransactionMode::ReadWrite)?;
+//! let tx = fencing::transaction(&db, &[EPOCHS, RECORDS], IdbTransactionMode::Readwrite)?;
 //! if let Err(lost) = fencing::check(&tx, &grant.lock_name, grant.epoch).await {
 //!     let _ = tx.abort();
 //!     return Err(lost.into());
 //! }
-//! // ... puts into RECORDS, then tx.await
+//! // ... puts into RECORDS, then JsFuture::from(tx_done(&tx)).await
 //! ```
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 
-use idb::{Database, Transaction, TransactionMode, TransactionResult};
 use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
+use super::env::describe;
 use super::rules::{self, FenceCheck, GrantEpoch};
 use super::LockError;
-use crate::browser::idb_requests::{fence_key, grant_claimed, grant_state};
+use crate::browser::idb_requests::{fence_key, grant_claimed, grant_state, request_done, tx_done};
 use crate::store::schema::{EPOCHS, RECORDS};
 
-fn storage(err: impl std::fmt::Display) -> LockError {
-    LockError::Storage(err.to_string())
+fn storage(err: JsValue) -> LockError {
+    LockError::Storage(describe(&err))
+}
+
+/// A transaction over `stores` of `db`.
+pub fn transaction(
+    db: &IdbDatabase,
+    stores: &[&str],
+    mode: IdbTransactionMode,
+) -> Result<IdbTransaction, LockError> {
+    let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+    db.transaction_with_str_sequence_and_mode(&names, mode)
+        .map_err(storage)
+}
+
+/// Watches `request` now (its callbacks are set before anything is awaited).
+fn watch(request: Result<IdbRequest, JsValue>) -> Result<JsFuture, LockError> {
+    let request: JsValue = request.map_err(storage)?.into();
+    Ok(JsFuture::from(request_done(&request)))
 }
 
 /// Reads a stored epoch; anything that is not a non-negative integer counts as absent.
-fn as_epoch(value: Option<JsValue>) -> Option<u64> {
-    let v = value?.as_f64()?;
+fn as_epoch(value: JsValue) -> Option<u64> {
+    let v = value.as_f64()?;
     (v.is_finite() && v >= 0.0 && v.fract() == 0.0).then_some(v as u64)
 }
 
 /// The newest epoch stored for `lock_name` (None when no write was fenced and no steal made).
-pub async fn stored(db: &Database, lock_name: &str) -> Result<Option<u64>, LockError> {
+pub async fn stored(db: &IdbDatabase, lock_name: &str) -> Result<Option<u64>, LockError> {
     Ok(stored_and_fence(db, lock_name).await?.0)
 }
 
 /// The stored epoch and fence of `lock_name`, read in one transaction.
 pub async fn stored_and_fence(
-    db: &Database,
+    db: &IdbDatabase,
     lock_name: &str,
 ) -> Result<(Option<u64>, Option<u64>), LockError> {
-    let tx = db
-        .transaction(&[EPOCHS], TransactionMode::ReadOnly)
-        .map_err(storage)?;
+    let tx = transaction(db, &[EPOCHS], IdbTransactionMode::Readonly)?;
     let store = tx.object_store(EPOCHS).map_err(storage)?;
-    let epoch = store.get(JsValue::from_str(lock_name)).map_err(storage)?;
-    let fence = store.get(fence_key(lock_name)).map_err(storage)?;
+    let epoch = watch(store.get(&JsValue::from_str(lock_name)))?;
+    let fence = watch(store.get(&fence_key(lock_name)))?;
     let epoch = as_epoch(epoch.await.map_err(storage)?);
     Ok((epoch, as_epoch(fence.await.map_err(storage)?)))
 }
@@ -94,14 +111,14 @@ fn grant_epoch(lock_name: &str, epoch: u64) -> Option<GrantEpoch> {
 /// the grant given `epoch` may still write (claiming its epoch at its first fenced write, see
 /// the module docs), else `LockError::Lost` naming the newer epoch. On `Err` the caller must
 /// abort `tx` and write nothing.
-pub async fn check(tx: &Transaction, lock_name: &str, epoch: u64) -> Result<(), LockError> {
+pub async fn check(tx: &IdbTransaction, lock_name: &str, epoch: u64) -> Result<(), LockError> {
     let store = tx.object_store(EPOCHS).map_err(storage)?;
     let key = JsValue::from_str(lock_name);
     let grant = grant_epoch(lock_name, epoch);
-    let value = store.get(key.clone()).map_err(storage)?;
+    let value = watch(store.get(&key))?;
     let fence = match grant {
         Some(GrantEpoch::Unclaimed { .. } | GrantEpoch::Lost) => {
-            Some(store.get(fence_key(lock_name)).map_err(storage)?)
+            Some(watch(store.get(&fence_key(lock_name)))?)
         }
         _ => None,
     };
@@ -122,7 +139,7 @@ pub async fn check(tx: &Transaction, lock_name: &str, epoch: u64) -> Result<(), 
                 _ => epoch,
             };
             store
-                .put(&JsValue::from_f64(value as f64), Some(&key))
+                .put_with_key(&JsValue::from_f64(value as f64), &key)
                 .map_err(storage)?;
             grant_claimed(lock_name, epoch as f64, value as f64);
             Ok(())
@@ -139,26 +156,23 @@ pub async fn check(tx: &Transaction, lock_name: &str, epoch: u64) -> Result<(), 
 /// transaction. Either every row is written under a current epoch, or nothing is written and
 /// the result is `LockError::Lost`.
 pub async fn fenced_put(
-    db: &Database,
+    db: &IdbDatabase,
     lock_name: &str,
     epoch: u64,
     rows: &[JsValue],
 ) -> Result<(), LockError> {
-    let tx = db
-        .transaction(&[EPOCHS, RECORDS], TransactionMode::ReadWrite)
-        .map_err(storage)?;
+    let tx = transaction(db, &[EPOCHS, RECORDS], IdbTransactionMode::Readwrite)?;
+    // Watched from the start: an abort or commit is never missed.
+    let done = JsFuture::from(tx_done(&tx));
     if let Err(lost) = check(&tx, lock_name, epoch).await {
         let _ = tx.abort();
         return Err(lost);
     }
     let records = tx.object_store(RECORDS).map_err(storage)?;
     for row in rows {
-        records.put(row, None).map_err(storage)?;
+        records.put(row).map_err(storage)?;
     }
-    match tx.await.map_err(storage)? {
-        TransactionResult::Committed => Ok(()),
-        TransactionResult::Aborted => Err(LockError::Storage("fenced write aborted".into())),
-    }
+    done.await.map(|_| ()).map_err(storage)
 }
 
 /// Starts the transaction a steal makes to store its epoch for `lock_name`, as the lock's
@@ -167,31 +181,26 @@ pub async fn fenced_put(
 /// future finishes it and says what was stored. A grant of this context given `proposed` (the
 /// thief's) is recorded as having claimed the stored epoch.
 pub fn start_bump(
-    db: &Database,
+    db: &IdbDatabase,
     lock_name: &str,
     proposed: u64,
 ) -> Result<impl Future<Output = Result<u64, LockError>>, LockError> {
-    let tx = db
-        .transaction(&[EPOCHS], TransactionMode::ReadWrite)
-        .map_err(storage)?;
+    let tx = transaction(db, &[EPOCHS], IdbTransactionMode::Readwrite)?;
     let store = tx.object_store(EPOCHS).map_err(storage)?;
     let key = JsValue::from_str(lock_name);
     let fence = fence_key(lock_name);
     let lock_name = lock_name.to_owned();
-    let read = store.get(key.clone()).map_err(storage)?.into_future();
+    let read = watch(store.get(&key))?;
+    let done = JsFuture::from(tx_done(&tx));
     Ok(async move {
         let value = rules::bump(as_epoch(read.await.map_err(storage)?), proposed);
         // The thief's grant (if this is one) holds the stored epoch from now on: its writes
         // come after this transaction.
         grant_claimed(&lock_name, proposed as f64, value as f64);
         let epoch = JsValue::from_f64(value as f64);
-        store.put(&epoch, Some(&key)).map_err(storage)?;
-        store.put(&epoch, Some(&fence)).map_err(storage)?;
-        match tx.await.map_err(storage)? {
-            TransactionResult::Committed => Ok(value),
-            TransactionResult::Aborted => {
-                Err(LockError::Storage("epoch transaction aborted".into()))
-            }
-        }
+        store.put_with_key(&epoch, &key).map_err(storage)?;
+        store.put_with_key(&epoch, &fence).map_err(storage)?;
+        done.await.map_err(storage)?;
+        Ok(value)
     })
 }

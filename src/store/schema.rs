@@ -1,9 +1,10 @@
 //! The IndexedDB layout of one clientdata database, and opening it.
 //!
-//! Built on `idb`, the crate underneath rexie, because rexie hides the two things this needs:
-//! the upgrade callback (for explicit `match (old, new)` migrations instead of a builder that
-//! deletes every store it is not told about) and the database's `versionchange` event (on which
-//! we close, so a newer tab's upgrade is never blocked by this one).
+//! Opened by `openDatabase` in `browser/idb_requests.js` (the request's callbacks are a few
+//! lines of JS; no IndexedDB wrapper crate is linked) with the upgrade step in Rust: explicit
+//! `match (old, new)` migrations on web-sys types, never a builder that deletes every store it
+//! is not told about. The connection closes itself on `versionchange`, so a newer tab's upgrade
+//! is never blocked by this one.
 //!
 //! Stores (version 3):
 //! - `records`: one row per (plugin, key), keyPath `["p", "k"]`, so identity is a tuple and
@@ -23,15 +24,12 @@
 //!   clock state.
 //! - `epochs`: fencing epochs of locks, out-of-line key = lock name, value = number.
 
-use std::cell::Cell;
-use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbObjectStoreParameters, IdbTransaction};
 
-use crate::browser::interop::Obj;
-use crate::browser::page_events;
-use idb::{
-    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
-    Transaction,
-};
+use crate::browser::idb_requests::open_database;
+use crate::lock::env::describe;
 
 /// Dispatched on the global scope, `{ name }`, when another tab (a newer build) upgrades the
 /// database: this store has closed its connection so the upgrade is not blocked, and its
@@ -73,87 +71,48 @@ pub enum OpenError {
     Failed(String),
 }
 
-/// Opens (creating or migrating) the database `name`. The returned handle closes itself when
-/// another connection asks for a version change.
-pub async fn open(name: &str) -> Result<Database, OpenError> {
-    let factory = Factory::new().map_err(|e| OpenError::Unavailable(e.to_string()))?;
-    let mut request = factory
-        .open(name, Some(VERSION))
-        .map_err(|e| OpenError::Failed(e.to_string()))?;
-    let blocked_name = name.to_owned();
-    request.on_blocked(move |event| {
-        let detail = Obj::new()
-            .with("name", blocked_name.as_str())
-            .with_some("oldVersion", event.old_version().ok())
-            .with("newVersion", VERSION);
-        page_events::dispatch_global(UPGRADE_BLOCKED_EVENT, &detail.into());
-    });
-    let migration_error: Rc<Cell<Option<String>>> = Rc::default();
-    let report = migration_error.clone();
-    request.on_upgrade_needed(move |event| {
-        let result = (|| -> Result<(), String> {
-            let db = event.database().map_err(|e| e.to_string())?;
-            let old = event.old_version().map_err(|e| e.to_string())?;
-            let new = event
-                .new_version()
-                .map_err(|e| e.to_string())?
-                .unwrap_or(VERSION);
-            let upgrade = event
-                .target()
-                .ok()
-                .and_then(|request| request.transaction());
-            migrate(&db, upgrade.as_ref(), old, new)
-        })();
-        if let Err(e) = result {
-            // Abort the upgrade so a half-built schema is never committed at the new version.
-            if let Some(upgrade) = event
-                .target()
-                .ok()
-                .and_then(|request| request.transaction())
-            {
-                let _ = upgrade.abort();
-            }
-            report.set(Some(e));
-        }
-    });
-    let result = request.await;
-    if let Some(e) = migration_error.take() {
-        return Err(OpenError::Failed(format!("migration failed: {e}")));
-    }
-    let raw: web_sys::IdbDatabase = result.map_err(|e| OpenError::Failed(e.to_string()))?.into();
-    let closer = raw.clone();
-    let mut db = Database::from(raw);
-    let db_name = name.to_owned();
-    db.on_version_change(move |_| {
-        closer.close();
-        // The app's cue to reload with the newer build (this connection is gone for good).
-        let detail = Obj::new().with("name", db_name.as_str());
-        page_events::dispatch_global(VERSION_CHANGE_EVENT, &detail.into());
-    });
-    // The handler must outlive this function; it is dropped with the JS database object.
-    db.forget_callbacks();
-    Ok(db)
+/// Opens (creating or migrating) the database `name`. The returned connection closes itself
+/// when another connection asks for a version change.
+pub async fn open(name: &str) -> Result<IdbDatabase, OpenError> {
+    let migrate =
+        Closure::<dyn FnMut(IdbDatabase, IdbTransaction, u32, u32) -> Option<String>>::new(
+            |db: IdbDatabase, upgrade: IdbTransaction, old: u32, new: u32| {
+                migrate(&db, &upgrade, old, new).err()
+            },
+        );
+    let opening = open_database(
+        name,
+        VERSION,
+        UPGRADE_BLOCKED_EVENT,
+        VERSION_CHANGE_EVENT,
+        &migrate,
+    )
+    .map_err(|e| OpenError::Unavailable(describe(&e)))?;
+    // `migrate` lives until the open settles: the upgrade runs before that.
+    let db = JsFuture::from(opening)
+        .await
+        .map_err(|e| OpenError::Failed(describe(&e)))?;
+    Ok(db.unchecked_into())
 }
 
 /// The upgrade from `old` to `new` inside the version-change transaction `upgrade`, one arm
 /// per pair this build knows: a new database is made as version 1 and then upgraded, so both
 /// paths run the same steps.
-fn migrate(db: &Database, upgrade: Option<&Transaction>, old: u32, new: u32) -> Result<(), String> {
+fn migrate(db: &IdbDatabase, upgrade: &IdbTransaction, old: u32, new: u32) -> Result<(), String> {
     let v1_to_v2 = || {
-        let upgrade = upgrade.ok_or("no version-change transaction")?;
         upgrade
             .object_store(RECORDS)
             .and_then(|records| records.delete_index(V1_BY_HLC))
-            .map_err(|e| e.to_string())
+            .map_err(|e| describe(&e))
     };
     let v2_to_v3 = || {
-        db.create_object_store(PACKS, ObjectStoreParams::new())
+        db.create_object_store(PACKS)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| describe(&e))
     };
     match (old, new) {
         (0, 3) => {
-            create_v1(db).map_err(|e| e.to_string())?;
+            create_v1(db).map_err(|e| describe(&e))?;
             v1_to_v2()?;
             v2_to_v3()
         }
@@ -166,26 +125,18 @@ fn migrate(db: &Database, upgrade: Option<&Transaction>, old: u32, new: u32) -> 
     }
 }
 
-fn create_v1(db: &Database) -> Result<(), idb::Error> {
-    let mut records = ObjectStoreParams::new();
-    records.key_path(Some(KeyPath::new_array(["p", "k"])));
-    let records = db.create_object_store(RECORDS, records)?;
-    records.create_index(
-        V1_BY_HLC,
-        KeyPath::new_single("h"),
-        Some(IndexParams::new()),
-    )?;
-
-    db.create_object_store(META, ObjectStoreParams::new())?;
-
-    let mut vectors = ObjectStoreParams::new();
-    vectors.key_path(Some(KeyPath::new_array(["kind", "plugin"])));
-    db.create_object_store(VECTORS, vectors)?;
-
-    let mut slots = ObjectStoreParams::new();
-    slots.key_path(Some(KeyPath::new_single("slot")));
-    db.create_object_store(SLOTS, slots)?;
-
-    db.create_object_store(EPOCHS, ObjectStoreParams::new())?;
+fn create_v1(db: &IdbDatabase) -> Result<(), JsValue> {
+    let keyed = |name: &str, key_path: &JsValue| {
+        let params = IdbObjectStoreParameters::new();
+        params.set_key_path(key_path);
+        db.create_object_store_with_optional_parameters(name, &params)
+    };
+    let pair = |a: &str, b: &str| JsValue::from(js_sys::Array::of2(&a.into(), &b.into()));
+    let records = keyed(RECORDS, &pair("p", "k"))?;
+    records.create_index_with_str(V1_BY_HLC, "h")?;
+    db.create_object_store(META)?;
+    keyed(VECTORS, &pair("kind", "plugin"))?;
+    keyed(SLOTS, &"slot".into())?;
+    db.create_object_store(EPOCHS)?;
     Ok(())
 }

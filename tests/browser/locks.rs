@@ -4,18 +4,19 @@
 use std::rc::Rc;
 
 use clientdata::api::lock::{create_lock, JsDistributedLock};
+use clientdata::browser::idb_requests::request_done;
 use clientdata::browser::timer::sleep;
 use clientdata::core::NodeId;
 use clientdata::lock::fencing;
 use clientdata::lock::Release;
 use clientdata::lock::{DistributedLock, LockEnv, LockError, LockOptions};
 use clientdata::store::schema::{EPOCHS, RECORDS};
-use idb::TransactionMode;
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+use web_sys::IdbTransactionMode;
 
 #[wasm_bindgen(module = "/js/lock-conformance.js")]
 extern "C" {
@@ -78,13 +79,17 @@ fn row(key: &str, value: f64) -> JsValue {
     obj.into()
 }
 
-async fn record_value(db: &idb::Database, key: &str) -> Option<f64> {
-    let tx = db
-        .transaction(&[RECORDS], TransactionMode::ReadOnly)
-        .unwrap();
+async fn record_value(db: &web_sys::IdbDatabase, key: &str) -> Option<f64> {
+    let tx = fencing::transaction(db, &[RECORDS], IdbTransactionMode::Readonly).unwrap();
     let store = tx.object_store(RECORDS).unwrap();
     let id = js_sys::Array::of2(&"plugin".into(), &key.into());
-    let value = store.get(JsValue::from(id)).unwrap().await.unwrap()?;
+    let request: JsValue = store.get(&id).unwrap().into();
+    let value = wasm_bindgen_futures::JsFuture::from(request_done(&request))
+        .await
+        .unwrap();
+    if value.is_undefined() {
+        return None;
+    }
     Reflect::get(&value, &"v".into()).unwrap().as_f64()
 }
 
@@ -306,9 +311,8 @@ async fn fencing_check_runs_inside_the_callers_transaction() {
     a.release();
     let second = a.acquire().await.unwrap();
     let database = a.database().await.unwrap();
-    let tx = database
-        .transaction(&[EPOCHS, RECORDS], TransactionMode::ReadWrite)
-        .unwrap();
+    let tx =
+        fencing::transaction(&database, &[EPOCHS, RECORDS], IdbTransactionMode::Readwrite).unwrap();
     fencing::check(&tx, a.name(), second.epoch).await.unwrap();
     let err = fencing::check(&tx, a.name(), first.epoch)
         .await

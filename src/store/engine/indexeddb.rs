@@ -139,7 +139,7 @@ impl IdbEngine {
     pub async fn open(name: &str) -> Result<Self, OpenError> {
         let db = schema::open(name).await?;
         Ok(IdbEngine {
-            db: db.into(),
+            db,
             packs: Rc::default(),
         })
     }
