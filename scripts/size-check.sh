@@ -37,7 +37,9 @@ cd "$(dirname "$0")/.."
 # Rust, so neither serde's deserializer and derive visitors nor float formatting are linked.
 # Lowered to 236,000 on 2026-12-04 (both branches merged, with the sort-once readers of peers'
 # watermarks: 235,682 B measured).
-CEILING_BYTES=236000
+# Lowered to 227,000 on 2026-12-05 (issue 17): the idb crate dropped for web-sys and a few
+# lines of JS (226,731 B measured, with set()'s JS-joined journal entries).
+CEILING_BYTES=227000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
