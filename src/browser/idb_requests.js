@@ -257,7 +257,7 @@ export function openDatabase(name, version, blocked, changed, migrate) {
   if (!factory) throw new Error("no indexedDB in this global scope");
   const fire = (type, detail) => {
     try {
-      globalThis.dispatchEvent(new CustomEvent(type, { detail }));
+      globalThis.dispatchEvent(new globalThis.CustomEvent(type, { detail }));
     } catch {
       // no global events here, or a throwing listener: opening goes on
     }
