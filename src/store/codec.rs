@@ -165,15 +165,20 @@ pub fn record_to_row_with(record: &Record, text: Option<&JsString>) -> JsValue {
     }
 }
 
-/// The row of a local write that [`JsIds`] name: a JSON value (its `text`) or a tombstone;
-/// `None` for other values (bytes), whose row [`record_to_row`] makes.
+/// What a local write's journal entry and row are joined from in JS: `Some(Some(text))` for a
+/// JSON value with its JS text, `Some(None)` for a tombstone; `None` for anything else (bytes),
+/// whose entry and row are made from the record.
+pub fn joined_value(record: &Record, text: Option<&JsString>) -> Option<Option<JsString>> {
+    match (&record.value, text) {
+        (Some(Value::Json(_)), Some(text)) => Some(Some(text.clone())),
+        (None, _) => Some(None),
+        _ => None,
+    }
+}
+
+/// The row of a local write that [`JsIds`] name, when [`joined_value`] says it is joined in JS.
 pub fn local_row(record: &Record, ids: &JsIds, text: Option<&JsString>) -> Option<JsValue> {
-    let v = match (&record.value, text) {
-        (Some(Value::Json(_)), Some(text)) => Some(text.clone()),
-        (None, _) => None,
-        _ => return None,
-    };
-    Some(record_row_js(&ids.plugin, &ids.key, &ids.stamp, v))
+    joined_value(record, text).map(|v| record_row_js(&ids.plugin, &ids.key, &ids.stamp, v))
 }
 
 thread_local! {

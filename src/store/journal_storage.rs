@@ -4,7 +4,7 @@
 use js_sys::JsString;
 use web_sys::Storage;
 
-use super::codec::{js_failure, JsIds};
+use super::codec::{joined_value, js_failure, JsIds};
 use super::error::StoreResult;
 use super::journal::{self, Budget};
 pub use super::journal::{Appended, Found};
@@ -13,7 +13,7 @@ use crate::browser::web_storage::{
     set_item_text,
 };
 use crate::core::sorted::sort_by;
-use crate::core::{Record, Value};
+use crate::core::Record;
 
 /// A journal entry that does not decode.
 #[derive(Debug, Clone)]
@@ -146,13 +146,8 @@ impl Journal {
     ) -> StoreResult<Option<Held>> {
         let seq = self.next_seq;
         let key_len = journal::key(&self.prefix, self.slot, seq).len();
-        // A JSON value's or a tombstone's entry is joined in JS (`Ok`: the text, if any); any
-        // other is encoded here (`Err`).
-        let entry = match (&record.value, text) {
-            (Some(Value::Json(_)), Some(text)) => Ok(Some(text.clone())),
-            (None, _) => Ok(None),
-            _ => Err(journal::encode(record)),
-        };
+        // Joined in JS (`Ok`: the text, if any), or encoded here (`Err`).
+        let entry = joined_value(record, text).ok_or_else(|| journal::encode(record));
         let len = entry
             .as_ref()
             .map_or_else(String::len, |_| journal::joined_len(record));

@@ -61,23 +61,31 @@ impl Records {
     /// Applies `record` under last-write-wins to the index and, when it wins, to the read cache
     /// (`js`: its value as JS, when at hand). Returns its (plugin, key) if it won.
     pub fn apply(&mut self, record: Record, js: Option<&JsValue>) -> Option<(PluginId, Key)> {
+        self.apply_keyed(record, js, None)
+    }
+
+    /// [`Records::apply`] of a local write whose key is at hand as the JS string `key`.
+    pub fn apply_local(&mut self, record: Record, js: Option<&JsValue>, key: &JsValue) {
+        self.apply_keyed(record, js, Some(key));
+    }
+
+    /// [`Records::apply`], keying the read cache by `key_js` when given.
+    fn apply_keyed(
+        &mut self,
+        record: Record,
+        js: Option<&JsValue>,
+        key_js: Option<&JsValue>,
+    ) -> Option<(PluginId, Key)> {
         let id = (record.plugin.clone(), record.key.clone());
         if !self.index.apply(record) {
             return None;
         }
         self.quarantine.replaced(&id.0, &id.1);
-        self.reads.put(&id.0, &id.1, js);
-        Some(id)
-    }
-
-    /// [`Records::apply`] of a local write whose key is at hand as the JS string `key`.
-    pub fn apply_local(&mut self, record: Record, js: Option<&JsValue>, key: &JsValue) {
-        let plugin = record.plugin.clone();
-        let id_key = record.key.clone();
-        if self.index.apply(record) {
-            self.quarantine.replaced(&plugin, &id_key);
-            self.reads.put_at(&plugin, key, js);
+        match key_js {
+            Some(key) => self.reads.put_at(&id.0, key, js),
+            None => self.reads.put(&id.0, &id.1, js),
         }
+        Some(id)
     }
 
     /// Applies a sync round's batch (see [`Index::apply_batch`]), dropping the records that won
