@@ -1,14 +1,15 @@
 //! `createLock` and the `DistributedLock` class: swamp's lock contract over `navigator.locks`
 //! (docs/DESIGN.md invariant 8). Converts only; the lock lives in [`crate::lock`].
 
+use std::rc::Rc;
+
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::client_data::ClientData;
 use super::options::lock_options;
-use crate::browser::interop::{get, Obj};
+use crate::browser::interop::lock_grant;
 use crate::browser::promise_watch::Watch;
 use crate::lock::{DistributedLock, Grant, Lease, LockEnv, LockError, Release};
 
@@ -91,12 +92,8 @@ impl JsDistributedLock {
     }
 }
 
-fn grant_to_js(grant: &Grant) -> JsValue {
-    Obj::new()
-        .with("epoch", grant.epoch as f64)
-        .with("nonce", grant.nonce.as_str())
-        .with("lockName", grant.lock_name.as_str())
-        .into()
+fn grant_to_js(lock: &DistributedLock, grant: &Grant) -> JsValue {
+    lock_grant(grant.epoch as f64, &grant.nonce, lock.name_js())
 }
 
 fn lease_to_js(lease: &Lease) -> JsValue {
@@ -143,7 +140,7 @@ impl JsDistributedLock {
         let lock = self.lock.clone();
         future_to_promise(async move {
             let grant = lock.acquire().await?;
-            Ok(grant_to_js(&grant))
+            Ok(grant_to_js(&lock, &grant))
         })
     }
 
@@ -173,29 +170,40 @@ impl JsDistributedLock {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(grant: LockGrant) => unknown")] callback: Function,
     ) -> Promise {
-        let lock = self.lock.clone();
-        future_to_promise(async move {
-            let grant = lock.acquire().await?;
-            let result = match callback.call1(&JsValue::UNDEFINED, &grant_to_js(&grant)) {
-                Ok(value) => match value.dyn_ref::<Promise>() {
-                    Some(promise) => Watch::promise(promise).await,
-                    None if is_thenable(&value) => Watch::promise(&Promise::resolve(&value)).await,
-                    None => Ok(value),
-                },
-                Err(thrown) => Err(thrown),
-            };
-            let released = lock.release();
-            let value = result?;
-            if released == Release::WasLost {
-                return Err(LockError::Lost {
-                    lock: grant.lock_name,
-                    epoch: grant.epoch,
-                    newer: None,
+        let mut resolvers = None;
+        let promise = Promise::new(&mut |resolve, reject| resolvers = Some((resolve, reject)));
+        let Some((resolve, reject)) = resolvers else {
+            return promise;
+        };
+        let call = Rc::new(WithLock {
+            lock: self.lock.clone(),
+            callback,
+            resolve,
+            reject,
+        });
+        // Like a raw `navigator.locks.request(name, fn)`: the grant's own lock callback calls
+        // `fn`, and the reaction to its promise releases and settles (see `acquire_direct`).
+        let direct = call.clone();
+        let on_grant = Box::new(move |grant: Grant| {
+            let result = direct.run(&grant);
+            Watch::then(&result, move |result| {
+                direct.settle(direct.release_after(&grant, result));
+            });
+        });
+        let waiting = self.lock.acquire_direct(on_grant);
+        wasm_bindgen_futures::spawn_local(async move {
+            let outcome = match waiting.await {
+                Ok(None) => return,
+                // Granted some other way (already held, `maxWaitMs` 0, a steal).
+                Ok(Some(grant)) => {
+                    let result = Watch::promise(&call.run(&grant)).await;
+                    call.release_after(&grant, result)
                 }
-                .into());
-            }
-            Ok(value)
-        })
+                Err(e) => Err(e.into()),
+            };
+            call.settle(outcome);
+        });
+        promise
     }
 
     /// The current holder, or `null` when the lock is free (a lease left behind by a closed
@@ -238,8 +246,54 @@ impl JsDistributedLock {
     }
 }
 
-fn is_thenable(value: &JsValue) -> bool {
-    value.is_object() && get(value, "then").is_function()
+/// One `withLock` call: the user's function and withLock's promise.
+struct WithLock {
+    lock: DistributedLock,
+    callback: Function,
+    resolve: Function,
+    reject: Function,
+}
+
+impl WithLock {
+    /// Calls the user's function with `grant`; its outcome as a promise (a thenable adopted,
+    /// a throw rejected).
+    fn run(&self, grant: &Grant) -> Promise {
+        match self
+            .callback
+            .call1(&JsValue::UNDEFINED, &grant_to_js(&self.lock, grant))
+        {
+            Ok(value) => Promise::resolve(&value),
+            Err(thrown) => Promise::reject(&thrown),
+        }
+    }
+
+    /// Releases once the user's function settled with `result` (the held promise is resolved
+    /// before withLock's), then what withLock settles with: `LockLostError` if the lock was
+    /// taken away meanwhile.
+    fn release_after(
+        &self,
+        grant: &Grant,
+        result: Result<JsValue, JsValue>,
+    ) -> Result<JsValue, JsValue> {
+        let released = self.lock.release();
+        let value = result?;
+        if released == Release::WasLost {
+            return Err(LockError::Lost {
+                lock: grant.lock_name.clone(),
+                epoch: grant.epoch,
+                newer: None,
+            }
+            .into());
+        }
+        Ok(value)
+    }
+
+    fn settle(&self, outcome: Result<JsValue, JsValue>) {
+        let _ = match outcome {
+            Ok(value) => self.resolve.call1(&JsValue::UNDEFINED, &value),
+            Err(e) => self.reject.call1(&JsValue::UNDEFINED, &e),
+        };
+    }
 }
 
 #[wasm_bindgen(js_class = ClientData)]

@@ -21,7 +21,7 @@ extern "C" {
     /// Registers a grant of this context given `epoch`, made when the newest fence known here
     /// was `floor` (see `lock::fencing`).
     #[wasm_bindgen(js_name = grantOpen)]
-    pub fn grant_open(lock_name: &str, epoch: f64, floor: f64);
+    pub fn grant_open(lock_name: &JsValue, epoch: f64, floor: f64);
 
     /// Records the epoch a grant claimed (its first fenced write, or its steal).
     #[wasm_bindgen(js_name = grantClaimed)]
@@ -29,7 +29,7 @@ extern "C" {
 
     /// Forgets a released grant; with `lost`, keeps it refused for good.
     #[wasm_bindgen(js_name = grantClose)]
-    pub fn grant_close(lock_name: &str, epoch: f64, lost: bool);
+    pub fn grant_close(lock_name: &JsValue, epoch: f64, lost: bool);
 
     /// `[state, floor, claimed]` of a grant: state 0 unknown here, 1 unclaimed, 2 claimed,
     /// 3 lost.

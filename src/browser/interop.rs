@@ -18,6 +18,10 @@ extern "C" {
     #[wasm_bindgen(js_name = parseJson)]
     fn parse_json_or_failure(text: &JsValue) -> JsValue;
 
+    /// `{ epoch, nonce, lockName }`: what withLock's callback gets.
+    #[wasm_bindgen(js_name = lockGrant)]
+    pub fn lock_grant(epoch: f64, nonce: &str, lock_name: &JsValue) -> JsValue;
+
     /// An async iterator object (`next`, `return`, `[Symbol.asyncIterator]`).
     #[wasm_bindgen(js_name = asyncIterable)]
     pub fn async_iterable(next: &JsValue, ret: &JsValue) -> JsValue;

@@ -23,7 +23,7 @@ extern "C" {
     #[wasm_bindgen(method, js_name = request)]
     pub fn request_with_options(
         this: &LockManager,
-        name: &str,
+        name: &JsValue,
         options: &Object,
         callback: &Function,
     ) -> Promise;
@@ -66,6 +66,8 @@ pub enum Wake {
     Rejected(JsValue),
     /// The caller's timer fired first.
     Timer,
+    /// Granted, and the grant went to the request's `on_grant` (see [`request_direct`]).
+    HandedOver,
 }
 
 /// One `navigator.locks.request(name, options, callback)`. Dropping it before a grant
@@ -80,11 +82,44 @@ pub struct LockRequest {
 /// [`Wake::Granted`] is called (or the lock is stolen, or the page goes away).
 pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
     let watch = Watch::new();
+    let callback = watch.lock_callback();
+    send(manager, &JsValue::from_str(name), options, watch, &callback)
+}
+
+/// Like [`request`], but the grant is handed to `on_grant` in the lock callback itself (the
+/// grant's own task, as a raw `navigator.locks.request` callback runs) with a second handle on
+/// the request; the waiter sees [`Wake::HandedOver`].
+pub fn request_direct(
+    manager: &LockManager,
+    name: &JsValue,
+    options: RequestOptions<'_>,
+    on_grant: impl FnOnce(LockRequest, Function) + 'static,
+) -> LockRequest {
+    let watch = Watch::new();
+    let callback = watch.lock_callback_with(Box::new(move |watch, release| {
+        on_grant(
+            LockRequest {
+                watch,
+                settled: false,
+            },
+            release,
+        )
+    }));
+    send(manager, name, options, watch, &callback)
+}
+
+fn send(
+    manager: &LockManager,
+    name: &JsValue,
+    options: RequestOptions<'_>,
+    watch: Watch,
+    callback: &Function,
+) -> LockRequest {
     let opts = Obj::new()
         .with_some("ifAvailable", options.if_available.then_some(true))
         .with_some("steal", options.steal.then_some(true))
         .with_some("signal", options.signal.cloned());
-    let done = manager.request_with_options(name, opts.as_object(), &watch.lock_callback());
+    let done = manager.request_with_options(name, opts.as_object(), callback);
     watch.watch(&done);
     LockRequest {
         watch,
@@ -97,6 +132,9 @@ impl LockRequest {
     /// After [`Wake::Rejected`] or [`Wake::NotAvailable`] the request is over.
     pub async fn wait(&mut self, mut timer: Option<&mut crate::browser::timer::Deadline>) -> Wake {
         std::future::poll_fn(|cx| {
+            if self.watch.handed_over() {
+                return Poll::Ready(Wake::HandedOver);
+            }
             match self.watch.poll_granted(cx) {
                 Poll::Ready(Some(release)) => return Poll::Ready(Wake::Granted(release)),
                 Poll::Ready(None) => return Poll::Ready(Wake::NotAvailable),

@@ -28,10 +28,25 @@ extern "C" {
     fn bind_id(this: &Bindable, context: &JsValue, id: u32) -> Function;
 }
 
+/// Takes a grant in the lock callback itself (the grant's own task): gets a new handle on the
+/// request's watch and the function that releases the lock.
+pub type OnGrant = Box<dyn FnOnce(Watch, Function)>;
+
+/// Receives a promise's outcome in its reaction (see [`Watch::then`]).
+type OnSettled = Box<dyn FnOnce(Result<JsValue, JsValue>)>;
+
 #[derive(Default)]
 struct Watched {
     /// Set by the lock callback: `Some(release)` when granted, `None` for `ifAvailable` misses.
     granted: Option<Option<Function>>,
+    /// Takes the grant instead of `granted` (see [`Watch::lock_callback_with`]).
+    on_grant: Option<OnGrant>,
+    /// `on_grant` took the grant.
+    handed_over: bool,
+    /// Called with the outcome instead of storing it (see [`Watch::then`]).
+    on_settled: Option<OnSettled>,
+    /// Live [`Watch`] handles on this entry (more than one once `on_grant` got its own).
+    owners: u32,
     settled: Option<Result<JsValue, JsValue>>,
     /// The promise settled (`settled` may have been taken since).
     done: bool,
@@ -96,11 +111,27 @@ fn on_lock_callback(id: u32, lock: JsValue) -> JsValue {
         Some((promise, resolve)) => (Some(resolve), promise.into()),
         None => (None, JsValue::UNDEFINED),
     };
-    let waker = with_watched(id, |watched| {
-        watched.granted = Some(release);
-        watched.waker.take()
-    });
-    wake(waker.flatten());
+    let (direct, waker) = with_watched(id, |watched| {
+        let waker = watched.waker.take();
+        match release.as_ref().and_then(|_| watched.on_grant.take()) {
+            Some(on_grant) => {
+                watched.handed_over = true;
+                watched.owners += 1;
+                (release.map(|r| (on_grant, r)), waker)
+            }
+            None => {
+                watched.granted = Some(release);
+                (None, waker)
+            }
+        }
+    })
+    .unwrap_or((None, None));
+    // The handler runs before the waiter is woken, so whatever it queues (a reaction to the
+    // user's promise) runs first.
+    if let Some((on_grant, release)) = direct {
+        on_grant(Watch { id }, release);
+    }
+    wake(waker);
     hold
 }
 
@@ -108,15 +139,23 @@ fn on_settled(id: u32, result: Result<JsValue, JsValue>) {
     let waker = WATCHES.with(|s| {
         let mut s = s.borrow_mut();
         let watched = s.map.get_mut(&id)?;
+        if let Some(f) = watched.on_settled.take() {
+            s.map.remove(&id);
+            return Some(Box::new(move || f(result)) as Box<dyn FnOnce()>);
+        }
         if watched.abandoned {
             s.map.remove(&id);
             return None;
         }
         watched.settled = Some(result);
         watched.done = true;
-        watched.waker.take()
+        let waker = watched.waker.take()?;
+        Some(Box::new(move || waker.wake()) as Box<dyn FnOnce()>)
     });
-    wake(waker);
+    // Outside the borrow: the callback may watch more promises.
+    if let Some(then) = waker {
+        then();
+    }
 }
 
 /// One watch: a promise being watched and, for lock requests, the callback's grant.
@@ -128,14 +167,43 @@ pub struct Watch {
 impl Watch {
     /// A new watch (call [`Watch::watch`] once the promise exists).
     pub fn new() -> Watch {
+        Watch::with_entry(Watched::default())
+    }
+
+    fn with_entry(mut watched: Watched) -> Watch {
+        watched.owners = 1;
         let id = WATCHES.with(|s| {
             let mut s = s.borrow_mut();
             s.next = s.next.wrapping_add(1);
             let id = s.next;
-            s.map.insert(id, Watched::default());
+            s.map.insert(id, watched);
             id
         });
         Watch { id }
+    }
+
+    /// Like [`Watch::lock_callback`], but a grant goes to `on_grant`, called in the lock
+    /// callback itself; the waiter then sees [`Watch::poll_granted`] report `handed_over`.
+    pub fn lock_callback_with(&self, on_grant: OnGrant) -> Function {
+        with_watched(self.id, |watched| watched.on_grant = Some(on_grant));
+        self.lock_callback()
+    }
+
+    /// Calls `f` with the outcome of `promise`, in the promise's reaction (no future, no
+    /// task).
+    pub fn then(promise: &Promise, f: impl FnOnce(Result<JsValue, JsValue>) + 'static) {
+        let watch = Watch::with_entry(Watched {
+            on_settled: Some(Box::new(f)),
+            ..Watched::default()
+        });
+        watch.watch(promise);
+        // Owned by the entry alone: the reaction removes it.
+        std::mem::forget(watch);
+    }
+
+    /// Whether `on_grant` took the grant.
+    pub fn handed_over(&self) -> bool {
+        with_watched(self.id, |watched| watched.handed_over).unwrap_or(false)
     }
 
     /// The `navigator.locks.request` callback for this watch: on grant it returns a promise
@@ -216,6 +284,10 @@ impl Drop for Watch {
         let release = WATCHES.with(|s| {
             let mut s = s.borrow_mut();
             let watched = s.map.get_mut(&self.id)?;
+            watched.owners -= 1;
+            if watched.owners > 0 {
+                return None;
+            }
             // A grant nobody took: release it rather than hold the lock forever.
             let release = watched.granted.take().flatten();
             if watched.done {

@@ -18,8 +18,11 @@ use super::lease::Lease;
 use super::rules::{self, WaitStep};
 use super::{fencing, LockError};
 use crate::browser::idb_requests::grant_open;
-use crate::browser::lock_manager::{self, LockRequest, RequestOptions, Wake};
+use crate::browser::lock_manager::{self, LockManager, LockRequest, RequestOptions, Wake};
 use crate::browser::timer::Deadline;
+
+/// Takes a grant in the lock callback itself (see [`DistributedLock::acquire_direct`]).
+pub type OnGrant = Box<dyn FnOnce(Grant)>;
 
 impl DistributedLock {
     /// Waits for the lock in the Web Locks queue, checking every
@@ -27,6 +30,51 @@ impl DistributedLock {
     /// `maxWaitMs` (`LockTimeoutError` naming the holder) or the signal aborts (`AbortError`,
     /// no lock held). Already holding: returns the current grant.
     pub async fn acquire(&self) -> Result<Grant, LockError> {
+        let granted = self.acquire_then(None).await?;
+        granted.ok_or_else(|| LockError::Failed("grant handed over".into()))
+    }
+
+    /// `withLock`'s acquire, shaped like a raw `navigator.locks.request(name, fn)`: the queued
+    /// request's grant is recorded and handed to `on_grant` in the lock callback itself, and
+    /// the future resolves to `None`. A grant made any other way (already held, `maxWaitMs`
+    /// 0, a steal) is returned instead. When nothing needs awaiting first (the usual case
+    /// after the lock's first acquire in this tab), the request is made before this returns,
+    /// and the future only watches the wait (timeouts, stale holders, the signal).
+    pub fn acquire_direct(
+        &self,
+        on_grant: OnGrant,
+    ) -> impl std::future::Future<Output = Result<Option<Grant>, LockError>> + 'static {
+        let lock = self.clone();
+        let queued = match self.manager() {
+            Ok(manager) if self.ready_now() => {
+                let queued = self.queue(&manager, Some(on_grant));
+                Ok((manager, queued, now_ms()))
+            }
+            _ => Err(on_grant),
+        };
+        async move {
+            match queued {
+                Ok((manager, queued, started)) => lock.wait_queued(&manager, queued, started).await,
+                Err(on_grant) => lock.acquire_then(Some(on_grant)).await,
+            }
+        }
+    }
+
+    /// Whether a request can be queued without awaiting anything first: nothing held (or
+    /// lost) here, not aborted, the tab's epochs of the lock known, a queued wait.
+    fn ready_now(&self) -> bool {
+        let lock = &self.inner.names.lock;
+        self.inner.holding.borrow().is_none()
+            && !self.user_aborted()
+            && self.inner.opts.max_wait_ms > 0
+            && DATABASES.with(|d| d.borrow().contains_key(&self.inner.db_name))
+            && TAB_FENCES.with(|f| f.borrow().contains_key(lock))
+            && env::joined(&self.inner.names.channel)
+    }
+
+    /// [`Self::acquire`], with an optional `on_grant` for the queued request (see
+    /// [`Self::acquire_direct`]).
+    async fn acquire_then(&self, on_grant: Option<OnGrant>) -> Result<Option<Grant>, LockError> {
         if let Some(h) = self
             .inner
             .holding
@@ -34,7 +82,7 @@ impl DistributedLock {
             .as_ref()
             .filter(|h| !h.is_lost())
         {
-            return Ok(h.grant.clone());
+            return Ok(Some(h.grant.clone()));
         }
         self.release();
         let manager = self.manager()?;
@@ -63,8 +111,8 @@ impl DistributedLock {
                 },
             );
             return match now_or_never.wait(None).await {
-                Wake::Granted(release) => Ok(self.on_grant(now_or_never, release, false)),
-                Wake::NotAvailable | Wake::Timer => Err(LockError::Timeout {
+                Wake::Granted(release) => Ok(Some(self.on_grant(now_or_never, release, false))),
+                Wake::NotAvailable | Wake::Timer | Wake::HandedOver => Err(LockError::Timeout {
                     path: path(),
                     holder: self
                         .read_lease()
@@ -77,16 +125,42 @@ impl DistributedLock {
         }
 
         let started = now_ms();
-        // The caller's signal is passed straight through; timing out and stealing abandon the
-        // queued request instead of aborting it (no AbortController on the common path).
-        let mut queued = lock_manager::request(
-            &manager,
-            name,
-            RequestOptions {
-                signal: self.inner.signal.as_ref(),
-                ..Default::default()
-            },
-        );
+        let queued = self.queue(&manager, on_grant);
+        self.wait_queued(&manager, queued, started).await
+    }
+
+    /// Queues the request. The caller's signal is passed straight through; timing out and
+    /// stealing abandon the queued request instead of aborting it (no AbortController on the
+    /// common path).
+    fn queue(&self, manager: &LockManager, on_grant: Option<OnGrant>) -> LockRequest {
+        let name = &self.inner.names.lock;
+        let options = RequestOptions {
+            signal: self.inner.signal.as_ref(),
+            ..Default::default()
+        };
+        let Some(on_grant) = on_grant else {
+            return lock_manager::request(manager, name, options);
+        };
+        let lock = self.clone();
+        lock_manager::request_direct(
+            manager,
+            &self.inner.name_js,
+            options,
+            move |request, release| on_grant(lock.on_grant(request, release, false)),
+        )
+    }
+
+    /// Waits for the queued request's grant (`None`: handed over in the lock callback),
+    /// watching the holder's lease every `retryIntervalMs`: asks for it when there is none,
+    /// steals from a holder silent past the ttl, gives up at `maxWaitMs`.
+    async fn wait_queued(
+        &self,
+        manager: &LockManager,
+        mut queued: LockRequest,
+        started: u64,
+    ) -> Result<Option<Grant>, LockError> {
+        let path = || self.inner.path.clone();
+        let name = &self.inner.names.lock;
         // The first look at the lease waits for the first tick: the uncontended path parses
         // nothing. `asked`: the first ask since the last live lease seen (see `wait_step`).
         let mut lease: Option<Lease> = None;
@@ -103,7 +177,10 @@ impl DistributedLock {
                     }
                     let mut tick = Deadline::after(ms);
                     match queued.wait(Some(&mut tick)).await {
-                        Wake::Granted(release) => return Ok(self.on_grant(queued, release, false)),
+                        Wake::Granted(release) => {
+                            return Ok(Some(self.on_grant(queued, release, false)))
+                        }
+                        Wake::HandedOver => return Ok(None),
                         Wake::Timer => {
                             looked = true;
                             lease = self.read_lease();
@@ -120,13 +197,15 @@ impl DistributedLock {
                         }
                     }
                 }
+                // A grant handed over in the lock callback was seen by `wait` before this
+                // step was chosen (both run in one poll), so abandoning cannot lose one.
                 WaitStep::Steal => {
                     // The grant may have raced the decision: then it is ours without stealing.
                     if let Some((queued, release)) = queued.abandon() {
-                        return Ok(self.on_grant(queued, release, false));
+                        return Ok(Some(self.on_grant(queued, release, false)));
                     }
                     let mut thief = lock_manager::request(
-                        &manager,
+                        manager,
                         name,
                         RequestOptions {
                             steal: true,
@@ -134,16 +213,16 @@ impl DistributedLock {
                         },
                     );
                     return match thief.wait(None).await {
-                        Wake::Granted(release) => Ok(self.on_grant(thief, release, true)),
+                        Wake::Granted(release) => Ok(Some(self.on_grant(thief, release, true))),
                         Wake::Rejected(e) => Err(LockError::Failed(describe(&e))),
-                        Wake::NotAvailable | Wake::Timer => {
+                        Wake::NotAvailable | Wake::Timer | Wake::HandedOver => {
                             Err(LockError::Failed("steal not granted".into()))
                         }
                     };
                 }
                 WaitStep::GiveUp => {
                     if let Some((queued, release)) = queued.abandon() {
-                        return Ok(self.on_grant(queued, release, false));
+                        return Ok(Some(self.on_grant(queued, release, false)));
                     }
                     return Err(LockError::Timeout {
                         path: path(),
@@ -218,7 +297,7 @@ impl DistributedLock {
         let lock = &inner.names.lock;
         let floor = TAB_FENCES.with(|f| f.borrow().get(lock).copied().unwrap_or(0));
         let epoch = self.allocate_epoch(stolen);
-        grant_open(lock, epoch as f64, floor as f64);
+        grant_open(&inner.name_js, epoch as f64, floor as f64);
         let nonce = rules::new_nonce().unwrap_or_else(|_| {
             format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64)
         });
@@ -258,6 +337,7 @@ impl DistributedLock {
         };
         *inner.holding.borrow_mut() = Some(Holding {
             grant: grant.clone(),
+            name_js: inner.name_js.clone(),
             live,
             release,
             lost: false,

@@ -67,6 +67,8 @@ pub(super) struct Inner {
     pub(super) db_name: String,
     pub(super) path: String,
     pub(super) names: Names,
+    /// `names.lock` as a JS string, made once (not decoded again at every request and grant).
+    pub(super) name_js: JsValue,
     pub(super) opts: LockOptions,
     pub(super) signal: Option<AbortSignal>,
     pub(super) env: LockEnv,
@@ -77,6 +79,8 @@ pub(super) struct Inner {
 /// One grant, while held. Dropping it releases the Web Lock and stops renewing.
 pub(super) struct Holding {
     pub(super) grant: Grant,
+    /// The lock's `name_js`.
+    pub(super) name_js: JsValue,
     pub(super) live: Rc<LiveGrant>,
     pub(super) release: Function,
     /// Known lost before the rejection arrived (another nonce in the published lease).
@@ -113,7 +117,7 @@ impl Drop for Holding {
             }
         }
         self.live.ended.set(true);
-        grant_close(lock, self.grant.epoch as f64, self.is_lost());
+        grant_close(&self.name_js, self.grant.epoch as f64, self.is_lost());
         // Resolving the held promise releases the Web Lock (a no-op once stolen).
         let _ = self.release.call0(&JsValue::UNDEFINED);
     }
@@ -134,6 +138,7 @@ impl DistributedLock {
             inner: Rc::new(Inner {
                 db_name: db_name.to_owned(),
                 path: path.to_owned(),
+                name_js: JsValue::from_str(&names.lock),
                 names,
                 opts,
                 signal,
@@ -153,6 +158,11 @@ impl DistributedLock {
     /// The Web Lock name, `clientdata:<db>:lock:<key>`.
     pub fn name(&self) -> &str {
         &self.inner.names.lock
+    }
+
+    /// [`Self::name`] as a JS string.
+    pub fn name_js(&self) -> &JsValue {
+        &self.inner.name_js
     }
 
     /// The path given to `createLock`.
@@ -418,7 +428,9 @@ impl DistributedLock {
                 Ok(matched)
             }
             Wake::Rejected(e) => Err(LockError::Failed(describe(&e))),
-            Wake::NotAvailable | Wake::Timer => Err(LockError::Failed("steal not granted".into())),
+            Wake::NotAvailable | Wake::Timer | Wake::HandedOver => {
+                Err(LockError::Failed("steal not granted".into()))
+            }
         }
     }
 }

@@ -225,11 +225,16 @@ thread_local! {
     static CHANNELS: RefCell<SortedMap<String, Option<Rc<Channel>>>> = RefCell::default();
 }
 
+/// Whether this tab joined the lock channel `name` already.
+pub(crate) fn joined(name: &str) -> bool {
+    CHANNELS.with(|c| c.borrow().contains_key(name))
+}
+
 /// Joins the lock channel `name` (once per tab): from then on asks reach this tab's holders.
 /// Without `BroadcastChannel` leases are never asked for across tabs, and a waiter in another
 /// tab treats a silent holder as stale after the ttl (fencing still protects writes).
 pub(crate) fn join_channel(name: &str) {
-    if CHANNELS.with(|c| c.borrow().contains_key(name)) {
+    if joined(name) {
         return;
     }
     let channel = BroadcastChannel::new(name).ok().map(|channel| {

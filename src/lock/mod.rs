@@ -48,4 +48,6 @@ pub use lease::Lease;
 pub use rules::LockOptions;
 
 #[cfg(target_arch = "wasm32")]
+pub use acquire::OnGrant;
+#[cfg(target_arch = "wasm32")]
 pub use distributed_lock::{DistributedLock, Grant, LockEnv, Release};
