@@ -66,6 +66,11 @@ impl Obj {
     pub fn as_object(&self) -> &Object {
         &self.0
     }
+
+    /// The object.
+    pub fn into_object(self) -> Object {
+        self.0
+    }
 }
 
 impl Default for Obj {

@@ -83,7 +83,8 @@ pub struct LockRequest {
 pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -> LockRequest {
     let watch = Watch::new();
     let callback = watch.lock_callback();
-    send(manager, &JsValue::from_str(name), options, watch, &callback)
+    let name = JsValue::from_str(name);
+    send(manager, &name, &options_object(options), watch, &callback)
 }
 
 /// Like [`request`], but the grant is handed to `on_grant` in the lock callback itself (the
@@ -92,7 +93,7 @@ pub fn request(manager: &LockManager, name: &str, options: RequestOptions<'_>) -
 pub fn request_direct(
     manager: &LockManager,
     name: &JsValue,
-    options: RequestOptions<'_>,
+    options: &Object,
     on_grant: impl FnOnce(LockRequest, Function) + 'static,
 ) -> LockRequest {
     let watch = Watch::new();
@@ -108,18 +109,24 @@ pub fn request_direct(
     send(manager, name, options, watch, &callback)
 }
 
+/// The options object of a request (made once per lock for its queued requests: Web Locks
+/// only reads it).
+pub fn options_object(options: RequestOptions<'_>) -> Object {
+    Obj::new()
+        .with_some("ifAvailable", options.if_available.then_some(true))
+        .with_some("steal", options.steal.then_some(true))
+        .with_some("signal", options.signal.cloned())
+        .into_object()
+}
+
 fn send(
     manager: &LockManager,
     name: &JsValue,
-    options: RequestOptions<'_>,
+    options: &Object,
     watch: Watch,
     callback: &Function,
 ) -> LockRequest {
-    let opts = Obj::new()
-        .with_some("ifAvailable", options.if_available.then_some(true))
-        .with_some("steal", options.steal.then_some(true))
-        .with_some("signal", options.signal.cloned());
-    let done = manager.request_with_options(name, opts.as_object(), callback);
+    let done = manager.request_with_options(name, options, callback);
     watch.watch(&done);
     LockRequest {
         watch,

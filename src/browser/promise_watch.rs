@@ -1,5 +1,6 @@
 //! Receiving JS callbacks and awaiting JS promises without a Rust closure per call: three
-//! closures per thread, bound (`Function.prototype.bind`) to a watch id for each use. On hot
+//! closures per thread, called with a watch id (the lock callback bound to it with
+//! `Function.prototype.bind`, promise reactions made by `promise_watch.js`). On hot
 //! paths (every lock grant) this replaces `Closure::once` and `JsFuture`, which create fresh JS
 //! function wrappers every time.
 //!
@@ -16,12 +17,16 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+#[wasm_bindgen(module = "/src/browser/promise_watch.js")]
+extern "C" {
+    /// `promise.then(v => fulfilled(id, v), e => rejected(id, e))`: one crossing, where
+    /// binding both handlers from here took three.
+    #[wasm_bindgen(js_name = watchPromise)]
+    fn watch_promise(promise: &Promise, id: u32, fulfilled: &JsValue, rejected: &JsValue);
+}
+
 #[wasm_bindgen]
 extern "C" {
-    /// A promise, seen only for `then(onFulfilled, onRejected)` with plain functions.
-    type Thenable;
-    #[wasm_bindgen(method, js_name = then)]
-    fn then_with(this: &Thenable, on_fulfilled: &Function, on_rejected: &Function) -> JsValue;
     /// A function, seen only for `bind(this, id)`.
     type Bindable;
     #[wasm_bindgen(method, js_name = bind)]
@@ -220,12 +225,7 @@ impl Watch {
     /// Watches `promise`: its outcome becomes [`Watch::poll_settled`].
     pub fn watch(&self, promise: &Promise) {
         HANDLERS.with(|h| {
-            let ok = h.fulfilled.as_ref().unchecked_ref::<Bindable>();
-            let err = h.rejected.as_ref().unchecked_ref::<Bindable>();
-            let _ = promise.unchecked_ref::<Thenable>().then_with(
-                &ok.bind_id(&JsValue::NULL, self.id),
-                &err.bind_id(&JsValue::NULL, self.id),
-            );
+            watch_promise(promise, self.id, h.fulfilled.as_ref(), h.rejected.as_ref());
         });
     }
 

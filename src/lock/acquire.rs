@@ -142,6 +142,7 @@ impl DistributedLock {
             return lock_manager::request(manager, name, options);
         };
         let lock = self.clone();
+        let options = &self.inner.request_options;
         lock_manager::request_direct(
             manager,
             &self.inner.name_js,

@@ -67,8 +67,10 @@ pub(super) struct Inner {
     pub(super) db_name: String,
     pub(super) path: String,
     pub(super) names: Names,
-    /// `names.lock` as a JS string, made once (not decoded again at every request and grant).
+    /// `names.lock` as a JS string and the options of a queued request, made once (not at
+    /// every request and grant).
     pub(super) name_js: JsValue,
+    pub(super) request_options: js_sys::Object,
     pub(super) opts: LockOptions,
     pub(super) signal: Option<AbortSignal>,
     pub(super) env: LockEnv,
@@ -139,6 +141,10 @@ impl DistributedLock {
                 db_name: db_name.to_owned(),
                 path: path.to_owned(),
                 name_js: JsValue::from_str(&names.lock),
+                request_options: lock_manager::options_object(RequestOptions {
+                    signal: signal.as_ref(),
+                    ..Default::default()
+                }),
                 names,
                 opts,
                 signal,
