@@ -1,6 +1,7 @@
 //! `createLock` and the `DistributedLock` class: swamp's lock contract over `navigator.locks`
 //! (docs/DESIGN.md invariant 8). Converts only; the lock lives in [`crate::lock`].
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise};
@@ -11,6 +12,7 @@ use super::client_data::ClientData;
 use super::options::lock_options;
 use crate::browser::interop::lock_grant;
 use crate::browser::promise_watch::Watch;
+use crate::browser::timer::{spawn_after, Deferred};
 use crate::lock::{DistributedLock, Grant, Lease, LockEnv, LockError, Release};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -180,18 +182,23 @@ impl JsDistributedLock {
             callback,
             resolve,
             reject,
+            waiter: Cell::new(None),
         });
         // Like a raw `navigator.locks.request(name, fn)`: the grant's own lock callback calls
         // `fn`, and the reaction to its promise releases and settles (see `acquire_direct`).
         let direct = call.clone();
         let on_grant = Box::new(move |grant: Grant| {
+            if let Some(waiter) = direct.waiter.take() {
+                waiter.cancel();
+            }
             let result = direct.run(&grant);
             Watch::then(&result, move |result| {
                 direct.settle(direct.release_after(&grant, result));
             });
         });
-        let waiting = self.lock.acquire_direct(on_grant);
-        wasm_bindgen_futures::spawn_local(async move {
+        let (idle_ms, waiting) = self.lock.acquire_direct(on_grant);
+        let call_waiter = call.clone();
+        let wait = async move {
             let outcome = match waiting.await {
                 Ok(None) => return,
                 // Granted some other way (already held, `maxWaitMs` 0, a steal).
@@ -202,7 +209,12 @@ impl JsDistributedLock {
                 Err(e) => Err(e.into()),
             };
             call.settle(outcome);
-        });
+        };
+        // Not polled before its first tick: a grant before then (the usual case) cancels it.
+        match idle_ms {
+            Some(ms) => call_waiter.waiter.set(Some(spawn_after(ms, wait))),
+            None => wasm_bindgen_futures::spawn_local(wait),
+        }
         promise
     }
 
@@ -252,6 +264,8 @@ struct WithLock {
     callback: Function,
     resolve: Function,
     reject: Function,
+    /// The wait for a grant, not started yet (see `acquire_direct`).
+    waiter: Cell<Option<Deferred>>,
 }
 
 impl WithLock {

@@ -177,3 +177,79 @@ impl Drop for Deadline {
         self.unregister();
     }
 }
+
+/// A task spawned at a point in time unless cancelled first (see [`spawn_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deferred((u64, u64));
+
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+#[derive(Default)]
+struct Later {
+    tasks: SortedMap<(u64, u64), Task>,
+    next_id: u64,
+    /// When the sweeper in charge wakes (others exit once they wake).
+    sweeper_due: Option<u64>,
+}
+
+thread_local! {
+    static LATER: RefCell<Later> = RefCell::default();
+}
+
+/// Spawns `task` in `ms` milliseconds unless [`Deferred::cancel`]led first: for waits that
+/// usually never start (a lock's grant usually comes before its first look at the holder),
+/// at the cost of a map entry, where spawning the task at once cost a task, two polls and a
+/// wake-up each. One sweeper task sleeps until the earliest.
+pub fn spawn_after(ms: u64, task: impl Future<Output = ()> + 'static) -> Deferred {
+    let due = now_ms().saturating_add(ms);
+    let (key, new_sweeper) = LATER.with(|l| {
+        let mut l = l.borrow_mut();
+        l.next_id += 1;
+        let key = (due, l.next_id);
+        l.tasks.insert(key, Box::pin(task));
+        let new_sweeper = l.sweeper_due.is_none_or(|at| due < at);
+        if new_sweeper {
+            l.sweeper_due = Some(due);
+        }
+        (key, new_sweeper)
+    });
+    if new_sweeper {
+        wasm_bindgen_futures::spawn_local(sweep(due));
+    }
+    Deferred(key)
+}
+
+impl Deferred {
+    /// Drops the task if it has not started.
+    pub fn cancel(self) {
+        let task = LATER.with(|l| l.borrow_mut().tasks.remove(&self.0));
+        drop(task);
+    }
+}
+
+/// Spawns the tasks due at `due`, then sleeps until the next, while it is the sweeper in
+/// charge (a later task's sweeper is replaced by an earlier one's).
+async fn sweep(mut due: u64) {
+    loop {
+        Deadline::after(due.saturating_sub(now_ms())).await;
+        let now = now_ms();
+        let (ready, next) = LATER.with(|l| {
+            let mut l = l.borrow_mut();
+            let later = l.tasks.split_off(&(now + 1, 0));
+            let ready = std::mem::replace(&mut l.tasks, later);
+            let in_charge = l.sweeper_due == Some(due);
+            let next = l.tasks.keys().next().map(|&(at, _)| at);
+            if in_charge {
+                l.sweeper_due = next;
+            }
+            (ready, next.filter(|_| in_charge))
+        });
+        for (_, task) in ready {
+            wasm_bindgen_futures::spawn_local(task);
+        }
+        match next {
+            Some(next) => due = next,
+            None => return,
+        }
+    }
+}

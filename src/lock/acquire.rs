@@ -39,11 +39,16 @@ impl DistributedLock {
     /// the future resolves to `None`. A grant made any other way (already held, `maxWaitMs`
     /// 0, a steal) is returned instead. When nothing needs awaiting first (the usual case
     /// after the lock's first acquire in this tab), the request is made before this returns,
-    /// and the future only watches the wait (timeouts, stale holders, the signal).
+    /// and the future only watches the wait (timeouts, stale holders, the signal); then, if
+    /// there is no signal, the first ms are returned too: until then it has nothing to do, so
+    /// it need not be polled before (see `timer::spawn_after`).
     pub fn acquire_direct(
         &self,
         on_grant: OnGrant,
-    ) -> impl std::future::Future<Output = Result<Option<Grant>, LockError>> + 'static {
+    ) -> (
+        Option<u64>,
+        impl std::future::Future<Output = Result<Option<Grant>, LockError>> + 'static,
+    ) {
         let lock = self.clone();
         let queued = match self.manager() {
             Ok(manager) if self.ready_now() => {
@@ -52,12 +57,16 @@ impl DistributedLock {
             }
             _ => Err(on_grant),
         };
-        async move {
+        let opts = &self.inner.opts;
+        let idle_ms = (queued.is_ok() && self.inner.signal.is_none())
+            .then(|| opts.retry_interval_ms.min(opts.max_wait_ms));
+        let waiting = async move {
             match queued {
                 Ok((manager, queued, started)) => lock.wait_queued(&manager, queued, started).await,
                 Err(on_grant) => lock.acquire_then(Some(on_grant)).await,
             }
-        }
+        };
+        (idle_ms, waiting)
     }
 
     /// Whether a request can be queued without awaiting anything first: nothing held (or

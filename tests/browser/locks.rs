@@ -31,6 +31,51 @@ export async function rawLocksPerSecond(name, n) {
   for (let i = 0; i < n; i++) await navigator.locks.request(name, async () => i);
   return n / ((performance.now() - t0) / 1000);
 }
+// The order of a microtask queued by the Web Lock's callback just before it calls the lock's
+// own callback, and of withLock's `fn`: "fn,microtask" when `fn` runs in the lock callback itself.
+export async function grantOrder(lock) {
+  await lock.withLock(() => 0);
+  const request = LockManager.prototype.request;
+  const order = [];
+  LockManager.prototype.request = function (name, options, callback) {
+    return request.call(this, name, options, (held) => {
+      queueMicrotask(() => order.push("microtask"));
+      return callback(held);
+    });
+  };
+  try {
+    await lock.withLock(() => order.push("fn"));
+  } finally {
+    LockManager.prototype.request = request;
+  }
+  return order.join(",");
+}
+// withLock's outcome as text: "ok <value> ran" or "<name> <code> <holder> ran=<bool>".
+export async function withLockOutcome(lock, value) {
+  let ran = false;
+  try {
+    const v = await lock.withLock(async () => { ran = true; return value; });
+    return `ok ${v} ${ran}`;
+  } catch (e) {
+    return `${e.name} ${e.code} ${e.holder ?? ""} ran=${ran}`;
+  }
+}
+// `thief` force-releases `victim`'s grant while withLock's `fn` runs.
+export async function lostInsideWithLock(victim, thief) {
+  await victim.withLock(() => 0);
+  let open;
+  const gate = new Promise((r) => (open = r));
+  let granted;
+  const grant = new Promise((r) => (granted = r));
+  const done = victim.withLock(async (g) => { granted(g); await gate; return "result"; });
+  const freed = await thief.forceRelease((await grant).nonce);
+  open();
+  try {
+    return `resolved ${await done} ${freed}`;
+  } catch (e) {
+    return `${e.name} ${e.code} ${freed}`;
+  }
+}
 export async function withLockPerSecond(lock, n) {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await lock.withLock(async () => i);
@@ -38,6 +83,12 @@ export async function withLockPerSecond(lock, n) {
 }
 "#)]
 extern "C" {
+    #[wasm_bindgen(js_name = grantOrder)]
+    async fn grant_order(lock: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = withLockOutcome)]
+    async fn with_lock_outcome(lock: &JsValue, value: &str) -> JsValue;
+    #[wasm_bindgen(js_name = lostInsideWithLock)]
+    async fn lost_inside_with_lock(victim: &JsValue, thief: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = rawLocksPerSecond)]
     async fn raw_locks_per_second(name: &str, n: u32) -> JsValue;
     #[wasm_bindgen(js_name = withLockPerSecond)]
@@ -462,6 +513,67 @@ async fn max_wait_rejects_with_a_typed_js_error_naming_holder_and_path() {
     sleep(50).await;
     JsFuture::from(now_or_never.acquire()).await.unwrap();
     JsFuture::from(now_or_never.release()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn with_lock_calls_fn_in_the_lock_callback_itself() {
+    let db = db_name("direct");
+    let lock: JsValue = create_lock(&db, "p", None).unwrap().into();
+    // A microtask queued before the lock's callback runs cannot run before `fn`: no wake-up
+    // and poll stand between the grant and `fn`.
+    assert_eq!(grant_order(&lock).await, "fn,microtask");
+    // Grants handed over leave no request slots behind.
+    let slots_before = clientdata::browser::promise_watch::open_watches();
+    with_lock_per_second(&lock, 200).await;
+    sleep(20).await;
+    assert!(clientdata::browser::promise_watch::open_watches() <= slots_before);
+}
+
+#[wasm_bindgen_test]
+async fn with_lock_times_out_steals_and_reports_a_loss_on_its_direct_path() {
+    let db = db_name("direct-contended");
+    let options = |ttl: u32, retry: u32, max_wait: u32| {
+        let o = Object::new();
+        Reflect::set(&o, &"ttlMs".into(), &ttl.into()).unwrap();
+        Reflect::set(&o, &"retryIntervalMs".into(), &retry.into()).unwrap();
+        Reflect::set(&o, &"maxWaitMs".into(), &max_wait.into()).unwrap();
+        Some(o)
+    };
+    let holder = create_lock(&db, "p", options(300, 1_000, 60_000)).unwrap();
+    JsFuture::from(holder.acquire()).await.unwrap();
+    let info = JsFuture::from(holder.inspect()).await.unwrap();
+    let holder_name = Reflect::get(&info, &"holder".into()).unwrap();
+    // The lock's epochs are known in this tab now: withLock queues at once and starts its
+    // wait only at its first tick.
+    let waiter: JsValue = create_lock(&db, "p", options(30_000, 1_000, 200))
+        .unwrap()
+        .into();
+    let started = now();
+    let outcome = with_lock_outcome(&waiter, "w").await.as_string().unwrap();
+    let waited = now() - started;
+    assert_eq!(
+        outcome,
+        format!(
+            "LockTimeoutError lock_timeout {} ran=false",
+            holder_name.as_string().unwrap()
+        )
+    );
+    assert!((195.0..400.0).contains(&waited), "waited {waited} ms");
+    // A holder gone silent is stolen after the ttl, and `fn` runs.
+    holder.lock().set_renewal_paused(true);
+    let thief: JsValue = create_lock(&db, "p", options(300, 50, 5_000))
+        .unwrap()
+        .into();
+    assert_eq!(with_lock_outcome(&thief, "t").await, "ok t true");
+    assert!(holder.lock().is_lost());
+    JsFuture::from(holder.release()).await.unwrap();
+    // Force-released while `fn` runs: LockLostError, not `fn`'s value.
+    let victim: JsValue = create_lock(&db, "q", None).unwrap().into();
+    let admin: JsValue = create_lock(&db, "q", None).unwrap().into();
+    assert_eq!(
+        lost_inside_with_lock(&victim, &admin).await,
+        "LockLostError lock_lost true"
+    );
 }
 
 #[wasm_bindgen_test]
