@@ -1,8 +1,7 @@
 //! Receiving JS callbacks and awaiting JS promises without a Rust closure per call: three
-//! closures per thread, called with a watch id (the lock callback bound to it with
-//! `Function.prototype.bind`, promise reactions made by `promise_watch.js`). On hot
-//! paths (every lock grant) this replaces `Closure::once` and `JsFuture`, which create fresh JS
-//! function wrappers every time.
+//! closures per thread, called with a watch id by small JS callbacks (`promise_watch.js`) that
+//! also make the promise holding a granted Web Lock. On hot paths (every lock grant) this
+//! replaces `Closure::once` and `JsFuture`, which create fresh JS function wrappers every time.
 //!
 //! A watch entry lives until its promise settles, even when its Rust owner is dropped first, so a
 //! late callback always finds it (or finds it abandoned and does the safe thing).
@@ -15,7 +14,6 @@ use std::task::{Context, Poll, Waker};
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 #[wasm_bindgen(module = "/src/browser/promise_watch.js")]
 extern "C" {
@@ -23,14 +21,11 @@ extern "C" {
     /// binding both handlers from here took three.
     #[wasm_bindgen(js_name = watchPromise)]
     fn watch_promise(promise: &Promise, id: u32, fulfilled: &JsValue, rejected: &JsValue);
-}
 
-#[wasm_bindgen]
-extern "C" {
-    /// A function, seen only for `bind(this, id)`.
-    type Bindable;
-    #[wasm_bindgen(method, js_name = bind)]
-    fn bind_id(this: &Bindable, context: &JsValue, id: u32) -> Function;
+    /// The Web Lock callback of watch `id`: a grant is held by a promise made in JS and
+    /// passed on as `on_lock(id, release)` (`null` for an `ifAvailable` miss).
+    #[wasm_bindgen(js_name = lockCallback)]
+    fn lock_callback_for(id: u32, on_lock: &JsValue) -> Function;
 }
 
 /// Takes a grant in the lock callback itself (the grant's own task): gets a new handle on the
@@ -67,7 +62,7 @@ struct Watches {
 }
 
 struct Handlers {
-    lock_callback: Closure<dyn FnMut(u32, JsValue) -> JsValue>,
+    lock_callback: Closure<dyn FnMut(u32, Option<Function>)>,
     fulfilled: Closure<dyn FnMut(u32, JsValue)>,
     rejected: Closure<dyn FnMut(u32, JsValue)>,
 }
@@ -92,30 +87,15 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
-/// A pending promise and the function that resolves it. (Not `Promise.withResolvers`, which
-/// is newer than Web Locks in Safari and Firefox.) The executor runs synchronously, so the
-/// function is always there; `None` would only mean a broken `Promise`.
-fn held_promise() -> Option<(Promise, Function)> {
-    let mut resolve = None;
-    let promise = Promise::new(&mut |res, _rej| resolve = Some(res));
-    resolve.map(|r| (promise, r))
-}
-
-fn on_lock_callback(id: u32, lock: JsValue) -> JsValue {
+fn on_lock_callback(id: u32, release: Option<Function>) {
     let abandoned = with_watched(id, |watched| watched.abandoned).unwrap_or(true);
     if abandoned {
-        // Granted after the waiter gave up: hold nothing, the lock is released at once.
-        return JsValue::UNDEFINED;
+        // Granted after the waiter gave up: the lock is released at once.
+        if let Some(release) = release {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+        return;
     }
-    let held = if lock.is_null_or_undefined() {
-        None
-    } else {
-        held_promise()
-    };
-    let (release, hold) = match held {
-        Some((promise, resolve)) => (Some(resolve), promise.into()),
-        None => (None, JsValue::UNDEFINED),
-    };
     let (direct, waker) = with_watched(id, |watched| {
         let waker = watched.waker.take();
         match release.as_ref().and_then(|_| watched.on_grant.take()) {
@@ -137,7 +117,6 @@ fn on_lock_callback(id: u32, lock: JsValue) -> JsValue {
         on_grant(Watch { id }, release);
     }
     wake(waker);
-    hold
 }
 
 fn on_settled(id: u32, result: Result<JsValue, JsValue>) {
@@ -214,12 +193,7 @@ impl Watch {
     /// The `navigator.locks.request` callback for this watch: on grant it returns a promise
     /// that holds the lock until the function from [`Watch::poll_granted`] is called.
     pub fn lock_callback(&self) -> Function {
-        HANDLERS.with(|h| {
-            h.lock_callback
-                .as_ref()
-                .unchecked_ref::<Bindable>()
-                .bind_id(&JsValue::NULL, self.id)
-        })
+        HANDLERS.with(|h| lock_callback_for(self.id, h.lock_callback.as_ref()))
     }
 
     /// Watches `promise`: its outcome becomes [`Watch::poll_settled`].
