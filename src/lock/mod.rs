@@ -29,6 +29,8 @@
 //! Cost: the uncontended path (grant, run, release) touches neither localStorage nor
 //! IndexedDB. Writing the lease at every grant was what separated `withLock` from a raw
 //! `navigator.locks.request` (bench case L); storing the epoch at every grant cost far more.
+//! `withLock` hands the grant to `fn` in the Web Lock's callback itself
+//! (`DistributedLock::acquire_direct`); its wait starts only at the first tick.
 
 pub mod error;
 pub mod lease;
