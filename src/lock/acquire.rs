@@ -173,9 +173,10 @@ impl DistributedLock {
         let name = &self.inner.names.lock;
         // The first look at the lease waits for the first tick: the uncontended path parses
         // nothing. `asked`: the first ask since the last live lease seen (see `wait_step`).
-        let mut lease: Option<Lease> = None;
+        // A wait started at its first tick (see `acquire_direct`) takes that look now.
+        let mut looked = now_ms().saturating_sub(started) >= self.inner.opts.retry_interval_ms;
+        let mut lease: Option<Lease> = if looked { self.read_lease() } else { None };
         let mut asked: Option<u64> = None;
-        let mut looked = false;
         loop {
             let now = now_ms();
             match rules::wait_step(now, started, &self.inner.opts, lease.as_ref(), asked) {
