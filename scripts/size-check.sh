@@ -39,8 +39,8 @@ cd "$(dirname "$0")/.."
 # watermarks: 235,682 B measured).
 # Lowered to 227,000 on 2026-12-05 (issue 17): the idb crate dropped for web-sys and a few
 # lines of JS (226,731 B measured, with set()'s JS-joined journal entries).
-# Raised 227,000 -> 229,800 on 2026-12-05 (issue 17, branch i17l; for the lead to confirm or
-# refuse: 229,461 B measured against 226,741 B at its branch point d9e6373): withLock's grant
+# Raised 227,000 -> 229,800 on 2026-12-05 (decision, issue 17, branch i17l;
+# 229,461 B measured against 226,741 B at its branch point d9e6373): withLock's grant
 # handed to fn in the lock callback itself, its wait started only at the first tick, the lock
 # callback's promise made in JS (+2.7 KB gzipped), for L 1.18x paired in Chromium.
 CEILING_BYTES=229800
