@@ -38,7 +38,7 @@ fn runs_in_a_dedicated_worker_without_local_storage() {
 #[wasm_bindgen_test]
 async fn a_worker_store_is_indexeddb_without_a_journal_and_durable_at_commit() {
     let name = format!("t-worker-{}", NodeId::random().unwrap());
-    let cd = ClientData::open(open_options(&name)).await.unwrap();
+    let cd = ClientData::open_async(open_options(&name)).await.unwrap();
     let m = cd.metadata().unwrap();
     assert_eq!(field(&m, "engine").as_string().unwrap(), "indexeddb");
     assert_eq!(field(&m, "fallbackReason"), JsValue::NULL);
@@ -54,25 +54,25 @@ async fn a_worker_store_is_indexeddb_without_a_journal_and_durable_at_commit() {
         .as_f64()
         .unwrap();
     assert!(pending > 0.0, "pendingBytes {pending}");
-    cd.flush().await.unwrap();
+    cd.flush_async().await.unwrap();
     assert_eq!(
         field(&cd.metadata().unwrap(), "pendingBytes").as_f64(),
         Some(0.0)
     );
-    cd.close().await.unwrap();
-    let again = ClientData::open(open_options(&name)).await.unwrap();
+    cd.close_async().await.unwrap();
+    let again = ClientData::open_async(open_options(&name)).await.unwrap();
     let kv = again.plugin("p".into(), JsValue::UNDEFINED).unwrap();
     assert_eq!(
         kv.get("k".into()).unwrap().as_string().as_deref(),
         Some("v")
     );
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
 async fn locks_in_a_worker_exclude_through_web_locks() {
     let name = format!("t-worker-lock-{}", NodeId::random().unwrap());
-    let cd = ClientData::open(open_options(&name)).await.unwrap();
+    let cd = ClientData::open_async(open_options(&name)).await.unwrap();
     let opts = || {
         let o = Object::new();
         Reflect::set(&o, &"maxWaitMs".into(), &200.into()).unwrap();
@@ -91,5 +91,5 @@ async fn locks_in_a_worker_exclude_through_web_locks() {
     JsFuture::from(first.release()).await.unwrap();
     JsFuture::from(second.acquire()).await.unwrap();
     JsFuture::from(second.release()).await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }

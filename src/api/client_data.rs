@@ -3,12 +3,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::Function;
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::encryption::encryption_options;
 use super::options::{self, MAX_SAFE};
 use super::plugin_store::PluginStore;
+use super::promise::promise;
 use super::sync::{call_options, sync_options, totals_to_js};
 use super::sync_service::SyncService;
 use super::verifier::Verifier;
@@ -49,22 +50,12 @@ impl ClientData {
     pub(crate) fn db_name(&self) -> &str {
         &self.db.info().name
     }
-}
 
-#[wasm_bindgen(js_class = ClientData)]
-impl ClientData {
-    /// Opens (creating if needed) database `options.name`: IndexedDB, else localStorage, else
-    /// memory (`metadata().engine` says which). Claims a writer slot and replays writes a closed
-    /// or crashed tab left in the journal.
-    ///
-    /// @example
-    /// ```js
-    /// const cd = await ClientData.open({ name: "supervisor", quotas: { "notes-app": 1_000_000 } });
-    /// ```
-    #[wasm_bindgen(js_name = open)]
-    pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
-    ) -> Result<ClientData, JsValue> {
+    // The Rust side of the async exports (for the Rust API and tests): each export below hands
+    // one of these to `promise`, the package's one future-to-promise instantiation.
+
+    /// `open()`.
+    pub async fn open_async(options: JsValue) -> Result<ClientData, JsValue> {
         let sync = sync_options(&options)?;
         let encryption = encryption_options(&options, sync.is_some())?;
         let options = options::open_options(&options)?;
@@ -95,6 +86,70 @@ impl ClientData {
             syncer,
             auto: Rc::new(RefCell::new(auto)),
         })
+    }
+
+    /// `flush()`.
+    pub async fn flush_async(&self) -> Result<(), JsValue> {
+        Ok(self.db.clone().flush().await?)
+    }
+
+    /// `close()`.
+    pub async fn close_async(&self) -> Result<(), JsValue> {
+        // Stops automatic sync first: leadership passes to the next tab in the queue.
+        self.auto.borrow_mut().take();
+        Ok(self.db.clone().close().await?)
+    }
+
+    /// `exchange()`.
+    pub async fn exchange_async(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        let syncer = self.syncer()?;
+        let o = call_options(&options, syncer.transport().config(), false)?;
+        let outcome = syncer
+            .round(
+                o.plugins.as_deref(),
+                o.limit,
+                Direction::Both,
+                o.signal.as_ref(),
+            )
+            .await?;
+        Ok(crate::api::sync::outcome_to_js(&outcome))
+    }
+
+    /// `sync()`.
+    pub async fn sync_async(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        let syncer = self.syncer()?;
+        let o = call_options(&options, syncer.transport().config(), false)?;
+        let progress = o.on_progress.clone();
+        let totals = syncer
+            .sync(
+                o.plugins.as_deref(),
+                o.limit,
+                Direction::Both,
+                o.signal.as_ref(),
+                |t| {
+                    if let Some(f) = &progress {
+                        let _ = f.call1(&JsValue::UNDEFINED, &totals_to_js(t));
+                    }
+                },
+            )
+            .await?;
+        Ok(totals_to_js(&totals))
+    }
+}
+
+#[wasm_bindgen(js_class = ClientData)]
+impl ClientData {
+    /// Opens (creating if needed) database `options.name`: IndexedDB, else localStorage, else
+    /// memory (`metadata().engine` says which). Claims a writer slot and replays writes a closed
+    /// or crashed tab left in the journal.
+    ///
+    /// @example
+    /// ```js
+    /// const cd = await ClientData.open({ name: "supervisor", quotas: { "notes-app": 1_000_000 } });
+    /// ```
+    #[wasm_bindgen(js_name = open, unchecked_return_type = "Promise<ClientData>")]
+    pub fn open(#[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue) -> Promise {
+        promise(async move { Ok(Self::open_async(options).await?.into()) })
     }
 
     /// The store of plugin `id`. `options.quotaBytes` sets (or with `null` removes) its byte
@@ -215,9 +270,10 @@ impl ClientData {
     /// ```js
     /// await cd.flush();
     /// ```
-    #[wasm_bindgen(js_name = flush)]
-    pub async fn flush(&self) -> Result<(), JsValue> {
-        Ok(self.db.clone().flush().await?)
+    #[wasm_bindgen(js_name = flush, unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.flush_async().await.map(|()| JsValue::UNDEFINED) })
     }
 
     /// Flushes, releases the writer slot and closes the database. Every later call fails with
@@ -227,11 +283,10 @@ impl ClientData {
     /// ```js
     /// await cd.close();
     /// ```
-    #[wasm_bindgen(js_name = close)]
-    pub async fn close(&self) -> Result<(), JsValue> {
-        // Stops automatic sync first: leadership passes to the next tab in the queue.
-        self.auto.borrow_mut().take();
-        Ok(self.db.clone().close().await?)
+    #[wasm_bindgen(js_name = close, unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.close_async().await.map(|()| JsValue::UNDEFINED) })
     }
 
     /// One exchange round with the server: ships the local records it has not covered,
@@ -242,22 +297,13 @@ impl ClientData {
     /// ```js
     /// const { applied, shipped, hasMore } = await cd.exchange({ signal, plugins: ["notes-app"] });
     /// ```
-    #[wasm_bindgen(js_name = exchange, unchecked_return_type = "ExchangeResult")]
-    pub async fn exchange(
+    #[wasm_bindgen(js_name = exchange, unchecked_return_type = "Promise<ExchangeResult>")]
+    pub fn exchange(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "ExchangeOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let syncer = self.syncer()?;
-        let o = call_options(&options, syncer.transport().config(), false)?;
-        let outcome = syncer
-            .round(
-                o.plugins.as_deref(),
-                o.limit,
-                Direction::Both,
-                o.signal.as_ref(),
-            )
-            .await?;
-        Ok(crate::api::sync::outcome_to_js(&outcome))
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move { this.exchange_async(options).await })
     }
 
     /// Runs rounds while there is more to move (`hasMore`), calling `onProgress` after each.
@@ -266,28 +312,13 @@ impl ClientData {
     /// ```js
     /// const { rounds, applied, shipped } = await cd.sync({ onProgress: (p) => console.log(p) });
     /// ```
-    #[wasm_bindgen(js_name = sync, unchecked_return_type = "SyncResult")]
-    pub async fn sync(
+    #[wasm_bindgen(js_name = sync, unchecked_return_type = "Promise<SyncResult>")]
+    pub fn sync(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncCallOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let syncer = self.syncer()?;
-        let o = call_options(&options, syncer.transport().config(), false)?;
-        let progress = o.on_progress.clone();
-        let totals = syncer
-            .sync(
-                o.plugins.as_deref(),
-                o.limit,
-                Direction::Both,
-                o.signal.as_ref(),
-                |t| {
-                    if let Some(f) = &progress {
-                        let _ = f.call1(&JsValue::UNDEFINED, &totals_to_js(t));
-                    }
-                },
-            )
-            .await?;
-        Ok(totals_to_js(&totals))
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move { this.sync_async(options).await })
     }
 
     /// The swamp-shaped sync service of this store (pullChanged, pushChanged, markDirty,

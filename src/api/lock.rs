@@ -4,9 +4,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use super::promise::promise;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::client_data::ClientData;
 use super::options::lock_options;
@@ -140,7 +140,7 @@ impl JsDistributedLock {
     #[wasm_bindgen(unchecked_return_type = "Promise<LockGrant>")]
     pub fn acquire(&self) -> Promise {
         let lock = self.lock.clone();
-        future_to_promise(async move {
+        promise(async move {
             let grant = lock.acquire().await?;
             Ok(grant_to_js(&lock, &grant))
         })
@@ -230,7 +230,7 @@ impl JsDistributedLock {
     #[wasm_bindgen(unchecked_return_type = "Promise<LockInfo | null>")]
     pub fn inspect(&self) -> Promise {
         let lock = self.lock.clone();
-        future_to_promise(async move {
+        promise(async move {
             let lease = lock.inspect().await?;
             Ok(lease.as_ref().map_or(JsValue::NULL, lease_to_js))
         })
@@ -251,7 +251,7 @@ impl JsDistributedLock {
         #[wasm_bindgen(js_name = expectedNonce)] expected_nonce: String,
     ) -> Promise {
         let lock = self.lock.clone();
-        future_to_promise(async move {
+        promise(async move {
             let freed = lock.force_release(&expected_nonce).await?;
             Ok(JsValue::from_bool(freed))
         })

@@ -6,6 +6,7 @@ pub mod encryption;
 pub mod lock;
 pub mod options;
 pub mod plugin_store;
+mod promise;
 pub mod scan;
 pub mod sync;
 pub mod sync_service;

@@ -1,10 +1,11 @@
 //! `PluginStore`: one plugin's namespace.
 
-use js_sys::{Array, JsString};
+use js_sys::{Array, JsString, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::options;
+use super::promise::promise;
 use super::scan::scan_iterable;
 use crate::core::PluginId;
 use crate::store::codec::{key_from_js, value_from_js};
@@ -98,19 +99,25 @@ impl PluginStore {
     /// ```js
     /// const report = await kv.getAsync("report"); // a 2 MB value synced from another device
     /// ```
-    #[wasm_bindgen(js_name = getAsync, unchecked_return_type = "StoredValue | undefined")]
-    pub async fn get_async(
+    #[wasm_bindgen(
+        js_name = getAsync,
+        unchecked_return_type = "Promise<StoredValue | undefined>"
+    )]
+    pub fn get_async(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let key = key_from_js(&key)?;
-        match self.db.get(&self.plugin, &key) {
-            Err(StoreError::NotHydrated { .. }) => {}
-            other => return Ok(other?),
-        }
-        let syncer = self.syncer.clone().ok_or(SyncError::NotConfigured)?;
-        hydrate_key(syncer.content(), &self.db, &self.plugin, &key, None).await?;
-        Ok(self.db.get(&self.plugin, &key)?)
+    ) -> Promise {
+        let (db, plugin, syncer) = (self.db.clone(), self.plugin.clone(), self.syncer.clone());
+        promise(async move {
+            let key = key_from_js(&key)?;
+            match db.get(&plugin, &key) {
+                Err(StoreError::NotHydrated { .. }) => {}
+                other => return Ok(other?),
+            }
+            let syncer = syncer.ok_or(SyncError::NotConfigured)?;
+            hydrate_key(syncer.content(), &db, &plugin, &key, None).await?;
+            Ok(db.get(&plugin, &key)?)
+        })
     }
 
     /// The read cache the package entry answers `get` and `has` from (see `js/index.js`).
@@ -236,9 +243,10 @@ impl PluginStore {
     /// ```js
     /// kv.set("a", 1); await kv.flush();
     /// ```
-    #[wasm_bindgen(js_name = flush)]
-    pub async fn flush(&self) -> Result<(), JsValue> {
-        Ok(self.db.clone().flush().await?)
+    #[wasm_bindgen(js_name = flush, unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move { Ok(db.flush().await.map(|()| JsValue::UNDEFINED)?) })
     }
 
     /// Stores one value of up to 8 MiB without the journal; resolves when it is durable. The
@@ -249,20 +257,22 @@ impl PluginStore {
     /// ```js
     /// await kv.setAsync("big", new Uint8Array(500_000));
     /// ```
-    #[wasm_bindgen(js_name = setAsync)]
-    pub async fn set_async(
+    #[wasm_bindgen(js_name = setAsync, unchecked_return_type = "Promise<void>")]
+    pub fn set_async(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
-    ) -> Result<(), JsValue> {
-        let key = key_from_js(&key)?;
-        let value = value_from_js(&value)?;
-        let fence = options::fence(&options)?;
-        let db = self.db.clone();
-        Ok(db
-            .set_many(&self.plugin, vec![(key, Some(value))], fence.as_ref())
-            .await?)
+    ) -> Promise {
+        let (db, plugin) = (self.db.clone(), self.plugin.clone());
+        promise(async move {
+            let key = key_from_js(&key)?;
+            let value = value_from_js(&value)?;
+            let fence = options::fence(&options)?;
+            db.set_many(&plugin, vec![(key, Some(value))], fence.as_ref())
+                .await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// Stores many `[key, value]` pairs in one transaction without the journal (bulk loads);
@@ -277,27 +287,30 @@ impl PluginStore {
     /// await kv.setMany([["a", 1], ["b", { x: 2 }]]);
     /// await lock.withLock(async (grant) => kv.setMany([["report", data]], { fence: grant }));
     /// ```
-    #[wasm_bindgen(js_name = setMany)]
-    pub async fn set_many(
+    #[wasm_bindgen(js_name = setMany, unchecked_return_type = "Promise<void>")]
+    pub fn set_many(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Iterable<[string, StoredValue]>")] entries: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
-    ) -> Result<(), JsValue> {
-        let fence = options::fence(&options)?;
-        let invalid =
-            || StoreError::InvalidOptions("entries must be an array of [key, value]".into());
-        let entries = Array::from(&entries);
-        let mut parsed = Vec::with_capacity(entries.length() as usize);
-        for entry in entries.iter() {
-            if !Array::is_array(&entry) {
-                return Err(invalid().into());
+    ) -> Promise {
+        let (db, plugin) = (self.db.clone(), self.plugin.clone());
+        promise(async move {
+            let fence = options::fence(&options)?;
+            let invalid =
+                || StoreError::InvalidOptions("entries must be an array of [key, value]".into());
+            let entries = Array::from(&entries);
+            let mut parsed = Vec::with_capacity(entries.length() as usize);
+            for entry in entries.iter() {
+                if !Array::is_array(&entry) {
+                    return Err(invalid().into());
+                }
+                let pair = Array::from(&entry);
+                let key = key_from_js(&pair.get(0))?;
+                let value = value_from_js(&pair.get(1))?;
+                parsed.push((key, Some(value)));
             }
-            let pair = Array::from(&entry);
-            let key = key_from_js(&pair.get(0))?;
-            let value = value_from_js(&pair.get(1))?;
-            parsed.push((key, Some(value)));
-        }
-        let db = self.db.clone();
-        Ok(db.set_many(&self.plugin, parsed, fence.as_ref()).await?)
+            db.set_many(&plugin, parsed, fence.as_ref()).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 }

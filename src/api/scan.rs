@@ -5,9 +5,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use super::promise::promise;
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::browser::interop::{async_iterable, Obj};
 use crate::core::{Key, PluginId, Value};
@@ -108,7 +109,7 @@ pub fn scan_iterable(db: Db, plugin: PluginId, prefix: String, page_size: u32) -
     let next_fn = Closure::<dyn FnMut() -> Promise>::new(move || {
         let scan = for_next.clone();
         let previous = scan.borrow_mut().tail.take();
-        let promise = future_to_promise(async move {
+        let promise = promise(async move {
             if let Some(previous) = previous {
                 let _ = JsFuture::from(previous).await;
             }

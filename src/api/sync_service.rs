@@ -3,8 +3,10 @@
 
 use std::rc::Rc;
 
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
+use super::promise::promise;
 use super::sync::call_options;
 use crate::browser::interop::Obj;
 use crate::core::{Key, PluginId};
@@ -81,16 +83,19 @@ impl SyncService {
     /// const n = await svc.pullChanged({ signal, context: { models: ["notes-app"] } });
     /// await svc.pullChanged({ metadataOnly: true });
     /// ```
-    #[wasm_bindgen(js_name = pullChanged)]
-    pub async fn pull_changed(
+    #[wasm_bindgen(js_name = pullChanged, unchecked_return_type = "Promise<number>")]
+    pub fn pull_changed(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
-    ) -> Result<f64, JsValue> {
-        let direction = match super::options::field(&options, "metadataOnly")?.as_bool() {
-            Some(true) => Direction::PullMetadata,
-            _ => Direction::Pull,
-        };
-        Ok(self.run(&options, None, direction).await?.applied as f64)
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            let direction = match super::options::field(&options, "metadataOnly")?.as_bool() {
+                Some(true) => Direction::PullMetadata,
+                _ => Direction::Pull,
+            };
+            Ok((this.run(&options, None, direction).await?.applied as f64).into())
+        })
     }
 
     /// Pushes every local record the server has not covered (and keys marked dirty); resolves
@@ -100,12 +105,15 @@ impl SyncService {
     /// ```js
     /// const n = await svc.pushChanged();
     /// ```
-    #[wasm_bindgen(js_name = pushChanged)]
-    pub async fn push_changed(
+    #[wasm_bindgen(js_name = pushChanged, unchecked_return_type = "Promise<number>")]
+    pub fn push_changed(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
-    ) -> Result<f64, JsValue> {
-        Ok(self.run(&options, None, Direction::Both).await?.shipped as f64)
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            Ok((this.run(&options, None, Direction::Both).await?.shipped as f64).into())
+        })
     }
 
     /// Marks `relPath` (`"plugin/key"`) to be pushed again by the next push, or with no
@@ -155,18 +163,28 @@ impl SyncService {
     /// await svc.hydrateFile("notes-app/report");
     /// kv.get("report"); // no NotHydratedError now
     /// ```
-    #[wasm_bindgen(js_name = hydrateFile)]
-    pub async fn hydrate_file(
+    #[wasm_bindgen(js_name = hydrateFile, unchecked_return_type = "Promise<void>")]
+    pub fn hydrate_file(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] rel: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SyncServiceOptions")] options: JsValue,
-    ) -> Result<(), JsValue> {
-        let (plugin, key) = rel_path(&rel)?;
-        self.run(&options, Some(plugin.clone()), Direction::PullMetadata)
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            let (plugin, key) = rel_path(&rel)?;
+            this.run(&options, Some(plugin.clone()), Direction::PullMetadata)
+                .await?;
+            let syncer = &this.syncer;
+            let signal = call_options(&options, syncer.transport().config(), true)?.signal;
+            hydrate_key(
+                syncer.content(),
+                syncer.db(),
+                &plugin,
+                &key,
+                signal.as_ref(),
+            )
             .await?;
-        let signal = call_options(&options, self.syncer.transport().config(), true)?.signal;
-        let db = self.syncer.db();
-        hydrate_key(self.syncer.content(), db, &plugin, &key, signal.as_ref()).await?;
-        Ok(())
+            Ok(JsValue::UNDEFINED)
+        })
     }
 }

@@ -3,8 +3,10 @@
 
 use std::rc::Rc;
 
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
+use super::promise::promise;
 use crate::browser::interop::{get, number, or_null, parse_json, set, Obj};
 use crate::browser::lock_manager::{self, lock_manager, RequestOptions, Wake};
 use crate::browser::storage_manager::storage_info;
@@ -62,8 +64,14 @@ impl Verifier {
     /// ```js
     /// const { healthy, message } = await cd.createVerifier().verify();
     /// ```
-    #[wasm_bindgen(js_name = verify, unchecked_return_type = "VerifyResult")]
-    pub async fn verify(&self) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = verify, unchecked_return_type = "Promise<VerifyResult>")]
+    pub fn verify(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.probe_all().await })
+    }
+
+    /// `verify()`'s work (not exported: not `pub`).
+    async fn probe_all(&self) -> Result<JsValue, JsValue> {
         self.db.check_open()?;
         let started = js_sys::Date::now();
         let name = self.db.info().name.clone();

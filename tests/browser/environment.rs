@@ -81,7 +81,7 @@ fn play_storage(persisted: &str, persist: &str) -> (Replaced, Object) {
 
 /// Opens with `persist` on `engine`, failing the test if that takes over 5 s.
 async fn open_within_5s(name: &str, engine: &str, persist: bool) -> ClientData {
-    let opening = Box::pin(ClientData::open(options(
+    let opening = Box::pin(ClientData::open_async(options(
         name,
         engine,
         &[("persist", persist.into())],
@@ -107,7 +107,7 @@ async fn open_does_not_wait_for_a_persistence_prompt_nobody_answers() {
     for engine in ["auto", "indexeddb", "localstorage"] {
         let cd = open_within_5s(&fresh_name("prompt"), engine, true).await;
         assert_eq!(persist_state(&cd), ("pending".into(), false), "{engine}");
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
     }
     assert_eq!(field(&calls, "n").as_f64(), Some(3.0));
 }
@@ -124,7 +124,7 @@ async fn the_browsers_answer_to_the_persistence_request_reaches_metadata() {
         let cd = open_within_5s(&fresh_name("answer"), "indexeddb", true).await;
         eventually(answer, || persist_state(&cd).0 != "pending").await;
         assert_eq!(persist_state(&cd), (want.0.into(), want.1), "{answer}");
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
     }
 }
 
@@ -135,7 +135,7 @@ async fn persistence_is_not_asked_for_when_not_wanted_needed_or_possible() {
     for (engine, persist) in [("indexeddb", false), ("memory", true)] {
         let cd = open_within_5s(&fresh_name("no-ask"), engine, persist).await;
         assert_eq!(persist_state(&cd), ("not-asked".into(), false), "{engine}");
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
     }
     assert_eq!(field(&calls, "n").as_f64(), Some(0.0));
     drop(_storage);
@@ -146,7 +146,7 @@ async fn persistence_is_not_asked_for_when_not_wanted_needed_or_possible() {
     );
     let cd = open_within_5s(&fresh_name("already"), "indexeddb", true).await;
     assert_eq!(persist_state(&cd), ("not-asked".into(), true));
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     assert_eq!(field(&calls, "n").as_f64(), Some(0.0));
 }
 
@@ -157,7 +157,7 @@ async fn without_the_storage_api_open_reports_nothing_persisted_and_no_quota() {
     let cd = open_within_5s(&fresh_name("no-api"), "indexeddb", true).await;
     assert_eq!(persist_state(&cd), ("not-asked".into(), false));
     assert_eq!(field(&cd.metadata().unwrap(), "quota"), JsValue::NULL);
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -171,7 +171,7 @@ async fn this_browser_answers_a_real_persistence_request_without_holding_up_open
         "granted" => assert!(persisted),
         other => panic!("persistRequest {other:?}"),
     }
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 /// Listens for `clientdata:storage-fallback` on the global scope until dropped; `events` holds
@@ -252,17 +252,17 @@ async fn indexeddb_open_throwing_falls_back_to_localstorage_and_says_so() {
     // The fallback is a working store.
     let kv = plugin(&cd, "p");
     kv.set("k".into(), 1.into()).unwrap();
-    cd.flush().await.unwrap();
-    cd.close().await.unwrap();
+    cd.flush_async().await.unwrap();
+    cd.close_async().await.unwrap();
     drop(_throws);
-    let again = ClientData::open(options(&name, "localstorage", &[]))
+    let again = ClientData::open_async(options(&name, "localstorage", &[]))
         .await
         .unwrap();
     assert_eq!(
         plugin(&again, "p").get("k".into()).unwrap().as_f64(),
         Some(1.0)
     );
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -281,7 +281,7 @@ async fn a_newer_database_on_disk_falls_back_to_localstorage_with_the_version_er
         .await
         .unwrap();
     let cd = check_fallback(&name, "localstorage", "IndexedDB could not be opened").await;
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -298,7 +298,7 @@ async fn neither_indexeddb_nor_localstorage_falls_back_to_memory_and_says_so() {
         .as_string()
         .unwrap();
     assert!(reason.contains("IndexedDB is not available"), "{reason}");
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     drop(no_ls);
     drop(_no_idb);
     // Both back: IndexedDB again, no event.
@@ -311,7 +311,7 @@ async fn neither_indexeddb_nor_localstorage_falls_back_to_memory_and_says_so() {
         "indexeddb"
     );
     assert!(events.seen().is_empty());
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -352,7 +352,7 @@ async fn a_newer_build_upgrading_the_database_is_not_blocked_and_the_app_is_told
     let names: Vec<String> = seen.iter().filter_map(|v| v.as_string()).collect();
     assert_eq!(names, vec![name.clone()]);
     // Reads still serve what this store held; close works.
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -387,7 +387,7 @@ async fn an_upgrade_blocked_by_an_old_connection_is_announced_and_completes_when
         .add_event_listener_with_callback("clientdata:upgrade-blocked", &listener)
         .unwrap();
 
-    let opening = Box::pin(ClientData::open(options(
+    let opening = Box::pin(ClientData::open_async(options(
         &name,
         "indexeddb",
         &[("persist", false.into())],
@@ -422,5 +422,5 @@ async fn an_upgrade_blocked_by_an_old_connection_is_announced_and_completes_when
     target
         .remove_event_listener_with_callback("clientdata:upgrade-blocked", &listener)
         .unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }

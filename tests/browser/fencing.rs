@@ -67,12 +67,12 @@ async fn a_write_fenced_by_a_superseded_grant_is_rejected_and_writes_nothing() {
         .await
         .unwrap();
     JsFuture::from(admin.release()).await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let kv = plugin(&again, "p");
     assert_eq!(json(&kv.get("a".into()).unwrap()), "1");
     assert_eq!(json(&kv.get("b".into()).unwrap()), "5");
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -103,7 +103,7 @@ async fn fencing_needs_indexeddb_and_a_well_formed_grant() {
         assert_eq!(name_code(&err).1, "invalid_options", "{bad}");
     }
     assert!(kv.get("a".into()).unwrap().is_undefined());
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 /// The epoch rule through the store's fenced writes: two contexts that never heard of each
@@ -150,5 +150,5 @@ async fn store_writes_fenced_by_grants_of_contexts_that_never_talked_never_share
     }
     assert_eq!(json(&kv.get("a".into()).unwrap()), "4");
     JsFuture::from(lock.release()).await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }

@@ -38,14 +38,14 @@ async fn removes_only_the_named_version_and_survives_a_reopen(engine: &str) {
         cd.db().with_index(|ix| ix.record(&p, &tomb.key)).is_none(),
         "no trace"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, engine).await;
     let kv = plugin(&again, "p");
     assert!(kv.get("gone".into()).unwrap().is_undefined());
     assert_eq!(kv.get("stays".into()).unwrap().as_f64(), Some(3.0));
     let left = again.db().with_index(|ix| ix.len());
     assert_eq!(left, 1, "only 'stays' is stored after a reopen");
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]

@@ -70,7 +70,7 @@ async fn a_big_commit_is_one_pack_and_a_small_one_stays_rows() {
         (4, 1, PACK_MIN + 36),
         "small commits: rows"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 
     let again = open(&name, "indexeddb").await;
     let kv = plugin(&again, "p");
@@ -79,7 +79,7 @@ async fn a_big_commit_is_one_pack_and_a_small_one_stays_rows() {
     assert_eq!(kv.get("k000".into()).unwrap().as_f64(), Some(2.0));
     assert_eq!(kv.get("k003".into()).unwrap().as_f64(), Some(1.0));
     assert_eq!(kv.get("single".into()).unwrap().as_f64(), Some(3.0));
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -92,7 +92,7 @@ async fn scan_reads_records_held_in_packs() {
         .unwrap();
     kv.set("k001".into(), 2.into()).unwrap();
     kv.flush().await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let kv = plugin(&again, "p");
     let scanned = JsFuture::from(
@@ -112,7 +112,7 @@ async fn scan_reads_records_held_in_packs() {
         .map(|i| format!("k{i:03}={}", if i == 1 { 2 } else { 1 }))
         .collect();
     assert_eq!(scanned, expected.join(","));
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Invariant (1): a key's older version lives in a pack, its tombstone in a row; collecting
@@ -138,7 +138,7 @@ async fn a_collected_tombstone_does_not_resurrect_a_packed_version() {
         (0, 1, PACK_MIN - 1),
         "the pack lost k005"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     assert!(plugin(&again, "p")
         .get("k005".into())
@@ -152,7 +152,7 @@ async fn a_collected_tombstone_does_not_resurrect_a_packed_version() {
         "no trace of k005 after a reopen"
     );
     assert_eq!(again.db().with_index(|ix| ix.len()), PACK_MIN as usize - 1);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Invariant (1) the other way round: the tombstones arrive in a pack (a pulled page), the
@@ -183,14 +183,14 @@ async fn collected_packed_tombstones_take_older_rows_with_them() {
         (0, 0, 0),
         "rows and the emptied pack are gone"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     assert!(plugin(&again, "p")
         .get("k000".into())
         .unwrap()
         .is_undefined());
     assert_eq!(again.db().with_index(|ix| ix.len()), 0);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Invariant (2): a full resync's deletions remove live values that sit in a pack, and a newer
@@ -210,13 +210,13 @@ async fn resync_deletions_remove_packed_values_and_keep_newer_writes() {
     kv.set("k011".into(), 2.into()).unwrap();
     kv.flush().await.unwrap();
     cd.db().remove_synced(&deleted).await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let kv = plugin(&again, "p");
     assert!(kv.get("k010".into()).unwrap().is_undefined());
     assert_eq!(kv.get("k011".into()).unwrap().as_f64(), Some(2.0));
     assert_eq!(again.db().with_index(|ix| ix.len()), PACK_MIN as usize - 1);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Invariant (3): a reference replaced by its content at the same stamp (hydration) survives a
@@ -255,7 +255,7 @@ async fn hydration_of_a_packed_reference_survives_a_reopen() {
         .collect();
     commit(hydrated).await.unwrap();
     assert_eq!(counts(&name).await, (2, 2, 100 + PACK_MIN));
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let value = |k: &str| {
         again
@@ -268,7 +268,7 @@ async fn hydration_of_a_packed_reference_survives_a_reopen() {
         assert_eq!(value(k), Some(content.clone()), "{k}: hydrated");
     }
     assert_eq!(value("k008"), Some(reference.clone()), "k008: not hydrated");
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Invariant (4): two instances write the same keys in big commits, one after the other, and a
@@ -289,8 +289,8 @@ async fn concurrent_instances_writing_packs_reopen_to_the_newest() {
     kv_a.flush().await.unwrap();
     // Both started before either committed: their order in IndexedDB is the transactions'.
     let (x, y) = (
-        kv_a.set_many(entries(PACK_MIN, "4"), JsValue::UNDEFINED),
-        kv_b.set_many(entries(PACK_MIN, "5"), JsValue::UNDEFINED),
+        JsFuture::from(kv_a.set_many(entries(PACK_MIN, "4"), JsValue::UNDEFINED)),
+        JsFuture::from(kv_b.set_many(entries(PACK_MIN, "5"), JsValue::UNDEFINED)),
     );
     let (x, y) = futures::join!(x, y);
     x.unwrap();
@@ -314,7 +314,7 @@ async fn concurrent_instances_writing_packs_reopen_to_the_newest() {
         let got = again.db().with_index(|ix| ix.record(&p(), &record.key));
         assert_eq!(got.as_ref(), Some(record), "{}", record.key.as_str());
     }
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// A database written in version 2's layout (no `packs` store) opens under version 3 with its
@@ -358,7 +358,7 @@ async fn a_version_2_database_opens_under_version_3() {
     kv.set_many(entries(PACK_MIN, "1"), JsValue::UNDEFINED)
         .await
         .unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let after = raw_idb(
         &name,
         &JsValue::UNDEFINED,
@@ -374,7 +374,7 @@ async fn a_version_2_database_opens_under_version_3() {
         r#"{"title":"kept"}"#
     );
     assert_eq!(kv.keys(JsValue::UNDEFINED).unwrap().length(), PACK_MIN + 1);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// `[plugin, key, stamp, value text]` of every entry held in packs, sorted.
@@ -404,7 +404,7 @@ async fn superseded_packs_are_compacted_at_open() {
     }
     kv.set("k000".into(), 4.into()).unwrap();
     kv.flush().await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     assert_eq!(counts(&name).await, (1, 3, 300));
     let again = open(&name, "indexeddb").await;
     // The two superseded packs are gone; the newest is at least half live and stays as it is.
@@ -413,7 +413,7 @@ async fn superseded_packs_are_compacted_at_open() {
     assert_eq!(kv.get("k000".into()).unwrap().as_f64(), Some(4.0));
     assert_eq!(kv.get("k099".into()).unwrap().as_f64(), Some(3.0));
     assert_eq!(again.db().with_index(|ix| ix.len()), 100);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// A long-lived instance whose big commits keep replacing the same keys compacts on its own:
@@ -448,7 +448,7 @@ async fn packs_superseded_by_later_commits_are_compacted_while_open() {
         held <= 20 * PACK_MIN,
         "{held} entries held in packs for {PACK_MIN} live keys"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let kv = plugin(&again, "p");
     let last = (rounds - 1) as f64;
@@ -461,7 +461,7 @@ async fn packs_superseded_by_later_commits_are_compacted_while_open() {
         );
     }
     assert_eq!(again.db().with_index(|ix| ix.len()), PACK_MIN as usize);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Packs are compacted only when they hold superseded versions: a first big commit of new
@@ -487,7 +487,7 @@ async fn packs_of_live_records_only_are_not_compacted() {
         1,
         "two thirds of the entries superseded"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 /// Invariant (5): a key's newest version is only in the journal (the tab died before its

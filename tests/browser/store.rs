@@ -99,10 +99,10 @@ async fn round_trip_every_value_kind(engine: &str) {
     assert!(!kv.has("string".into()).unwrap());
 
     if engine == "memory" {
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
         return;
     }
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, engine).await;
     let kv = plugin(&again, "values");
     for (kind, value) in values() {
@@ -117,7 +117,7 @@ async fn round_trip_every_value_kind(engine: &str) {
     }
     check_proto_object(&kv.get("proto-object".into()).unwrap());
     assert_eq!(json(&kv.get("__proto__".into()).unwrap()), r#"{"x":1}"#);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -199,11 +199,11 @@ async fn ten_thousand_fuzzed_pairs_never_read_across_namespaces() {
         assert_eq!(cross, 0, "cross-namespace reads");
     };
     check(&stores);
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let stores: Vec<PluginStore> = plugin_ids.iter().map(|p| plugin(&again, p)).collect();
     check(&stores);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 async fn crash_recovery_replays_the_journal(engine: &str) {
@@ -405,7 +405,7 @@ async fn flush_then_reopen_and_scan(engine: &str) {
         .iter()
         .all(|(k, v)| v == &format!(r#"{{"i":{}}}"#, k[2..].parse::<u32>().unwrap())));
     kv.flush().await.unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     if engine == "memory" {
         return;
     }
@@ -421,7 +421,7 @@ async fn flush_then_reopen_and_scan(engine: &str) {
     assert_eq!(kv.keys(js(r#"{"limit": 2}"#)).unwrap().length(), 2);
     let all = collect_scan(&kv, r#"{"pageSize": 1000}"#).await;
     assert_eq!(all.len(), 251);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 async fn collect_scan(kv: &PluginStore, options: &str) -> Vec<(String, String)> {
@@ -662,9 +662,9 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
     let after = snapshot(&cd, &kv);
     assert_eq!(before.0, after.0, "keys unchanged");
     assert_eq!(before.1, after.1, "values unchanged");
-    cd.flush().await.unwrap();
+    cd.flush_async().await.unwrap();
 
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     expect_error(
         "get after close",
         kv.get("k".into()),
@@ -725,7 +725,7 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
         "StoreClosedError",
         "store_closed",
     );
-    cd.close().await.expect("close is idempotent");
+    cd.close_async().await.expect("close is idempotent");
 
     if engine != "memory" {
         let again = open(&name, engine).await;
@@ -736,17 +736,19 @@ async fn bad_inputs_give_typed_errors(engine: &str) {
             "storage unchanged"
         );
         assert!(!kv.has("new".into()).unwrap());
-        again.close().await.unwrap();
+        again.close_async().await.unwrap();
     }
     expect_error(
         "bad open options",
-        ClientData::open(js(r#"{"name": ""}"#)).await.map(|_| ()),
+        ClientData::open_async(js(r#"{"name": ""}"#))
+            .await
+            .map(|_| ()),
         "InvalidOptionsError",
         "invalid_options",
     );
     expect_error(
         "bad engine",
-        ClientData::open(options(&name, "floppy", &[]))
+        ClientData::open_async(options(&name, "floppy", &[]))
             .await
             .map(|_| ()),
         "InvalidOptionsError",
@@ -798,7 +800,7 @@ impl Drop for Filler {
 async fn browser_quota_is_typed_and_changes_nothing(engine: &str) {
     let name = fresh_name("full");
     let budget = [("journalBudgetBytes", JsValue::from(100_000_000))];
-    let cd = ClientData::open(options(&name, engine, &budget))
+    let cd = ClientData::open_async(options(&name, engine, &budget))
         .await
         .unwrap();
     let kv = plugin(&cd, "p");
@@ -826,7 +828,7 @@ async fn browser_quota_is_typed_and_changes_nothing(engine: &str) {
     assert_eq!(kv.get("k".into()).unwrap().as_string().unwrap(), "before");
     kv.set("k".into(), "after".into())
         .expect("works again once space is free");
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, engine).await;
     assert_eq!(
         plugin(&again, "p")
@@ -837,7 +839,7 @@ async fn browser_quota_is_typed_and_changes_nothing(engine: &str) {
         "after"
     );
     assert!(!plugin(&again, "p").has("other".into()).unwrap());
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -854,7 +856,7 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
     // The journal fits, the engine's own copy does not: the write stays journaled (durable),
     // flush() rejects with the typed error, write-failed fires, and a later flush succeeds.
     let name = fresh_name("commitfull");
-    let cd = ClientData::open(options(&name, "localstorage", &[]))
+    let cd = ClientData::open_async(options(&name, "localstorage", &[]))
         .await
         .unwrap();
     let kv = plugin(&cd, "p");
@@ -875,7 +877,7 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
         assert_eq!(failures.length(), 1);
         assert_eq!(name_code(&failures.get(0)).1, "quota_exceeded");
         kv.flush().await.expect("retried once space is free");
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
         let again = open(&name, "localstorage").await;
         assert_eq!(
             plugin(&again, "p")
@@ -885,7 +887,7 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
                 .unwrap(),
             value
         );
-        again.close().await.unwrap();
+        again.close_async().await.unwrap();
     } else {
         panic!("the journal entry should have fit: {set:?}");
     }
@@ -894,7 +896,7 @@ async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_fail
 async fn journal_budget_overflow_is_reported_as_pending(engine: &str) {
     let name = fresh_name("budget");
     let budget = [("journalBudgetBytes", JsValue::from(4_000))];
-    let cd = ClientData::open(options(&name, engine, &budget))
+    let cd = ClientData::open_async(options(&name, engine, &budget))
         .await
         .unwrap();
     let kv = plugin(&cd, "p");
@@ -912,12 +914,12 @@ async fn journal_budget_overflow_is_reported_as_pending(engine: &str) {
         3,
         "3 entries of ~1.1 kB fit 4 kB"
     );
-    cd.flush().await.unwrap();
+    cd.flush_async().await.unwrap();
     let meta = cd.metadata().unwrap();
     assert_eq!(field(&meta, "pendingBytes").as_f64(), Some(0.0));
     assert_eq!(field(&meta, "journalBytes").as_f64(), Some(0.0));
     assert!(ls_keys(&format!("clientdata:{name}:journal:")).is_empty());
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, engine).await;
     assert_eq!(
         plugin(&again, "p")
@@ -926,7 +928,7 @@ async fn journal_budget_overflow_is_reported_as_pending(engine: &str) {
             .length(),
         10
     );
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -998,7 +1000,7 @@ async fn async_path_takes_large_values(engine: &str) {
     let got = Uint8Array::from(kv.get("big".into()).unwrap()).to_vec();
     assert!(got.len() == 500_000 && got.iter().all(|b| *b == 7));
     assert_eq!(kv.keys(js(r#"{"prefix": "m"}"#)).unwrap().length(), 100);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -1037,10 +1039,10 @@ async fn metadata_reports_each_engine() {
                 "{quota:?}"
             );
         }
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
     }
     // The default picks IndexedDB here.
-    let cd = ClientData::open(js(&format!(r#"{{"name": "{}"}}"#, fresh_name("auto"))))
+    let cd = ClientData::open_async(js(&format!(r#"{{"name": "{}"}}"#, fresh_name("auto"))))
         .await
         .unwrap();
     assert_eq!(
@@ -1049,7 +1051,7 @@ async fn metadata_reports_each_engine() {
             .unwrap(),
         "indexeddb"
     );
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -1088,7 +1090,7 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
     assert_eq!(changed, vec![(p.clone(), Key::new("remote").unwrap())]);
     assert_eq!(kv.get("remote".into()).unwrap().as_string().unwrap(), "r");
     assert_eq!(kv.get("local".into()).unwrap().as_f64(), Some(1.0));
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
     let again = open(&name, "indexeddb").await;
     let kv = plugin(&again, "p");
     assert_eq!(kv.get("remote".into()).unwrap().as_string().unwrap(), "r");
@@ -1104,7 +1106,7 @@ async fn apply_remote_writes_records_and_vectors_in_one_commit() {
     });
     assert_eq!(above.len(), 2);
     assert!(above[0].hlc < above[1].hlc);
-    again.close().await.unwrap();
+    again.close_async().await.unwrap();
 }
 
 /// Puts raw rows into database `name`'s IndexedDB `records` store, bypassing every check.
@@ -1363,7 +1365,7 @@ async fn database_names_with_a_colon_are_refused() {
     // db "a" + lock "x:slot:0" and db "a:lock:x" + writer slot 0 named the same Web Lock.
     let name = format!("{}:lock:x", fresh_name("colon"));
     for engine in ENGINES {
-        match ClientData::open(options(&name, engine, &[])).await {
+        match ClientData::open_async(options(&name, engine, &[])).await {
             Ok(_) => panic!("{engine}: a name with ':' opened"),
             Err(e) => assert_eq!(
                 name_code(&e),
@@ -1383,7 +1385,7 @@ async fn database_names_with_a_colon_are_refused() {
 async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
     let name = fresh_name("overquota");
     let quotas = js(r#"{"p": 100}"#);
-    let cd = ClientData::open(options(&name, "indexeddb", &[("quotas", quotas)]))
+    let cd = ClientData::open_async(options(&name, "indexeddb", &[("quotas", quotas)]))
         .await
         .unwrap();
     let collected = collect_events(&cd, "over-quota");
@@ -1425,7 +1427,7 @@ async fn sync_past_a_quota_is_applied_then_reported_and_local_growth_refused() {
     kv.delete("remote".into()).unwrap();
     assert_eq!(json(&field(&cd.metadata().unwrap(), "overQuota")), "[]");
     kv.set("more".into(), 1.into()).unwrap();
-    cd.close().await.unwrap();
+    cd.close_async().await.unwrap();
 }
 
 /// `Date.now()` runs `offset_ms` off real time until dropped (the HLC reads it through JsClock).
@@ -1531,7 +1533,7 @@ async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
     ] {
         let name = fresh_name("token");
         let token = js_sys::Function::new_no_args(body);
-        let cd = ClientData::open(options(
+        let cd = ClientData::open_async(options(
             &name,
             "indexeddb",
             &[
@@ -1546,13 +1548,13 @@ async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
         kv.set("k".into(), 1.into()).unwrap();
         kv.flush().await.unwrap();
         let before = json(&cd.metadata().unwrap());
-        let err = cd.exchange(JsValue::UNDEFINED).await.unwrap_err();
+        let err = cd.exchange_async(JsValue::UNDEFINED).await.unwrap_err();
         assert_eq!(
             name_code(&err),
             ("SyncTokenError".into(), "token_failed".into()),
             "{what}"
         );
-        let err = cd.sync(JsValue::UNDEFINED).await.unwrap_err();
+        let err = cd.sync_async(JsValue::UNDEFINED).await.unwrap_err();
         assert_eq!(name_code(&err).1, "token_failed", "{what}");
         assert_eq!(
             json(&cd.metadata().unwrap()),
@@ -1560,7 +1562,7 @@ async fn a_failing_token_provider_is_token_failed_and_changes_nothing() {
             "{what}: nothing changed"
         );
         assert_eq!(kv.get("k".into()).unwrap().as_f64(), Some(1.0), "{what}");
-        cd.close().await.unwrap();
+        cd.close_async().await.unwrap();
     }
 }
 

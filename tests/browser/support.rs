@@ -26,7 +26,7 @@ pub fn options(name: &str, engine: &str, extra: &[(&str, JsValue)]) -> JsValue {
 }
 
 pub async fn open(name: &str, engine: &str) -> ClientData {
-    ClientData::open(options(name, engine, &[]))
+    ClientData::open_async(options(name, engine, &[]))
         .await
         .unwrap_or_else(|e| panic!("open {name} on {engine}: {e:?}"))
 }
