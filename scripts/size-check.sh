@@ -43,7 +43,9 @@ cd "$(dirname "$0")/.."
 # 229,461 B measured against 226,741 B at its branch point d9e6373): withLock's grant
 # handed to fn in the lock callback itself, its wait started only at the first tick, the lock
 # callback's promise made in JS (+2.7 KB gzipped), for L 1.18x paired in Chromium.
-CEILING_BYTES=229800
+# Lowered to 226,000 on 2026-12-05 (issue 17): one future-to-promise instantiation for every
+# async export (api::promise) instead of one per export (225,588 B measured, -3.9 KB).
+CEILING_BYTES=226000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"

@@ -90,7 +90,7 @@ impl ClientData {
 
     /// `flush()`.
     pub async fn flush_async(&self) -> Result<(), JsValue> {
-        Ok(self.db.clone().flush().await?)
+        Ok(self.db.flush().await?)
     }
 
     /// `close()`.
@@ -272,8 +272,8 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = flush, unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Promise {
-        let this = self.clone();
-        promise(async move { this.flush_async().await.map(|()| JsValue::UNDEFINED) })
+        let flushed = self.db.flush();
+        promise(async move { Ok(flushed.await.map(|()| JsValue::UNDEFINED)?) })
     }
 
     /// Flushes, releases the writer slot and closes the database. Every later call fails with

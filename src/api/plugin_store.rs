@@ -245,8 +245,8 @@ impl PluginStore {
     /// ```
     #[wasm_bindgen(js_name = flush, unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Promise {
-        let db = self.db.clone();
-        promise(async move { Ok(db.flush().await.map(|()| JsValue::UNDEFINED)?) })
+        let flushed = self.db.flush();
+        promise(async move { Ok(flushed.await.map(|()| JsValue::UNDEFINED)?) })
     }
 
     /// Stores one value of up to 8 MiB without the journal; resolves when it is durable. The

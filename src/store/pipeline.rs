@@ -4,6 +4,8 @@
 //! writes it covered. A failed commit keeps everything journaled and queued; the next write or
 //! flush retries.
 
+use std::future::Future;
+
 use futures::channel::oneshot;
 use js_sys::Array;
 use wasm_bindgen::JsValue;
@@ -142,15 +144,23 @@ impl Db {
         }
     }
 
-    /// Resolves when the engine holds every write accepted before the call.
-    pub async fn flush(&self) -> StoreResult<()> {
-        self.check_open()?;
-        self.flush_any().await
+    /// Resolves when the engine holds every write accepted before the call. Joins the batch
+    /// in flight at the call itself, not at the first poll: `set(); flush()` from JS (whose
+    /// promise polls a microtask later) waits for the commit `set` started, and a failure is
+    /// reported once rather than retried by the flush right away.
+    pub fn flush(&self) -> impl Future<Output = StoreResult<()>> + 'static {
+        let waiter = self.check_open().and_then(|()| self.flush_waiter());
+        async move { settled(waiter?).await }
     }
 
     /// [`Db::flush`] without the open check (used by `close` and by `open` for replayed
     /// writes).
     pub(crate) async fn flush_any(&self) -> StoreResult<()> {
+        settled(self.flush_waiter()?).await
+    }
+
+    /// Registers a flush: `None` when everything accepted is committed already.
+    fn flush_waiter(&self) -> StoreResult<Option<oneshot::Receiver<StoreResult<()>>>> {
         let (rx, start) = {
             let mut st = self.inner.state.borrow_mut();
             if st.lifecycle.is_shut_down() {
@@ -158,14 +168,22 @@ impl Db {
             }
             let p = &mut st.pipeline;
             if p.committed >= p.written && p.queue.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             let (tx, rx) = oneshot::channel();
             p.waiters.push((p.written, tx));
             (rx, p.schedule())
         };
         self.kick(start);
-        rx.await.unwrap_or(Err(StoreError::StoreClosed))
+        Ok(Some(rx))
+    }
+}
+
+/// What a registered flush comes to.
+async fn settled(waiter: Option<oneshot::Receiver<StoreResult<()>>>) -> StoreResult<()> {
+    match waiter {
+        Some(rx) => rx.await.unwrap_or(Err(StoreError::StoreClosed)),
+        None => Ok(()),
     }
 }
 
