@@ -45,7 +45,9 @@ cd "$(dirname "$0")/.."
 # callback's promise made in JS (+2.7 KB gzipped), for L 1.18x paired in Chromium.
 # Lowered to 226,000 on 2026-12-05 (issue 17): one future-to-promise instantiation for every
 # async export (api::promise) instead of one per export (225,588 B measured, -3.9 KB).
-CEILING_BYTES=226000
+# Lowered to 221,000 on 2026-12-05 (issue 17): the generated glue ships without the doc comments
+# clientdata.d.ts carries (tools/finish-pkg.mjs; 220,747 B measured, -4.8 KB).
+CEILING_BYTES=221000
 GOAL_BYTES=$((80 * 1024))
 gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
