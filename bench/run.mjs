@@ -152,7 +152,9 @@ const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPreci
 
 async function pkgSize() {
   try {
-    const files = (await readdir(join(ROOT, "pkg"))).filter((f) => f.endsWith(".wasm") || f.endsWith(".js"));
+    // Everything shipped that runs: the wasm, the glue, js/'s modules and the snippets
+    // wasm-bindgen copies from src/browser/*.js (scripts/size-check.sh counts the same).
+    const files = (await readdir(join(ROOT, "pkg"), { recursive: true })).filter((f) => f.endsWith(".wasm") || f.endsWith(".js")).sort();
     const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(join(ROOT, "pkg", f)))));
     return gzipSync(bytes, { level: 9 }).length;
   } catch {

@@ -20,5 +20,5 @@ tools/node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused --enable-bul
 # wasi:keyvalue adapters; then package.json for consumers (exports, types, sideEffects).
 node tools/finish-pkg.mjs
 raw=$(stat -c %s "$wasm")
-gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
-echo "built pkg/: $(basename "$wasm") ${raw} bytes raw; wasm + JS glue ${gz} bytes gzipped"
+gz=$(find pkg -name '*.wasm' -o -name '*.js' | LC_ALL=C sort | xargs cat | gzip -9 | wc -c)
+echo "built pkg/: $(basename "$wasm") ${raw} bytes raw; wasm + all shipped JS ${gz} bytes gzipped"

@@ -47,9 +47,14 @@ cd "$(dirname "$0")/.."
 # async export (api::promise) instead of one per export (225,588 B measured, -3.9 KB).
 # Lowered to 221,000 on 2026-12-05 (issue 17): the generated glue ships without the doc comments
 # clientdata.d.ts carries (tools/finish-pkg.mjs; 220,747 B measured, -4.8 KB).
-CEILING_BYTES=221000
+# Raised to 229,000 on 2026-12-05 (a correction, not growth): the count now includes the snippets
+# wasm-bindgen copies from src/browser/*.js (pkg/snippets/, ~7.9 KB gzipped), which it left out;
+# 228,642 B measured, against 237,731 B for 260bd40 counted the same way.
+CEILING_BYTES=229000
 GOAL_BYTES=$((80 * 1024))
-gz=$(cat pkg/*.wasm pkg/*.js | gzip -9 | wc -c)
+# Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
+# bench/run.mjs's row B counts the same files.
+gz=$(find pkg -name '*.wasm' -o -name '*.js' | LC_ALL=C sort | xargs cat | gzip -9 | wc -c)
 echo "package: ${gz} bytes gzipped (ceiling ${CEILING_BYTES}; goal ${GOAL_BYTES}, $((gz - GOAL_BYTES)) bytes over it)"
 named=target/wasm32-unknown-unknown/release/clientdata.wasm
 if command -v twiggy >/dev/null && [ -f "$named" ]; then
