@@ -1,6 +1,7 @@
 //! `ClientData`: one open database.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
@@ -88,16 +89,18 @@ impl ClientData {
         })
     }
 
-    /// `flush()`.
-    pub async fn flush_async(&self) -> Result<(), JsValue> {
-        Ok(self.db.flush().await?)
+    /// `flush()`: covers the writes made before the call (see [`Db::flush`]).
+    pub fn flush_async(&self) -> impl Future<Output = Result<(), JsValue>> + 'static {
+        let flushed = self.db.flush();
+        async move { Ok(flushed.await?) }
     }
 
-    /// `close()`.
-    pub async fn close_async(&self) -> Result<(), JsValue> {
+    /// `close()`: begins at the call (see [`Db::close`]).
+    pub fn close_async(&self) -> impl Future<Output = Result<(), JsValue>> + 'static {
         // Stops automatic sync first: leadership passes to the next tab in the queue.
         self.auto.borrow_mut().take();
-        Ok(self.db.clone().close().await?)
+        let closing = self.db.close();
+        async move { Ok(closing.await?) }
     }
 
     /// `exchange()`.
@@ -272,8 +275,8 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = flush, unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Promise {
-        let flushed = self.db.flush();
-        promise(async move { Ok(flushed.await.map(|()| JsValue::UNDEFINED)?) })
+        let flushed = self.flush_async();
+        promise(async move { flushed.await.map(|()| JsValue::UNDEFINED) })
     }
 
     /// Flushes, releases the writer slot and closes the database. Every later call fails with
@@ -285,8 +288,8 @@ impl ClientData {
     /// ```
     #[wasm_bindgen(js_name = close, unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
-        let this = self.clone();
-        promise(async move { this.close_async().await.map(|()| JsValue::UNDEFINED) })
+        let closing = self.close_async();
+        promise(async move { closing.await.map(|()| JsValue::UNDEFINED) })
     }
 
     /// One exchange round with the server: ships the local records it has not covered,

@@ -12,6 +12,7 @@
 //! lines: the handle's reads and lifecycle, plus this map of the parts.)
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
@@ -381,8 +382,10 @@ impl Db {
         self.inner.emitter.clear();
     }
 
-    /// Flushes, then shuts down; further calls fail with `StoreClosed`. Idempotent.
-    pub async fn close(&self) -> StoreResult<()> {
+    /// Flushes, then shuts down; further calls fail with `StoreClosed`. Idempotent. Closing
+    /// begins at the call, not at the first poll: from JS the promise polls a microtask later,
+    /// and a call made in between must fail too.
+    pub fn close(&self) -> impl Future<Output = StoreResult<()>> + 'static {
         let started = {
             let mut st = self.inner.state.borrow_mut();
             let started = st.lifecycle.begin_close();
@@ -391,12 +394,15 @@ impl Db {
             }
             started
         };
-        if !started {
-            return Ok(());
+        let db = self.clone();
+        async move {
+            if !started {
+                return Ok(());
+            }
+            let flushed = db.flush_any().await;
+            db.shut_down();
+            flushed
         }
-        let flushed = self.flush_any().await;
-        self.shut_down();
-        flushed
     }
 
     /// Simulates the tab dying: the slot lock is released and the connection dropped, but

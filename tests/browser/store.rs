@@ -852,6 +852,29 @@ async fn browser_quota_is_typed_and_changes_nothing_localstorage() {
 }
 
 #[wasm_bindgen_test]
+async fn close_takes_effect_at_the_call_not_at_its_promise() {
+    // From JS, close()'s promise starts its work a microtask later; "every later call fails"
+    // must still hold for a call in the same task, and the write made before close() is kept.
+    let name = fresh_name("closecall");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    kv.set("before".into(), 1.into()).unwrap();
+    let closing = cd.close();
+    expect_error(
+        "set in the task that called close()",
+        kv.set("after".into(), 2.into()),
+        "StoreClosedError",
+        "store_closed",
+    );
+    closing.await.unwrap();
+    let again = open(&name, "indexeddb").await;
+    let kv = plugin(&again, "p");
+    assert_eq!(kv.get("before".into()).unwrap().as_f64(), Some(1.0));
+    assert!(!kv.has("after".into()).unwrap());
+    again.close_async().await.unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_failed() {
     // The journal fits, the engine's own copy does not: the write stays journaled (durable),
     // flush() rejects with the typed error, write-failed fires, and a later flush succeeds.
