@@ -17,3 +17,16 @@ export function lockCallback(id, onLock) {
     return held;
   };
 }
+
+// withLock's call of `fn` under a grant: `fn({ epoch, nonce, lockName })`, its outcome (a
+// thenable adopted, a throw rejected) passed on as `watchPromise` does. One crossing, where
+// building the grant, calling, resolving and watching took four.
+export function callWatched(fn, epoch, nonce, lockName, id, fulfilled, rejected) {
+  let result;
+  try {
+    result = Promise.resolve(fn({ epoch, nonce, lockName }));
+  } catch (e) {
+    result = Promise.reject(e);
+  }
+  watchPromise(result, id, fulfilled, rejected);
+}
