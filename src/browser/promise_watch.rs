@@ -27,12 +27,16 @@ extern "C" {
     #[wasm_bindgen(js_name = lockCallback)]
     fn lock_callback_for(id: u32, on_lock: &JsValue) -> Function;
 
-    /// `fn({ epoch, nonce, lockName })`, its outcome watched as `watchPromise` does.
+    /// `fn({ epoch, nonce, lockName })` (the nonce as `rules::nonce_words`), its outcome
+    /// watched as `watchPromise` does.
     #[wasm_bindgen(js_name = callWatched)]
     fn call_watched(
         callback: &Function,
         epoch: f64,
-        nonce: &str,
+        w0: u32,
+        w1: u32,
+        w2: u32,
+        w3: u32,
         lock_name: &JsValue,
         id: u32,
         fulfilled: &JsValue,
@@ -197,11 +201,15 @@ impl Watch {
             on_settled: Some(Box::new(f)),
             ..Watched::default()
         });
+        let [w0, w1, w2, w3] = crate::lock::rules::nonce_words(nonce);
         HANDLERS.with(|h| {
             call_watched(
                 callback,
                 epoch as f64,
-                nonce,
+                w0,
+                w1,
+                w2,
+                w3,
                 lock_name,
                 watch.id,
                 h.fulfilled.as_ref(),

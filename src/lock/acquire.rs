@@ -308,8 +308,10 @@ impl DistributedLock {
         let floor = TAB_FENCES.with(|f| f.borrow().get(lock).copied().unwrap_or(0));
         let epoch = self.allocate_epoch(stolen);
         grant_open(&inner.name_js, epoch as f64, floor as f64);
+        // 32 hex digits either way (see `rules::nonce_words`).
         let nonce = rules::new_nonce().unwrap_or_else(|_| {
-            format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64)
+            let random = || (js_sys::Math::random() * 2f64.powi(53)) as u64;
+            format!("{:016x}{:016x}", random(), random())
         });
         let now = now_ms();
         let live = Rc::new(LiveGrant {
