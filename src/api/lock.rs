@@ -191,24 +191,17 @@ impl JsDistributedLock {
             if let Some(waiter) = direct.waiter.take() {
                 waiter.cancel();
             }
-            let result = direct.run(&grant);
-            Watch::then(&result, move |result| {
-                direct.settle(direct.release_after(&grant, result));
-            });
+            direct.run(grant);
         });
         let (idle_ms, waiting) = self.lock.acquire_direct(on_grant);
         let call_waiter = call.clone();
         let wait = async move {
-            let outcome = match waiting.await {
-                Ok(None) => return,
+            match waiting.await {
+                Ok(None) => {}
                 // Granted some other way (already held, `maxWaitMs` 0, a steal).
-                Ok(Some(grant)) => {
-                    let result = Watch::promise(&call.run(&grant)).await;
-                    call.release_after(&grant, result)
-                }
-                Err(e) => Err(e.into()),
-            };
-            call.settle(outcome);
+                Ok(Some(grant)) => call.run(grant),
+                Err(e) => call.settle(Err(e.into())),
+            }
         };
         // Not polled before its first tick: a grant before then (the usual case) cancels it.
         match idle_ms {
@@ -269,16 +262,15 @@ struct WithLock {
 }
 
 impl WithLock {
-    /// Calls the user's function with `grant`; its outcome as a promise (a thenable adopted,
-    /// a throw rejected).
-    fn run(&self, grant: &Grant) -> Promise {
-        match self
-            .callback
-            .call1(&JsValue::UNDEFINED, &grant_to_js(&self.lock, grant))
-        {
-            Ok(value) => Promise::resolve(&value),
-            Err(thrown) => Promise::reject(&thrown),
-        }
+    /// Calls the user's function with `grant`; once its outcome is known (a thenable adopted,
+    /// a throw rejected), releases and settles withLock's promise.
+    fn run(self: Rc<Self>, mut grant: Grant) {
+        let call = self.clone();
+        let nonce = std::mem::take(&mut grant.nonce);
+        let fields = (grant.epoch, nonce.as_str(), self.lock.name_js());
+        Watch::call_then(&self.callback, fields, move |result| {
+            call.settle(call.release_after(&grant, result));
+        });
     }
 
     /// Releases once the user's function settled with `result` (the held promise is resolved

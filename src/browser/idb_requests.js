@@ -172,32 +172,37 @@ export function compactPacks(records, packs) {
   };
 }
 
-// This context's lock grants by `lockName \n epoch` (the epoch a grant was given), for the
-// epoch rule (src/lock/rules.rs `fence_grant`, which this mirrors): `{ floor, claimed, lost }`.
-// A grant has no stored epoch until its first fenced write claims one inside that write's
-// transaction. Maintained by src/lock (grantOpen / grantClaimed / grantClose).
+// This context's lock grants by lock name, then by the epoch a grant was given, for the epoch
+// rule (src/lock/rules.rs `fence_grant`, which this mirrors): `{ floor, claimed, lost }`. A
+// grant has no stored epoch until its first fenced write claims one inside that write's
+// transaction. Maintained by src/lock (grantOpen / grantClaimed / grantClose) at every grant:
+// two maps, so no key string is built per grant.
 const grants = new Map();
 
+const grantOf = (lockName, epoch) => grants.get(lockName)?.get(epoch);
+
 export function grantOpen(lockName, epoch, floor) {
-  grants.set(`${lockName}\n${epoch}`, { floor, claimed: 0, lost: false });
+  let byEpoch = grants.get(lockName);
+  if (!byEpoch) grants.set(lockName, (byEpoch = new Map()));
+  byEpoch.set(epoch, { floor, claimed: 0, lost: false });
 }
 
 export function grantClaimed(lockName, epoch, claimed) {
-  const grant = grants.get(`${lockName}\n${epoch}`);
+  const grant = grantOf(lockName, epoch);
   if (grant && !grant.lost) grant.claimed = claimed;
 }
 
 // A released grant is forgotten (its epoch then follows the plain rule); one taken away first
 // stays, refused for good.
 export function grantClose(lockName, epoch, lost) {
-  const key = `${lockName}\n${epoch}`;
-  if (!lost) grants.delete(key);
-  else if (grants.has(key)) grants.get(key).lost = true;
+  const grant = grantOf(lockName, epoch);
+  if (grant && lost) grant.lost = true;
+  else if (grant) grants.get(lockName).delete(epoch);
 }
 
 // [state, floor, claimed]: state 0 unknown here, 1 unclaimed, 2 claimed, 3 lost.
 export function grantState(lockName, epoch) {
-  const grant = grants.get(`${lockName}\n${epoch}`);
+  const grant = grantOf(lockName, epoch);
   if (!grant) return [0, 0, 0];
   return [grant.lost ? 3 : grant.claimed ? 2 : 1, grant.floor, grant.claimed];
 }
@@ -209,7 +214,7 @@ export function fenceKey(lockName) {
 }
 
 export function fenceEpoch(tx, epochs, lockName, epoch) {
-  const grant = grants.get(`${lockName}\n${epoch}`);
+  const grant = grantOf(lockName, epoch);
   const get = epochs.get(lockName);
   // Only a first write needs the fence; requests of one transaction complete in order.
   const fence = grant && !grant.lost && !grant.claimed ? epochs.get(fenceKey(lockName)) : null;

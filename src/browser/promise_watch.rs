@@ -26,13 +26,29 @@ extern "C" {
     /// passed on as `on_lock(id, release)` (`null` for an `ifAvailable` miss).
     #[wasm_bindgen(js_name = lockCallback)]
     fn lock_callback_for(id: u32, on_lock: &JsValue) -> Function;
+
+    /// `fn({ epoch, nonce, lockName })` (the nonce as `rules::nonce_words`), its outcome
+    /// watched as `watchPromise` does.
+    #[wasm_bindgen(js_name = callWatched)]
+    fn call_watched(
+        callback: &Function,
+        epoch: f64,
+        w0: u32,
+        w1: u32,
+        w2: u32,
+        w3: u32,
+        lock_name: &JsValue,
+        id: u32,
+        fulfilled: &JsValue,
+        rejected: &JsValue,
+    );
 }
 
 /// Takes a grant in the lock callback itself (the grant's own task): gets a new handle on the
 /// request's watch and the function that releases the lock.
 pub type OnGrant = Box<dyn FnOnce(Watch, Function)>;
 
-/// Receives a promise's outcome in its reaction (see [`Watch::then`]).
+/// Receives a promise's outcome in its reaction (see [`Watch::call_then`]).
 type OnSettled = Box<dyn FnOnce(Result<JsValue, JsValue>)>;
 
 #[derive(Default)]
@@ -43,7 +59,7 @@ struct Watched {
     on_grant: Option<OnGrant>,
     /// `on_grant` took the grant.
     handed_over: bool,
-    /// Called with the outcome instead of storing it (see [`Watch::then`]).
+    /// Called with the outcome instead of storing it (see [`Watch::call_then`]).
     on_settled: Option<OnSettled>,
     /// Live [`Watch`] handles on this entry (more than one once `on_grant` got its own).
     owners: u32,
@@ -173,14 +189,33 @@ impl Watch {
         self.lock_callback()
     }
 
-    /// Calls `f` with the outcome of `promise`, in the promise's reaction (no future, no
-    /// task).
-    pub fn then(promise: &Promise, f: impl FnOnce(Result<JsValue, JsValue>) + 'static) {
+    /// Calls `callback({ epoch, nonce, lockName })` (withLock's `fn` under a grant) and `f`
+    /// with its outcome (a throw rejects), in the outcome's reaction (no future, no task),
+    /// in one crossing.
+    pub fn call_then(
+        callback: &Function,
+        (epoch, nonce, lock_name): (u64, &str, &JsValue),
+        f: impl FnOnce(Result<JsValue, JsValue>) + 'static,
+    ) {
         let watch = Watch::with_entry(Watched {
             on_settled: Some(Box::new(f)),
             ..Watched::default()
         });
-        watch.watch(promise);
+        let [w0, w1, w2, w3] = crate::lock::rules::nonce_words(nonce);
+        HANDLERS.with(|h| {
+            call_watched(
+                callback,
+                epoch as f64,
+                w0,
+                w1,
+                w2,
+                w3,
+                lock_name,
+                watch.id,
+                h.fulfilled.as_ref(),
+                h.rejected.as_ref(),
+            );
+        });
         // Owned by the entry alone: the reaction removes it.
         std::mem::forget(watch);
     }

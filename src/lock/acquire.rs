@@ -4,15 +4,14 @@
 //! the lease every ttl/3 until the grant ends (in memory; in storage once published). The
 //! rules are in [`super::rules`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::Function;
 
 use super::distributed_lock::{DistributedLock, Grant, Holding};
 use super::env::{
-    self, asked_within, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, PID, TAB_EPOCHS,
-    TAB_FENCES,
+    self, asked_within, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, TAB_EPOCHS, TAB_FENCES,
 };
 use super::lease::Lease;
 use super::rules::{self, WaitStep};
@@ -309,31 +308,23 @@ impl DistributedLock {
         let floor = TAB_FENCES.with(|f| f.borrow().get(lock).copied().unwrap_or(0));
         let epoch = self.allocate_epoch(stolen);
         grant_open(&inner.name_js, epoch as f64, floor as f64);
+        // 32 hex digits either way (see `rules::nonce_words`).
         let nonce = rules::new_nonce().unwrap_or_else(|_| {
-            format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64)
+            let random = || (js_sys::Math::random() * 2f64.powi(53)) as u64;
+            format!("{:016x}{:016x}", random(), random())
         });
-        let pid = PID.with(|p| *p);
-        let lease = Lease::granted(
-            format!("tab-{pid}"),
-            inner.env.hostname.clone(),
-            pid,
-            now_ms(),
-            inner.opts.ttl_ms,
-            nonce.clone(),
-            inner.path.clone(),
-            epoch,
-        );
+        let now = now_ms();
         let live = Rc::new(LiveGrant {
             nonce: nonce.clone(),
-            lease: RefCell::new(lease),
+            epoch,
+            granted_ms: now,
+            term_ms: Cell::new(now),
+            base: inner.lease_base.clone(),
             published: Cell::new(false),
             paused: Cell::new(inner.renewal_paused.get()),
             ended: Cell::new(false),
             request,
             taken: Cell::new(false),
-            renew_every_ms: inner.opts.renew_interval_ms(),
-            lease_key: inner.names.lease.clone(),
-            env: inner.env.clone(),
         });
         // Published at once when someone is waiting: a steal (the victim's waiters and the
         // victim's lease must see the new holder), or an ask heard within the ttl.
@@ -359,18 +350,20 @@ impl DistributedLock {
 
 /// Records `epoch` as one this tab knows for `lock` (proposals start above it).
 fn note_epoch(lock: &str, epoch: u64) {
-    TAB_EPOCHS.with(|t| {
-        let mut t = t.borrow_mut();
-        let slot = t.get_or_insert_with(lock.to_owned(), || 0);
-        *slot = (*slot).max(epoch);
-    });
+    TAB_EPOCHS.with(|t| note_max(&mut t.borrow_mut(), lock, epoch));
+}
+
+/// Raises `map[lock]` to `value` (the key is copied only when new).
+fn note_max(map: &mut crate::core::sorted::SortedMap<String, u64>, lock: &str, value: u64) {
+    match map.get_mut(lock) {
+        Some(slot) => *slot = (*slot).max(value),
+        None => {
+            map.insert(lock.to_owned(), value);
+        }
+    }
 }
 
 /// Records `fence` as a fence this tab knows for `lock` (its later grants are made after it).
 pub(super) fn note_fence(lock: &str, fence: u64) {
-    TAB_FENCES.with(|f| {
-        let mut f = f.borrow_mut();
-        let slot = f.get_or_insert_with(lock.to_owned(), || 0);
-        *slot = (*slot).max(fence);
-    });
+    TAB_FENCES.with(|f| note_max(&mut f.borrow_mut(), lock, fence));
 }

@@ -16,7 +16,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, IdbDatabase};
 
 pub use super::env::LockEnv;
-use super::env::{self, describe, now_ms, LiveGrant, DATABASES, HELD_HERE, PID};
+use super::env::{self, describe, now_ms, LeaseBase, LiveGrant, DATABASES, HELD_HERE, PID};
 use super::lease::{self, Lease};
 use super::rules::{LockOptions, Names};
 use super::LockError;
@@ -74,6 +74,8 @@ pub(super) struct Inner {
     pub(super) opts: LockOptions,
     pub(super) signal: Option<AbortSignal>,
     pub(super) env: LockEnv,
+    /// What this lock's grants share (see `LiveGrant`).
+    pub(super) lease_base: Rc<LeaseBase>,
     pub(super) holding: RefCell<Option<Holding>>,
     pub(super) renewal_paused: Cell<bool>,
 }
@@ -108,14 +110,14 @@ impl Drop for Holding {
         // A published lease is removed (if still ours): a leftover would describe a holder
         // that is gone. An unpublished grant wrote nothing.
         if self.live.published.get() {
-            let env = &self.live.env;
-            let stored = env.get(&self.live.lease_key);
+            let (env, key) = (&self.live.base.env, &self.live.base.lease_key);
+            let stored = env.get(key);
             if stored
                 .as_deref()
                 .and_then(|json| lease::scan_str(json, "nonce"))
                 .is_some_and(|n| n == self.grant.nonce)
             {
-                env.remove(&self.live.lease_key);
+                env.remove(key);
             }
         }
         self.live.ended.set(true);
@@ -144,6 +146,13 @@ impl DistributedLock {
                 request_options: lock_manager::options_object(RequestOptions {
                     signal: signal.as_ref(),
                     ..Default::default()
+                }),
+                lease_base: Rc::new(LeaseBase {
+                    path: path.to_owned(),
+                    ttl_ms: opts.ttl_ms,
+                    renew_every_ms: opts.renew_interval_ms(),
+                    lease_key: names.lease.clone(),
+                    env: env.clone(),
                 }),
                 names,
                 opts,
@@ -413,7 +422,7 @@ impl DistributedLock {
                 let victim = match here.filter(|l| l.nonce == expected) {
                     Some(live) => {
                         live.taken.set(true);
-                        Some(live.lease.borrow().clone())
+                        Some(live.lease())
                     }
                     None => self.read_lease().filter(|l| l.nonce == expected),
                 };

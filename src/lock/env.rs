@@ -124,13 +124,27 @@ impl LockEnv {
     }
 }
 
-/// A grant held in this tab, as every lock of the tab sees it: the lease (its term renewed
-/// whenever it is read: a grant of this tab that is not paused is alive) and whether it is
-/// published (written to storage for other tabs, because someone asked; then renewed there
-/// every ttl/3 by a timer until the grant ends).
+/// What every grant of one lock puts in its lease and where it publishes it: made once per
+/// lock and shared by its grants (nothing cloned per grant).
+pub(crate) struct LeaseBase {
+    pub(crate) path: String,
+    pub(crate) ttl_ms: u64,
+    pub(crate) renew_every_ms: u64,
+    pub(crate) lease_key: String,
+    pub(crate) env: LockEnv,
+}
+
+/// A grant held in this tab, as every lock of the tab sees it: its lease (made only when read
+/// or published, its term renewed whenever it is read: a grant of this tab that is not paused
+/// is alive) and whether it is published (written to storage for other tabs, because someone
+/// asked; then renewed there every ttl/3 by a timer until the grant ends).
 pub(crate) struct LiveGrant {
     pub(crate) nonce: String,
-    pub(crate) lease: RefCell<Lease>,
+    pub(crate) epoch: u64,
+    pub(crate) granted_ms: u64,
+    /// Start of the current lease term.
+    pub(crate) term_ms: Cell<u64>,
+    pub(crate) base: Rc<LeaseBase>,
     pub(crate) published: Cell<bool>,
     /// A hung holder (test hook): neither renews nor answers.
     pub(crate) paused: Cell<bool>,
@@ -141,9 +155,6 @@ pub(crate) struct LiveGrant {
     /// Force-released from this tab: lost at once, whenever the steal's rejection arrives
     /// (WebKit delivers it after the thief's grant).
     pub(crate) taken: Cell<bool>,
-    pub(crate) renew_every_ms: u64,
-    pub(crate) lease_key: String,
-    pub(crate) env: LockEnv,
 }
 
 impl LiveGrant {
@@ -152,13 +163,30 @@ impl LiveGrant {
         self.taken.get() || self.request.rejected()
     }
 
-    /// The lease as of now: a new term unless paused.
+    /// The lease as of its last renewal.
+    pub(crate) fn lease(&self) -> Lease {
+        let base = &self.base;
+        let pid = PID.with(|p| *p);
+        let mut lease = Lease::granted(
+            format!("tab-{pid}"),
+            base.env.hostname.clone(),
+            pid,
+            self.granted_ms,
+            base.ttl_ms,
+            self.nonce.clone(),
+            base.path.clone(),
+            self.epoch,
+        );
+        lease.renew(self.term_ms.get());
+        lease
+    }
+
+    /// The lease as of now: a new term unless paused (time never moves it backwards).
     pub(crate) fn current(&self) -> Lease {
-        let mut lease = self.lease.borrow_mut();
         if !self.paused.get() {
-            lease.renew(now_ms());
+            self.term_ms.set(self.term_ms.get().max(now_ms()));
         }
-        lease.clone()
+        self.lease()
     }
 
     /// Publishes the lease (a new term, written to storage) and, the first time, starts the
@@ -169,12 +197,12 @@ impl LiveGrant {
             return;
         }
         let json = self.current().to_json();
-        self.env.set(&self.lease_key, &json);
+        self.base.env.set(&self.base.lease_key, &json);
         if self.published.replace(true) {
             return;
         }
         let live = Rc::downgrade(self);
-        let every = self.renew_every_ms;
+        let every = self.base.renew_every_ms;
         wasm_bindgen_futures::spawn_local(async move {
             loop {
                 crate::browser::timer::sleep(every).await;
@@ -185,13 +213,14 @@ impl LiveGrant {
                     return;
                 }
                 // Overwritten by another holder (a steal): this grant is over.
-                let stored = live.env.get(&live.lease_key);
+                let (env, key) = (&live.base.env, &live.base.lease_key);
+                let stored = env.get(key);
                 let stored_nonce = stored.as_deref().and_then(|j| scan_str(j, "nonce"));
                 if stored_nonce.is_some_and(|n| n != live.nonce) {
                     return;
                 }
                 if !live.paused.get() {
-                    live.env.set(&live.lease_key, &live.current().to_json());
+                    env.set(key, &live.current().to_json());
                 }
             }
         });

@@ -16,8 +16,9 @@
 //!
 //! How it fits together: mutual exclusion comes from the Web Lock `clientdata:<db>:lock:<key>`
 //! (tab death releases it). The lease only *describes* the holder (who, since when, which
-//! nonce and epoch), and is published on demand: a grant keeps it in memory (every lock of the
-//! tab reads it there; renewed every ttl/3 on a timer per grant) and writes it to localStorage
+//! nonce and epoch), and is published on demand: a grant keeps what it says in memory (made
+//! into a `Lease` only when read or published; every lock of the tab reads it there; renewed
+//! every ttl/3 on a timer per grant) and writes it to localStorage
 //! (`clientdata:<db>:lease:<key>`) only once asked over `BroadcastChannel("clientdata-locks:
 //! <db>")` by a waiter or `inspect()` in another tab, then renews it there until it releases
 //! (and removes it). A waiter asks when it sees no live lease; a holder silent for the ttl

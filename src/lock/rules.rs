@@ -265,6 +265,21 @@ pub fn new_nonce() -> Result<String, getrandom::Error> {
     })
 }
 
+/// A nonce of [`new_nonce`] as four 32-bit words, each spelling 8 of its digits (JS spells
+/// them back: crossing the text itself costs a `TextDecoder` call). Other than lowercase hex digits read as 0.
+pub fn nonce_words(nonce: &str) -> [u32; 4] {
+    let mut words = [0u32; 4];
+    for (i, b) in nonce.bytes().take(32).enumerate() {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => 0,
+        };
+        words[i / 8] = words[i / 8] << 4 | u32::from(digit);
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,6 +556,8 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
+        let [w0, w1, w2, w3] = nonce_words(&a);
+        assert_eq!(format!("{w0:08x}{w1:08x}{w2:08x}{w3:08x}"), a);
     }
 
     #[test]
