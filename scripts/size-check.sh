@@ -50,7 +50,10 @@ cd "$(dirname "$0")/.."
 # Raised to 229,000 on 2026-12-05 (a correction, not growth): the count now includes the snippets
 # wasm-bindgen copies from src/browser/*.js (pkg/snippets/, ~7.9 KB gzipped), which it left out;
 # 228,642 B measured, against 237,731 B for 260bd40 counted the same way.
-CEILING_BYTES=229000
+# Raised to 229,400 on 2026-12-05 (decision, issue 17, branch i17l2; 229,261 B measured against
+# 228,865 B before the merge): withLock's grant without per-grant strings (+396 B, the nonce as
+# words spelled in JS and callWatched in the snippets), for L 1.07x paired and the L goal met.
+CEILING_BYTES=229400
 GOAL_BYTES=$((80 * 1024))
 # Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
 # bench/run.mjs's row B counts the same files.
