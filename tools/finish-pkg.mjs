@@ -52,10 +52,14 @@ parse(glue, { ecmaVersion: "latest", sourceType: "module", onComment: (block, te
 let stripped = "";
 let from = 0;
 for (const [start, end] of docs) {
-  stripped += glue.slice(from, start).replace(/[ \t]+$/, "");
-  from = end;
+  const before = glue.slice(from, start);
+  const lineStart = before.lastIndexOf("\n") + 1;
+  // A comment on lines of its own takes those lines with it; any other text stays as it is.
+  const ownLines = before.slice(lineStart).trim() === "" && glue[end] === "\n";
+  stripped += ownLines ? before.slice(0, lineStart) : before;
+  from = ownLines ? end + 1 : end;
 }
-stripped = (stripped + glue.slice(from)).replace(/\n\s*\n(?=\s*\n)/g, "\n");
+stripped += glue.slice(from);
 parse(stripped, { ecmaVersion: "latest", sourceType: "module" });
 await writeFile(gluePath, stripped);
 
