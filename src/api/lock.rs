@@ -4,12 +4,12 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use super::promise::promise;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::client_data::ClientData;
 use super::options::lock_options;
+use super::promise::promise;
 use crate::browser::interop::lock_grant;
 use crate::browser::promise_watch::Watch;
 use crate::browser::timer::{spawn_after, Deferred};

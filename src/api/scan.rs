@@ -5,11 +5,11 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::promise::promise;
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use super::promise::promise;
 use crate::browser::interop::{async_iterable, Obj};
 use crate::core::{Key, PluginId, Value};
 use crate::store::codec::value_to_js;

@@ -266,7 +266,8 @@ pub fn new_nonce() -> Result<String, getrandom::Error> {
 }
 
 /// A nonce of [`new_nonce`] as four 32-bit words, each spelling 8 of its digits (JS spells
-/// them back: crossing the text itself costs a `TextDecoder` call). Other than lowercase hex digits read as 0.
+/// them back: crossing the text itself costs a `TextDecoder` call). Other than lowercase hex
+/// digits read as 0.
 pub fn nonce_words(nonce: &str) -> [u32; 4] {
     let mut words = [0u32; 4];
     for (i, b) in nonce.bytes().take(32).enumerate() {
