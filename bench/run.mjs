@@ -60,7 +60,7 @@ const PROFILE_REASON =
 const GOALS = {
   "W1|idb-keyval": { atLeast: 20 },
   "W2|raw IndexedDB, one transaction": { atLeast: 0.8 },
-  "R|TinyBase getValue": { atLeast: 0.5 },
+  "R|TinyBase getValue": { atLeast: 1 }, // raised from 0.5 by the performance issue
   "O|raw IndexedDB open + getAll": { atMost: 1.3 },
   "L|raw navigator.locks.request": { atLeast: 0.8 },
   "S|TinyBase MergeableStore over WebSocket + IndexedDB save": { atMost: 0.8 },
