@@ -53,7 +53,10 @@ cd "$(dirname "$0")/.."
 # Raised to 229,400 on 2026-12-05 (decision, issue 17, branch i17l2; 229,261 B measured against
 # 228,865 B before the merge): withLock's grant without per-grant strings (+396 B, the nonce as
 # words spelled in JS and callWatched in the snippets), for L 1.07x paired and the L goal met.
-CEILING_BYTES=229400
+# Raised to 229,800 on 2026-12-05 (decision, issue 17; 229,620 B measured against 229,264 B):
+# setAsync and setMany read, stamp and start their write at the call (+356 B), so a later set()
+# of the same key wins and a value changed after the call is stored as it was.
+CEILING_BYTES=229800
 GOAL_BYTES=$((80 * 1024))
 # Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
 # bench/run.mjs's row B counts the same files.

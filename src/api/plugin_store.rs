@@ -252,6 +252,8 @@ impl PluginStore {
     /// Stores one value of up to 8 MiB without the journal; resolves when it is durable. The
     /// path for large values: the synchronous `set` stops at 64 KiB because its durability
     /// comes from the localStorage journal, whose few MiB per origin one value must not fill.
+    /// The value is copied and stamped at the call, as `set` does: changing it afterwards
+    /// changes nothing stored, and a `set` of the same key called later wins.
     ///
     /// @example
     /// ```js
@@ -264,19 +266,24 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "StoredValue")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
     ) -> Promise {
-        let (db, plugin) = (self.db.clone(), self.plugin.clone());
-        promise(async move {
+        // Read and begun at the call (see `Db::set_many`); the promise only waits.
+        let written = (|| -> Result<_, JsValue> {
             let key = key_from_js(&key)?;
             let value = value_from_js(&value)?;
             let fence = options::fence(&options)?;
-            db.set_many(&plugin, vec![(key, Some(value))], fence.as_ref())
-                .await?;
+            Ok(self
+                .db
+                .set_many(&self.plugin, vec![(key, Some(value))], fence.as_ref()))
+        })();
+        promise(async move {
+            written?.await?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
     /// Stores many `[key, value]` pairs in one transaction without the journal (bulk loads);
-    /// resolves when durable. All-or-nothing: one invalid entry rejects the whole call.
+    /// resolves when durable. All-or-nothing: one invalid entry rejects the whole call. The
+    /// entries are copied and stamped at the call, as in `setAsync`.
     ///
     /// With `{ fence: grant }` (what `DistributedLock.acquire()` resolves to, or the argument of
     /// `withLock`'s callback) the write is fenced: it rejects with `LockLostError` and writes
@@ -293,8 +300,8 @@ impl PluginStore {
         #[wasm_bindgen(unchecked_param_type = "Iterable<[string, StoredValue]>")] entries: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WriteOptions")] options: JsValue,
     ) -> Promise {
-        let (db, plugin) = (self.db.clone(), self.plugin.clone());
-        promise(async move {
+        // Read and begun at the call (see `Db::set_many`); the promise only waits.
+        let written = (|| -> Result<_, JsValue> {
             let fence = options::fence(&options)?;
             let invalid =
                 || StoreError::InvalidOptions("entries must be an array of [key, value]".into());
@@ -309,7 +316,10 @@ impl PluginStore {
                 let value = value_from_js(&pair.get(1))?;
                 parsed.push((key, Some(value)));
             }
-            db.set_many(&plugin, parsed, fence.as_ref()).await?;
+            Ok(self.db.set_many(&self.plugin, parsed, fence.as_ref()))
+        })();
+        promise(async move {
+            written?.await?;
             Ok(JsValue::UNDEFINED)
         })
     }

@@ -10,9 +10,10 @@ use wasm_bindgen::JsValue;
 use super::bus::rows_message;
 use super::codec::{local_row, record_to_row_with, Encoded, JsIds};
 use super::db::{Db, State};
-use super::engine::{Commit, Fence};
+use super::engine::{Commit, Fence, Started};
 use super::error::{StoreError, StoreResult};
 use super::journal::SYNC_MAX_VALUE_BYTES;
+use super::outbox::Ticket;
 use super::pipeline::{queued_row, Queued};
 use super::quota::{self, over_quota, record_cost};
 use crate::browser::clock::JsClock;
@@ -21,6 +22,16 @@ use crate::core::content::MAX_CONTENT_BYTES;
 use crate::core::replica::Batch;
 use crate::core::sorted::sorted_positions;
 use crate::core::{Key, PluginId, Record};
+
+/// A [`Db::set_many`] begun: its stamped records, their rows and read-cache values, its place
+/// among the messages to other tabs and its transaction.
+struct Begun {
+    records: Vec<Record>,
+    rows: Array,
+    caches: Vec<Option<JsValue>>,
+    ticket: Ticket,
+    started: StoreResult<Started>,
+}
 
 impl Db {
     /// The synchronous write behind `set` (`Some(value)`) and `delete` (`None`): durable in the
@@ -103,12 +114,59 @@ impl Db {
     /// when they are durable (values up to 8 MiB). Either all are written or none. With a
     /// `fence`, the transaction also checks that the lock epoch is still the newest and writes
     /// nothing (`LockLost`) if a newer holder exists.
-    pub async fn set_many(
+    ///
+    /// The entries are checked and stamped, and the transaction started, at the call, not when
+    /// the future is first polled: a `set` called after this in the same task is the later
+    /// write, as program order says.
+    pub fn set_many(
         &self,
         plugin: &PluginId,
         entries: Vec<(Key, Option<Encoded>)>,
         fence: Option<&Fence>,
-    ) -> StoreResult<()> {
+    ) -> impl std::future::Future<Output = StoreResult<()>> + 'static {
+        let begun = self.begin_set_many(plugin, entries, fence);
+        let (db, fence) = (self.clone(), fence.cloned());
+        async move {
+            let Begun {
+                records,
+                rows,
+                caches,
+                ticket,
+                started,
+            } = begun?;
+            let result = match started {
+                Ok(started) => started.done().await,
+                Err(e) => Err(e),
+            };
+            db.fill_post(ticket, result.is_ok().then(|| rows_message(&rows, false)));
+            result.map_err(|e| match (e, fence) {
+                (StoreError::LockLost { newer, .. }, Some(f)) => StoreError::LockLost {
+                    lock: f.lock,
+                    epoch: f.epoch,
+                    newer,
+                },
+                (e, _) => e,
+            })?;
+            let mut changed = Vec::new();
+            {
+                let mut st = db.inner.state.borrow_mut();
+                for (record, cache) in records.into_iter().zip(caches) {
+                    changed.extend(st.records.apply(record, cache.as_ref()));
+                }
+            }
+            db.announce(&changed, true);
+            Ok(())
+        }
+    }
+
+    /// [`Db::set_many`]'s part at the call: checks, stamps, tells other tabs of the writes
+    /// queued before it and starts the transaction.
+    fn begin_set_many(
+        &self,
+        plugin: &PluginId,
+        entries: Vec<(Key, Option<Encoded>)>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<Begun> {
         let (records, rows, caches, (slot, live), ticket, ready) = {
             let mut guard = self.inner.state.borrow_mut();
             let st = &mut *guard;
@@ -191,28 +249,13 @@ impl Db {
             fence,
             live,
         });
-        let result = match started {
-            Ok(started) => started.done().await,
-            Err(e) => Err(e),
-        };
-        self.fill_post(ticket, result.is_ok().then(|| rows_message(&rows, false)));
-        result.map_err(|e| match (e, fence) {
-            (StoreError::LockLost { newer, .. }, Some(f)) => StoreError::LockLost {
-                lock: f.lock.clone(),
-                epoch: f.epoch,
-                newer,
-            },
-            (e, _) => e,
-        })?;
-        let mut changed = Vec::new();
-        {
-            let mut st = self.inner.state.borrow_mut();
-            for (record, cache) in records.into_iter().zip(caches) {
-                changed.extend(st.records.apply(record, cache.as_ref()));
-            }
-        }
-        self.announce(&changed, true);
-        Ok(())
+        Ok(Begun {
+            records,
+            rows,
+            caches,
+            ticket,
+            started,
+        })
     }
 
     /// Applies remote records and vectors (a sync round's [`Batch`]) in one transaction, each

@@ -875,6 +875,52 @@ async fn close_takes_effect_at_the_call_not_at_its_promise() {
 }
 
 #[wasm_bindgen_test]
+async fn set_async_and_set_many_take_their_values_at_the_call() {
+    // As IndexedDB's put() clones its value at the call: an object changed after setAsync() or
+    // setMany() returned, before its promise settles, is stored as it was at the call.
+    let name = fresh_name("asynccall");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    let value = js(r#"{"n": 1}"#);
+    let entries = js(r#"[["b", {"n": 1}]]"#);
+    let one = kv.set_async("a".into(), value.clone(), JsValue::UNDEFINED);
+    let many = kv.set_many(entries.clone(), JsValue::UNDEFINED);
+    Reflect::set(&value, &"n".into(), &2.into()).unwrap();
+    let pair = Array::from(&Array::from(&entries).get(0));
+    Reflect::set(&pair.get(1), &"n".into(), &2.into()).unwrap();
+    pair.set(0, "c".into());
+    one.await.unwrap();
+    many.await.unwrap();
+    assert_eq!(json(&kv.get("a".into()).unwrap()), r#"{"n":1}"#);
+    assert_eq!(json(&kv.get("b".into()).unwrap()), r#"{"n":1}"#);
+    assert!(!kv.has("c".into()).unwrap());
+    cd.close_async().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_set_after_set_async_in_the_same_task_is_the_later_write() {
+    // Program order is write order: set() called after setAsync() (or setMany()) for the same
+    // key must win, in memory and after a reopen, though the async write commits later.
+    let name = fresh_name("asyncorder");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    let one = kv.set_async("a".into(), 1.into(), JsValue::UNDEFINED);
+    let many = kv.set_many(js(r#"[["b", 1]]"#), JsValue::UNDEFINED);
+    kv.set("a".into(), 2.into()).unwrap();
+    kv.set("b".into(), 2.into()).unwrap();
+    one.await.unwrap();
+    many.await.unwrap();
+    assert_eq!(kv.get("a".into()).unwrap().as_f64(), Some(2.0));
+    assert_eq!(kv.get("b".into()).unwrap().as_f64(), Some(2.0));
+    cd.close_async().await.unwrap();
+    let again = open(&name, "indexeddb").await;
+    let kv = plugin(&again, "p");
+    assert_eq!(kv.get("a".into()).unwrap().as_f64(), Some(2.0));
+    assert_eq!(kv.get("b".into()).unwrap().as_f64(), Some(2.0));
+    again.close_async().await.unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn localstorage_engine_commit_hitting_the_browser_quota_reports_write_failed() {
     // The journal fits, the engine's own copy does not: the write stays journaled (durable),
     // flush() rejects with the typed error, write-failed fires, and a later flush succeeds.
