@@ -253,7 +253,8 @@ impl PluginStore {
     /// path for large values: the synchronous `set` stops at 64 KiB because its durability
     /// comes from the localStorage journal, whose few MiB per origin one value must not fill.
     /// The value is copied and stamped at the call, as `set` does: changing it afterwards
-    /// changes nothing stored, and a `set` of the same key called later wins.
+    /// changes nothing stored, and a `set` of the same key called later wins. Reads see it once
+    /// it is durable, when the promise resolves (until then they return what was there before).
     ///
     /// @example
     /// ```js

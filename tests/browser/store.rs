@@ -889,6 +889,10 @@ async fn set_async_and_set_many_take_their_values_at_the_call() {
     let pair = Array::from(&Array::from(&entries).get(0));
     Reflect::set(&pair.get(1), &"n".into(), &2.into()).unwrap();
     pair.set(0, "c".into());
+    assert!(
+        !kv.has("a".into()).unwrap(),
+        "visible once durable, not before"
+    );
     one.await.unwrap();
     many.await.unwrap();
     assert_eq!(json(&kv.get("a".into()).unwrap()), r#"{"n":1}"#);
