@@ -56,7 +56,9 @@ cd "$(dirname "$0")/.."
 # Raised to 229,800 on 2026-12-05 (decision, issue 17; 229,620 B measured against 229,264 B):
 # setAsync and setMany read, stamp and start their write at the call (+356 B), so a later set()
 # of the same key wins and a value changed after the call is stored as it was.
-CEILING_BYTES=229800
+# Lowered to 229,500 on 2026-12-05 (issue 17): one hand-written hex writer (core::hex) for the
+# HLC's text and the five hex encoders (229,318 B measured, -301 B).
+CEILING_BYTES=229500
 GOAL_BYTES=$((80 * 1024))
 # Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
 # bench/run.mjs's row B counts the same files.

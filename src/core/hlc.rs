@@ -100,7 +100,13 @@ impl Hlc {
 
     /// Fixed-width lowercase hex; byte order of the text equals HLC order.
     pub fn encode(&self) -> String {
-        format!("{:012x}-{:04x}-{}", self.wall_ms, self.counter, self.node)
+        let mut out = String::with_capacity(Self::ENCODED_LEN);
+        super::hex::push_u64(&mut out, self.wall_ms, 12);
+        out.push('-');
+        super::hex::push_u64(&mut out, u64::from(self.counter), 4);
+        out.push('-');
+        super::hex::push_u64(&mut out, self.node.get(), 16);
+        out
     }
 
     /// Parses [`Hlc::encode`]'s output; anything else is a typed error.

@@ -54,7 +54,9 @@ pub(crate) fn is_lower_hex(b: u8) -> bool {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        let mut text = String::with_capacity(16);
+        super::hex::push_u64(&mut text, self.0, 16);
+        f.write_str(&text)
     }
 }
 
@@ -96,13 +98,7 @@ impl DeviceSecret {
 
     /// The text form (what is stored and sent).
     pub fn to_hex(self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(Self::TEXT_LEN);
-        for b in self.0 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        out
+        super::hex::encode(&self.0)
     }
 }
 

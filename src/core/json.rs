@@ -40,10 +40,8 @@ pub fn push_str(out: &mut String, s: &str) {
         out.push_str(&s[plain..i]);
         plain = i + 1;
         if short.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
             out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+            super::hex::push_u64(out, u64::from(b), 2);
         } else {
             out.push_str(short);
         }

@@ -6,6 +6,7 @@ pub mod base64;
 pub mod content;
 pub mod error;
 pub mod gc;
+pub mod hex;
 pub mod hlc;
 pub mod ids;
 pub mod json;

@@ -57,18 +57,8 @@ impl KeyId {
 
 impl std::fmt::Display for KeyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex(&self.0))
+        f.write_str(&super::hex::encode(&self.0))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
-    }
-    out
 }
 
 /// Bytes of the per-user salt the server keeps for passphrase keys.
@@ -116,7 +106,7 @@ pub fn key_mac_input(plugin: &PluginId, key: &Key) -> Vec<u8> {
 
 fn short_mac(mac: &[u8]) -> Result<String, SealError> {
     match mac.get(..BLIND_HEX / 2) {
-        Some(head) => Ok(hex(head)),
+        Some(head) => Ok(super::hex::encode(head)),
         None => Err(SealError::Unavailable(format!(
             "an HMAC of {} bytes is too short to blind a name",
             mac.len()
