@@ -254,12 +254,7 @@ pub fn new_nonce() -> Result<String, getrandom::Error> {
             getrandom::fill(bytes)?;
             *used = 0;
         }
-        let mut out = String::with_capacity(2 * NONCE);
-        for &b in &bytes[*used..*used + NONCE] {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
+        let out = crate::core::hex::encode(&bytes[*used..*used + NONCE]);
         *used += NONCE;
         Ok(out)
     })
