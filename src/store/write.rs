@@ -117,7 +117,9 @@ impl Db {
     ///
     /// The entries are checked and stamped, and the transaction started, at the call, not when
     /// the future is first polled: a `set` called after this in the same task is the later
-    /// write, as program order says.
+    /// write, as program order says. Drive the future to its end (every caller awaits it or
+    /// hands it to a promise): dropped, it would leave the started transaction's rows
+    /// unapplied here and its place among the posts to other tabs unfilled.
     pub fn set_many(
         &self,
         plugin: &PluginId,
