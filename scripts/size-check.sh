@@ -58,7 +58,10 @@ cd "$(dirname "$0")/.."
 # of the same key wins and a value changed after the call is stored as it was.
 # Lowered to 229,500 on 2026-12-05 (issue 17): one hand-written hex writer (core::hex) for the
 # HLC's text and the five hex encoders (229,318 B measured, -301 B).
-CEILING_BYTES=229500
+# Raised to 229,700 on 2026-12-05 (decision, issue 17; 229,526 B measured against 229,279 B):
+# setMany takes any iterable through a small snippet (itemsOf) and refuses what is not one with
+# InvalidOptionsError, where Array.from threw a TypeError through wasm (+247 B).
+CEILING_BYTES=229700
 GOAL_BYTES=$((80 * 1024))
 # Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
 # bench/run.mjs's row B counts the same files.

@@ -4,7 +4,7 @@
 //! salt from the server, `core::sealed::PBKDF2_ITERATIONS` iterations).
 
 use js_sys::Array;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::options::{field, string};
 use crate::browser::sealed::{passphrase_key, Ring, RingError};
@@ -44,7 +44,7 @@ fn list(options: &JsValue, name: &str) -> StoreResult<Array> {
     if !Array::is_array(&value) {
         return Err(invalid(format!("encryption.{name} must be an array")));
     }
-    Ok(Array::from(&value))
+    Ok(value.unchecked_into())
 }
 
 /// Reads `options.encryption` (`None` when absent); `has_server` says whether sync is set up.

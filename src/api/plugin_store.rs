@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 use super::options;
 use super::promise::promise;
 use super::scan::scan_iterable;
+use crate::browser::interop::items_of;
 use crate::core::PluginId;
 use crate::store::codec::{key_from_js, value_from_js};
 use crate::store::db::Db;
@@ -305,14 +306,18 @@ impl PluginStore {
         let written = (|| -> Result<_, JsValue> {
             let fence = options::fence(&options)?;
             let invalid =
-                || StoreError::InvalidOptions("entries must be an array of [key, value]".into());
-            let entries = Array::from(&entries);
+                || StoreError::InvalidOptions("entries must be an iterable of [key, value]".into());
+            let entries = items_of(&entries);
+            if entries.is_null() {
+                return Err(invalid().into());
+            }
+            let entries: Array = entries.unchecked_into();
             let mut parsed = Vec::with_capacity(entries.length() as usize);
             for entry in entries.iter() {
                 if !Array::is_array(&entry) {
                     return Err(invalid().into());
                 }
-                let pair = Array::from(&entry);
+                let pair: Array = entry.unchecked_into();
                 let key = key_from_js(&pair.get(0))?;
                 let value = value_from_js(&pair.get(1))?;
                 parsed.push((key, Some(value)));

@@ -39,3 +39,14 @@ export function parseJson(text) {
 export function asyncIterable(next, ret) {
   return { next, return: ret, [Symbol.asyncIterator]() { return this; } };
 }
+
+// An iterable's items as an array, or null when it is not iterable or iterating it throws
+// (setMany's entries: a typed error in Rust, not a TypeError thrown through wasm).
+export function itemsOf(iterable) {
+  if (iterable == null || typeof iterable[Symbol.iterator] !== "function") return null;
+  try {
+    return Array.from(iterable);
+  } catch {
+    return null;
+  }
+}

@@ -22,6 +22,10 @@ extern "C" {
     #[wasm_bindgen(js_name = lockGrant)]
     pub fn lock_grant(epoch: f64, nonce: &str, lock_name: &JsValue) -> JsValue;
 
+    /// An iterable's items as an array, or `null` when it is not iterable or iterating throws.
+    #[wasm_bindgen(js_name = itemsOf)]
+    pub fn items_of(iterable: &JsValue) -> JsValue;
+
     /// An async iterator object (`next`, `return`, `[Symbol.asyncIterator]`).
     #[wasm_bindgen(js_name = asyncIterable)]
     pub fn async_iterable(next: &JsValue, ret: &JsValue) -> JsValue;

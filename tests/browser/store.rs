@@ -902,6 +902,62 @@ async fn set_async_and_set_many_take_their_values_at_the_call() {
 }
 
 #[wasm_bindgen_test]
+async fn set_many_takes_any_iterable_and_refuses_everything_else_with_a_typed_error() {
+    // Not iterable, an iterator that throws, an entry that is not a pair: a rejected promise
+    // with InvalidOptionsError (never a TypeError thrown through wasm), and nothing written.
+    let name = fresh_name("setmanyin");
+    let cd = open(&name, "indexeddb").await;
+    let kv = plugin(&cd, "p");
+    let make = |body: &str| {
+        js_sys::Function::new_no_args(body)
+            .call0(&JsValue::NULL)
+            .unwrap()
+    };
+    let bad = [
+        ("undefined", JsValue::UNDEFINED),
+        ("null", JsValue::NULL),
+        ("a number", 123.into()),
+        ("a plain object", js(r#"{"a": 1}"#)),
+        (
+            "a throwing iterator",
+            make("return { [Symbol.iterator]() { throw new Error('boom'); } }"),
+        ),
+        (
+            "an iterator whose next() throws",
+            make("return { [Symbol.iterator]() { return { next() { throw new Error('boom'); } }; } }"),
+        ),
+        ("a string", "ab".into()),
+    ];
+    for (what, entries) in bad {
+        let rejected = kv.set_many(entries, JsValue::UNDEFINED);
+        expect_error(
+            what,
+            rejected.await,
+            "InvalidOptionsError",
+            "invalid_options",
+        );
+    }
+    assert_eq!(
+        kv.keys(JsValue::UNDEFINED).unwrap().length(),
+        0,
+        "nothing written"
+    );
+    // Any iterable of pairs: a Map, a generator.
+    kv.set_many(make("return new Map([['m', 1]])"), JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    kv.set_many(
+        make("return (function* () { yield ['g', 2]; })()"),
+        JsValue::UNDEFINED,
+    )
+    .await
+    .unwrap();
+    assert_eq!(kv.get("m".into()).unwrap().as_f64(), Some(1.0));
+    assert_eq!(kv.get("g".into()).unwrap().as_f64(), Some(2.0));
+    cd.close_async().await.unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn a_set_after_set_async_in_the_same_task_is_the_later_write() {
     // Program order is write order: set() called after setAsync() (or setMany()) for the same
     // key must win, in memory and after a reopen, though the async write commits later.
