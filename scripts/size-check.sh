@@ -61,7 +61,9 @@ cd "$(dirname "$0")/.."
 # Raised to 229,700 on 2026-12-05 (decision, issue 17; 229,526 B measured against 229,279 B):
 # setMany takes any iterable through a small snippet (itemsOf) and refuses what is not one with
 # InvalidOptionsError, where Array.from threw a TypeError through wasm (+247 B).
-CEILING_BYTES=229700
+# Lowered to 229,600 on 2026-12-05 (issue 17; 229,435 B measured): open's quotas read through
+# entriesOf (a throwing getter or proxy is InvalidOptionsError) instead of Object.entries.
+CEILING_BYTES=229600
 GOAL_BYTES=$((80 * 1024))
 # Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
 # bench/run.mjs's row B counts the same files.

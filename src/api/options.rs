@@ -2,11 +2,11 @@
 //! `fence`, sync calls, `createLock`), with typed errors for anything malformed
 //! (`InvalidOptions`, or `InvalidLockOptions` for locks). Built on `browser::interop`.
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
 
-use crate::browser::interop::get;
+use crate::browser::interop::{entries_of, get};
 use crate::core::PluginId;
 use crate::lock::{LockError, LockOptions};
 use crate::store::engine::{Choice, Fence};
@@ -104,10 +104,14 @@ pub fn open_options(options: &JsValue) -> StoreResult<OpenOptions> {
     }
     let quotas = field(options, "quotas")?;
     if !quotas.is_null_or_undefined() {
-        let object = quotas
-            .dyn_ref::<Object>()
-            .ok_or_else(|| invalid("quotas must be an object"))?;
-        for entry in Object::entries(object).iter() {
+        if !quotas.is_object() {
+            return Err(invalid("quotas must be an object"));
+        }
+        let entries = entries_of(&quotas);
+        if entries.is_null() {
+            return Err(invalid("quotas could not be read"));
+        }
+        for entry in entries.unchecked_into::<Array>().iter() {
             let plugin = Reflect::get_u32(&entry, 0)
                 .ok()
                 .and_then(|p| p.as_string())

@@ -50,3 +50,12 @@ export function itemsOf(iterable) {
     return null;
   }
 }
+
+// An object's own [key, value] pairs, or null when reading them throws (a getter, a proxy).
+export function entriesOf(object) {
+  try {
+    return Object.entries(object);
+  } catch {
+    return null;
+  }
+}

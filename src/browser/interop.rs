@@ -26,6 +26,10 @@ extern "C" {
     #[wasm_bindgen(js_name = itemsOf)]
     pub fn items_of(iterable: &JsValue) -> JsValue;
 
+    /// `Object.entries(object)`, or `null` when reading them throws (a getter, a proxy).
+    #[wasm_bindgen(js_name = entriesOf)]
+    pub fn entries_of(object: &JsValue) -> JsValue;
+
     /// An async iterator object (`next`, `return`, `[Symbol.asyncIterator]`).
     #[wasm_bindgen(js_name = asyncIterable)]
     pub fn async_iterable(next: &JsValue, ret: &JsValue) -> JsValue;

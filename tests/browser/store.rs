@@ -1508,6 +1508,42 @@ async fn database_names_with_a_colon_are_refused() {
     );
 }
 
+/// A `quotas` object whose getter or key listing throws is refused with the typed error (a
+/// TypeError or the getter's own error must not cross wasm untyped), and nothing is opened.
+#[wasm_bindgen_test]
+async fn quotas_that_throw_when_read_are_invalid_options() {
+    let make = |body: &str| {
+        js_sys::Function::new_no_args(body)
+            .call0(&JsValue::NULL)
+            .unwrap()
+    };
+    let throwing = [
+        (
+            "a throwing getter",
+            "return { get p() { throw new Error('boom'); } }",
+        ),
+        (
+            "a proxy whose keys throw",
+            "return new Proxy({}, { ownKeys() { throw new Error('boom'); } })",
+        ),
+    ];
+    for (what, body) in throwing {
+        let name = fresh_name("quotathrow");
+        match ClientData::open_async(options(&name, "indexeddb", &[("quotas", make(body))])).await {
+            Ok(_) => panic!("{what}: opened"),
+            Err(e) => assert_eq!(
+                name_code(&e),
+                ("InvalidOptionsError".into(), "invalid_options".into()),
+                "{what}"
+            ),
+        }
+        assert!(
+            ls_keys(&format!("clientdata:{name}")).is_empty(),
+            "{what}: nothing written"
+        );
+    }
+}
+
 /// Records a sync round applies are applied past the plugin's quota (refusing them would leave
 /// this device diverged), then reported over quota; local growth stays refused.
 #[wasm_bindgen_test]
