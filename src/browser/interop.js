@@ -43,8 +43,8 @@ export function asyncIterable(next, ret) {
 // An iterable's items as an array, or null when it is not iterable or iterating it throws
 // (setMany's entries: a typed error in Rust, not a TypeError thrown through wasm).
 export function itemsOf(iterable) {
-  if (iterable == null || typeof iterable[Symbol.iterator] !== "function") return null;
   try {
+    if (iterable == null || typeof iterable[Symbol.iterator] !== "function") return null;
     return Array.from(iterable);
   } catch {
     return null;

@@ -927,6 +927,10 @@ async fn set_many_takes_any_iterable_and_refuses_everything_else_with_a_typed_er
             make("return { [Symbol.iterator]() { return { next() { throw new Error('boom'); } }; } }"),
         ),
         ("a string", "ab".into()),
+        (
+            "a proxy whose Symbol.iterator getter throws",
+            make("return new Proxy({}, { get() { throw new Error('boom'); } })"),
+        ),
     ];
     for (what, entries) in bad {
         let rejected = kv.set_many(entries, JsValue::UNDEFINED);
