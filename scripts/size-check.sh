@@ -63,7 +63,9 @@ cd "$(dirname "$0")/.."
 # InvalidOptionsError, where Array.from threw a TypeError through wasm (+247 B).
 # Lowered to 229,600 on 2026-12-05 (issue 17; 229,435 B measured): open's quotas read through
 # entriesOf (a throwing getter or proxy is InvalidOptionsError) instead of Object.entries.
-CEILING_BYTES=229600
+# Lowered to 229,000 on 2026-12-05 (issue 17; 228,871 B measured, -568 B): core::hex reads hex
+# too (digit, decode), for the digest, device secret and salt parsers and the nonce's words.
+CEILING_BYTES=229000
 GOAL_BYTES=$((80 * 1024))
 # Everything shipped that runs, snippets (src/browser/*.js, copied by wasm-bindgen) included;
 # bench/run.mjs's row B counts the same files.

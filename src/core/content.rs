@@ -31,23 +31,7 @@ impl Digest {
                 "sha256 {text:.80?}: must be 64 lowercase hex digits"
             ))
         };
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return Err(invalid());
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let digit = |b: u8| match b {
-                b'0'..=b'9' => Some(b - b'0'),
-                b'a'..=b'f' => Some(b - b'a' + 10),
-                _ => None,
-            };
-            out[i] = digit(pair[0])
-                .zip(digit(pair[1]))
-                .map(|(h, l)| h << 4 | l)
-                .ok_or_else(invalid)?;
-        }
-        Ok(Digest(out))
+        super::hex::decode(text).map(Digest).ok_or_else(invalid)
     }
 
     /// Lowercase hex.

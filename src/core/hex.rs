@@ -1,5 +1,6 @@
-//! Lowercase hex, written by hand: `format!("{:012x}")` brings `core::fmt`'s padding into the
-//! hottest path there is (every write stamps an HLC, whose text is 34 hex digits and dashes).
+//! Lowercase hex both ways, written by hand: `format!("{:012x}")` brings `core::fmt`'s padding
+//! into the hottest path there is (every write stamps an HLC, whose text is 34 hex digits and
+//! dashes). Reading accepts lowercase digits only: every hex text here has one spelling.
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -26,6 +27,28 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// The value of one lowercase hex digit; `None` for anything else (uppercase included).
+pub fn digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Exactly `N` bytes from `2 * N` lowercase hex digits; `None` for anything else.
+pub fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +71,26 @@ mod tests {
         }
         assert_eq!(encode(&[0, 9, 10, 255]), "00090aff");
         assert_eq!(encode(&[]), "");
+    }
+
+    #[test]
+    fn decodes_what_it_encodes_and_nothing_else() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..500 {
+            let bytes: [u8; 8] = std::array::from_fn(|_| rng.u8(..));
+            assert_eq!(decode::<8>(&encode(&bytes)), Some(bytes));
+        }
+        for bad in [
+            "00090aFF",
+            "00090af",
+            "00090aff0",
+            "0009 aff",
+            "00090afg",
+            "00090aé",
+        ] {
+            assert_eq!(decode::<4>(bad), None, "{bad}");
+        }
+        assert_eq!(decode::<0>(""), Some([]));
+        assert!((0..=255u8).all(|b| digit(b).is_some() == b"0123456789abcdef".contains(&b)));
     }
 }

@@ -49,7 +49,7 @@ impl NodeId {
 }
 
 pub(crate) fn is_lower_hex(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+    super::hex::digit(b).is_some()
 }
 
 impl fmt::Display for NodeId {
@@ -80,20 +80,7 @@ impl DeviceSecret {
     /// Parses exactly 64 lowercase hex digits; `None` otherwise (a stored secret that does not
     /// parse is replaced, never sent).
     pub fn parse(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() != Self::TEXT_LEN {
-            return None;
-        }
-        let digit = |b: u8| match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
-        };
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            out[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
-        }
-        Some(DeviceSecret(out))
+        super::hex::decode(text).map(DeviceSecret)
     }
 
     /// The text form (what is stored and sent).

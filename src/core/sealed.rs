@@ -66,18 +66,7 @@ pub const SALT_LEN: usize = 32;
 
 /// The server's salt (`{"salt": "<64 lowercase hex>"}`) as bytes; `None` if malformed.
 pub fn parse_salt(text: &str) -> Option<Vec<u8>> {
-    if text.len() != SALT_LEN * 2 {
-        return None;
-    }
-    (0..SALT_LEN)
-        .map(|i| {
-            let pair = text.get(i * 2..i * 2 + 2)?;
-            u8::from_str_radix(pair, 16).ok().filter(|_| {
-                pair.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            })
-        })
-        .collect()
+    super::hex::decode::<SALT_LEN>(text).map(|salt| salt.to_vec())
 }
 
 /// What the name key's HMAC is computed over to derive a key id.

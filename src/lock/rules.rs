@@ -266,11 +266,7 @@ pub fn new_nonce() -> Result<String, getrandom::Error> {
 pub fn nonce_words(nonce: &str) -> [u32; 4] {
     let mut words = [0u32; 4];
     for (i, b) in nonce.bytes().take(32).enumerate() {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => 0,
-        };
+        let digit = crate::core::hex::digit(b).unwrap_or(0);
         words[i / 8] = words[i / 8] << 4 | u32::from(digit);
     }
     words
